@@ -1,0 +1,5 @@
+"""``python -m visitplan`` runs the CLI."""
+
+from visitplan.cli import main
+
+main()

@@ -1,0 +1,35 @@
+"""The ``visitplan`` command line. Each command lives in its own module of this package.
+
+Modules here import only click at load time; the engine, rich and exporters are imported
+inside the commands so that ``visitplan --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from visitplan.cli.common import VisitplanGroup
+
+#: (module, command) pairs registered on the main group, in help order.
+COMMANDS = [
+    ("visitplan.cli.plan", "plan"),
+    ("visitplan.cli.demo", "demo"),
+]
+
+
+@click.group(cls=VisitplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="visitplan")
+def cli() -> None:
+    """Plan clinical-trial visits from a protocol's schedule and export calendars."""
+
+
+for _module, _name in COMMANDS:
+    cli.add_lazy(_name, _module)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the ``visitplan`` script."""
+    return cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="visitplan")

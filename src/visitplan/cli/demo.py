@@ -1,0 +1,43 @@
+"""``visitplan demo``: the main job on the shipped sample roster."""
+
+from __future__ import annotations
+
+import click
+
+from visitplan.cli.common import load_protocol, protocol_option
+
+
+@click.command()
+@protocol_option
+@click.option(
+    "--roster",
+    type=click.Path(dir_okay=False),
+    help="A roster CSV (participant,site,screening,day1,flags); default: the shipped sample.",
+)
+@click.option("--out", "out", default="out", show_default=True, type=click.Path(file_okay=False))
+def demo(protocol_spec: str, roster: str | None, out: str) -> None:
+    """Plan every participant of a roster and write plans and calendars to OUT."""
+    from importlib import resources
+    from pathlib import Path
+
+    from visitplan.export.tabular import to_csv, to_json
+    from visitplan.fileio import atomic_write, inside
+    from visitplan.roster_csv import load_roster, read_roster
+
+    protocol = load_protocol(protocol_spec)
+    if roster is None:
+        text = (resources.files("visitplan") / "data" / "sample-roster.csv").read_text("utf-8")
+        people = read_roster(text, source="sample-roster.csv", day1_visit=protocol.day1_visit)
+    else:
+        people = load_roster(roster, day1_visit=protocol.day1_visit)
+    schedules = [protocol.plan(p) for p in people]
+    folder = Path(out)
+    written = []
+    for p, s in zip(people, schedules, strict=True):
+        written.append(
+            atomic_write(inside(folder, f"plans/{p.code}.json"), to_json(protocol, p, s) + "\n")
+        )
+    written.append(atomic_write(inside(folder, "plans/all-visits.csv"), to_csv(schedules)))
+    for p, s in zip(people, schedules, strict=True):
+        click.echo(f"{p.code}: Day 1 {s.day1}, last dose {s.last_dose}, {len(s.visits)} visits")
+    click.echo(f"wrote {len(written)} files under {folder}/")

@@ -1,0 +1,72 @@
+"""Date helpers: strict parsing, anchor arithmetic and the study-day rule.
+
+This is the only module that does calendar arithmetic; the engine calls it, nothing else does.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pendulum
+
+from visitplan.errors import VisitplanError
+from visitplan.model import Span
+
+#: Dates outside these years are refused as typing mistakes (a trial is planned in decades).
+MIN_YEAR = 1900
+MAX_YEAR = 2199
+
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def parse_date(text: object, field: str = "date") -> pendulum.Date:
+    """Parse an ISO 8601 calendar date (YYYY-MM-DD) strictly, or raise :class:`VisitplanError`.
+
+    ``pendulum.parse`` accepts many forms (week dates, ordinal dates, date-times) and returns a
+    UTC DateTime for some of them; a schedule needs exactly a calendar date.
+    """
+    if isinstance(text, pendulum.Date) and not isinstance(text, pendulum.DateTime):
+        return check_year(text, field)
+    if not isinstance(text, str):
+        raise VisitplanError(field, text, "must be a date written YYYY-MM-DD")
+    m = _ISO_DATE.match(text.strip())
+    if not m:
+        raise VisitplanError(field, text, "must be a date written YYYY-MM-DD")
+    year, month, day = (int(g) for g in m.groups())
+    try:
+        value = pendulum.date(year, month, day)
+    except ValueError:
+        raise VisitplanError(field, text, "is not a day of the calendar") from None
+    return check_year(value, field)
+
+
+def check_year(value: pendulum.Date, field: str) -> pendulum.Date:
+    """Refuse dates outside the supported years (a typo such as 0222 or 2922)."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise VisitplanError(
+            field, value.isoformat(), f"year must be between {MIN_YEAR} and {MAX_YEAR}"
+        )
+    return value
+
+
+def to_date(value: object, field: str = "date") -> pendulum.Date:
+    """Accept a pendulum/stdlib date or an ISO string and return a ``pendulum.Date``."""
+    import datetime as _dt
+
+    if isinstance(value, _dt.datetime):
+        raise VisitplanError(field, value, "must be a calendar date, not a date and time")
+    if isinstance(value, _dt.date) and not isinstance(value, pendulum.Date):
+        value = pendulum.date(value.year, value.month, value.day)
+    return parse_date(value, field)
+
+
+def shift(anchor: pendulum.Date, span: Span) -> pendulum.Date:
+    """``anchor`` moved by ``span`` in one step: calendar months first (clamped), then days."""
+    moved = anchor.add(months=span.months) if span.months else anchor
+    return moved.add(days=span.days) if span.days else moved
+
+
+def study_day(day: pendulum.Date, day1: pendulum.Date) -> int:
+    """CDISC study day: Day 1 is ``day1``; there is no Day 0, days before it are negative."""
+    delta = day.toordinal() - day1.toordinal()
+    return delta + 1 if delta >= 0 else delta

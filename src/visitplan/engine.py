@@ -1,0 +1,403 @@
+"""The timeline engine: one pure function from protocol + participant facts to a schedule.
+
+Every date of visitplan is computed here (with the arithmetic of :mod:`visitplan.dates`).
+Each offset is applied to its anchor in one step; nothing is derived by chaining visits.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import itertools
+from collections.abc import Iterator
+
+import attrs
+import pendulum
+
+from visitplan.dates import shift, study_day
+from visitplan.errors import ProtocolError, VisitplanError
+from visitplan.model import Anchor, AnchorKind, Protocol, Span, Visit
+from visitplan.participant import Participant, Record, Status
+from visitplan.schedule import Finding, FindingKind, PlannedVisit, Schedule, VisitStatus
+
+_LAST_DOSE = "@last_dose"
+#: A repeat with no count and no end is refused at load; this only guards against a runaway.
+_MAX_OCCURRENCES = 1000
+
+
+def plan(
+    protocol: Protocol, participant: Participant, *, today: pendulum.Date | None = None
+) -> Schedule:
+    """Plan ``participant`` under ``protocol``.
+
+    Returns every applicable visit with its target, earliest and latest date, study day and
+    status, in date order, and the findings (out of window, dose gap, missed, overdue, held).
+    ``today`` is only used to report overdue visits and to refuse visits recorded as done in
+    the future; without it the result depends on the facts alone.
+
+    Raises :class:`VisitplanError` when the facts contradict the protocol (an unknown visit,
+    a Day 1 outside the run-in, a dose before Day 1, ...).
+    """
+    return _Planner(protocol, participant, today).run()
+
+
+def dependency_order(protocol: Protocol) -> list[str]:
+    """Visit codes in an order where every anchor comes before what depends on it.
+
+    Raises :class:`ProtocolError` on an anchor cycle or an anchor to an unknown visit.
+    """
+    codes = {v.code for v in protocol.visits}
+    graph: dict[str, set[str]] = {_LAST_DOSE: {v.code for v in protocol.visits if v.is_dosing}}
+    for v in protocol.visits:
+        deps: set[str] = set()
+        anchors = [v.anchor] + ([v.not_before.anchor] if v.not_before else [])
+        for a in anchors:
+            if a.kind is AnchorKind.VISIT:
+                if a.visit not in codes:
+                    raise ProtocolError(f"visits.{v.code}.anchor", a.visit, "unknown visit")
+                deps.add(a.visit)
+            elif a.kind is AnchorKind.LAST_DOSE:
+                deps.add(_LAST_DOSE)
+        if v.repeat and v.repeat.stop_visit:
+            if v.repeat.stop_visit not in codes:
+                raise ProtocolError(
+                    f"visits.{v.code}.repeat.stop_visit", v.repeat.stop_visit, "unknown visit"
+                )
+            deps.add(v.repeat.stop_visit)
+        graph[v.code] = deps
+    try:
+        return [c for c in graphlib.TopologicalSorter(graph).static_order()]
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(str(c).replace(_LAST_DOSE, "last dose") for c in exc.args[1])
+        raise ProtocolError("visits", cycle, "anchors form a cycle") from None
+
+
+@attrs.define
+class _Slot:
+    """A visit occurrence while planning (before study days are known)."""
+
+    visit: Visit
+    index: int
+    code: str
+    occurrence: int | None
+    target: pendulum.Date
+    earliest: pendulum.Date
+    latest: pendulum.Date
+    tentative: bool = False
+    status: VisitStatus = VisitStatus.PLANNED
+    actual: pendulum.Date | None = None
+    reason: str | None = None
+
+    @property
+    def date(self) -> pendulum.Date:
+        return self.actual if self.actual is not None else self.target
+
+
+class _Planner:
+    def __init__(
+        self, protocol: Protocol, participant: Participant, today: pendulum.Date | None
+    ) -> None:
+        self.protocol = protocol
+        self.p = participant
+        self.today = today
+        self.visits = [v for v in protocol.visits if _applies(v.condition, participant.flags)]
+        self.by_code = {v.code: v for v in self.visits}
+        self.index = {v.code: i for i, v in enumerate(protocol.visits)}
+        self.records = self._check_records()
+        self.slots: dict[str, list[_Slot]] = {}
+        self.last_dose: pendulum.Date | None = None
+        self.last_dose_actual = False
+        self.findings: list[Finding] = []
+
+    # -- facts -----------------------------------------------------------------------------
+    def _check_records(self) -> dict[str, Record]:
+        p = self.p
+        for field, day in (("discontinued", p.discontinued), ("withdrawn", p.withdrawn)):
+            if day is not None and day < p.screening:
+                raise VisitplanError(
+                    field, day.isoformat(), f"is before the screening date {p.screening}"
+                )
+        records: dict[str, Record] = {}
+        for r in p.records:
+            self._visit_of(r.code)
+            if r.date is not None and r.date < p.screening:
+                raise VisitplanError(
+                    f"{r.code}.date",
+                    r.date.isoformat(),
+                    f"is before the screening date {p.screening}; no visit precedes screening",
+                )
+            future = self.today is not None and r.date is not None and r.date > self.today
+            if r.status is Status.DONE and future:
+                assert r.date is not None
+                raise VisitplanError(
+                    f"{r.code}.date",
+                    r.date.isoformat(),
+                    f"is after today ({self.today}); only a visit that happened is done",
+                )
+            records[r.code] = r
+        return records
+
+    def _visit_of(self, code: str) -> tuple[Visit, int | None]:
+        """The definition and occurrence number a recorded code refers to."""
+        if code in self.by_code and self.by_code[code].repeat is None:
+            return self.by_code[code], None
+        for v in self.visits:
+            if v.repeat and code.startswith(v.code) and code[len(v.code) :].isdigit():
+                n = int(code[len(v.code) :])
+                if n >= 1:
+                    return v, n
+        known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.visits]
+        missing = [v for v in self.protocol.visits if v.code == code and v not in self.visits]
+        rule = (
+            f"applies only to participants flagged {missing[0].condition}"
+            if missing
+            else f"unknown visit code for {self.protocol.id}; known: {', '.join(known)}"
+        )
+        raise VisitplanError("visit", code, rule)
+
+    # -- planning --------------------------------------------------------------------------
+    def run(self) -> Schedule:
+        for code in dependency_order(self.protocol):
+            if code == _LAST_DOSE:
+                self._resolve_last_dose()
+            elif code in self.by_code:
+                v = self.by_code[code]
+                self.slots[code] = list(self._plan_repeat(v) if v.repeat else [self._plan(v)])
+        self._check_dose_gaps()
+        return self._schedule()
+
+    def _anchor_date(self, anchor: Anchor, owner: Visit) -> tuple[pendulum.Date, bool]:
+        """The anchor's date, and whether it is an actual (recorded) date."""
+        if anchor.kind is AnchorKind.SCREENING:
+            return self.p.screening, True
+        if anchor.kind is AnchorKind.LAST_DOSE:
+            assert self.last_dose is not None
+            return self.last_dose, self.last_dose_actual
+        slots = self.slots.get(anchor.visit or "")
+        if not slots:
+            raise ProtocolError(
+                f"visits.{owner.code}.anchor",
+                anchor.visit,
+                "anchors on a visit that does not apply to this participant",
+            )
+        first = slots[0]
+        return first.date, first.actual is not None
+
+    def _plan(
+        self, v: Visit, *, occurrence: int | None = None, base_span: Span | None = None
+    ) -> _Slot:
+        anchor_date, anchor_actual = self._anchor_date(v.anchor, v)
+        code = v.code if occurrence is None else f"{v.code}{occurrence}"
+        span = base_span if base_span is not None else v.offset.span()
+        if self.p.discontinued is not None and v.code == self.protocol.rules.early_end_visit:
+            anchor_date, anchor_actual = self.p.discontinued, True
+            span = Span()
+        target = shift(anchor_date, span)
+        earliest = shift(anchor_date, span - v.window.before.span())
+        latest = shift(anchor_date, span + v.window.after.span())
+        slot = _Slot(v, self.index[v.code], code, occurrence, target, earliest, latest)
+        if v.wait_for:
+            event = self.p.events.get(v.wait_for)
+            if event is None:
+                slot.target, slot.tentative = latest, True
+            else:
+                slot.target = min(max(event, earliest), latest)
+        if v.not_before:
+            floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
+            floor = shift(floor_anchor, v.not_before.offset.span())
+            if slot.target < floor:
+                self.findings.append(
+                    Finding(
+                        FindingKind.HELD,
+                        code,
+                        f"target {slot.target} held to {floor} "
+                        f"({v.not_before.anchor} + {v.not_before.offset})",
+                    )
+                )
+                slot.target = floor
+                slot.earliest = max(slot.earliest, floor)
+                slot.latest = max(slot.latest, floor)
+        self._apply_record(slot, anchor_date if anchor_actual else None, v.anchor)
+        return slot
+
+    def _plan_repeat(self, v: Visit) -> Iterator[_Slot]:
+        rep = v.repeat
+        assert rep is not None
+        anchor_date, _ = self._anchor_date(v.anchor, v)
+        limit = shift(anchor_date, rep.until.span()) if rep.until else None
+        stop_event = self.p.events.get(rep.stop_event) if rep.stop_event else None
+        stop_visit = self.slots[rep.stop_visit][0].date if rep.stop_visit else None
+        recorded = [n for c in self.records if (n := self._occurrence_of(v, c)) is not None]
+        last_recorded = max(recorded, default=0)
+        for k in range(_MAX_OCCURRENCES):
+            n = k + 1
+            span = v.offset.span() + rep.every.span().times(k)
+            target = shift(anchor_date, span)
+            ended = (
+                (rep.count is not None and k >= rep.count)
+                or (limit is not None and target > limit)
+                or (stop_event is not None and target > stop_event)
+                or (stop_visit is not None and target >= stop_visit)
+            )
+            if ended and f"{v.code}{n}" not in self.records:
+                if n > last_recorded:
+                    return
+                continue
+            yield self._plan(v, occurrence=n, base_span=span)
+
+    @staticmethod
+    def _occurrence_of(v: Visit, code: str) -> int | None:
+        rest = code[len(v.code) :]
+        return int(rest) if code.startswith(v.code) and rest.isdigit() else None
+
+    def _apply_record(
+        self, slot: _Slot, anchor_actual: pendulum.Date | None, anchor: Anchor
+    ) -> None:
+        v, record = slot.visit, self.records.get(slot.code)
+        if (
+            record is None
+            and v.code == self.protocol.screening_visit
+            and self.today is not None
+            and self.p.screening <= self.today
+        ):
+            # The screening date is a fact: once it is past, the screening visit took place.
+            record = Record(v.code, self.p.screening)
+        if record is None:
+            if v.is_dosing and self.p.discontinued is not None:
+                slot.status = VisitStatus.CANCELLED
+                slot.reason = f"treatment discontinued on {self.p.discontinued}"
+            elif self.p.withdrawn is not None and slot.target >= self.p.withdrawn:
+                slot.status = VisitStatus.CANCELLED
+                slot.reason = f"withdrawn from the study on {self.p.withdrawn}"
+            elif self.today is not None and self.today > slot.latest:
+                self.findings.append(
+                    Finding(
+                        FindingKind.OVERDUE,
+                        slot.code,
+                        f"latest date {slot.latest} has passed and nothing is recorded",
+                    )
+                )
+            return
+        slot.reason = record.reason
+        if record.status is Status.MISSED:
+            slot.status = VisitStatus.MISSED
+            note = f": {record.reason}" if record.reason else ""
+            self.findings.append(
+                Finding(FindingKind.MISSED, slot.code, f"recorded as missed{note}")
+            )
+            return
+        if record.status is Status.CANCELLED:
+            slot.status = VisitStatus.CANCELLED
+            return
+        assert record.date is not None
+        day = record.date
+        if anchor_actual is not None and day < anchor_actual:
+            what = "Day 1" if anchor.visit == self.protocol.day1_visit else str(anchor)
+            raise VisitplanError(
+                f"{slot.code}.date",
+                day.isoformat(),
+                f"is before {what} ({anchor_actual}); a visit cannot precede its anchor",
+            )
+        if not slot.earliest <= day <= slot.latest:
+            if v.window.strict:
+                raise VisitplanError(
+                    f"{slot.code}.date",
+                    day.isoformat(),
+                    f"must be between {slot.earliest} and {slot.latest} "
+                    f"(the strict window of {v.name})",
+                )
+            self.findings.append(
+                Finding(
+                    FindingKind.OUT_OF_WINDOW,
+                    slot.code,
+                    f"done {day}, outside its window {slot.earliest} to {slot.latest}",
+                )
+            )
+        slot.status, slot.actual = VisitStatus.DONE, day
+
+    def _resolve_last_dose(self) -> None:
+        given: list[pendulum.Date] = []
+        planned: list[pendulum.Date] = []
+        for v in self.visits:
+            if not v.is_dosing:
+                continue
+            for s in self.slots.get(v.code, []):
+                if s.status is VisitStatus.DONE and s.actual is not None:
+                    given.append(s.actual)
+                elif s.status is VisitStatus.PLANNED:
+                    planned.append(s.target)
+        if planned and (not given or max(planned) > max(given)):
+            self.last_dose, self.last_dose_actual = max(planned), False
+        elif given:
+            self.last_dose, self.last_dose_actual = max(given), True
+        else:
+            # No dose given and none to come (e.g. discontinued before Day 1): count from Day 1.
+            d1 = self.slots[self.protocol.day1_visit][0]
+            self.last_dose, self.last_dose_actual = d1.date, d1.actual is not None
+
+    def _check_dose_gaps(self) -> None:
+        gap = self.protocol.rules.min_dose_gap
+        if gap is None:
+            return
+        given = sorted(
+            (s.actual, s.code)
+            for v in self.visits
+            if v.is_dosing
+            for s in self.slots.get(v.code, [])
+            if s.actual is not None
+        )
+        for (before, _), (after, code) in itertools.pairwise(given):
+            if after < shift(before, gap.span()):
+                days = after.toordinal() - before.toordinal()
+                self.findings.append(
+                    Finding(
+                        FindingKind.DOSE_GAP,
+                        code,
+                        f"dose on {after} is {days} days after the previous one ({before}); "
+                        f"the minimum is {gap}",
+                    )
+                )
+
+    def _schedule(self) -> Schedule:
+        day1 = self.slots[self.protocol.day1_visit][0].date
+        epochs = {e.code: e for e in self.protocol.epochs}
+        slots = sorted(
+            (s for ss in self.slots.values() for s in ss),
+            key=lambda s: (s.date, s.index, s.occurrence or 0),
+        )
+        visits = tuple(
+            PlannedVisit(
+                code=s.code,
+                name=s.visit.name if s.occurrence is None else f"{s.visit.name} {s.occurrence}",
+                kind=s.visit.kind,
+                epoch=epochs[s.visit.epoch],
+                target=s.target,
+                earliest=s.earliest,
+                latest=s.latest,
+                study_day=study_day(s.date, day1),
+                tentative=s.tentative,
+                procedures=tuple(
+                    p for p in s.visit.procedures if _applies(p.condition, self.p.flags)
+                ),
+                status=s.status,
+                actual=s.actual,
+                reason=s.reason,
+                base_code=s.visit.code,
+                occurrence=s.occurrence,
+            )
+            for s in slots
+        )
+        order = {v.code: i for i, v in enumerate(visits)}
+        findings = tuple(sorted(self.findings, key=lambda f: (order.get(f.visit, 0), f.kind.value)))
+        return Schedule(
+            protocol=self.protocol.id,
+            participant=self.p.code,
+            day1=day1,
+            last_dose=self.last_dose,
+            visits=visits,
+            findings=findings,
+            site=self.p.site,
+        )
+
+
+def _applies(condition: str | None, flags: frozenset[str]) -> bool:
+    return condition is None or condition in flags

@@ -1,0 +1,1 @@
+"""Exporters: they format schedules computed by the engine and never compute a date."""

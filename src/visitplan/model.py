@@ -1,0 +1,296 @@
+"""The protocol model: pure, frozen data describing a study's schedule.
+
+Nothing here computes a participant's dates; :mod:`visitplan.engine` does that. Every number
+of a study (offsets, windows, gaps, limits) lives in these objects, never in code.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    import pendulum
+
+    from visitplan.participant import Participant
+    from visitplan.schedule import Schedule
+
+
+class Unit(enum.Enum):
+    """The unit of an offset or a window bound."""
+
+    DAYS = "days"
+    WEEKS = "weeks"
+    MONTHS = "months"  # calendar months, end-of-month clamped
+
+
+@attrs.frozen
+class Offset:
+    """A signed amount of time with an explicit unit, e.g. ``Offset(4, Unit.WEEKS)``."""
+
+    value: int
+    unit: Unit = Unit.DAYS
+
+    def span(self) -> Span:
+        """The offset as (calendar months, days); weeks are exact multiples of 7 days."""
+        if self.unit is Unit.MONTHS:
+            return Span(self.value, 0)
+        if self.unit is Unit.WEEKS:
+            return Span(0, 7 * self.value)
+        return Span(0, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.value} {self.unit.value}"
+
+
+@attrs.frozen
+class Span:
+    """Calendar months plus days: the sum of offsets, applied from an anchor in one step.
+
+    Months are applied first (end-of-month clamped), then days, so ``anchor + 5 months + 19
+    months`` is computed as ``anchor + 24 months``, never as two clamped steps.
+    """
+
+    months: int = 0
+    days: int = 0
+
+    def __add__(self, other: Span) -> Span:
+        return Span(self.months + other.months, self.days + other.days)
+
+    def __neg__(self) -> Span:
+        return Span(-self.months, -self.days)
+
+    def __sub__(self, other: Span) -> Span:
+        return self + (-other)
+
+    def times(self, k: int) -> Span:
+        """This span repeated ``k`` times (for the k-th occurrence of a repeat)."""
+        return Span(self.months * k, self.days * k)
+
+
+class AnchorKind(enum.Enum):
+    """What a visit's offset counts from."""
+
+    SCREENING = "screening"  # the participant's screening date (the planning entry point)
+    VISIT = "visit"  # another visit: its actual date once recorded, else its target
+    LAST_DOSE = "last_dose"  # the last dose given (or still planned), see the engine
+
+
+@attrs.frozen
+class Anchor:
+    """The reference point of a visit's timing."""
+
+    kind: AnchorKind
+    visit: str | None = None
+
+    @classmethod
+    def screening(cls) -> Anchor:
+        return cls(AnchorKind.SCREENING)
+
+    @classmethod
+    def of_visit(cls, code: str) -> Anchor:
+        return cls(AnchorKind.VISIT, code)
+
+    @classmethod
+    def last_dose(cls) -> Anchor:
+        return cls(AnchorKind.LAST_DOSE)
+
+    def __str__(self) -> str:
+        return self.visit if self.kind is AnchorKind.VISIT and self.visit else self.kind.value
+
+
+@attrs.frozen
+class Window:
+    """The permitted dates around a target: ``before`` and ``after`` it, each with its unit.
+
+    A ``strict`` window is a hard limit (an actual date outside it is refused as bad input);
+    otherwise an actual date outside it is reported as a deviation.
+    """
+
+    before: Offset = Offset(0)
+    after: Offset = Offset(0)
+    strict: bool = False
+
+
+class VisitKind(enum.Enum):
+    """What kind of visit this is (used for calendars' categories and site capacity)."""
+
+    SCREENING = "screening"
+    DOSING = "dosing"
+    ASSESSMENT = "assessment"
+    BIOPSY = "biopsy"
+    FOLLOW_UP = "follow-up"
+    END_OF_STUDY = "end-of-study"
+    UNSCHEDULED = "unscheduled"
+
+
+class ProcedureKind(enum.Enum):
+    """What kind of procedure is done at a visit."""
+
+    CONSENT = "consent"
+    DOSE = "dose"
+    BIOPSY = "biopsy"
+    IMAGING = "imaging"
+    LAB = "lab"
+    QUESTIONNAIRE = "questionnaire"
+    EXAM = "exam"
+    OTHER = "other"
+
+
+@attrs.frozen
+class Dose:
+    """An administration of the study drug, e.g. 300 mg s.c. as 2 injections of 150 mg/1 mL."""
+
+    drug: str
+    amount: float
+    unit: str = "mg"
+    route: str = "s.c."
+    injections: int = 1
+    presentation: str = ""
+
+    def __str__(self) -> str:
+        amount = f"{self.amount:g} {self.unit}"
+        text = f"{self.drug} {amount} {self.route}".strip()
+        if self.injections > 1 or self.presentation:
+            each = f" of {self.presentation}" if self.presentation else ""
+            text += f" as {self.injections} injection{'s' if self.injections > 1 else ''}{each}"
+        return text
+
+
+@attrs.frozen
+class Procedure:
+    """Something done at a visit; ``condition`` names a participant flag it depends on."""
+
+    code: str
+    name: str
+    kind: ProcedureKind = ProcedureKind.OTHER
+    condition: str | None = None
+    dose: Dose | None = None
+
+    def describe(self) -> str:
+        """A one-line human description (used in tables and calendar descriptions)."""
+        return f"{self.name}: {self.dose}" if self.dose else self.name
+
+
+@attrs.frozen
+class Repeat:
+    """A visit that recurs ``every`` interval after its first occurrence.
+
+    Occurrence k (from 0) is at ``anchor + offset + k * every``, computed from the anchor.
+    It stops after ``count`` occurrences, or when a target would fall after ``anchor + until``,
+    or after the participant's ``stop_event`` date, or on or after the date of ``stop_visit``.
+    Occurrence codes are the visit code followed by the occurrence number (FU1, FU2, ...).
+    """
+
+    every: Offset
+    count: int | None = None
+    until: Offset | None = None
+    stop_event: str | None = None
+    stop_visit: str | None = None
+
+
+@attrs.frozen
+class NotBefore:
+    """A floor on a visit's date: never planned before ``anchor + offset``."""
+
+    anchor: Anchor
+    offset: Offset
+
+
+@attrs.frozen
+class Visit:
+    """One visit definition of the schedule of activities.
+
+    ``wait_for`` names a participant event (such as ``bcell_recovery``): until the event is
+    recorded the visit is tentative and planned at its latest permitted date; once it is, the
+    target is the event date clamped into the window.
+    """
+
+    code: str
+    name: str
+    kind: VisitKind
+    epoch: str
+    anchor: Anchor
+    offset: Offset = Offset(0)
+    window: Window = Window()
+    procedures: tuple[Procedure, ...] = ()
+    repeat: Repeat | None = None
+    condition: str | None = None
+    wait_for: str | None = None
+    not_before: NotBefore | None = None
+
+    @property
+    def is_dosing(self) -> bool:
+        """True when the visit gives the study drug (it then counts for the last dose)."""
+        return any(p.dose is not None for p in self.procedures)
+
+
+@attrs.frozen
+class Epoch:
+    """A period of the study (run-in, treatment, follow-up)."""
+
+    code: str
+    name: str
+
+
+@attrs.frozen
+class Site:
+    """Where visits happen: the zone appointments are in and the public-holiday calendar."""
+
+    code: str
+    name: str
+    timezone: str
+    country: str
+    subdivision: str | None = None
+
+
+@attrs.frozen
+class Rules:
+    """Protocol-wide checks on what actually happened."""
+
+    min_dose_gap: Offset | None = None
+    #: The visit re-planned at the discontinuation date when treatment stops early (EOT).
+    early_end_visit: str | None = None
+
+
+@attrs.frozen
+class Protocol:
+    """A study's schedule of activities as data. Plan a participant with :meth:`plan`."""
+
+    id: str
+    title: str
+    sponsor_id: str
+    day1_visit: str
+    epochs: tuple[Epoch, ...]
+    visits: tuple[Visit, ...]
+    sites: tuple[Site, ...] = ()
+    rules: Rules = Rules()
+    description: str = ""
+    #: The visit that happens on the participant's screening date (done on it once it is past).
+    screening_visit: str | None = None
+
+    def visit(self, code: str) -> Visit:
+        """The visit definition with this code (a repeat's base code, e.g. ``FU``)."""
+        for v in self.visits:
+            if v.code == code:
+                return v
+        raise KeyError(code)
+
+    def __iter__(self) -> Iterator[Visit]:
+        return iter(self.visits)
+
+    @property
+    def site(self) -> Site:
+        """The study's first (for NCT05124925 the only) site."""
+        if not self.sites:
+            raise LookupError(f"protocol {self.id} defines no site")
+        return self.sites[0]
+
+    def plan(self, participant: Participant, *, today: pendulum.Date | None = None) -> Schedule:
+        """Plan a participant's visits; see :func:`visitplan.plan`."""
+        from visitplan.engine import plan
+
+        return plan(self, participant, today=today)

@@ -1,0 +1,120 @@
+"""Participant facts: who (by study code only) and what actually happened."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+
+import attrs
+import pendulum
+
+from visitplan.dates import to_date
+from visitplan.errors import VisitplanError
+
+#: A study code: letters, digits, dot, dash, underscore; no spaces, so no names fit by accident.
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+
+
+def check_code(value: object, field: str = "participant") -> str:
+    """Return ``value`` if it is a valid study code, else raise :class:`VisitplanError`."""
+    if not isinstance(value, str) or not CODE_PATTERN.match(value):
+        raise VisitplanError(
+            field,
+            value,
+            "must be a study code of 1-32 letters, digits, '.', '-' or '_' (no names)",
+        )
+    return value
+
+
+def _record_date(value: object) -> pendulum.Date | None:
+    return None if value is None else to_date(value, "date")
+
+
+def _screening(value: object) -> pendulum.Date:
+    return to_date(value, "screening")
+
+
+def _discontinued(value: object) -> pendulum.Date | None:
+    return None if value is None else to_date(value, "discontinued")
+
+
+def _withdrawn(value: object) -> pendulum.Date | None:
+    return None if value is None else to_date(value, "withdrawn")
+
+
+def _flags(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+class Status(enum.Enum):
+    """What happened to a visit."""
+
+    DONE = "done"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+@attrs.frozen
+class Record:
+    """A recorded fact about one visit (a repeat occurrence is named e.g. ``FU2``)."""
+
+    code: str
+    date: pendulum.Date | None = attrs.field(default=None, converter=_record_date)
+    status: Status = attrs.field(default=Status.DONE, converter=Status)
+    reason: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.status is Status.DONE and self.date is None:
+            raise VisitplanError(f"{self.code}.date", None, "a visit marked done needs its date")
+
+
+def _records(value: Iterable[Record] | Mapping[str, object]) -> tuple[Record, ...]:
+    if isinstance(value, Mapping):
+        return tuple(Record(code, to_date(day, f"{code}.date")) for code, day in value.items())
+    records = tuple(value)
+    seen: set[str] = set()
+    for r in records:
+        if r.code in seen:
+            raise VisitplanError("visit", r.code, "is recorded twice; a visit has one record")
+        seen.add(r.code)
+    return records
+
+
+def _events(value: Mapping[str, object]) -> dict[str, pendulum.Date]:
+    return {name: to_date(day, name) for name, day in value.items()}
+
+
+@attrs.frozen
+class Participant:
+    """One participant's facts. Identified by study code only: no name, no birth date.
+
+    ``records`` are the visits already done, missed or cancelled (a mapping ``{"D1":
+    "2022-08-31"}`` is accepted for visits done); ``flags`` switch conditional schedules on
+    (e.g. ``hbcab_positive``); ``events`` are dated facts such as ``bcell_recovery``.
+    """
+
+    code: str = attrs.field(converter=check_code)
+    screening: pendulum.Date = attrs.field(converter=_screening)
+    records: tuple[Record, ...] = attrs.field(factory=tuple, converter=_records)
+    flags: frozenset[str] = attrs.field(factory=frozenset, converter=_flags)
+    events: Mapping[str, pendulum.Date] = attrs.field(factory=dict, converter=_events, hash=False)
+    discontinued: pendulum.Date | None = attrs.field(default=None, converter=_discontinued)
+    withdrawn: pendulum.Date | None = attrs.field(default=None, converter=_withdrawn)
+    site: str | None = None
+
+    def record(self, code: str) -> Record | None:
+        """The record for a visit code, if any."""
+        for r in self.records:
+            if r.code == code:
+                return r
+        return None
+
+    def with_record(self, record: Record) -> Participant:
+        """A copy with ``record`` added (replacing any earlier record of the same visit)."""
+        kept = tuple(r for r in self.records if r.code != record.code)
+        return attrs.evolve(self, records=(*kept, record))
+
+    def done(self, code: str, day: object) -> Participant:
+        """A copy with visit ``code`` recorded as done on ``day``."""
+        return self.with_record(Record(code, to_date(day, f"{code}.date")))

@@ -1,0 +1,84 @@
+"""Reading a roster CSV (participant, site, screening, day1, flags) with row-level errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from visitplan.errors import VisitplanError
+from visitplan.participant import Participant, Record
+
+REQUIRED = ("participant", "screening")
+
+
+class RosterError(VisitplanError):
+    """Bad rows in a roster file; ``rows`` holds one message per bad row."""
+
+    def __init__(self, source: str, rows: list[str]) -> None:
+        self.rows = rows
+        more = f" (and {len(rows) - 1} more bad rows)" if len(rows) > 1 else ""
+        super().__init__(source, f"{len(rows)} bad rows", "see rows")
+        self.args = (rows[0] + more,)
+
+
+KNOWN = ("participant", "site", "screening", "day1", "flags")
+
+
+def read_roster(text: str, *, source: str = "roster", day1_visit: str = "D1") -> list[Participant]:
+    """Participants from CSV text; every bad row is reported as ``source:line: error``."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise VisitplanError(
+            f"{source}: header", ",".join(header), f"needs the columns {', '.join(REQUIRED)}"
+        )
+    unknown = [c for c in header if c not in KNOWN]
+    if unknown:
+        raise VisitplanError(
+            f"{source}: header", ",".join(unknown), f"unknown column; known: {', '.join(KNOWN)}"
+        )
+    people: list[Participant] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+    for row in reader:
+        line = reader.line_num
+        try:
+            if None in row:
+                raise VisitplanError("row", line, "has more cells than the header")
+            code = (row.get("participant") or "").strip()
+            if code in seen:
+                raise VisitplanError("participant", code, "appears twice in the roster")
+            flags = frozenset(f.strip() for f in (row.get("flags") or "").split(";") if f.strip())
+            records: tuple[Record, ...] = ()
+            day1 = (row.get("day1") or "").strip()
+            if day1:
+                records = (Record(day1_visit, day1),)
+            people.append(
+                Participant(
+                    code,
+                    (row.get("screening") or "").strip(),
+                    records=records,
+                    flags=flags,
+                    site=(row.get("site") or "").strip() or None,
+                )
+            )
+            seen.add(code)
+        except VisitplanError as exc:
+            errors.append(f"{source}:{line}: {exc}")
+    if errors:
+        raise RosterError(source, errors)
+    return people
+
+
+def load_roster(path: str | Path, **kwargs: str) -> list[Participant]:
+    """Read a roster CSV file (UTF-8, a BOM from Excel is accepted)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise VisitplanError("roster file", str(path), "does not exist") from None
+    except UnicodeDecodeError:
+        raise VisitplanError("roster file", str(path), "must be UTF-8 text") from None
+    return read_roster(text, source=str(path), **kwargs)
