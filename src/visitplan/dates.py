@@ -70,3 +70,41 @@ def study_day(day: pendulum.Date, day1: pendulum.Date) -> int:
     """CDISC study day: Day 1 is ``day1``; there is no Day 0, days before it are negative."""
     delta = day.toordinal() - day1.toordinal()
     return delta + 1 if delta >= 0 else delta
+
+
+def local_datetime(day: pendulum.Date, time: str | pendulum.Time, zone: str) -> pendulum.DateTime:
+    """An appointment: ``day`` at wall-clock ``time`` in the IANA ``zone``, zone-aware.
+
+    A wall-clock time that does not exist (the spring-forward gap) or happens twice (the
+    autumn fall-back) is refused with :class:`VisitplanError`: RFC 5545 clients and pendulum
+    resolve those differently, so visitplan never guesses.
+    """
+    if isinstance(time, str):
+        m = re.match(r"^([01]\d|2[0-3]):([0-5]\d)$", time.strip())
+        if not m:
+            raise VisitplanError(
+                "time", time, "must be a wall-clock time written HH:MM (00:00-23:59)"
+            )
+        hour, minute = int(m.group(1)), int(m.group(2))
+    else:
+        hour, minute = time.hour, time.minute
+    try:
+        tz = pendulum.timezone(zone)
+    except Exception:  # pendulum raises several types for an unknown zone
+        raise VisitplanError("timezone", zone, "is not a known IANA time zone") from None
+    import datetime as _dt
+
+    naive = _dt.datetime(day.year, day.month, day.day, hour, minute)
+    first = naive.replace(tzinfo=tz, fold=0)
+    second = naive.replace(tzinfo=tz, fold=1)
+    when = f"{day.isoformat()} {hour:02d}:{minute:02d}"
+    if first.utcoffset() != second.utcoffset():
+        # fold=0/1 disagree exactly for gaps and overlaps; tell them apart by round-tripping.
+        back = first.astimezone(_dt.UTC).astimezone(tz).replace(tzinfo=None)
+        rule = (
+            "happens twice in this zone (clocks go back); pick another time"
+            if back == naive
+            else "does not exist in this zone (clocks go forward); pick another time"
+        )
+        raise VisitplanError(f"appointment time ({zone})", when, rule)
+    return pendulum.instance(first).in_timezone(zone)

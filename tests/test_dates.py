@@ -1,0 +1,70 @@
+"""Date helpers: strict parsing, one-step shifts, study day, appointment times at DST changes."""
+
+from __future__ import annotations
+
+import pendulum
+import pytest
+
+from visitplan.dates import local_datetime, parse_date, shift, study_day
+from visitplan.errors import VisitplanError
+from visitplan.model import Span
+
+
+def test_shift_applies_months_once_from_the_anchor():
+    jan31 = pendulum.date(2026, 1, 31)
+    assert shift(jan31, Span(1)) == pendulum.date(2026, 2, 28)
+    assert shift(jan31, Span(2)) == pendulum.date(2026, 3, 31)  # not 28 March (chained)
+    assert shift(jan31, Span(1, 3)) == pendulum.date(2026, 3, 3)  # months first, then days
+
+
+def test_study_day_has_no_day_zero():
+    d1 = pendulum.date(2022, 8, 31)
+    assert [study_day(d1.add(days=n), d1) for n in (-2, -1, 0, 1)] == [-2, -1, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "text", ["2023-02-29", "2022-13-01", "2022-7-27", "20220727", "2022-W30-1", ""]
+)
+def test_parse_date_is_strict(text):
+    with pytest.raises(VisitplanError):
+        parse_date(text)
+
+
+def test_parse_date_returns_a_date_not_a_datetime():
+    value = parse_date("2026-03-29")
+    assert type(value) is pendulum.Date
+
+
+@pytest.mark.parametrize(
+    ("day", "time", "utc"),
+    [
+        ((2026, 7, 15), "09:30", "2026-07-15T07:30:00+00:00"),  # summer: UTC+2
+        ((2026, 1, 15), "09:30", "2026-01-15T08:30:00+00:00"),  # winter: UTC+1
+        ((2026, 3, 29), "03:00", "2026-03-29T01:00:00+00:00"),  # just after the gap
+        ((2026, 10, 25), "03:00", "2026-10-25T02:00:00+00:00"),  # just after the overlap
+    ],
+)
+def test_local_datetime_is_zone_aware(day, time, utc):
+    got = local_datetime(pendulum.date(*day), time, "Europe/Paris")
+    assert got.in_timezone("UTC").isoformat() == utc
+    assert got.timezone_name == "Europe/Paris"
+
+
+@pytest.mark.parametrize(
+    ("day", "time", "rule"),
+    [
+        ((2026, 3, 29), "02:30", "does not exist"),
+        ((2026, 10, 25), "02:30", "happens twice"),
+        ((2026, 10, 25), "02:00", "happens twice"),
+    ],
+)
+def test_local_datetime_refuses_dst_gap_and_overlap(day, time, rule):
+    with pytest.raises(VisitplanError, match=rule):
+        local_datetime(pendulum.date(*day), time, "Europe/Paris")
+
+
+def test_local_datetime_refuses_bad_time_and_zone():
+    with pytest.raises(VisitplanError, match="HH:MM"):
+        local_datetime(pendulum.date(2026, 1, 1), "25:00", "Europe/Paris")
+    with pytest.raises(VisitplanError, match="IANA"):
+        local_datetime(pendulum.date(2026, 1, 1), "09:00", "Europe/Brest")
