@@ -225,3 +225,19 @@ def test_withdrawal_cancels_future_visits(study):
         for v in s.visits
         if v.target >= pendulum.date(2022, 10, 1)
     )
+
+
+@pytest.mark.parametrize("code", ["FU0", "FU01", "FU1001", "FUX"])
+def test_repeat_occurrence_codes_are_exact(study, code):
+    with pytest.raises(VisitplanError, match="unknown visit code"):
+        study.plan(
+            Participant("X1", "2022-07-27", records={"D1": "2022-08-31", code: "2023-05-10"})
+        )
+
+
+def test_a_recorded_follow_up_occurrence_is_kept(study):
+    s = study.plan(
+        Participant("X1", "2022-07-27", records={"D1": "2022-08-31", "FU2": "2023-08-03"})
+    )
+    assert s.visit("FU2").actual == pendulum.date(2023, 8, 3)
+    assert s.visit("FU2").status is VisitStatus.DONE

@@ -141,9 +141,11 @@ class _Planner:
         if code in self.by_code and self.by_code[code].repeat is None:
             return self.by_code[code], None
         for v in self.visits:
-            if v.repeat and code.startswith(v.code) and code[len(v.code) :].isdigit():
-                n = int(code[len(v.code) :])
-                if n >= 1:
+            rest = code[len(v.code) :]
+            if v.repeat and code.startswith(v.code) and rest.isdigit():
+                n = int(rest)
+                # FU01 or FU0 would silently never match an occurrence (FU1): refuse them.
+                if 1 <= n <= _MAX_OCCURRENCES and str(n) == rest:
                     return v, n
         known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.visits]
         missing = [v for v in self.protocol.visits if v.code == code and v not in self.visits]
