@@ -287,7 +287,7 @@ class Milestone:
     condition: str | None = None
 
 
-class Exposure(enum.Enum):
+class Since(enum.Enum):
     """Which fact of a medication history entry a washout counts from."""
 
     LAST_DOSE = "last-dose"
@@ -310,7 +310,7 @@ class Washout:
     interval: Offset
     anchor: str
     binds: str
-    since: tuple[Exposure, ...] = (Exposure.LAST_DOSE,)
+    since: tuple[Since, ...] = (Since.LAST_DOSE,)
     half_lives: int | None = None
     requirement: str = ""
 

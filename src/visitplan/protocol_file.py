@@ -22,7 +22,6 @@ from visitplan.model import (
     AnchorKind,
     Dose,
     Epoch,
-    Exposure,
     MergeRule,
     Milestone,
     NotBefore,
@@ -32,6 +31,7 @@ from visitplan.model import (
     Protocol,
     Repeat,
     Rules,
+    Since,
     Site,
     Unit,
     Visit,
@@ -401,13 +401,13 @@ def _washout(r: _Reader, raw: object, path: str) -> Washout | None:
         r.error(f"{path}.half_lives", half_lives, "must be a whole number of at least 1")
         half_lives = None
     since_raw = w.get("since", ["last-dose"])
-    since: list[Exposure] = []
+    since: list[Since] = []
     if not isinstance(since_raw, list) or not since_raw:
         r.error(f"{path}.since", since_raw, "must be a list of 'last-dose' and/or 'last-change'")
     else:
         for item in since_raw:
             try:
-                since.append(Exposure(item))
+                since.append(Since(item))
             except ValueError:
                 r.error(f"{path}.since", item, "must be 'last-dose' or 'last-change'")
     binds = r.text(w, "binds", path)
@@ -421,7 +421,7 @@ def _washout(r: _Reader, raw: object, path: str) -> Washout | None:
         interval=interval,
         anchor=r.text(w, "anchor", path),
         binds=binds,
-        since=tuple(since) or (Exposure.LAST_DOSE,),
+        since=tuple(since) or (Since.LAST_DOSE,),
         half_lives=half_lives,
         requirement=r.text(w, "requirement", path),
     )
