@@ -74,9 +74,13 @@ def earliest_clear(exposure: pendulum.Date, span: Span) -> pendulum.Date:
     31 August is within 6 months of 28 February (28 February - 6 months = 28 August), so the
     earliest Day 1 is 1 March.
     """
+    # ``D - span`` never decreases as D grows, so the permissible days are all days from one
+    # on; the forward shift lands within a few days of it (month clamping), so walk from there.
     day = shift(exposure, span)
     while shift(day, -span) < exposure:
         day = day.add(days=1)
+    while shift(day.subtract(days=1), -span) >= exposure:
+        day = day.subtract(days=1)
     return day
 
 

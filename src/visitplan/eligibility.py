@@ -74,7 +74,9 @@ class HistoryItem:
     what: str = ""
     last_dose: pendulum.Date | None = attrs.field(default=None, converter=_last_dose)
     last_change: pendulum.Date | None = attrs.field(default=None, converter=_last_change)
-    half_life_hours: float | None = attrs.field(default=None, converter=_half_life)
+    half_life_hours: float | None = attrs.field(
+        default=None, converter=_half_life, alias="half_life"
+    )
 
 
 @attrs.frozen
@@ -310,7 +312,7 @@ def _item(where: str, row: Mapping[str, Any]) -> HistoryItem:
             what=str(text("what") or ""),
             last_dose=text("last_dose"),
             last_change=text("last_change"),
-            half_life_hours=text("half_life"),
+            half_life=text("half_life"),
         )
     except VisitplanError as exc:
         raise VisitplanError(f"{where} {exc.field}", exc.value, exc.rule) from None
