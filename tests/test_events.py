@@ -356,3 +356,11 @@ def test_plan_cli_shows_milestones_and_uses_counts():
     assert (r.returncode, r.stderr) == (
         2, "error: --bcell-count '2023-08-02=lots': the count must be a number\n",
     )  # fmt: skip
+
+
+def test_a_missed_follow_up_does_not_absorb_the_monitoring(study):
+    missed = Record("FU2", None, visitplan.Status.MISSED, "travel")
+    s = study.plan(person(flags={"hbcab_positive"}, records=[Record("D1", DAY1), missed]))
+    assert [(v.code, v.target) for v in s.visits if v.base_code == "HBV"] == [
+        ("HBV2", D(2023, 8, 2))
+    ]
