@@ -364,3 +364,13 @@ def test_a_missed_follow_up_does_not_absorb_the_monitoring(study):
     assert [(v.code, v.target) for v in s.visits if v.base_code == "HBV"] == [
         ("HBV2", D(2023, 8, 2))
     ]
+
+
+def test_waiting_on_derived_recovery_before_day1_is_a_protocol_error(study):
+    from visitplan.model import Anchor, Visit, VisitKind
+
+    early = Visit("X", "Waits early", VisitKind.ASSESSMENT, "RUNIN", Anchor.screening(),
+                  wait_for="bcell_recovery")  # fmt: skip
+    odd = attrs.evolve(study, visits=(early, *study.visits))
+    with pytest.raises(visitplan.ProtocolError, match="must be planned after Day 1"):
+        odd.plan(person())

@@ -176,15 +176,19 @@ class _Planner:
         return self._schedule()
 
     def _event(self, name: str) -> pendulum.Date | None:
-        """A participant event: its recorded date, else (the recovery event) derived from counts.
-
-        Only called once Day 1 is planned (waiting and stopping visits come after it).
-        """
+        """A participant event: its recorded date, else (the recovery event) derived from counts."""
         if name in self.p.events:
             return self.p.events[name]
         if name != self.protocol.rules.recovery_event:
             return None
         if name not in self._derived:
+            if not self.slots.get(self.protocol.day1_visit):
+                raise ProtocolError(
+                    "rules.recovery_event",
+                    name,
+                    "is derived from counts after Day 1: a visit waiting or stopping on it "
+                    "must be planned after Day 1 (anchor it on Day 1 or the last dose)",
+                )
             day1 = self.slots[self.protocol.day1_visit][0].date
             self._derived[name] = derived_recovery(self.protocol, self.p, day1)
         return self._derived[name]
