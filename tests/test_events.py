@@ -369,8 +369,11 @@ def test_a_missed_follow_up_does_not_absorb_the_monitoring(study):
 def test_waiting_on_derived_recovery_before_day1_is_a_protocol_error(study):
     from visitplan.model import Anchor, Visit, VisitKind
 
+    # X waits for recovery and Day 1 anchors on X, so X is planned before Day 1 is known.
     early = Visit("X", "Waits early", VisitKind.ASSESSMENT, "RUNIN", Anchor.screening(),
                   wait_for="bcell_recovery")  # fmt: skip
-    odd = attrs.evolve(study, visits=(early, *study.visits))
+    d1 = attrs.evolve(study.visit("D1"), anchor=Anchor.of_visit("X"))
+    visits = (early, *(d1 if v.code == "D1" else v for v in study.visits))
+    odd = attrs.evolve(study, visits=visits)
     with pytest.raises(visitplan.ProtocolError, match="must be planned after Day 1"):
-        odd.plan(person())
+        odd.plan(Participant("P1", SCREENING))
