@@ -66,6 +66,24 @@ def shift(anchor: pendulum.Date, span: Span) -> pendulum.Date:
     return moved.add(days=span.days) if span.days else moved
 
 
+def earliest_clear(exposure: pendulum.Date, span: Span) -> pendulum.Date:
+    """The earliest day D whose ``D - span`` (counted back from D) is on or after ``exposure``.
+
+    A washout "no exposure within 6 months before Day 1" is counted from the anchor (Day 1),
+    so with month clamping ``exposure + 6 months`` may still be too early: an exposure on
+    31 August is within 6 months of 28 February (28 February - 6 months = 28 August), so the
+    earliest Day 1 is 1 March.
+    """
+    # ``D - span`` never decreases as D grows, so the permissible days are all days from one
+    # on; the forward shift lands within a few days of it (month clamping), so walk from there.
+    day = shift(exposure, span)
+    while shift(day, -span) < exposure:
+        day = day.add(days=1)
+    while shift(day.subtract(days=1), -span) >= exposure:
+        day = day.subtract(days=1)
+    return day
+
+
 def study_day(day: pendulum.Date, day1: pendulum.Date) -> int:
     """CDISC study day: Day 1 is ``day1``; there is no Day 0, days before it are negative."""
     delta = day.toordinal() - day1.toordinal()

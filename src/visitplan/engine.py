@@ -15,9 +15,17 @@ import pendulum
 
 from visitplan.dates import shift, study_day
 from visitplan.errors import ProtocolError, VisitplanError
-from visitplan.model import Anchor, AnchorKind, Protocol, Span, Visit
+from visitplan.model import Anchor, AnchorKind, MergeRule, Milestone, Protocol, Span, Visit
 from visitplan.participant import Participant, Record, Status
-from visitplan.schedule import Finding, FindingKind, PlannedVisit, Schedule, VisitStatus
+from visitplan.recovery import derived_recovery
+from visitplan.schedule import (
+    Finding,
+    FindingKind,
+    PlannedMilestone,
+    PlannedVisit,
+    Schedule,
+    VisitStatus,
+)
 
 _LAST_DOSE = "@last_dose"
 #: A repeat with no count and no end is refused at load; this only guards against a runaway.
@@ -107,6 +115,7 @@ class _Planner:
         self.last_dose: pendulum.Date | None = None
         self.last_dose_actual = False
         self.findings: list[Finding] = []
+        self._derived: dict[str, pendulum.Date | None] = {}
 
     # -- facts -----------------------------------------------------------------------------
     def _check_records(self) -> dict[str, Record]:
@@ -164,10 +173,71 @@ class _Planner:
             elif code in self.by_code:
                 v = self.by_code[code]
                 self.slots[code] = list(self._plan_repeat(v) if v.repeat else [self._plan(v)])
+        self._merge()
         self._check_dose_gaps()
         return self._schedule()
 
-    def _anchor_date(self, anchor: Anchor, owner: Visit) -> tuple[pendulum.Date, bool]:
+    def _event(self, name: str) -> pendulum.Date | None:
+        """A participant event: its recorded date, else (the recovery event) derived from counts."""
+        if name in self.p.events:
+            return self.p.events[name]
+        if name != self.protocol.rules.recovery_event:
+            return None
+        if name not in self._derived:
+            if not self.slots.get(self.protocol.day1_visit):
+                raise ProtocolError(
+                    "rules.recovery_event",
+                    name,
+                    "is derived from counts after Day 1: a visit waiting or stopping on it "
+                    "must be planned after Day 1 (anchor it on Day 1 or the last dose)",
+                )
+            day1 = self.slots[self.protocol.day1_visit][0].date
+            self._derived[name] = derived_recovery(self.protocol, self.p, day1)
+        return self._derived[name]
+
+    def _merge(self) -> None:
+        """Leave out monitoring occurrences done at another visit (see ``Visit.merge``)."""
+        dropped: set[str] = set()
+        for v in self.visits:
+            if v.merge is None or v.code not in self.slots:
+                continue
+            needs = {p.code for p in v.procedures if _applies(p.condition, self.p.flags)}
+            hosts = [
+                h
+                for code, ss in self.slots.items()
+                if code != v.code
+                for h in ss
+                if h.status in (VisitStatus.PLANNED, VisitStatus.DONE)
+                and needs
+                <= {p.code for p in h.visit.procedures if _applies(p.condition, self.p.flags)}
+            ]
+            kept = []
+            for s in self.slots[v.code]:
+                merged = s.code not in self.records and any(
+                    (s.earliest <= h.date <= s.latest)
+                    if v.merge is MergeRule.WINDOW
+                    else h.date == s.target
+                    for h in hosts
+                )
+                if merged:
+                    dropped.add(s.code)
+                else:
+                    kept.append(s)
+            self.slots[v.code] = kept
+        self.findings = [f for f in self.findings if f.visit not in dropped]
+
+    def _milestones(self) -> tuple[PlannedMilestone, ...]:
+        out = []
+        for m in self.protocol.milestones:
+            if not _applies(m.condition, self.p.flags):
+                continue
+            anchor_date, actual = self._anchor_date(m.anchor, m)
+            out.append(
+                PlannedMilestone(m.code, m.name, shift(anchor_date, m.offset.span()), not actual)
+            )
+        return tuple(sorted(out, key=lambda m: m.date))
+
+    def _anchor_date(self, anchor: Anchor, owner: Visit | Milestone) -> tuple[pendulum.Date, bool]:
         """The anchor's date, and whether it is an actual (recorded) date."""
         if anchor.kind is AnchorKind.SCREENING:
             return self.p.screening, True
@@ -177,7 +247,7 @@ class _Planner:
         slots = self.slots.get(anchor.visit or "")
         if not slots:
             raise ProtocolError(
-                f"visits.{owner.code}.anchor",
+                f"{'visits' if isinstance(owner, Visit) else 'milestones'}.{owner.code}.anchor",
                 anchor.visit,
                 "anchors on a visit that does not apply to this participant",
             )
@@ -198,7 +268,7 @@ class _Planner:
         latest = shift(anchor_date, span + v.window.after.span())
         slot = _Slot(v, self.index[v.code], code, occurrence, target, earliest, latest)
         if v.wait_for:
-            event = self.p.events.get(v.wait_for)
+            event = self._event(v.wait_for)
             if event is None:
                 slot.target, slot.tentative = latest, True
             else:
@@ -226,7 +296,7 @@ class _Planner:
         assert rep is not None
         anchor_date, _ = self._anchor_date(v.anchor, v)
         limit = shift(anchor_date, rep.until.span()) if rep.until else None
-        stop_event = self.p.events.get(rep.stop_event) if rep.stop_event else None
+        stop_event = self._event(rep.stop_event) if rep.stop_event else None
         stop_visit = self.slots[rep.stop_visit][0].date if rep.stop_visit else None
         recorded = [n for c in self.records if (n := self._occurrence_of(v, c)) is not None]
         last_recorded = max(recorded, default=0)
@@ -398,6 +468,12 @@ class _Planner:
             visits=visits,
             findings=findings,
             site=self.p.site,
+            milestones=self._milestones(),
+            recovery=(
+                self._event(self.protocol.rules.recovery_event)
+                if self.protocol.rules.recovery_event
+                else None
+            ),
         )
 
 

@@ -200,6 +200,15 @@ class NotBefore:
     offset: Offset
 
 
+class MergeRule(enum.Enum):
+    """When a monitoring occurrence is done at another visit instead of on its own."""
+
+    #: The other visit's date lies inside the occurrence's own window.
+    WINDOW = "window"
+    #: The other visit's date is the occurrence's target.
+    SAME_DAY = "same-day"
+
+
 @attrs.frozen
 class Visit:
     """One visit definition of the schedule of activities.
@@ -221,6 +230,9 @@ class Visit:
     condition: str | None = None
     wait_for: str | None = None
     not_before: NotBefore | None = None
+    #: For a repeating monitoring visit: leave an occurrence out when another visit doing all
+    #: its procedures is planned inside its window (``window``) or on its target (``same-day``).
+    merge: MergeRule | None = None
 
     @property
     def is_dosing(self) -> bool:
@@ -245,6 +257,9 @@ class Site:
     timezone: str
     country: str
     subdivision: str | None = None
+    #: The lab's lower limit of normal of the blood B-cell count, in ``bcell_unit``.
+    bcell_lln: float | None = None
+    bcell_unit: str = ""
 
 
 @attrs.frozen
@@ -254,6 +269,50 @@ class Rules:
     min_dose_gap: Offset | None = None
     #: The visit re-planned at the discontinuation date when treatment stops early (EOT).
     early_end_visit: str | None = None
+    #: The participant event derived from B-cell counts when it is not recorded explicitly.
+    recovery_event: str | None = None
+
+
+@attrs.frozen
+class Milestone:
+    """A date that is not a visit (e.g. the end of contraception): ``anchor + offset``.
+
+    ``condition`` names a participant flag it depends on, as for visits.
+    """
+
+    code: str
+    name: str
+    anchor: Anchor
+    offset: Offset
+    condition: str | None = None
+
+
+class Since(enum.Enum):
+    """Which fact of a medication history entry a washout counts from."""
+
+    LAST_DOSE = "last-dose"
+    LAST_CHANGE = "last-change"
+
+
+@attrs.frozen
+class Washout:
+    """An eligibility rule: no exposure within ``interval`` before the visit it ``binds``.
+
+    ``anchor`` is the protocol's word as written (enrollment, randomization, dosing, ...);
+    ``binds`` is the visit whose date that word means here (``D1`` or ``SCR``). With
+    ``half_lives`` the interval is the longer of ``interval`` and that many half-lives of the
+    drug. ``since`` lists the history facts it counts from (the latest given counts).
+    ``requirement`` is a further condition that is reported, not computed.
+    """
+
+    code: str
+    name: str
+    interval: Offset
+    anchor: str
+    binds: str
+    since: tuple[Since, ...] = (Since.LAST_DOSE,)
+    half_lives: int | None = None
+    requirement: str = ""
 
 
 @attrs.frozen
@@ -271,6 +330,8 @@ class Protocol:
     description: str = ""
     #: The visit that happens on the participant's screening date (done on it once it is past).
     screening_visit: str | None = None
+    milestones: tuple[Milestone, ...] = ()
+    washouts: tuple[Washout, ...] = ()
 
     def visit(self, code: str) -> Visit:
         """The visit definition with this code (a repeat's base code, e.g. ``FU``)."""
@@ -288,6 +349,18 @@ class Protocol:
         if not self.sites:
             raise LookupError(f"protocol {self.id} defines no site")
         return self.sites[0]
+
+    def site_of(self, code: str | None) -> Site:
+        """The site with this code; without a code, the study's first site."""
+        if code is None:
+            return self.site
+        for s in self.sites:
+            if s.code == code:
+                return s
+        from visitplan.errors import VisitplanError
+
+        known = ", ".join(s.code for s in self.sites) or "none"
+        raise VisitplanError("site", code, f"unknown site of {self.id}; defined: {known}")
 
     def plan(self, participant: Participant, *, today: pendulum.Date | None = None) -> Schedule:
         """Plan a participant's visits; see :func:`visitplan.plan`."""

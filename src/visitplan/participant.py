@@ -81,6 +81,47 @@ def _records(value: Iterable[Record] | Mapping[str, object]) -> tuple[Record, ..
     return records
 
 
+def _count_value(value: object, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise VisitplanError(field, value, "must be a count of at least 0")
+    return float(value)
+
+
+def _count_date(value: object) -> pendulum.Date:
+    return to_date(value, "bcell_counts.date")
+
+
+def _count(value: object) -> float:
+    return _count_value(value, "bcell_counts.value")
+
+
+@attrs.frozen
+class Count:
+    """A blood B-cell count on a date, in the unit of the site's lower limit of normal."""
+
+    date: pendulum.Date = attrs.field(converter=_count_date)
+    value: float = attrs.field(converter=_count)
+
+
+def _counts(
+    value: Iterable[Count | tuple[object, object]] | Mapping[str, object],
+) -> tuple[Count, ...]:
+    if isinstance(value, Mapping):
+        items = [Count(day, v) for day, v in value.items()]
+    else:
+        items = [c if isinstance(c, Count) else Count(*c) for c in value]
+    seen: set[pendulum.Date] = set()
+    for c in items:
+        if c.date in seen:
+            raise VisitplanError("bcell_counts.date", c.date.isoformat(), "has two counts")
+        seen.add(c.date)
+    return tuple(sorted(items, key=lambda c: c.date))
+
+
+def _baseline(value: object) -> float | None:
+    return None if value is None else _count_value(value, "bcell_baseline")
+
+
 def _events(value: Mapping[str, object]) -> dict[str, pendulum.Date]:
     return {name: to_date(day, name) for name, day in value.items()}
 
@@ -92,6 +133,9 @@ class Participant:
     ``records`` are the visits already done, missed or cancelled (a mapping ``{"D1":
     "2022-08-31"}`` is accepted for visits done); ``flags`` switch conditional schedules on
     (e.g. ``hbcab_positive``); ``events`` are dated facts such as ``bcell_recovery``.
+    ``bcell_counts`` are blood B-cell counts (a mapping ``{"2023-05-10": 95}`` or
+    :class:`Count` items) and ``bcell_baseline`` the pre-treatment count, both in the unit of
+    the site's ``bcell_lln``; see :mod:`visitplan.recovery`.
     """
 
     code: str = attrs.field(converter=check_code)
@@ -102,6 +146,8 @@ class Participant:
     discontinued: pendulum.Date | None = attrs.field(default=None, converter=_discontinued)
     withdrawn: pendulum.Date | None = attrs.field(default=None, converter=_withdrawn)
     site: str | None = None
+    bcell_counts: tuple[Count, ...] = attrs.field(factory=tuple, converter=_counts)
+    bcell_baseline: float | None = attrs.field(default=None, converter=_baseline)
 
     def record(self, code: str) -> Record | None:
         """The record for a visit code, if any."""

@@ -22,6 +22,8 @@ from visitplan.model import (
     AnchorKind,
     Dose,
     Epoch,
+    MergeRule,
+    Milestone,
     NotBefore,
     Offset,
     Procedure,
@@ -29,10 +31,12 @@ from visitplan.model import (
     Protocol,
     Repeat,
     Rules,
+    Since,
     Site,
     Unit,
     Visit,
     VisitKind,
+    Washout,
     Window,
 )
 
@@ -40,6 +44,7 @@ T = TypeVar("T")
 
 _OFFSET = re.compile(r"^\s*([+-]?\d+)\s*(day|days|week|weeks|month|months)\s*$")
 _VISIT_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
+_MILESTONE_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _UNITS = {"day": Unit.DAYS, "week": Unit.WEEKS, "month": Unit.MONTHS}
 
@@ -182,7 +187,7 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     doc = r.table(
         raw,
         "",
-        {"study", "sites", "rules", "epochs", "procedures", "visits"},
+        {"study", "sites", "rules", "epochs", "procedures", "visits", "milestones", "washouts"},
         {"study", "epochs", "visits"},
     )
     study = r.table(
@@ -194,12 +199,20 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     epochs = _list(r, doc.get("epochs", []), "epochs", lambda e, p: _epoch(r, e, p))
     sites = _list(r, doc.get("sites", []), "sites", lambda s, p: _site(r, s, p))
     procedures = _procedures(r, doc.get("procedures", {}))
-    rules_raw = r.table(doc.get("rules", {}), "rules", {"min_dose_gap", "early_end_visit"}, set())
+    rules_raw = r.table(
+        doc.get("rules", {}),
+        "rules",
+        {"min_dose_gap", "early_end_visit", "recovery_event"},
+        set(),
+    )
     rules = Rules(
         min_dose_gap=r.offset(rules_raw.get("min_dose_gap"), "rules.min_dose_gap"),
         early_end_visit=rules_raw.get("early_end_visit"),
+        recovery_event=r.name(rules_raw.get("recovery_event"), "rules.recovery_event"),
     )
     visits = _list(r, doc.get("visits", []), "visits", lambda v, p: _visit(r, v, p, procedures))
+    milestones = _list(r, doc.get("milestones", []), "milestones", lambda m, p: _milestone(r, m, p))
+    washouts = _list(r, doc.get("washouts", []), "washouts", lambda w, p: _washout(r, w, p))
 
     _check_unique(r, [e.code for e in epochs], "epochs", "epoch code")
     _check_unique(r, [s.code for s in sites], "sites", "site code")
@@ -236,6 +249,7 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
         r.error("study.screening_visit", screening_visit, "unknown visit")
     if rules.early_end_visit is not None and rules.early_end_visit not in codes:
         r.error("rules.early_end_visit", rules.early_end_visit, "unknown visit")
+    _check_events_and_washouts(r, visits, milestones, washouts)
     if not visits and "visits" in doc:
         r.error("visits", [], "a protocol needs at least one visit")
     if (
@@ -255,6 +269,8 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
         visits=tuple(visits),
         sites=tuple(sites),
         rules=rules,
+        milestones=tuple(milestones),
+        washouts=tuple(washouts),
     )
     if not r.errors:
         try:
@@ -298,7 +314,7 @@ def _site(r: _Reader, raw: object, path: str) -> Site | None:
     s = r.table(
         raw,
         path,
-        {"code", "name", "timezone", "country", "subdivision"},
+        {"code", "name", "timezone", "country", "subdivision", "bcell_lln", "bcell_unit"},
         {"code", "name", "timezone", "country"},
     )
     if not s:
@@ -317,7 +333,116 @@ def _site(r: _Reader, raw: object, path: str) -> Site | None:
         timezone=zone,
         country=r.text(s, "country", path),
         subdivision=r.text(s, "subdivision", path) or None,
+        **_bcell_limit(r, s, path),
     )
+
+
+def _bcell_limit(r: _Reader, s: Mapping[str, Any], path: str) -> dict[str, Any]:
+    if "bcell_lln" not in s:
+        if "bcell_unit" in s:
+            r.error(f"{path}.bcell_unit", s["bcell_unit"], "is given without a bcell_lln")
+        return {}
+    lln = s["bcell_lln"]
+    if not isinstance(lln, int | float) or isinstance(lln, bool) or lln <= 0:
+        r.error(f"{path}.bcell_lln", lln, "must be a positive number (the lab's lower limit)")
+        return {}
+    unit = r.text(s, "bcell_unit", path)
+    if not unit:
+        r.error(f"{path}.bcell_unit", None, "is required with bcell_lln (e.g. 'cells/uL')")
+    return {"bcell_lln": float(lln), "bcell_unit": unit}
+
+
+def _milestone(r: _Reader, raw: object, path: str) -> Milestone | None:
+    m = r.table(
+        raw,
+        path,
+        {"code", "name", "anchor", "offset", "condition"},
+        {"code", "name", "anchor", "offset"},
+    )
+    if not m:
+        return None
+    code = r.text(m, "code", path)
+    if code and not _MILESTONE_CODE.match(code):
+        r.error(
+            f"{path}.code",
+            code,
+            "milestone codes are 1-32 upper-case letters, digits and '_', starting with a letter",
+        )
+    anchor = r.anchor(m.get("anchor"), f"{path}.anchor")
+    offset = r.offset(m.get("offset"), f"{path}.offset")
+    if anchor is None or offset is None:
+        return None
+    return Milestone(
+        code=code,
+        name=r.text(m, "name", path),
+        anchor=anchor,
+        offset=offset,
+        condition=r.name(m.get("condition"), f"{path}.condition"),
+    )
+
+
+def _washout(r: _Reader, raw: object, path: str) -> Washout | None:
+    w = r.table(
+        raw,
+        path,
+        {"code", "name", "interval", "half_lives", "anchor", "binds", "since", "requirement"},
+        {"code", "name", "interval", "anchor", "binds"},
+    )
+    if not w:
+        return None
+    code = r.name(w.get("code"), f"{path}.code") or ""
+    interval = r.offset(w.get("interval"), f"{path}.interval")
+    if interval is not None and interval.value < 0:
+        r.error(f"{path}.interval", str(interval), "cannot be negative")
+    half_lives = w.get("half_lives")
+    if half_lives is not None and (
+        not isinstance(half_lives, int) or isinstance(half_lives, bool) or half_lives < 1
+    ):
+        r.error(f"{path}.half_lives", half_lives, "must be a whole number of at least 1")
+        half_lives = None
+    since_raw = w.get("since", ["last-dose"])
+    since: list[Since] = []
+    if not isinstance(since_raw, list) or not since_raw:
+        r.error(f"{path}.since", since_raw, "must be a list of 'last-dose' and/or 'last-change'")
+    else:
+        for item in since_raw:
+            try:
+                since.append(Since(item))
+            except ValueError:
+                r.error(f"{path}.since", item, "must be 'last-dose' or 'last-change'")
+    binds = r.text(w, "binds", path)
+    if binds and not _VISIT_CODE.match(binds):
+        r.error(f"{path}.binds", binds, "must be a visit code (e.g. 'D1' or 'SCR')")
+    if interval is None:
+        return None
+    return Washout(
+        code=code,
+        name=r.text(w, "name", path),
+        interval=interval,
+        anchor=r.text(w, "anchor", path),
+        binds=binds,
+        since=tuple(since) or (Since.LAST_DOSE,),
+        half_lives=half_lives,
+        requirement=r.text(w, "requirement", path),
+    )
+
+
+def _check_events_and_washouts(
+    r: _Reader, visits: list[Visit], milestones: list[Milestone], washouts: list[Washout]
+) -> None:
+    once = {v.code for v in visits if v.repeat is None}
+    every = {v.code for v in visits if v.repeat is not None}
+    _check_unique(r, [m.code for m in milestones], "milestones", "milestone code")
+    _check_unique(r, [w.code for w in washouts], "washouts", "washout code")
+    for m in milestones:
+        a = m.anchor
+        if a.kind is AnchorKind.VISIT and a.visit not in once:
+            rule = "cannot anchor on a repeating visit" if a.visit in every else "unknown visit"
+            r.error(f"milestones.{m.code}.anchor", a.visit, rule)
+    for w in washouts:
+        if w.binds and w.binds not in once:
+            rule = "cannot bind a repeating visit" if w.binds in every else "unknown visit"
+            r.error(f"washouts.{w.code}.binds", w.binds, rule)
 
 
 def _procedures(r: _Reader, raw: object) -> dict[str, Procedure]:
@@ -383,6 +508,7 @@ _VISIT_FIELDS = {
     "condition",
     "wait_for",
     "not_before",
+    "merge",
 }
 
 
@@ -470,6 +596,7 @@ def _visit(r: _Reader, raw: object, path: str, procedures: Mapping[str, Procedur
         condition=r.name(v.get("condition"), f"{path}.condition"),
         wait_for=r.name(v.get("wait_for"), f"{path}.wait_for"),
         not_before=not_before,
+        merge=r.enum(v, "merge", path, MergeRule, None),
     )
 
 
@@ -495,6 +622,8 @@ def to_dict(protocol: Protocol) -> dict[str, Any]:
                     ("timezone", s.timezone),
                     ("country", s.country),
                     ("subdivision", s.subdivision),
+                    ("bcell_lln", _number(s.bcell_lln)),
+                    ("bcell_unit", s.bcell_unit),
                 )
                 if v
             }
@@ -505,6 +634,8 @@ def to_dict(protocol: Protocol) -> dict[str, Any]:
         rules["min_dose_gap"] = _offset(protocol.rules.min_dose_gap)
     if protocol.rules.early_end_visit:
         rules["early_end_visit"] = protocol.rules.early_end_visit
+    if protocol.rules.recovery_event:
+        rules["recovery_event"] = protocol.rules.recovery_event
     if rules:
         doc["rules"] = rules
     doc["epochs"] = [{"code": e.code, "name": e.name} for e in protocol.epochs]
@@ -528,7 +659,43 @@ def to_dict(protocol: Protocol) -> dict[str, Any]:
             procs[p.code] = entry
     doc["procedures"] = procs
     doc["visits"] = [_visit_dict(v) for v in protocol.visits]
+    if protocol.milestones:
+        doc["milestones"] = [_milestone_dict(m) for m in protocol.milestones]
+    if protocol.washouts:
+        doc["washouts"] = [_washout_dict(w) for w in protocol.washouts]
     return doc
+
+
+def _number(x: float | None) -> int | float | None:
+    return int(x) if x is not None and x.is_integer() else x
+
+
+def _milestone_dict(m: Milestone) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "code": m.code,
+        "name": m.name,
+        "anchor": _anchor(m.anchor),
+        "offset": _offset(m.offset),
+    }
+    if m.condition:
+        d["condition"] = m.condition
+    return d
+
+
+def _washout_dict(w: Washout) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "code": w.code,
+        "name": w.name,
+        "interval": _offset(w.interval),
+        "anchor": w.anchor,
+        "binds": w.binds,
+        "since": [e.value for e in w.since],
+    }
+    if w.half_lives is not None:
+        d["half_lives"] = w.half_lives
+    if w.requirement:
+        d["requirement"] = w.requirement
+    return d
 
 
 def dumps(protocol: Protocol) -> str:
@@ -576,6 +743,8 @@ def _visit_dict(v: Visit) -> dict[str, Any]:
         d["condition"] = v.condition
     if v.wait_for:
         d["wait_for"] = v.wait_for
+    if v.merge:
+        d["merge"] = v.merge.value
     if v.not_before:
         d["not_before"] = {
             "anchor": _anchor(v.not_before.anchor),

@@ -80,6 +80,20 @@ class PlannedVisit:
 
 
 @attrs.frozen
+class PlannedMilestone:
+    """A date of the participant's plan that is not a visit (e.g. the end of contraception).
+
+    ``tentative`` is true while its anchor is still a planned date (e.g. the last dose has not
+    been given yet), so the milestone will move with it.
+    """
+
+    code: str
+    name: str
+    date: pendulum.Date
+    tentative: bool
+
+
+@attrs.frozen
 class Schedule:
     """A participant's plan: visits in date order, and findings."""
 
@@ -90,6 +104,16 @@ class Schedule:
     visits: tuple[PlannedVisit, ...]
     findings: tuple[Finding, ...] = ()
     site: str | None = None
+    milestones: tuple[PlannedMilestone, ...] = ()
+    #: The B-cell recovery date the plan used (recorded, or derived from counts), if any.
+    recovery: pendulum.Date | None = None
+
+    def milestone(self, code: str) -> PlannedMilestone:
+        """The milestone with this code (e.g. ``CONTRACEPTION_END``)."""
+        for m in self.milestones:
+            if m.code == code:
+                return m
+        raise KeyError(code)
 
     def visit(self, code: str) -> PlannedVisit:
         """The planned visit with this code (e.g. ``W4`` or ``FU2``)."""

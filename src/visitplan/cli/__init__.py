@@ -17,6 +17,7 @@ from visitplan.cli.common import VisitplanGroup
 COMMANDS = [
     ("visitplan.cli.plan", "plan"),
     ("visitplan.cli.demo", "demo"),
+    ("visitplan.cli.eligibility", "eligibility"),
 ]
 
 

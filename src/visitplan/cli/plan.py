@@ -33,6 +33,18 @@ from visitplan.cli.common import load_protocol, parse_date_option, protocol_opti
     metavar="NAME=DATE",
     help="A dated event, e.g. bcell_recovery=2023-09-01.",
 )
+@click.option(
+    "--bcell-count",
+    "bcell_counts",
+    multiple=True,
+    metavar="DATE=VALUE",
+    help="A blood B-cell count in the site's unit, e.g. 2023-05-10=95 (repeatable).",
+)
+@click.option(
+    "--bcell-baseline",
+    type=float,
+    help="The pre-treatment B-cell count (default: last count on or before Day 1).",
+)
 @click.option("--today", callback=parse_date_option, help="Report overdue visits as of this date.")
 @click.option(
     "--format",
@@ -49,6 +61,8 @@ def plan(
     actuals: tuple[str, ...],
     flags: tuple[str, ...],
     events: tuple[str, ...],
+    bcell_counts: tuple[str, ...],
+    bcell_baseline: float | None,
     today: Any,
     fmt: str,
 ) -> None:
@@ -69,8 +83,21 @@ def plan(
     for item in events:
         name, day = _pair(item, "--event")
         event_dates[name] = _date(day, f"--event {name}")
+    counts = {}
+    for item in bcell_counts:
+        day, value = _pair(item, "--bcell-count", "DATE=VALUE")
+        try:
+            counts[_date(day, "--bcell-count")] = float(value)
+        except ValueError:
+            raise VisitplanError("--bcell-count", item, "the count must be a number") from None
     person = Participant(
-        participant, screening, records=records, flags=frozenset(flags), events=event_dates
+        participant,
+        screening,
+        records=records,
+        flags=frozenset(flags),
+        events=event_dates,
+        bcell_counts=counts,
+        bcell_baseline=bcell_baseline,
     )
     schedule = protocol.plan(person, today=today)
     if fmt == "json":
@@ -87,12 +114,12 @@ def plan(
         print_schedule(protocol, schedule)
 
 
-def _pair(item: str, option: str) -> tuple[str, str]:
+def _pair(item: str, option: str, form: str = "NAME=YYYY-MM-DD") -> tuple[str, str]:
     from visitplan.errors import VisitplanError
 
     key, sep, value = item.partition("=")
     if not sep or not key.strip() or not value.strip():
-        raise VisitplanError(option, item, "must be written NAME=YYYY-MM-DD")
+        raise VisitplanError(option, item, f"must be written {form}")
     return key.strip(), value.strip()
 
 

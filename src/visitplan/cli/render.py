@@ -41,6 +41,16 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
             v.kind.value,
         )
     console.print(table)
+    if schedule.milestones:
+        dates = Table(title="Milestones (dates that are not visits)", title_justify="left")
+        for name in ("Code", "Milestone", "Date"):
+            dates.add_column(name, no_wrap=name != "Milestone")
+        for m in schedule.milestones:
+            when = f"{m.date} {m.date.format('ddd')}" + ("?" if m.tentative else "")
+            dates.add_row(m.code, m.name, when)
+        console.print(dates)
+        if any(m.tentative for m in schedule.milestones):
+            console.print("? tentative milestone: moves while the last dose is still planned")
     if any(v.tentative for v in schedule.visits):
         console.print("? tentative: the date waits for an event (e.g. B-cell recovery)")
     for f in schedule.findings:

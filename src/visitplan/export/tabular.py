@@ -42,7 +42,8 @@ def visit_dict(v: PlannedVisit) -> dict[str, Any]:
 def schedule_dict(
     protocol: Protocol, participant: Participant, schedule: Schedule
 ) -> dict[str, Any]:
-    """One participant's plan: ``protocol``, ``participant``, ``visits``, ``findings``."""
+    """One participant's plan: ``protocol``, ``participant``, ``visits``, ``findings``,
+    ``milestones``."""
     return {
         "schema_version": JSON_SCHEMA_VERSION,
         "protocol": {"id": protocol.id, "title": protocol.title, "sponsor_id": protocol.sponsor_id},
@@ -56,6 +57,10 @@ def schedule_dict(
         "findings": [
             {"visit": f.visit, "kind": f.kind.value, "message": f.message}
             for f in schedule.findings
+        ],
+        "milestones": [
+            {"code": m.code, "name": m.name, "date": m.date.isoformat(), "tentative": m.tentative}
+            for m in schedule.milestones
         ],
     }
 
