@@ -17,6 +17,9 @@ from visitplan.cli.common import VisitplanGroup
 COMMANDS = [
     ("visitplan.cli.plan", "plan"),
     ("visitplan.cli.demo", "demo"),
+    ("visitplan.cli.agenda", "agenda"),
+    ("visitplan.cli.book", "book"),
+    ("visitplan.cli.chart", "chart"),
 ]
 
 
