@@ -69,7 +69,7 @@ def test_book_writes_the_file_and_refuses_without_touching_it(tmp_path):
         one_line_error(run("book", "--bookings", str(bookings), *args), message)
         assert bookings.read_bytes() == before
     r = run("agenda", "--bookings", str(bookings), "--from", "2023-02-15", "--to", "2023-02-15")
-    assert "1001     EOT   End of treatment       09:00 booked" in r.stdout
+    assert "1001     EOT   End of treatment       09:00 booked  window" in r.stdout
 
 
 def test_book_refuses_a_dst_gap_at_a_site_open_on_sundays(tmp_path):

@@ -66,12 +66,14 @@ def timeline_chart(
     today: pendulum.Date | None = None,
     start: pendulum.Date | None = None,
     end: pendulum.Date | None = None,
+    site: SiteCalendar | None = None,
     fmt: str = "svg",
 ) -> bytes:
     """One row per participant visit: window as a bar, target as a mark, today as a line.
 
     Booked visits show the appointment day as a black diamond, done visits their actual day as
-    a filled circle. Only visits whose window meets ``[start, end]`` are drawn (all if unset);
+    a filled circle. With a ``site``, a target on a closed day (weekend, holiday, closure) is
+    crossed in red. Only visits whose window meets ``[start, end]`` are drawn (all if unset);
     missed and cancelled visits are left out.
     """
     plt = _pyplot()
@@ -91,12 +93,16 @@ def timeline_chart(
     fig, ax = plt.subplots(figsize=(11, height))
     labels: list[str] = []
     previous = None
+    closed_targets = False
     for i, (participant, v) in enumerate(rows):
         y = len(rows) - 1 - i
         colour = _KIND_COLOURS[v.kind]
         width = v.latest.toordinal() - v.earliest.toordinal() + 1
         ax.barh(y, width, left=v.earliest, height=0.55, color=colour, alpha=0.35)
         ax.plot([v.target], [y], marker="|", markersize=12, mew=2.5, color=colour)
+        if site is not None and v.open and not site.is_working_day(v.target):
+            ax.plot([v.target], [y], marker="x", markersize=9, mew=2, color="#d62728")
+            closed_targets = True
         when = appointments.get((participant, v.code))
         if v.status is VisitStatus.DONE and v.actual is not None:
             ax.plot([v.actual], [y], marker="o", markersize=6, color="black")
@@ -119,6 +125,12 @@ def timeline_chart(
     handles: list[Any] = [Patch(color=_KIND_COLOURS[k], alpha=0.5, label=k.value) for k in kinds]
     handles.append(Line2D([], [], marker="D", color="black", linestyle="", label="booked"))
     handles.append(Line2D([], [], marker="o", color="black", linestyle="", label="done"))
+    if closed_targets:
+        handles.append(
+            Line2D(
+                [], [], marker="x", color="#d62728", linestyle="", label="target on a closed day"
+            )
+        )
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.autofmt_xdate()
     return _save(fig, fmt)

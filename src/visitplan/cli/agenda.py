@@ -74,7 +74,7 @@ def agenda(
         click.echo(f"{d.day} {d.day.format('ddd')}  load {d.total}  {'  '.join(flags)}".rstrip())
         for e in d.entries:
             state = e.when.strftime("%H:%M") + " booked" if e.when else e.state
-            line = f"    {e.participant:<8} {e.visit:<5} {e.name:<22} {state:<12}"
+            line = f"    {e.participant:<8} {e.visit:<5} {e.name:<22} {state:<13}"
             line += f" window {e.earliest}..{e.latest}"
             if e.alternatives:
                 shown = ", ".join(a.isoformat() for a in e.alternatives[:3])

@@ -51,5 +51,6 @@ def book(
     replaced = " (replaces the earlier appointment)" if (participant, visit) in held else ""
     click.echo(
         f"booked {participant} {visit} on {when.format('YYYY-MM-DD HH:mm')} {site.timezone} "
-        f"(UTC{when.format('Z')}){replaced}; {len(updated)} appointments in {bookings}"
+        f"(UTC{when.format('Z')}){replaced}; {len(updated)} "
+        f"appointment{'s' if len(updated) != 1 else ''} in {bookings}"
     )

@@ -70,6 +70,7 @@ def chart(
             today=today or pendulum.today(site.timezone).date(),
             start=start,
             end=end,
+            site=site,
             fmt=fmt,
         )
     else:
