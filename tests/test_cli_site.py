@@ -126,6 +126,12 @@ def test_timeline_range_keeps_only_the_visits_in_it(tmp_path):
     svg = out.read_text()
     assert "1003  W8" in svg and "1001  FU1" in svg
     assert "1001  W4" not in svg  # autumn 2022, out of range
+    assert "target on a closed day" in svg  # 1003's W8 on 1 May 2023 is crossed out
+    r = run("chart", "timeline", "--from", "2022-10-01", "--to", "2022-10-31",
+            "--today", "2022-10-03", "-o", str(out))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    svg = out.read_text()
+    assert "1001  W8" in svg and "target on a closed day" not in svg
 
 
 def test_load_chart_svg_and_png(tmp_path):
