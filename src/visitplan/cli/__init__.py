@@ -18,6 +18,9 @@ COMMANDS = [
     ("visitplan.cli.plan", "plan"),
     ("visitplan.cli.demo", "demo"),
     ("visitplan.cli.eligibility", "eligibility"),
+    ("visitplan.cli.agenda", "agenda"),
+    ("visitplan.cli.book", "book"),
+    ("visitplan.cli.chart", "chart"),
 ]
 
 

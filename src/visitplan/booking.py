@@ -1,0 +1,411 @@
+"""Appointments at a site: booking a visit, proposing capacity-safe dates, the site agenda.
+
+Everything here is a pure function over schedules (from the engine), a
+:class:`~visitplan.site.SiteCalendar` and the appointments already held, so the store can
+replace the CSV file of bookings without touching the logic.
+
+Appointments are ``dict[tuple[str, str], pendulum.DateTime]`` keyed by (participant code,
+visit code), zone-aware in the site's zone: the shape the iCalendar exporter takes for timed
+events.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import attrs
+import pendulum
+
+from visitplan.dates import local_datetime, parse_date
+from visitplan.errors import VisitplanError
+from visitplan.model import VisitKind
+from visitplan.participant import check_code
+from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
+from visitplan.site import MovePolicy, SiteCalendar, capacity_kinds, check_visit, choose
+
+Appointments = dict[tuple[str, str], pendulum.DateTime]
+Key = tuple[str, str]
+
+BOOKING_COLUMNS = ("participant", "visit", "date", "time")
+
+
+def index_visits(schedules: Iterable[Schedule]) -> dict[Key, PlannedVisit]:
+    """Every planned visit by (participant code, visit code)."""
+    return {(s.participant, v.code): v for s in schedules for v in s.visits}
+
+
+class _Load:
+    """Visits per day and per capacity kind."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[pendulum.Date, Counter[VisitKind]] = {}
+        self.total: Counter[pendulum.Date] = Counter()
+
+    def add(self, day: pendulum.Date, kinds: Iterable[VisitKind]) -> None:
+        self.kinds.setdefault(day, Counter()).update(kinds)
+        self.total[day] += 1
+
+    def has_room(self, site: SiteCalendar, day: pendulum.Date, kinds: Iterable[VisitKind]) -> bool:
+        return site.has_room(self.kinds.get(day, Counter()), self.total[day], kinds)
+
+
+def _committed_load(
+    visits: Mapping[Key, PlannedVisit],
+    appointments: Mapping[Key, pendulum.DateTime],
+    skip: Key | None = None,
+) -> _Load:
+    """The load that capacity is checked against: appointments held and visits done.
+
+    Unbooked targets are not commitments, so they do not take a place.
+    """
+    load = _Load()
+    for key, when in appointments.items():
+        if key == skip:
+            continue
+        visit = _known(visits, key)
+        if visit.status is VisitStatus.PLANNED:
+            load.add(when.date(), capacity_kinds(visit))
+    for key, visit in visits.items():
+        if visit.status is VisitStatus.DONE and visit.actual is not None and key != skip:
+            load.add(visit.actual, capacity_kinds(visit))
+    return load
+
+
+def _known(visits: Mapping[Key, PlannedVisit], key: Key) -> PlannedVisit:
+    try:
+        return visits[key]
+    except KeyError:
+        raise VisitplanError(
+            "booking", f"{key[0]} {key[1]}", "names a participant visit that is not planned"
+        ) from None
+
+
+# -- booking -----------------------------------------------------------------------------------
+
+
+def appointment(site: SiteCalendar, day: pendulum.Date, time: str) -> pendulum.DateTime:
+    """``day`` at wall-clock ``time`` at ``site``: a working day, in clinic hours, no DST trap."""
+    closed = site.closed_reason(day)
+    if closed is not None:
+        raise VisitplanError("date", day.isoformat(), f"is not bookable at {site.code}: {closed}")
+    when = local_datetime(day, time, site.timezone)
+    if not site.in_hours(when.time()):
+        raise VisitplanError(
+            "time", time, f"is outside clinic hours at {site.code} ({site.hours}, start times)"
+        )
+    return when
+
+
+def book(
+    site: SiteCalendar,
+    schedules: Iterable[Schedule],
+    participant: str,
+    visit: str,
+    day: pendulum.Date,
+    time: str,
+    appointments: Mapping[Key, pendulum.DateTime],
+) -> Appointments:
+    """Book ``participant``'s ``visit`` on ``day`` at ``time``; return the new appointments.
+
+    Refused with :class:`VisitplanError` (one line) when the visit is unknown, not open,
+    tentative, outside its window, on a closed day, outside clinic hours, at a local time that
+    a DST change skips or repeats, or when the day's capacity for one of its kinds (see
+    :func:`~visitplan.site.capacity_kinds`) is already taken by appointments held and visits
+    done. An earlier appointment of the same visit is replaced. ``appointments`` is not
+    changed.
+    """
+    visits = index_visits(schedules)
+    key = (participant, visit)
+    if key not in visits:
+        if not any(p == participant for p, _ in visits):
+            raise VisitplanError("participant", participant, "is not in the roster")
+        raise VisitplanError("visit", visit, f"is not a planned visit of participant {participant}")
+    pv = visits[key]
+    if pv.status is not VisitStatus.PLANNED:
+        raise VisitplanError(
+            "visit", visit, f"is {pv.status.value}; only a planned visit can be booked"
+        )
+    if pv.tentative:
+        raise VisitplanError(
+            "visit", visit, "is tentative (its date waits for an event); record the event first"
+        )
+    if not pv.earliest <= day <= pv.latest:
+        raise VisitplanError(
+            "date", day.isoformat(), f"is outside {visit}'s window {pv.earliest} to {pv.latest}"
+        )
+    when = appointment(site, day, time)
+    load = _committed_load(visits, appointments, skip=key)
+    kinds = capacity_kinds(pv)
+    if not load.has_room(site, day, kinds):
+        taken = site.over_capacity(_plus(load, day, kinds), load.total[day] + 1)
+        raise VisitplanError(
+            "date", day.isoformat(), f"is full at {site.code} ({'; '.join(taken)} with this visit)"
+        )
+    out = dict(appointments)
+    out[key] = when
+    return out
+
+
+def _plus(load: _Load, day: pendulum.Date, kinds: Iterable[VisitKind]) -> Counter[VisitKind]:
+    counts = Counter(load.kinds.get(day, Counter()))
+    counts.update(kinds)
+    return counts
+
+
+# -- proposals ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Proposal:
+    """A proposed day for an open visit; ``day`` is None when its window has no room.
+
+    ``reason`` says why the target was not kept (closed day, or full), None when it was.
+    """
+
+    participant: str
+    visit: str
+    target: pendulum.Date
+    earliest: pendulum.Date
+    latest: pendulum.Date
+    day: pendulum.Date | None
+    reason: str | None = None
+
+    @property
+    def moved(self) -> bool:
+        """True if the proposed day is not the target (a coordinator must confirm it)."""
+        return self.day != self.target
+
+
+def propose_dates(
+    site: SiteCalendar,
+    schedules: Iterable[Schedule],
+    appointments: Mapping[Key, pendulum.DateTime] | None = None,
+    policy: MovePolicy | None = None,
+    *,
+    start: pendulum.Date | None = None,
+    end: pendulum.Date | None = None,
+) -> list[Proposal]:
+    """Propose a day for every open, unbooked, non-tentative visit whose target is in range.
+
+    Days are working days inside each visit's window, chosen by ``policy`` (default: the
+    site's) among days with room left, counting appointments held, visits done and the
+    proposals already made: the proposals never exceed capacity. Visits are served tightest
+    deadline first (latest date, then target, participant, visit), so a visit with a short
+    window is not crowded out by one that could move. Nothing is booked: the caller books
+    what the coordinator accepts.
+    """
+    policy = policy or site.policy
+    appointments = appointments or {}
+    schedules = list(schedules)
+    visits = index_visits(schedules)
+    load = _committed_load(visits, appointments)
+    todo = [
+        (s.participant, v)
+        for s in schedules
+        for v in s.visits
+        if v.status is VisitStatus.PLANNED
+        and not v.tentative
+        and (s.participant, v.code) not in appointments
+        and (start is None or v.target >= start)
+        and (end is None or v.target <= end)
+    ]
+    todo.sort(key=lambda pv: (pv[1].latest, pv[1].target, pv[0], pv[1].code))
+    out: list[Proposal] = []
+    for participant, v in todo:
+        kinds = capacity_kinds(v)
+        closed = site.closed_reason(v.target)
+        reason = closed
+        if closed is None and not load.has_room(site, v.target, kinds):
+            reason = f"{v.target} is full"
+        candidates = [
+            d for d in site.working_days(v.earliest, v.latest) if load.has_room(site, d, kinds)
+        ]
+        day = choose(v.target, candidates, policy)
+        if day is not None:
+            load.add(day, kinds)
+        elif reason is None:
+            reason = "no room"
+        out.append(Proposal(participant, v.code, v.target, v.earliest, v.latest, day, reason))
+    out.sort(key=lambda p: (p.day or p.target, p.participant, p.visit))
+    return out
+
+
+# -- agenda ------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class AgendaEntry:
+    """One participant visit on an agenda day.
+
+    ``state`` is ``booked`` (an appointment is held, ``when`` is its time), ``done``,
+    ``planned`` (on its target, not booked) or ``tentative`` (waits for an event).
+    ``alternatives`` are the open days of its window, nearest first, when the day is closed.
+    """
+
+    participant: str
+    visit: str
+    name: str
+    kinds: frozenset[VisitKind]
+    state: str
+    earliest: pendulum.Date
+    latest: pendulum.Date
+    when: pendulum.DateTime | None = None
+    alternatives: tuple[pendulum.Date, ...] = ()
+
+
+@attrs.frozen
+class AgendaDay:
+    """A site day: its visits, the load per kind, and what is wrong (closed, over capacity)."""
+
+    day: pendulum.Date
+    closed: str | None
+    entries: tuple[AgendaEntry, ...]
+    load: Mapping[VisitKind, int] = attrs.field(hash=False)
+    over: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        """How many visits fall on this day."""
+        return len(self.entries)
+
+
+def agenda(
+    site: SiteCalendar,
+    schedules: Iterable[Schedule],
+    appointments: Mapping[Key, pendulum.DateTime],
+    start: pendulum.Date,
+    end: pendulum.Date,
+) -> list[AgendaDay]:
+    """The site's days from ``start`` to ``end`` that have visits, in date order.
+
+    A visit is on its appointment's day when booked, its actual day when done, else its
+    target. The load counts every visit shown (booked, done, planned, tentative), so a day is
+    flagged over capacity before anyone is booked into it. Missed and cancelled visits are left
+    out.
+    """
+    schedules = list(schedules)
+    visits = index_visits(schedules)
+    for key in appointments:
+        _known(visits, key)
+    by_day: dict[pendulum.Date, list[AgendaEntry]] = {}
+    for s in schedules:
+        for v in s.visits:
+            key = (s.participant, v.code)
+            when = appointments.get(key)
+            if v.status is VisitStatus.DONE and v.actual is not None:
+                day, state = v.actual, "done"
+            elif v.status is not VisitStatus.PLANNED:
+                continue
+            elif when is not None:
+                day, state = when.date(), "booked"
+            else:
+                day, state = v.target, "tentative" if v.tentative else "planned"
+            if not start <= day <= end:
+                continue
+            alternatives: tuple[pendulum.Date, ...] = ()
+            if state in ("planned", "tentative"):
+                alternatives = check_visit(site, s.participant, v).alternatives
+            by_day.setdefault(day, []).append(
+                AgendaEntry(
+                    s.participant,
+                    v.code,
+                    v.name,
+                    capacity_kinds(v),
+                    state,
+                    v.earliest,
+                    v.latest,
+                    when if state == "booked" else None,
+                    alternatives,
+                )
+            )
+    days: list[AgendaDay] = []
+    for day in sorted(by_day):
+        entries = sorted(
+            by_day[day],
+            key=lambda e: (e.when is None, e.when.time() if e.when else 0, e.participant, e.visit),
+        )
+        load: Counter[VisitKind] = Counter()
+        for e in entries:
+            load.update(e.kinds)
+        days.append(
+            AgendaDay(
+                day,
+                site.closed_reason(day),
+                tuple(entries),
+                dict(load),
+                tuple(site.over_capacity(load, len(entries))),
+            )
+        )
+    return days
+
+
+# -- the bookings file -------------------------------------------------------------------------
+
+
+def read_bookings(text: str, zone: str, *, source: str = "bookings") -> Appointments:
+    """Appointments from CSV text ``participant,visit,date,time`` (local wall-clock in ``zone``).
+
+    Each bad row is refused as ``source:line: error``.
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != BOOKING_COLUMNS:
+        raise VisitplanError(
+            f"{source}: header",
+            ",".join(reader.fieldnames or ()),
+            f"must be {','.join(BOOKING_COLUMNS)}",
+        )
+    out: Appointments = {}
+    for row in reader:
+        line = reader.line_num
+        try:
+            if None in row or any(v is None for v in row.values()):
+                raise VisitplanError("row", line, "must have exactly 4 cells")
+            participant = check_code(row["participant"].strip(), "participant")
+            visit = check_code(row["visit"].strip(), "visit")
+            day = parse_date(row["date"].strip(), "date")
+            key = (participant, visit)
+            if key in out:
+                raise VisitplanError("booking", f"{participant} {visit}", "appears twice")
+            out[key] = local_datetime(day, row["time"].strip(), zone)
+        except VisitplanError as exc:
+            raise VisitplanError(f"{source}:{line}: {exc.field}", exc.value, exc.rule) from None
+    return out
+
+
+def dump_bookings(appointments: Mapping[Key, pendulum.DateTime], zone: str) -> str:
+    """CSV text of ``appointments`` (local date and time in ``zone``), sorted by time."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(BOOKING_COLUMNS)
+    rows = sorted(appointments.items(), key=lambda kv: (kv[1], kv[0]))
+    for (participant, visit), when in rows:
+        local = when.in_timezone(zone)
+        w.writerow([participant, visit, local.date().isoformat(), local.strftime("%H:%M")])
+    return buf.getvalue()
+
+
+def load_bookings(path: str | Path, zone: str, *, missing_ok: bool = False) -> Appointments:
+    """Read a bookings file; a missing file is an error unless ``missing_ok``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        if missing_ok:
+            return {}
+        raise VisitplanError("bookings file", str(path), "does not exist") from None
+    except UnicodeDecodeError:
+        raise VisitplanError("bookings file", str(path), "must be UTF-8 text") from None
+    return read_bookings(text, zone, source=str(path))
+
+
+def save_bookings(
+    path: str | Path, appointments: Mapping[Key, pendulum.DateTime], zone: str
+) -> Path:
+    """Write the bookings file atomically (a reader never sees half of it)."""
+    from visitplan.fileio import atomic_write
+
+    return atomic_write(path, dump_bookings(appointments, zone))

@@ -1,0 +1,96 @@
+"""``visitplan agenda``: every participant's visits by site day, with load and flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from visitplan.cli.common import parse_date_option, protocol_option
+from visitplan.cli.sitectx import roster_option, site_option
+
+
+@click.command()
+@protocol_option
+@site_option
+@roster_option
+@click.option("--from", "start", required=True, callback=parse_date_option, help="First day.")
+@click.option("--to", "end", required=True, callback=parse_date_option, help="Last day.")
+@click.option(
+    "--bookings",
+    type=click.Path(dir_okay=False),
+    help="A bookings CSV (participant,visit,date,time), local times in the site's zone.",
+)
+@click.option(
+    "--propose",
+    is_flag=True,
+    help="Also propose a bookable day, with room left, for each visit not booked yet.",
+)
+@click.option(
+    "--policy",
+    type=click.Choice(["nearest", "nearest-earlier", "nearest-later"]),
+    help="How --propose picks a day off the target; default: the site's policy.",
+)
+def agenda(
+    protocol_spec: str,
+    site_spec: str | None,
+    roster: str | None,
+    start: Any,
+    end: Any,
+    bookings: str | None,
+    propose: bool,
+    policy: str | None,
+) -> None:
+    """List the site's days from --from to --to with each participant visit on them.
+
+    A day is flagged CLOSED (weekend, public holiday with its name, closure) or OVER
+    CAPACITY; a visit on a closed day lists the open days of its window, nearest first.
+    Nothing is moved: book a day with `visitplan book`.
+    """
+    from visitplan.booking import agenda as build_agenda
+    from visitplan.booking import load_bookings, propose_dates
+    from visitplan.cli.sitectx import load_context
+    from visitplan.errors import VisitplanError
+    from visitplan.site import MovePolicy
+
+    if end < start:
+        raise VisitplanError("--to", end.isoformat(), f"is before --from ({start})")
+    _, site, schedules = load_context(protocol_spec, site_spec, roster)
+    held = load_bookings(bookings, site.timezone) if bookings else {}
+    days = build_agenda(site, schedules, held, start, end)
+    limits = ", ".join(f"{k.value} {n}/day" for k, n in site.capacity.items())
+    if site.daily_limit is not None:
+        limits += f", all visits {site.daily_limit}/day"
+    click.echo(
+        f"{site.code} ({site.timezone}, clinic {site.hours}, capacity {limits or 'unlimited'}): "
+        f"{start} to {end}"
+    )
+    for d in days:
+        flags = []
+        if d.closed:
+            flags.append(f"CLOSED ({d.closed})")
+        if d.over:
+            flags.append(f"OVER CAPACITY ({'; '.join(d.over)})")
+        click.echo(f"{d.day} {d.day.format('ddd')}  load {d.total}  {'  '.join(flags)}".rstrip())
+        for e in d.entries:
+            state = e.when.strftime("%H:%M") + " booked" if e.when else e.state
+            line = f"    {e.participant:<8} {e.visit:<5} {e.name:<22} {state:<13}"
+            line += f" window {e.earliest}..{e.latest}"
+            if e.alternatives:
+                shown = ", ".join(a.isoformat() for a in e.alternatives[:3])
+                line += f"  open days: {shown}"
+            elif d.closed and e.state in ("planned", "tentative"):
+                line += "  open days: none in window"
+            click.echo(line.rstrip())
+    closed = sum(1 for d in days if d.closed)
+    over = sum(1 for d in days if d.over)
+    click.echo(f"{len(days)} days with visits, {closed} closed, {over} over capacity")
+    if propose:
+        chosen = MovePolicy(policy) if policy else site.policy
+        proposals = propose_dates(site, schedules, held, chosen, start=start, end=end)
+        moved = [p for p in proposals if p.moved]
+        click.echo(f"proposals ({chosen.value}; nothing booked): {len(moved)} of "
+                   f"{len(proposals)} visits need another day")  # fmt: skip
+        for p in moved:
+            day = p.day.isoformat() if p.day else "no day with room in window"
+            click.echo(f"    {p.participant:<8} {p.visit:<5} {p.target} -> {day}  ({p.reason})")

@@ -1,0 +1,81 @@
+"""``visitplan chart``: a per-participant timeline or the site's load, as SVG or PNG."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from visitplan.cli.common import parse_date_option, protocol_option
+from visitplan.cli.sitectx import roster_option, site_option
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(["timeline", "load"]))
+@protocol_option
+@site_option
+@roster_option
+@click.option(
+    "--bookings",
+    type=click.Path(dir_okay=False),
+    help="A bookings CSV (participant,visit,date,time): booked days are drawn.",
+)
+@click.option("--from", "start", callback=parse_date_option, help="First day shown.")
+@click.option("--to", "end", callback=parse_date_option, help="Last day shown.")
+@click.option("--today", callback=parse_date_option, help="Where the today line goes.")
+@click.option(
+    "--by", type=click.Choice(["day", "week"]), default="day", show_default=True,
+    help="Load chart: visits per day or per ISO week.",
+)  # fmt: skip
+@click.option(
+    "--output", "-o", required=True, type=click.Path(dir_okay=False),
+    help="The picture to write: FILE.svg or FILE.png.",
+)  # fmt: skip
+def chart(
+    kind: str,
+    protocol_spec: str,
+    site_spec: str | None,
+    roster: str | None,
+    bookings: str | None,
+    start: Any,
+    end: Any,
+    today: Any,
+    by: str,
+    output: str,
+) -> None:
+    """Draw KIND: `timeline` (each participant's visits: window bars, target marks, a today
+    line) or `load` (the site's visits per day or week, biopsy visits apart, days over
+    capacity or closed labelled)."""
+    from pathlib import Path
+
+    import pendulum
+
+    from visitplan.booking import load_bookings
+    from visitplan.charts import FORMATS, load_chart, timeline_chart
+    from visitplan.cli.sitectx import load_context
+    from visitplan.errors import VisitplanError
+    from visitplan.fileio import atomic_write
+
+    fmt = Path(output).suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise VisitplanError("--output", output, "must end in .svg or .png")
+    if start is not None and end is not None and end < start:
+        raise VisitplanError("--to", end.isoformat(), f"is before --from ({start})")
+    _, site, schedules = load_context(protocol_spec, site_spec, roster)
+    held = load_bookings(bookings, site.timezone) if bookings else {}
+    if kind == "timeline":
+        data = timeline_chart(
+            schedules,
+            held,
+            today=today or pendulum.today(site.timezone).date(),
+            start=start,
+            end=end,
+            site=site,
+            fmt=fmt,
+        )
+    else:
+        if start is None or end is None:
+            raise VisitplanError("--from/--to", None, "the load chart needs both days")
+        data = load_chart(site, schedules, held, start, end, by=by, fmt=fmt)
+    atomic_write(output, data)
+    click.echo(f"wrote {output} ({len(data)} bytes)")

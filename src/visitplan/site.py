@@ -1,0 +1,492 @@
+"""A site's calendar: working days, public holidays, clinic hours, closures and capacity.
+
+The settings are data (a TOML site file, e.g. ``sites/BREST.toml``), read into a frozen
+:class:`SiteCalendar`. This module answers "can a visit happen on this day?" and proposes the
+bookable days inside a visit's window; it never moves a date by itself. The window bounds come
+from the engine's :class:`~visitplan.schedule.PlannedVisit`; days are stepped with
+:func:`visitplan.dates.shift`, the project's one calendar arithmetic.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pendulum
+
+from visitplan.dates import parse_date, shift
+from visitplan.errors import ProtocolError, VisitplanError
+from visitplan.model import ProcedureKind, Site, Span, VisitKind
+from visitplan.schedule import PlannedVisit
+
+_ONE_DAY = Span(0, 1)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday 1..7
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+#: Defaults when a site file gives no hours (Brest's file states them anyway).
+_OPENS = pendulum.time(8, 30)
+_CLOSES = pendulum.time(17, 0)
+_CODE = re.compile(r"^[A-Z][A-Z0-9_-]{0,15}$")
+
+
+class MovePolicy(enum.Enum):
+    """How to choose a day when a target is not bookable (never applied silently).
+
+    ``nearest-earlier``: the closest bookable day before the target; ``nearest-later``: the
+    closest after it; ``nearest``: the closest either way, the earlier one on a tie (a visit
+    kept early still has days left in its window if the appointment falls through). A policy
+    only looks inside the visit's window: when it finds nothing, there is no proposal.
+    """
+
+    NEAREST_EARLIER = "nearest-earlier"
+    NEAREST_LATER = "nearest-later"
+    NEAREST = "nearest"
+
+
+@attrs.frozen
+class Closure:
+    """Days the clinic is closed, ``start`` to ``end`` inclusive, with the reason shown."""
+
+    start: pendulum.Date
+    end: pendulum.Date
+    reason: str = "site closed"
+
+    def covers(self, day: pendulum.Date) -> bool:
+        """True if ``day`` is one of the closed days."""
+        return self.start <= day <= self.end
+
+
+def capacity_kinds(visit: PlannedVisit) -> frozenset[VisitKind]:
+    """The kinds a visit counts against in the site's daily capacity.
+
+    A visit counts as its own kind, and also as a biopsy visit when any of its procedures is a
+    biopsy: the biopsy room and pathologist are the limit, whatever the visit is called (in
+    NCT05124925 screening and end of study take a biopsy too, not only the EOT visit).
+    """
+    kinds = {visit.kind}
+    if any(p.kind is ProcedureKind.BIOPSY for p in visit.procedures):
+        kinds.add(VisitKind.BIOPSY)
+    return frozenset(kinds)
+
+
+@attrs.frozen
+class SiteCalendar:
+    """A site's settings: zone, holidays, clinic days and hours, closures, daily capacity.
+
+    ``weekdays`` are ISO weekday numbers (1 = Monday ... 7 = Sunday). ``opens``/``closes``
+    are wall-clock times in ``timezone``; an appointment starts at or after ``opens`` and
+    before ``closes``. ``capacity`` caps the visits of a kind per day (see
+    :func:`capacity_kinds`); ``daily_limit`` caps all visits of a day. ``policy`` is the
+    default :class:`MovePolicy` when a caller names none.
+    """
+
+    code: str
+    name: str
+    timezone: str
+    country: str
+    subdivision: str | None = None
+    weekdays: frozenset[int] = frozenset({1, 2, 3, 4, 5})
+    opens: pendulum.Time = _OPENS
+    closes: pendulum.Time = _CLOSES
+    closures: tuple[Closure, ...] = ()
+    capacity: Mapping[VisitKind, int] = attrs.field(factory=dict, hash=False)
+    daily_limit: int | None = None
+    policy: MovePolicy = MovePolicy.NEAREST
+
+    # -- days ------------------------------------------------------------------------------
+    def holiday(self, day: pendulum.Date) -> str | None:
+        """The name of the public holiday on ``day`` at this site, if it is one."""
+        return _holidays(self.country, self.subdivision).get(day)
+
+    def closed_reason(self, day: pendulum.Date) -> str | None:
+        """Why no visit can happen on ``day`` (weekday, holiday, closure), or None if open."""
+        # A holiday is named even on a weekend: the agenda shows which holiday it is.
+        name = self.holiday(day)
+        if name:
+            return f"public holiday: {name}"
+        if day.isoweekday() not in self.weekdays:
+            return f"clinic closed on {_DAY_NAMES[day.isoweekday() - 1]}s"
+        for c in self.closures:
+            if c.covers(day):
+                return f"closure: {c.reason}"
+        return None
+
+    def is_working_day(self, day: pendulum.Date) -> bool:
+        """True if the clinic is open on ``day``."""
+        return self.closed_reason(day) is None
+
+    def days(self, start: pendulum.Date, end: pendulum.Date) -> Iterator[pendulum.Date]:
+        """Every calendar day from ``start`` to ``end`` inclusive."""
+        day = start
+        while day <= end:
+            yield day
+            day = shift(day, _ONE_DAY)
+
+    def working_days(self, start: pendulum.Date, end: pendulum.Date) -> list[pendulum.Date]:
+        """The open days from ``start`` to ``end`` inclusive, in date order."""
+        return [d for d in self.days(start, end) if self.is_working_day(d)]
+
+    # -- capacity --------------------------------------------------------------------------
+    def over_capacity(self, load: Mapping[VisitKind, int], total: int) -> list[str]:
+        """Which limits a day's load breaks, e.g. ``["biopsy 3/2"]`` (empty if none)."""
+        broken = [
+            f"{kind.value} {load.get(kind, 0)}/{limit}"
+            for kind, limit in sorted(self.capacity.items(), key=lambda kv: kv[0].value)
+            if load.get(kind, 0) > limit
+        ]
+        if self.daily_limit is not None and total > self.daily_limit:
+            broken.append(f"all visits {total}/{self.daily_limit}")
+        return broken
+
+    def has_room(
+        self, load: Mapping[VisitKind, int], total: int, kinds: Iterable[VisitKind]
+    ) -> bool:
+        """True if one more visit counting as ``kinds`` fits a day already at ``load``."""
+        for kind in kinds:
+            limit = self.capacity.get(kind)
+            if limit is not None and load.get(kind, 0) + 1 > limit:
+                return False
+        return self.daily_limit is None or total + 1 <= self.daily_limit
+
+    # -- time ------------------------------------------------------------------------------
+    def in_hours(self, time: pendulum.Time) -> bool:
+        """True if an appointment may start at wall-clock ``time``."""
+        return self.opens <= time < self.closes
+
+    @property
+    def hours(self) -> str:
+        """Opening hours as text, e.g. ``08:30-17:00``."""
+        return f"{self.opens.strftime('%H:%M')}-{self.closes.strftime('%H:%M')}"
+
+    def check_site(self, site: Site) -> None:
+        """Refuse a protocol site entry whose zone or country disagrees with these settings."""
+        for field, mine, theirs in (
+            ("code", self.code, site.code),
+            ("timezone", self.timezone, site.timezone),
+            ("country", self.country, site.country),
+        ):
+            if mine != theirs:
+                raise VisitplanError(
+                    f"site {self.code}.{field}",
+                    mine,
+                    f"disagrees with the protocol's site entry ({theirs})",
+                )
+
+
+@functools.cache
+def _holidays(country: str, subdivision: str | None) -> Mapping[Any, str]:
+    import holidays
+
+    # The mapping computes each year on first use (expand=True), so one object serves all years.
+    return holidays.country_holidays(country, subdiv=subdivision)
+
+
+# -- proposals ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class DayCheck:
+    """Whether a visit's target is bookable, and if not, its bookable days nearest first."""
+
+    participant: str
+    visit: str
+    target: pendulum.Date
+    earliest: pendulum.Date
+    latest: pendulum.Date
+    reason: str | None
+    alternatives: tuple[pendulum.Date, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True if the target itself is a working day."""
+        return self.reason is None
+
+
+def nearest_first(
+    target: pendulum.Date, days: Iterable[pendulum.Date]
+) -> tuple[pendulum.Date, ...]:
+    """``days`` ordered by distance from ``target``, the earlier one first on a tie."""
+    t = target.toordinal()
+    return tuple(sorted(days, key=lambda d: (abs(d.toordinal() - t), d)))
+
+
+def check_visit(site: SiteCalendar, participant: str, visit: PlannedVisit) -> DayCheck:
+    """Is ``visit``'s target a working day? If not, the open days of its window, nearest first.
+
+    The window is the engine's ``[earliest, latest]``; nothing is recomputed and nothing moves.
+    """
+    reason = site.closed_reason(visit.target)
+    alternatives: tuple[pendulum.Date, ...] = ()
+    if reason is not None:
+        alternatives = nearest_first(visit.target, site.working_days(visit.earliest, visit.latest))
+    return DayCheck(
+        participant, visit.code, visit.target, visit.earliest, visit.latest, reason, alternatives
+    )
+
+
+def choose(
+    target: pendulum.Date, candidates: Iterable[pendulum.Date], policy: MovePolicy
+) -> pendulum.Date | None:
+    """The day ``policy`` picks among ``candidates`` (bookable days), or None if none fits.
+
+    The target itself is picked whenever it is a candidate.
+    """
+    ordered = nearest_first(target, candidates)
+    for day in ordered:
+        if day == target:
+            return day
+        if policy is MovePolicy.NEAREST:
+            return day
+        if policy is MovePolicy.NEAREST_EARLIER and day < target:
+            return day
+        if policy is MovePolicy.NEAREST_LATER and day > target:
+            return day
+    return None
+
+
+# -- site files --------------------------------------------------------------------------------
+
+
+def builtin_site_names() -> list[str]:
+    """Codes of the site files shipped with visitplan (e.g. ``BREST``)."""
+    folder = resources.files("visitplan") / "sites"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def builtin_site(code: str = "BREST") -> SiteCalendar:
+    """A site calendar shipped with visitplan."""
+    if code not in builtin_site_names():
+        raise VisitplanError(
+            "site", code, f"has no built-in site file; built in: {', '.join(builtin_site_names())}"
+        )
+    text = (resources.files("visitplan") / "sites" / f"{code}.toml").read_text(encoding="utf-8")
+    return loads_site(text, source=f"builtin:{code}")
+
+
+def load_site(path: str | Path) -> SiteCalendar:
+    """Read a site file (TOML); every error names the field, the value and the rule."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VisitplanError("site file", str(path), "does not exist") from None
+    except UnicodeDecodeError:
+        raise VisitplanError("site file", str(path), "must be UTF-8 text") from None
+    return loads_site(text, source=str(path))
+
+
+def site_for(spec: str | None, protocol_site: Site | None = None) -> SiteCalendar:
+    """A built-in site code or a site file path; default: the protocol site's built-in file.
+
+    When the protocol names its site, the settings must agree with it (code, zone, country).
+    """
+    if spec is None:
+        if protocol_site is None:
+            raise VisitplanError("site", None, "name a site code or a site file (--site)")
+        spec = protocol_site.code
+    if spec in builtin_site_names():
+        site = builtin_site(spec)
+    elif spec.lower().endswith(".toml") or Path(spec).exists():
+        site = load_site(spec)
+    else:
+        raise VisitplanError(
+            "site",
+            spec,
+            f"is neither a built-in site ({', '.join(builtin_site_names())}) nor a site file",
+        )
+    if protocol_site is not None and protocol_site.code == site.code:
+        site.check_site(protocol_site)
+    return site
+
+
+def loads_site(text: str, *, source: str = "<site>") -> SiteCalendar:
+    """Parse site-file TOML text into a :class:`SiteCalendar`."""
+    from visitplan.protocol_file import ProtocolErrors
+
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProtocolError("TOML", str(exc), "is not valid TOML", source) from None
+    r = _SiteReader(source)
+    site = r.site(raw)
+    if r.errors or site is None:
+        raise ProtocolErrors(r.errors or [ProtocolError("site", None, "is required", source)])
+    return site
+
+
+class _SiteReader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.errors: list[ProtocolError] = []
+
+    def error(self, field: str, value: object, rule: str) -> None:
+        self.errors.append(ProtocolError(field, value, rule, self.source))
+
+    def table(self, raw: object, path: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(raw, Mapping):
+            self.error(path, raw, "must be a table")
+            return {}
+        for key in raw:
+            if key not in allowed:
+                self.error(f"{path}.{key}" if path else key, raw[key], "unknown field")
+        return dict(raw)
+
+    def text(self, raw: Mapping[str, Any], key: str, path: str, *, required: bool) -> str | None:
+        value = raw.get(key)
+        if value is None:
+            if required:
+                self.error(f"{path}.{key}", None, "is required")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.error(f"{path}.{key}", value, "must be non-empty text")
+            return None
+        return value
+
+    def time(self, raw: Mapping[str, Any], key: str, default: pendulum.Time) -> pendulum.Time:
+        value = raw.get(key)
+        if value is None:
+            return default
+        m = _HHMM.match(value) if isinstance(value, str) else None
+        if not m:
+            self.error(f"clinic.{key}", value, "must be a wall-clock time written HH:MM")
+            return default
+        return pendulum.time(int(m.group(1)), int(m.group(2)))
+
+    def site(self, doc: Mapping[str, Any]) -> SiteCalendar | None:
+        doc = self.table(doc, "", {"site", "clinic", "capacity", "closures"})
+        if "site" not in doc:
+            self.error("site", None, "is required (a [site] table)")
+            return None
+        s = self.table(doc["site"], "site", {"code", "name", "timezone", "country",
+                                              "subdivision", "policy"})  # fmt: skip
+        code = self.text(s, "code", "site", required=True)
+        if code is not None and not _CODE.match(code):
+            self.error("site.code", code, "must be 1-16 capitals, digits, '-' or '_'")
+        name = self.text(s, "name", "site", required=False) or code or ""
+        zone = self.text(s, "timezone", "site", required=True)
+        if zone is not None:
+            try:
+                pendulum.timezone(zone)
+            except Exception:  # pendulum raises several types for an unknown zone
+                self.error("site.timezone", zone, "is not a known IANA time zone")
+        country = self.text(s, "country", "site", required=True)
+        subdivision = self.text(s, "subdivision", "site", required=False)
+        if country is not None:
+            self._check_holidays(country, subdivision)
+        policy = MovePolicy.NEAREST
+        if "policy" in s:
+            try:
+                policy = MovePolicy(s["policy"])
+            except ValueError:
+                choices = ", ".join(p.value for p in MovePolicy)
+                self.error("site.policy", s["policy"], f"must be one of: {choices}")
+
+        c = self.table(doc.get("clinic", {}), "clinic", {"days", "opens", "closes"})
+        weekdays = self._weekdays(c.get("days", list(_WEEKDAYS[:5])))
+        opens = self.time(c, "opens", _OPENS)
+        closes = self.time(c, "closes", _CLOSES)
+        if opens >= closes:
+            self.error("clinic.closes", closes.strftime("%H:%M"), "must be after clinic.opens")
+
+        capacity, daily_limit = self._capacity(doc.get("capacity", {}))
+        closures = self._closures(doc.get("closures", []))
+        if self.errors or code is None or zone is None or country is None:
+            return None
+        return SiteCalendar(
+            code=code,
+            name=name,
+            timezone=zone,
+            country=country,
+            subdivision=subdivision,
+            weekdays=weekdays,
+            opens=opens,
+            closes=closes,
+            closures=closures,
+            capacity=capacity,
+            daily_limit=daily_limit,
+            policy=policy,
+        )
+
+    def _check_holidays(self, country: str, subdivision: str | None) -> None:
+        import holidays
+
+        try:
+            holidays.country_holidays(country, subdiv=subdivision)
+        except NotImplementedError:
+            if subdivision is None:
+                self.error("site.country", country, "has no public-holiday calendar")
+            else:
+                self.error("site.subdivision", subdivision, f"is not a subdivision of {country}")
+
+    def _weekdays(self, raw: object) -> frozenset[int]:
+        if not isinstance(raw, list) or not raw:
+            self.error("clinic.days", raw, f"must be a list of weekdays ({', '.join(_WEEKDAYS)})")
+            return frozenset()
+        days: set[int] = set()
+        for item in raw:
+            if item not in _WEEKDAYS:
+                self.error("clinic.days", item, f"must be one of: {', '.join(_WEEKDAYS)}")
+            else:
+                days.add(_WEEKDAYS.index(item) + 1)
+        return frozenset(days)
+
+    def _capacity(self, raw: object) -> tuple[dict[VisitKind, int], int | None]:
+        kinds = [k.value for k in VisitKind]
+        table = self.table(raw, "capacity", {*kinds, "all"})
+        capacity: dict[VisitKind, int] = {}
+        daily_limit: int | None = None
+        for key, value in table.items():
+            if key not in {*kinds, "all"}:
+                continue  # already reported as an unknown field
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                self.error(f"capacity.{key}", value, "must be a whole number of visits, 0 or more")
+                continue
+            if key == "all":
+                daily_limit = value
+            else:
+                capacity[VisitKind(key)] = value
+        return capacity, daily_limit
+
+    def _closures(self, raw: object) -> tuple[Closure, ...]:
+        if not isinstance(raw, list):
+            self.error("closures", raw, "must be a list of [[closures]] tables")
+            return ()
+        out: list[Closure] = []
+        for i, item in enumerate(raw):
+            path = f"closures[{i}]"
+            t = self.table(item, path, {"date", "from", "to", "reason"})
+            try:
+                if "date" in t:
+                    if "from" in t or "to" in t:
+                        raise VisitplanError(f"{path}.date", t["date"], "give date, or from and to")
+                    start = end = _toml_date(t["date"], f"{path}.date")
+                else:
+                    if "from" not in t or "to" not in t:
+                        raise VisitplanError(path, None, "needs a date, or both from and to")
+                    start = _toml_date(t["from"], f"{path}.from")
+                    end = _toml_date(t["to"], f"{path}.to")
+                    if end < start:
+                        raise VisitplanError(
+                            f"{path}.to", end.isoformat(), f"is before from ({start})"
+                        )
+            except VisitplanError as exc:
+                self.error(exc.field, exc.value, exc.rule)
+                continue
+            reason = self.text(t, "reason", path, required=False) or "site closed"
+            out.append(Closure(start, end, reason))
+        return tuple(out)
+
+
+def _toml_date(value: object, field: str) -> pendulum.Date:
+    import datetime as _dt
+
+    if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
+        value = value.isoformat()  # a bare TOML date, read by tomllib as datetime.date
+    return parse_date(value, field)
