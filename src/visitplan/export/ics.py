@@ -130,6 +130,10 @@ def to_ical(
         raise VisitplanError("duration", duration, "must be longer than zero")
     stamp = _utc(dtstamp, "dtstamp") if dtstamp is not None else dt.datetime.now(dt.UTC)
     stamp = stamp.replace(microsecond=0)
+    codes = [s.participant for s in schedules]
+    for code in codes:
+        if codes.count(code) > 1:
+            raise VisitplanError("participant", code, "appears twice in one calendar")
     _check_appointment_keys(schedules, appointments)
 
     cal = icalendar.Calendar()
@@ -145,8 +149,6 @@ def to_ical(
     seen: set[str] = set()
     for schedule in schedules:
         site = _site(protocol, schedule)
-        if schedule.participant in {s.participant for s in schedules if s is not schedule}:
-            raise VisitplanError("participant", schedule.participant, "appears twice")
         for visit in schedule.visits:
             start = appointments.get((schedule.participant, visit.code))
             if start is not None:
