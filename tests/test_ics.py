@@ -337,3 +337,23 @@ def test_public_api_is_documented():
     for obj in (to_ical, read_state, EventState, Reminders, uid):
         assert obj.__doc__
     assert visitplan.builtin("NCT05124925").site.timezone == "Europe/Paris"
+
+
+def test_an_instant_in_the_repeated_autumn_hour_is_refused(study, p1001):
+    # 00:30 UTC on 30 October 2022 is 02:30 local the second time: RFC 5545 would read the
+    # wall time as the first 02:30, an hour earlier, so the export refuses it.
+    s = study.plan(p1001)
+    when = pendulum.datetime(2022, 10, 30, 0, 30, tz="UTC")
+    with pytest.raises(VisitplanError, match="happens twice"):
+        export(study, s, appointments={("1001", "W8"): when})
+    ok = pendulum.datetime(2022, 10, 30, 8, 0, tz="UTC")  # 09:00 CET
+    found = by_uid(export(study, s, appointments={("1001", "W8"): ok}))
+    assert found[uid("NCT05124925", "1001", "W8")]["DTSTART"].to_ical() == b"20221030T090000"
+    with pytest.raises(VisitplanError, match="whole minute"):
+        export(study, s, appointments={("1001", "W8"): ok.add(seconds=30)})
+
+
+def test_each_vtimezone_is_a_fresh_component():
+    first = vtimezone("Europe/Paris")
+    first.add("X-CHANGED", "yes")
+    assert "X-CHANGED" not in vtimezone("Europe/Paris")

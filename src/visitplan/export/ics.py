@@ -21,7 +21,7 @@ import attrs
 import icalendar
 import pendulum
 
-from visitplan.dates import shift
+from visitplan.dates import local_datetime, shift
 from visitplan.errors import VisitplanError
 from visitplan.export.vtimezone import check_instants, vtimezone
 from visitplan.model import ProcedureKind, Protocol, Site, Span
@@ -242,10 +242,12 @@ def _in_zone(start: dt.datetime, site: Site, participant: str, visit: str) -> dt
     # A fixed offset (what parsing "+02:00" gives) has no TZID a client can resolve: keep the
     # instant, write it in the site's named zone.
     local = pendulum.instance(start).in_timezone(site.timezone)
-    return dt.datetime(
-        local.year, local.month, local.day, local.hour, local.minute, local.second,
-        tzinfo=local.tzinfo,
-    )  # fmt: skip
+    if local.second or local.microsecond:
+        raise VisitplanError(field, start.isoformat(), "must be on a whole minute")
+    # An instant in the repeated hour of the autumn change has a wall time RFC 5545 reads as
+    # the other occurrence: local_datetime refuses such wall times (and spring-gap ones).
+    wall = local_datetime(local.date(), f"{local.hour:02d}:{local.minute:02d}", site.timezone)
+    return dt.datetime(wall.year, wall.month, wall.day, wall.hour, wall.minute, tzinfo=wall.tzinfo)
 
 
 def _check_appointment_keys(

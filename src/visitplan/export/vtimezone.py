@@ -107,12 +107,24 @@ def _transition(text: str, zone: str) -> _Transition:
     return _Transition(int(m.group(1)), int(m.group(2)), int(m.group(3)), time)
 
 
-@cache
 def vtimezone(zone: str) -> Timezone:
     """A VTIMEZONE for the IANA ``zone`` with one RRULE per yearly change (or none).
 
     Raises :class:`VisitplanError` for an unknown zone or a rule RFC 5545 cannot express.
     """
+    component = Timezone.from_ical(_vtimezone_ical(zone))
+    assert isinstance(component, Timezone)
+    return component
+
+
+@cache
+def _vtimezone_ical(zone: str) -> bytes:
+    # Cached as bytes: every caller gets its own component, free to change it.
+    data: bytes = _build(zone).to_ical()
+    return data
+
+
+def _build(zone: str) -> Timezone:
     rule = posix_rule(zone)
     m = _POSIX.match(rule)
     if not m:
@@ -129,7 +141,7 @@ def vtimezone(zone: str) -> Timezone:
         part.add("TZOFFSETTO", std)
         part.add("TZNAME", std_name)
         tz.add_component(part)
-        return tz
+        return tz  # no daylight saving time in the current rule
     dst_name = m.group("dst").strip("<>")
     dst = (
         dt.timedelta(seconds=-_seconds(m.group("dstoff")))
