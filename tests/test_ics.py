@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 
 import attrs
 import icalendar
 import pendulum
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import visitplan
 from visitplan import Participant, Record, Status, VisitplanError
@@ -357,3 +360,29 @@ def test_each_vtimezone_is_a_fresh_component():
     first = vtimezone("Europe/Paris")
     first.add("X-CHANGED", "yes")
     assert "X-CHANGED" not in vtimezone("Europe/Paris")
+
+
+@given(
+    zone=st.sampled_from(
+        [
+            "Europe/Paris",
+            "Europe/London",
+            "America/New_York",
+            "Australia/Sydney",
+            "Pacific/Auckland",
+            "Asia/Tokyo",
+        ]
+    ),
+    instant=st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2045, 12, 31)),
+)
+@settings(max_examples=300, deadline=None)
+def test_rule_based_vtimezone_matches_the_tz_database_every_year(zone, instant):
+    # Read the VTIMEZONE back with icalendar's RRULE evaluation and compare the offset of the
+    # wall time with the tz database's, for any instant of the next two decades.
+    real = instant.replace(tzinfo=dt.UTC).astimezone(zoneinfo.ZoneInfo(zone))
+    wall = real.replace(tzinfo=None)
+    tz = zoneinfo.ZoneInfo(zone)
+    if wall.replace(tzinfo=tz, fold=0).utcoffset() != wall.replace(tzinfo=tz, fold=1).utcoffset():
+        return  # the repeated hour: refused for appointments, nothing to compare
+    rules = vtimezone(zone).to_tz(lookup_tzid=False)
+    assert wall.replace(tzinfo=rules).utcoffset() == real.utcoffset()
