@@ -141,9 +141,7 @@ def ics(
         if target is None:
             click.echo(data, nl=False)
         else:
-            from visitplan.fileio import atomic_write
-
-            written.append(atomic_write(target, data))
+            written.append(_save(target, data))
     for path in written:
         click.echo(f"wrote {path}", err=True)
 
@@ -165,6 +163,9 @@ def _export(
             old = source.read_bytes()
         except FileNotFoundError:
             raise VisitplanError("--previous", str(source), "does not exist") from None
+        except OSError as exc:
+            field = "--previous" if previous is not None else "-o"
+            raise VisitplanError(field, str(source), f"cannot be read ({exc.strerror})") from None
         state = read_state(old)
     data: bytes = to_ical(protocol, schedules, previous=state, name=name, **options)
     return data
@@ -172,9 +173,16 @@ def _export(
 
 def _write(protocol: Any, schedules: list[Any], path: Path, options: dict[str, Any]) -> Path:
     """Write one calendar, reading the file already there as the previous export."""
+    return _save(path, _export(protocol, schedules, path, None, options, None))
+
+
+def _save(path: Path, data: bytes) -> Path:
     from visitplan.fileio import atomic_write
 
-    return atomic_write(path, _export(protocol, schedules, path, None, options, None))
+    try:
+        return atomic_write(path, data)
+    except OSError as exc:
+        raise VisitplanError("output", str(path), f"cannot be written ({exc.strerror})") from None
 
 
 def _dtstamp(text: str | None) -> Any:
