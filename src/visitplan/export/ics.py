@@ -27,7 +27,7 @@ from visitplan.export.vtimezone import check_instants, vtimezone
 from visitplan.model import ProcedureKind, Protocol, Site, Span
 from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
 
-__all__ = ["EventState", "Reminders", "read_state", "to_ical"]
+__all__ = ["EventState", "Reminders", "read_state", "to_ical", "uid"]
 
 PRODID = "-//visitplan//visitplan iCalendar export//EN"
 UID_DOMAIN = "visitplan"
