@@ -16,6 +16,7 @@ from visitplan.cli.common import VisitplanGroup
 #: (module, command) pairs registered on the main group, in help order.
 COMMANDS = [
     ("visitplan.cli.plan", "plan"),
+    ("visitplan.cli.ics", "ics"),
     ("visitplan.cli.demo", "demo"),
     ("visitplan.cli.eligibility", "eligibility"),
     ("visitplan.cli.agenda", "agenda"),

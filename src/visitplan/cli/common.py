@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -79,3 +80,121 @@ protocol_option = click.option(
     show_default=True,
     help="A built-in protocol name or a protocol file (.toml/.json).",
 )
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def facts_options(*, required: bool = True) -> Callable[[_F], _F]:
+    """The options that state one participant's facts (shared by ``plan`` and ``ics``)."""
+
+    def decorate(func: _F) -> _F:
+        options = [
+            click.option(
+                "--participant", required=required, help="The participant's study code (no names)."
+            ),
+            click.option(
+                "--screening",
+                required=required,
+                callback=parse_date_option,
+                help="Screening date, YYYY-MM-DD.",
+            ),
+            click.option(
+                "--day1", callback=parse_date_option, help="Actual Day 1 (first dose), YYYY-MM-DD."
+            ),
+            click.option(
+                "--actual",
+                "actuals",
+                multiple=True,
+                metavar="CODE=DATE",
+                help="An actual visit date, e.g. --actual W4=2022-09-29 (repeatable).",
+            ),
+            click.option(
+                "--flag",
+                "flags",
+                multiple=True,
+                help="A participant flag such as hbcab_positive (repeatable).",
+            ),
+            click.option(
+                "--event",
+                "events",
+                multiple=True,
+                metavar="NAME=DATE",
+                help="A dated event, e.g. bcell_recovery=2023-09-01.",
+            ),
+            click.option(
+                "--bcell-count",
+                "bcell_counts",
+                multiple=True,
+                metavar="DATE=VALUE",
+                help="A blood B-cell count in the site's unit, e.g. 2023-05-10=95 (repeatable).",
+            ),
+            click.option(
+                "--bcell-baseline",
+                type=float,
+                help="The pre-treatment B-cell count (default: last count on or before Day 1).",
+            ),
+        ]
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def participant_from_options(
+    protocol: Any,
+    participant: str,
+    screening: Any,
+    day1: Any,
+    actuals: tuple[str, ...],
+    flags: tuple[str, ...],
+    events: tuple[str, ...],
+    bcell_counts: tuple[str, ...] = (),
+    bcell_baseline: float | None = None,
+) -> Any:
+    """A :class:`~visitplan.participant.Participant` from the :func:`facts_options` values."""
+    from visitplan.participant import Participant, Record
+
+    records: list[Record] = []
+    if day1 is not None:
+        records.append(Record(protocol.day1_visit, day1))
+    for item in actuals:
+        code, day = pair_option(item, "--actual")
+        if code == protocol.day1_visit and day1 is not None:
+            raise VisitplanError("--actual", item, "Day 1 is already given by --day1")
+        records.append(Record(code, _date(day, f"--actual {code}")))
+    event_dates = {}
+    for item in events:
+        name, day = pair_option(item, "--event")
+        event_dates[name] = _date(day, f"--event {name}")
+    counts = {}
+    for item in bcell_counts:
+        day, value = pair_option(item, "--bcell-count", "DATE=VALUE")
+        try:
+            counts[_date(day, "--bcell-count")] = float(value)
+        except ValueError:
+            raise VisitplanError("--bcell-count", item, "the count must be a number") from None
+    return Participant(
+        participant,
+        screening,
+        records=records,
+        flags=frozenset(flags),
+        events=event_dates,
+        bcell_counts=counts,
+        bcell_baseline=bcell_baseline,
+    )
+
+
+def pair_option(item: str, option: str, form: str = "NAME=YYYY-MM-DD") -> tuple[str, str]:
+    """Split ``KEY=VALUE`` of a repeatable option, or raise a one-line error."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise VisitplanError(option, item, f"must be written {form}")
+    return key.strip(), value.strip()
+
+
+def _date(text: str, field: str) -> Any:
+    from visitplan.dates import parse_date
+
+    return parse_date(text, field)

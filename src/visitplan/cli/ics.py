@@ -1,0 +1,237 @@
+"""``visitplan ics``: calendars (iCalendar files) for one participant or a whole site roster."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from visitplan.cli.common import (
+    facts_options,
+    load_protocol,
+    pair_option,
+    participant_from_options,
+    protocol_option,
+)
+from visitplan.errors import VisitplanError
+
+_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})$")
+
+
+@click.command()
+@protocol_option
+@facts_options(required=False)
+@click.option(
+    "--roster",
+    type=click.Path(dir_okay=False),
+    help="A roster CSV (participant,site,screening,day1,flags): a site calendar of everyone.",
+)
+@click.option(
+    "--per-participant",
+    "per_participant",
+    type=click.Path(file_okay=False),
+    help="With --roster: also write DIR/<code>.ics for each participant.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    default=None,
+    help="The calendar file to write; '-' for stdout (the default without --per-participant).",
+)
+@click.option(
+    "--appointment",
+    "appointments",
+    multiple=True,
+    metavar="[PARTICIPANT/]VISIT=YYYY-MM-DDTHH:MM",
+    help="A booked time in the site's zone: a timed event instead of an all-day one.",
+)
+@click.option(
+    "--duration",
+    default=60,
+    show_default=True,
+    type=click.IntRange(min=1, max=24 * 60),
+    help="Length of a timed event, in minutes.",
+)
+@click.option(
+    "--dtstamp",
+    help="DTSTAMP of every event, e.g. 2026-01-01T00:00:00Z (default: now): reproducible files.",
+)
+@click.option(
+    "--previous",
+    type=click.Path(dir_okay=False),
+    help="The last export to the same place (default: the -o file if it exists): SEQUENCE "
+    "rises only for events whose date, time or status changed.",
+)
+@click.option("--no-alarms", "no_alarms", is_flag=True, help="Write no VALARM reminders.")
+@click.option(
+    "--window-spans", "window_spans", is_flag=True, help="Add each visit window as an event."
+)
+@click.option("--name", help="The calendar name shown by clients.")
+def ics(
+    protocol_spec: str,
+    participant: str | None,
+    screening: Any,
+    day1: Any,
+    actuals: tuple[str, ...],
+    flags: tuple[str, ...],
+    events: tuple[str, ...],
+    bcell_counts: tuple[str, ...],
+    bcell_baseline: float | None,
+    roster: str | None,
+    per_participant: str | None,
+    output: str | None,
+    appointments: tuple[str, ...],
+    duration: int,
+    dtstamp: str | None,
+    previous: str | None,
+    no_alarms: bool,
+    window_spans: bool,
+    name: str | None,
+) -> None:
+    """Write visit calendars (.ics) that Outlook, Google, Apple Calendar and Thunderbird read.
+
+    Either one participant (--participant, --screening and the facts options of `plan`) or
+    a --roster CSV for a site calendar (and, with --per-participant DIR, one file each).
+    """
+    import datetime as dt
+
+    from visitplan.export.ics import Reminders
+
+    protocol = load_protocol(protocol_spec)
+    if roster is not None:
+        facts = (participant, screening, day1, actuals, flags, events, bcell_counts)
+        if any(facts) or bcell_baseline is not None:
+            raise VisitplanError(
+                "--roster", roster, "give either a roster or one participant's facts, not both"
+            )
+        from visitplan.roster_csv import load_roster
+
+        people = load_roster(roster, day1_visit=protocol.day1_visit)
+    else:
+        if per_participant is not None:
+            raise VisitplanError("--per-participant", per_participant, "needs --roster")
+        if participant is None or screening is None:
+            raise VisitplanError(
+                "--participant/--screening", "missing", "give both, or a --roster FILE"
+            )
+        people = [
+            participant_from_options(
+                protocol,
+                participant,
+                screening,
+                day1,
+                actuals,
+                flags,
+                events,
+                bcell_counts=bcell_counts,
+                bcell_baseline=bcell_baseline,
+            )
+        ]
+    if output is None and per_participant is None:
+        output = "-"
+    schedules = [protocol.plan(p) for p in people]
+    options: dict[str, Any] = {
+        "appointments": _appointments(protocol, schedules, appointments),
+        "duration": dt.timedelta(minutes=duration),
+        "dtstamp": _dtstamp(dtstamp),
+        "reminders": None if no_alarms else Reminders(),
+        "window_spans": window_spans,
+    }
+    written: list[Path] = []
+    if per_participant is not None:
+        from visitplan.fileio import inside
+
+        for schedule in schedules:
+            path = inside(per_participant, f"{schedule.participant}.ics")
+            own = {k: v for k, v in options["appointments"].items() if k[0] == schedule.participant}
+            written.append(_write(protocol, [schedule], path, {**options, "appointments": own}))
+    if output is not None:
+        target = None if output == "-" else Path(output)
+        data = _export(protocol, schedules, target, previous, options, name)
+        if target is None:
+            click.echo(data, nl=False)
+        else:
+            written.append(_save(target, data))
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+
+
+def _export(
+    protocol: Any,
+    schedules: list[Any],
+    target: Path | None,
+    previous: str | None,
+    options: dict[str, Any],
+    name: str | None,
+) -> bytes:
+    from visitplan.export.ics import read_state, to_ical
+
+    state = {}
+    source = Path(previous) if previous is not None else target
+    if source is not None and (previous is not None or source.exists()):
+        try:
+            old = source.read_bytes()
+        except FileNotFoundError:
+            raise VisitplanError("--previous", str(source), "does not exist") from None
+        except OSError as exc:
+            field = "--previous" if previous is not None else "-o"
+            raise VisitplanError(field, str(source), f"cannot be read ({exc.strerror})") from None
+        state = read_state(old)
+    data: bytes = to_ical(protocol, schedules, previous=state, name=name, **options)
+    return data
+
+
+def _write(protocol: Any, schedules: list[Any], path: Path, options: dict[str, Any]) -> Path:
+    """Write one calendar, reading the file already there as the previous export."""
+    return _save(path, _export(protocol, schedules, path, None, options, None))
+
+
+def _save(path: Path, data: bytes) -> Path:
+    from visitplan.fileio import atomic_write
+
+    try:
+        return atomic_write(path, data)
+    except OSError as exc:
+        raise VisitplanError("output", str(path), f"cannot be written ({exc.strerror})") from None
+
+
+def _dtstamp(text: str | None) -> Any:
+    if text is None:
+        return None
+    import pendulum
+
+    if not _STAMP.match(text.strip()):
+        raise VisitplanError(
+            "--dtstamp", text, "must be a date and time with its offset, e.g. 2026-01-01T00:00Z"
+        )
+    try:
+        return pendulum.parse(text.strip(), exact=True)
+    except ValueError:
+        raise VisitplanError("--dtstamp", text, "is not a valid date and time") from None
+
+
+def _appointments(protocol: Any, schedules: list[Any], items: tuple[str, ...]) -> dict[Any, Any]:
+    from visitplan.dates import local_datetime, parse_date
+
+    found = {}
+    form = "[PARTICIPANT/]VISIT=YYYY-MM-DDTHH:MM"
+    for item in items:
+        key, when = pair_option(item, "--appointment", form)
+        who, sep, visit = key.rpartition("/")
+        if not sep:
+            if len(schedules) != 1:
+                raise VisitplanError("--appointment", item, f"name the participant: {form}")
+            who = schedules[0].participant
+        day, sep, time = when.partition("T")
+        if not sep:
+            raise VisitplanError("--appointment", item, f"must be written {form}")
+        schedule = next((s for s in schedules if s.participant == who), None)
+        if schedule is None:
+            raise VisitplanError("--appointment", item, "names no participant being exported")
+        site = next((s for s in protocol.sites if s.code == schedule.site), protocol.site)
+        zone_day = parse_date(day, f"--appointment {key}")
+        found[(who, visit)] = local_datetime(zone_day, time, site.timezone)
+    return found

@@ -1,0 +1,365 @@
+"""iCalendar (RFC 5545) export of schedules: one calendar per participant or per site.
+
+Every visit is one VEVENT: an all-day event on its date (DTEND the next day, exclusive) or, when
+an appointment is known, a timed event in the site's zone with a rule-based VTIMEZONE. UIDs come
+only from the study id, the participant's study code and the visit code, so a re-export updates
+events instead of duplicating them; SEQUENCE rises exactly for events whose date, time or status
+changed since the ``previous`` export (see :func:`read_state`). No personal data is written:
+participants appear by study code only, and there is no ORGANIZER, ATTENDEE or METHOD.
+
+The exporter computes no date: dates come from the engine, the exclusive end of an all-day
+event from :func:`visitplan.dates.shift`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Mapping
+
+import attrs
+import icalendar
+import pendulum
+
+from visitplan.dates import local_datetime, shift
+from visitplan.errors import VisitplanError
+from visitplan.export.vtimezone import check_instants, vtimezone
+from visitplan.model import ProcedureKind, Protocol, Site, Span
+from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
+
+__all__ = ["EventState", "Reminders", "read_state", "to_ical", "uid"]
+
+PRODID = "-//visitplan//visitplan iCalendar export//EN"
+UID_DOMAIN = "visitplan"
+
+
+@attrs.frozen
+class EventState:
+    """What a re-export needs to know about an event already published under a UID."""
+
+    sequence: int
+    #: A digest of the event's start, end and status: a change means SEQUENCE must rise.
+    fingerprint: str
+
+
+def _no_negative(
+    instance: object, attribute: attrs.Attribute[tuple[dt.timedelta, ...]], value: object
+) -> None:
+    for lead in value if isinstance(value, tuple) else (value,):
+        if not isinstance(lead, dt.timedelta) or lead < dt.timedelta(0):
+            raise VisitplanError(
+                f"reminders.{attribute.name}", lead, "must be a duration of zero or more"
+            )
+
+
+@attrs.frozen
+class Reminders:
+    """Which VALARM reminders each visit gets: how long before the visit they go off.
+
+    Every visit gets one reminder per entry of ``lead``; a visit with a procedure whose kind is
+    in ``long_lead_for`` (a biopsy, by default) gets ``long_lead`` as well, since it needs
+    preparation (stopping anticoagulants, booking the room). For an all-day visit the lead
+    counts from midnight at the start of the visit day. ``Reminders(lead=())`` with no long
+    lead writes no alarm; so does passing ``reminders=None`` to :func:`to_ical`.
+    """
+
+    lead: tuple[dt.timedelta, ...] = attrs.field(
+        default=(dt.timedelta(days=1),), converter=tuple, validator=_no_negative
+    )
+    long_lead: tuple[dt.timedelta, ...] = attrs.field(
+        default=(dt.timedelta(days=7),), converter=tuple, validator=_no_negative
+    )
+    long_lead_for: frozenset[ProcedureKind] = attrs.field(
+        default=frozenset({ProcedureKind.BIOPSY}), converter=frozenset
+    )
+
+    def leads(self, visit: PlannedVisit) -> tuple[dt.timedelta, ...]:
+        """The reminder lead times of ``visit``, longest first, without repeats."""
+        leads = set(self.lead)
+        if any(p.kind in self.long_lead_for for p in visit.procedures):
+            leads.update(self.long_lead)
+        return tuple(sorted(leads, reverse=True))
+
+
+def uid(study: str, participant: str, visit: str, part: str = "") -> str:
+    """The stable UID of a visit's event (``part`` names a secondary event, e.g. ``window``).
+
+    Each piece is escaped so that the ``-`` separators stay unambiguous whatever the codes.
+    """
+    pieces = [study, participant, visit, *([part] if part else [])]
+    return "-".join(_uid_piece(p) for p in pieces) + f"@{UID_DOMAIN}"
+
+
+def _uid_piece(text: str) -> str:
+    return "".join(
+        c
+        if c.isascii() and (c.isalnum() or c in "._")
+        else "".join(f"%{b:02X}" for b in c.encode())
+        for c in text
+    )
+
+
+def to_ical(
+    protocol: Protocol,
+    schedules: Iterable[Schedule],
+    *,
+    appointments: Mapping[tuple[str, str], dt.datetime] | None = None,
+    duration: dt.timedelta = dt.timedelta(minutes=60),
+    dtstamp: dt.datetime | None = None,
+    previous: Mapping[str, EventState] | None = None,
+    reminders: Reminders | None = Reminders(),  # frozen: a shared default is safe
+    window_spans: bool = False,
+    name: str | None = None,
+) -> bytes:
+    """The schedules as one iCalendar file (UTF-8 bytes, CRLF line ends).
+
+    One schedule gives a participant's calendar; several give a site calendar. ``appointments``
+    maps (participant code, visit code) to a zone-aware start: that visit becomes a timed event
+    of ``duration`` in its site's zone (a start given in another zone or a fixed UTC offset is
+    converted to the site's zone; a naive one is refused). ``dtstamp`` (default: now) makes the
+    output reproducible. ``previous`` is :func:`read_state` of the last export to the same
+    place: an event keeps its SEQUENCE unless its start, end or status changed, then it gets the
+    previous SEQUENCE + 1. ``reminders`` sets the VALARMs (None: no alarm). ``window_spans``
+    adds, for each open visit with a window, an all-day event spanning earliest..latest.
+    ``name`` is the calendar name shown by clients (NAME and X-WR-CALNAME).
+    """
+    schedules = list(schedules)
+    appointments = dict(appointments or {})
+    previous = previous or {}
+    if duration <= dt.timedelta(0):
+        raise VisitplanError("duration", duration, "must be longer than zero")
+    stamp = _utc(dtstamp, "dtstamp") if dtstamp is not None else dt.datetime.now(dt.UTC)
+    stamp = stamp.replace(microsecond=0)
+    codes = [s.participant for s in schedules]
+    for code in codes:
+        if codes.count(code) > 1:
+            raise VisitplanError("participant", code, "appears twice in one calendar")
+    _check_appointment_keys(schedules, appointments)
+
+    cal = icalendar.Calendar()
+    cal.add("PRODID", PRODID)
+    cal.add("VERSION", "2.0")
+    cal.add("CALSCALE", "GREGORIAN")
+    title = name if name is not None else _default_name(protocol, schedules)
+    cal.add("NAME", title)
+    cal.add("X-WR-CALNAME", title)
+
+    zones: dict[str, list[dt.datetime]] = {}
+    events: list[icalendar.Event] = []
+    seen: set[str] = set()
+    for schedule in schedules:
+        site = _site(protocol, schedule)
+        for visit in schedule.visits:
+            start = appointments.get((schedule.participant, visit.code))
+            if start is not None:
+                local = _in_zone(start, site, schedule.participant, visit.code)
+                zones.setdefault(site.timezone, []).extend([local, local + duration])
+            else:
+                local = None
+            event = _visit_event(protocol, schedule, visit, site, local, duration, reminders)
+            events.append(event)
+            if window_spans and visit.open and visit.earliest != visit.latest:
+                events.append(_window_event(protocol, schedule, visit, site))
+    for event in events:
+        key = str(event["UID"])
+        if key in seen:  # only reachable through colliding codes; never write a duplicate
+            raise VisitplanError("event UID", key, "would appear twice in one calendar")
+        seen.add(key)
+        event.add("DTSTAMP", stamp)
+        before = previous.get(key)
+        print_ = _fingerprint(event)
+        if before is None:
+            sequence = 0
+        elif before.fingerprint == print_:
+            sequence = before.sequence
+        else:
+            sequence = before.sequence + 1
+        event.add("SEQUENCE", sequence)
+
+    for zone in sorted(zones):
+        check_instants(zone, zones[zone])
+        cal.add_component(vtimezone(zone))
+    for event in events:
+        cal.add_component(event)
+    data: bytes = cal.to_ical()
+    return data
+
+
+def read_state(data: bytes | str) -> dict[str, EventState]:
+    """UID -> :class:`EventState` of every event in an iCalendar file written by :func:`to_ical`.
+
+    Pass the result as ``previous`` to the next export to the same place; also the state of a
+    fresh export, for a store that keeps it instead of the file.
+    """
+    try:
+        cal = icalendar.Calendar.from_ical(data)
+    except ValueError as exc:
+        raise VisitplanError("previous calendar", str(exc)[:60], "is not iCalendar data") from None
+    state: dict[str, EventState] = {}
+    for event in cal.walk("VEVENT"):
+        if "UID" not in event:
+            continue
+        sequence = event.get("SEQUENCE", 0)
+        state[str(event["UID"])] = EventState(int(sequence), _fingerprint(event))
+    return state
+
+
+def _fingerprint(event: icalendar.Component) -> str:
+    # Built from the serialised values so a parsed file and a fresh event agree exactly.
+    parts = []
+    for prop in ("DTSTART", "DTEND", "STATUS"):
+        value = event.get(prop)
+        if value is None:
+            parts.append("")
+            continue
+        text = value.to_ical()
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        tzid = value.params.get("TZID", "") if hasattr(value, "params") else ""
+        kind = value.params.get("VALUE", "") if hasattr(value, "params") else ""
+        parts.append(f"{tzid};{kind};{text}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _utc(value: dt.datetime, field: str) -> dt.datetime:
+    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
+        raise VisitplanError(field, value, "must be a date and time with a time zone")
+    return value.astimezone(dt.UTC)
+
+
+def _site(protocol: Protocol, schedule: Schedule) -> Site:
+    if schedule.site is not None:
+        for site in protocol.sites:
+            if site.code == schedule.site:
+                return site
+        raise VisitplanError("site", schedule.site, f"is not a site of {protocol.id}")
+    return protocol.site
+
+
+def _in_zone(start: dt.datetime, site: Site, participant: str, visit: str) -> dt.datetime:
+    field = f"appointment {participant} {visit}"
+    if not isinstance(start, dt.datetime) or start.utcoffset() is None:
+        raise VisitplanError(field, start, "must be a date and time with a time zone")
+    # A fixed offset (what parsing "+02:00" gives) has no TZID a client can resolve: keep the
+    # instant, write it in the site's named zone.
+    local = pendulum.instance(start).in_timezone(site.timezone)
+    if local.second or local.microsecond:
+        raise VisitplanError(field, start.isoformat(), "must be on a whole minute")
+    # An instant in the repeated hour of the autumn change has a wall time RFC 5545 reads as
+    # the other occurrence: local_datetime refuses such wall times (and spring-gap ones).
+    wall = local_datetime(local.date(), f"{local.hour:02d}:{local.minute:02d}", site.timezone)
+    return dt.datetime(wall.year, wall.month, wall.day, wall.hour, wall.minute, tzinfo=wall.tzinfo)
+
+
+def _check_appointment_keys(
+    schedules: list[Schedule], appointments: Mapping[tuple[str, str], dt.datetime]
+) -> None:
+    known = {(s.participant, v.code) for s in schedules for v in s.visits}
+    for key in appointments:
+        if key not in known:
+            raise VisitplanError(
+                "appointment", "/".join(key), "names no visit of the exported schedules"
+            )
+
+
+def _default_name(protocol: Protocol, schedules: list[Schedule]) -> str:
+    if len(schedules) == 1:
+        return f"{protocol.id} participant {schedules[0].participant}"
+    sites = sorted({s.site or protocol.site.code for s in schedules}) if protocol.sites else []
+    return f"{protocol.id} site {', '.join(sites)}" if sites else f"{protocol.id} visits"
+
+
+def _status(visit: PlannedVisit) -> str:
+    if visit.status is VisitStatus.CANCELLED:
+        return "CANCELLED"
+    if visit.tentative:
+        return "TENTATIVE"
+    return "CONFIRMED"
+
+
+def _summary(schedule: Schedule, visit: PlannedVisit) -> str:
+    text = f"{schedule.participant} {visit.code} {visit.name}"
+    if visit.status is not VisitStatus.PLANNED:
+        text += f" ({visit.status.value})"
+    elif visit.tentative:
+        text += " (tentative)"
+    return text
+
+
+def _description(protocol: Protocol, schedule: Schedule, visit: PlannedVisit, site: Site) -> str:
+    lines = [
+        f"Study {protocol.id}, participant {schedule.participant}, site {site.name}",
+        f"Visit {visit.code}: {visit.name} ({visit.kind.value}, {visit.epoch.name})",
+        f"Target {visit.target.isoformat()}, window {visit.earliest.isoformat()}"
+        f" to {visit.latest.isoformat()}",
+        f"Study day {visit.study_day}",
+    ]
+    if visit.actual is not None:
+        lines.append(f"Done on {visit.actual.isoformat()}")
+    if visit.status in (VisitStatus.MISSED, VisitStatus.CANCELLED):
+        lines.append(f"{visit.status.value.capitalize()}: {visit.reason or 'no reason given'}")
+    if visit.tentative:
+        lines.append(
+            "Tentative: the date waits for an event (e.g. blood B-cell recovery) and is "
+            "planned at the latest permitted date until it is recorded"
+        )
+    if visit.procedures:
+        lines.append("Procedures:")
+        lines.extend(f"- {p.describe()}" for p in visit.procedures)
+    return "\n".join(lines)
+
+
+def _base_event(
+    protocol: Protocol, schedule: Schedule, visit: PlannedVisit, site: Site, part: str = ""
+) -> icalendar.Event:
+    event = icalendar.Event()
+    event.add("UID", uid(protocol.id, schedule.participant, visit.code, part))
+    event.add("LOCATION", site.name)
+    event.add("CATEGORIES", [visit.kind.value])
+    event.add("DESCRIPTION", _description(protocol, schedule, visit, site))
+    return event
+
+
+def _visit_event(
+    protocol: Protocol,
+    schedule: Schedule,
+    visit: PlannedVisit,
+    site: Site,
+    start: dt.datetime | None,
+    duration: dt.timedelta,
+    reminders: Reminders | None,
+) -> icalendar.Event:
+    event = _base_event(protocol, schedule, visit, site)
+    event.add("SUMMARY", _summary(schedule, visit))
+    if start is None:
+        day = visit.date
+        event.add("DTSTART", dt.date(day.year, day.month, day.day))
+        end = shift(day, Span(days=1))  # DTEND of an all-day event is exclusive
+        event.add("DTEND", dt.date(end.year, end.month, end.day))
+        event.add("TRANSP", "TRANSPARENT")
+    else:
+        event.add("DTSTART", start)
+        event.add("DTEND", start + duration)
+        event.add("TRANSP", "OPAQUE")
+    event.add("STATUS", _status(visit))
+    if reminders is not None and visit.open:
+        for lead in reminders.leads(visit):
+            alarm = icalendar.Alarm()
+            alarm.add("ACTION", "DISPLAY")
+            alarm.add("DESCRIPTION", _summary(schedule, visit))
+            alarm.add("TRIGGER", -lead)
+            event.add_component(alarm)
+    return event
+
+
+def _window_event(
+    protocol: Protocol, schedule: Schedule, visit: PlannedVisit, site: Site
+) -> icalendar.Event:
+    event = _base_event(protocol, schedule, visit, site, part="window")
+    event.add("SUMMARY", f"{schedule.participant} {visit.code} window")
+    first = visit.earliest
+    end = shift(visit.latest, Span(days=1))
+    event.add("DTSTART", dt.date(first.year, first.month, first.day))
+    event.add("DTEND", dt.date(end.year, end.month, end.day))
+    event.add("TRANSP", "TRANSPARENT")
+    event.add("STATUS", _status(visit))
+    return event
