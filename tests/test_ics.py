@@ -386,3 +386,18 @@ def test_rule_based_vtimezone_matches_the_tz_database_every_year(zone, instant):
         return  # the repeated hour: refused for appointments, nothing to compare
     rules = vtimezone(zone).to_tz(lookup_tzid=False)
     assert wall.replace(tzinfo=rules).utcoffset() == real.utcoffset()
+
+
+def test_milestones_are_all_day_events_that_follow_the_last_dose(study):
+    p = Participant("1002", screening="2022-09-12", flags={"hbcab_positive", "wocbp"})
+    s = study.plan(p)
+    found = by_uid(export(study, s))
+    proph = found["NCT05124925-1002-PROPHYLAXIS_END-milestone@visitplan"]
+    contra = found["NCT05124925-1002-CONTRACEPTION_END-milestone@visitplan"]
+    assert proph.decoded("DTSTART") == s.last_dose.add(months=12)
+    assert contra.decoded("DTSTART") == s.last_dose.add(months=6)
+    assert contra.decoded("DTEND") == s.last_dose.add(months=6).add(days=1)
+    assert str(contra["STATUS"]) == "TENTATIVE"  # the last dose is still planned
+    assert "milestone" in contra["CATEGORIES"].to_ical().decode()
+    plain = by_uid(export(study, study.plan(Participant("1001", screening="2022-09-12"))))
+    assert not [u for u in plain if u.endswith("-milestone@visitplan")]

@@ -25,7 +25,7 @@ from visitplan.dates import local_datetime, shift
 from visitplan.errors import VisitplanError
 from visitplan.export.vtimezone import check_instants, vtimezone
 from visitplan.model import ProcedureKind, Protocol, Site, Span
-from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
+from visitplan.schedule import PlannedMilestone, PlannedVisit, Schedule, VisitStatus
 
 __all__ = ["EventState", "Reminders", "read_state", "to_ical", "uid"]
 
@@ -160,6 +160,8 @@ def to_ical(
             events.append(event)
             if window_spans and visit.open and visit.earliest != visit.latest:
                 events.append(_window_event(protocol, schedule, visit, site))
+        for milestone in schedule.milestones:
+            events.append(_milestone_event(protocol, schedule, milestone, site))
     for event in events:
         key = str(event["UID"])
         if key in seen:  # only reachable through colliding codes; never write a duplicate
@@ -362,4 +364,29 @@ def _window_event(
     event.add("DTEND", dt.date(end.year, end.month, end.day))
     event.add("TRANSP", "TRANSPARENT")
     event.add("STATUS", _status(visit))
+    return event
+
+
+def _milestone_event(
+    protocol: Protocol, schedule: Schedule, milestone: PlannedMilestone, site: Site
+) -> icalendar.Event:
+    """A dated milestone (e.g. the end of contraception) as an all-day, free-time event."""
+    event = icalendar.Event()
+    event.add("UID", uid(protocol.id, schedule.participant, milestone.code, "milestone"))
+    tentative = " (tentative)" if milestone.tentative else ""
+    event.add("SUMMARY", f"{schedule.participant} {milestone.name}{tentative}")
+    event.add("CATEGORIES", ["milestone"])
+    lines = [
+        f"Study {protocol.id}, participant {schedule.participant}, site {site.name}",
+        f"{milestone.name}: {milestone.date}",
+    ]
+    if milestone.tentative:
+        lines.append("Tentative: moves with the last dose until it is given.")
+    event.add("DESCRIPTION", "\n".join(lines))
+    day = milestone.date
+    end = shift(day, Span(days=1))  # DTEND of an all-day event is exclusive
+    event.add("DTSTART", dt.date(day.year, day.month, day.day))
+    event.add("DTEND", dt.date(end.year, end.month, end.day))
+    event.add("TRANSP", "TRANSPARENT")
+    event.add("STATUS", "TENTATIVE" if milestone.tentative else "CONFIRMED")
     return event
