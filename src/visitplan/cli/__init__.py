@@ -17,6 +17,8 @@ from visitplan.cli.common import VisitplanGroup
 COMMANDS = [
     ("visitplan.cli.plan", "plan"),
     ("visitplan.cli.demo", "demo"),
+    ("visitplan.cli.protocol", "protocol"),
+    ("visitplan.cli.cdisc", "cdisc"),
 ]
 
 
