@@ -65,6 +65,16 @@ class ProtocolErrors(ProtocolError):
         self.args = (str(first) + more,)
 
 
+class _Missing:
+    """Shown as the value of a required field that is absent."""
+
+    def __str__(self) -> str:
+        return "(missing)"
+
+
+_MISSING = _Missing()
+
+
 class _Reader:
     """Walks the raw document, converting and collecting errors with their field paths."""
 
@@ -86,7 +96,7 @@ class _Reader:
             if key not in allowed:
                 self.error(f"{path}.{key}" if path else key, raw[key], "unknown field")
         for key in sorted(required - set(raw)):
-            self.error(f"{path}.{key}" if path else key, None, "is required")
+            self.error(f"{path}.{key}" if path else key, _MISSING, "is required")
         return dict(raw)
 
     def duplicates(self, raw: Mapping[str, Any], path: str) -> None:
