@@ -228,3 +228,22 @@ def test_show_builtin_by_name():
     assert r.returncode == 0, r.stderr
     assert "NCT05124925: schedule of activities" in r.stdout
     assert "(X) HBV: only for participants flagged hbcab_positive" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt", "expected"),
+    [
+        ("[]", "json",
+         ["x: (document) []: must be a table of [study], [[epochs]], [[visits]], ..."]),
+        ("", "toml", ["x: epochs (missing): is required", "x: study (missing): is required",
+                      "x: visits (missing): is required"]),
+        ('visits = []\nepochs = []\n[study]\nid = "A"\ntitle = "B"\nday1_visit = "D1"', "toml",
+         ["x: visits []: a protocol needs at least one visit"]),
+        ('{"study": {"id": "A", "title": "B", "day1_visit": "D1"}, "epochs": [], "visits": [null]}',
+         "json", ["x: visits[0] None: must be a table"]),
+    ],
+)  # fmt: skip
+def test_document_level_errors(text, fmt, expected):
+    with pytest.raises(ProtocolErrors) as info:
+        loads(text, fmt=fmt, source="x")
+    assert [str(e) for e in info.value.errors] == expected

@@ -88,6 +88,8 @@ class _Reader:
     def table(
         self, raw: object, path: str, allowed: set[str], required: set[str]
     ) -> dict[str, Any]:
+        if raw is None:
+            return {}  # an absent table: the parent reports it if it is required
         if not isinstance(raw, Mapping):
             self.error(path, raw, "must be a table")
             return {}
@@ -281,6 +283,9 @@ def builtin(name: str = "NCT05124925") -> Protocol:
 def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     """Build a protocol from an already-parsed document (the TOML/JSON structure)."""
     r = _Reader(source)
+    if not isinstance(raw, Mapping):
+        r.error("(document)", raw, "must be a table of [study], [[epochs]], [[visits]], ...")
+        raise ProtocolErrors(r.errors)
     doc = r.table(
         raw,
         "",
@@ -288,7 +293,7 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
         {"study", "epochs", "visits"},
     )
     study = r.table(
-        doc.get("study", {}),
+        doc.get("study"),
         "study",
         {"id", "title", "sponsor_id", "day1_visit", "screening_visit", "description"},
         {"id", "title", "day1_visit"},
@@ -296,7 +301,7 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     epochs = _list(r, doc.get("epochs", []), "epochs", lambda e, p: _epoch(r, e, p))
     sites = _list(r, doc.get("sites", []), "sites", lambda s, p: _site(r, s, p))
     procedures = _procedures(r, doc.get("procedures", {}))
-    rules_raw = r.table(doc.get("rules", {}), "rules", {"min_dose_gap", "early_end_visit"}, set())
+    rules_raw = r.table(doc.get("rules"), "rules", {"min_dose_gap", "early_end_visit"}, set())
     rules = Rules(
         # A minimum gap between doses is a pharmacological interval: a fixed number of days.
         min_dose_gap=r.offset(rules_raw.get("min_dose_gap"), "rules.min_dose_gap", months=False),
@@ -309,7 +314,7 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     _check_unique(r, [v.code for v in visits], "visits", "visit code")
     day1 = r.code(study, "day1_visit", "study")
     screening_visit = r.code(study, "screening_visit", "study")
-    _check_references(r, visits, epochs, rules, day1, screening_visit, "visits" in doc)
+    _check_references(r, visits, epochs, rules, day1, screening_visit, doc.get("visits") == [])
     protocol = Protocol(
         id=r.text(study, "id", "study"),
         title=r.text(study, "title", "study"),
@@ -339,7 +344,7 @@ def _check_references(
     rules: Rules,
     day1: str | None,
     screening_visit: str | None,
-    has_visits: bool,
+    no_visits: bool,
 ) -> None:
     """Cross-references: epochs, anchors, cycles, and what the engine needs of Day 1."""
     by_code = {v.code: v for v in visits if v.code}
@@ -396,7 +401,7 @@ def _check_references(
         r.error("study.screening_visit", screening_visit, "unknown visit")
     if rules.early_end_visit is not None and rules.early_end_visit not in by_code:
         r.error("rules.early_end_visit", rules.early_end_visit, "unknown visit")
-    if not visits and has_visits:
+    if no_visits:
         r.error("visits", [], "a protocol needs at least one visit")
     if not any(v.is_dosing for v in visits):
         for v in visits:
@@ -474,6 +479,9 @@ def _list(r: _Reader, raw: object, path: str, item: Callable[[Any, str], T | Non
         return []
     out = []
     for i, element in enumerate(raw):
+        if element is None:
+            r.error(f"{path}[{i}]", element, "must be a table")
+            continue
         label = element.get("code") if isinstance(element, Mapping) else None
         made = item(
             element, f"{path}.{label}" if isinstance(label, str) and label else f"{path}[{i}]"
