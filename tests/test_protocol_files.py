@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pendulum
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import visitplan
+from visitplan.model import Offset, Repeat, Unit, Window
 from visitplan.participant import Participant, Record, Status
 from visitplan.protocol_file import ProtocolErrors, dumps, load, loads
 
@@ -247,3 +251,37 @@ def test_document_level_errors(text, fmt, expected):
     with pytest.raises(ProtocolErrors) as info:
         loads(text, fmt=fmt, source="x")
     assert [str(e) for e in info.value.errors] == expected
+
+
+# -- property: any protocol the model can express survives the file formats ----------------------
+offsets = st.builds(
+    Offset, st.integers(-60, 60), st.sampled_from([Unit.DAYS, Unit.WEEKS, Unit.MONTHS])
+)
+bounds = st.builds(Offset, st.integers(0, 30), st.sampled_from(list(Unit)))
+
+
+@st.composite
+def variants(draw: st.DrawFn) -> visitplan.Protocol:
+    """The minimal corpus protocol with random timings, windows, repeat ends and conditions."""
+    base = load(HERE / "protocols" / "valid-minimal.toml")
+    w4 = attrs.evolve(
+        base.visit("W4"),
+        offset=draw(offsets),
+        window=Window(draw(bounds), draw(bounds), draw(st.booleans())),
+        condition=draw(st.none() | st.just("flag_a")),
+    )
+    every = Offset(draw(st.integers(1, 12)), draw(st.sampled_from(list(Unit))))
+    count = draw(st.none() | st.integers(1, 20))
+    until = Offset(draw(st.integers(1, 36)), Unit.MONTHS) if count is None else None
+    fu = attrs.evolve(base.visit("FU"), repeat=Repeat(every, count=count, until=until))
+    visits = tuple({"W4": w4, "FU": fu}.get(v.code, v) for v in base.visits)
+    return attrs.evolve(base, visits=visits)
+
+
+@settings(max_examples=60, deadline=None)
+@given(variants(), st.sampled_from(["toml", "json", "yaml"]), st.booleans())
+def test_any_variant_round_trips_with_identical_schedules(study, fmt, flagged):
+    again = loads(dumps(study, fmt=fmt), fmt=fmt)
+    assert again == study
+    person = Participant("P1", "2024-01-31", flags={"flag_a"} if flagged else set())
+    assert again.plan(person) == study.plan(person)
