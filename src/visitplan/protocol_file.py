@@ -399,8 +399,22 @@ def _check_references(
             )
     if screening_visit is not None and screening_visit not in by_code:
         r.error("study.screening_visit", screening_visit, "unknown visit")
+    elif screening_visit is not None:
+        sv = by_code[screening_visit]
+        if sv.anchor.kind is not AnchorKind.SCREENING or sv.offset.value or sv.repeat:
+            # The engine records this visit as done on the screening date itself.
+            r.error(
+                "study.screening_visit",
+                screening_visit,
+                "the screening visit happens on the screening date: "
+                "anchor = 'screening', offset = '0 days', no repeat",
+            )
     if rules.early_end_visit is not None and rules.early_end_visit not in by_code:
         r.error("rules.early_end_visit", rules.early_end_visit, "unknown visit")
+    elif rules.early_end_visit is not None and by_code[rules.early_end_visit].repeat:
+        r.error(
+            "rules.early_end_visit", rules.early_end_visit, "must be a visit that does not repeat"
+        )
     if no_visits:
         r.error("visits", [], "a protocol needs at least one visit")
     if not any(v.is_dosing for v in visits):
