@@ -42,11 +42,21 @@ from visitplan.model import (
 
 T = TypeVar("T")
 
-_OFFSET = re.compile(r"^\s*([+-]?\d+)\s*(day|days|week|weeks|month|months)\s*$")
+_OFFSET = re.compile(r"^\s*([+-]?\d+)\s*([A-Za-z]+)\s*$")
 _VISIT_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
 _MILESTONE_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_UNITS = {"day": Unit.DAYS, "week": Unit.WEEKS, "month": Unit.MONTHS}
+_UNITS = {
+    "day": Unit.DAYS,
+    "days": Unit.DAYS,
+    "week": Unit.WEEKS,
+    "weeks": Unit.WEEKS,
+    "month": Unit.MONTHS,
+    "months": Unit.MONTHS,
+}
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+#: The file formats :func:`load` reads, by suffix (YAML needs the optional PyYAML).
+FORMATS = {".toml": "toml", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
 
 class ProtocolErrors(ProtocolError):
@@ -58,6 +68,16 @@ class ProtocolErrors(ProtocolError):
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         super().__init__(first.field, first.value, first.rule + more)
         self.args = (str(first) + more,)
+
+
+class _Missing:
+    """Shown as the value of a required field that is absent."""
+
+    def __str__(self) -> str:
+        return "(missing)"
+
+
+_MISSING = _Missing()
 
 
 class _Reader:
@@ -73,15 +93,22 @@ class _Reader:
     def table(
         self, raw: object, path: str, allowed: set[str], required: set[str]
     ) -> dict[str, Any]:
+        if raw is None:
+            return {}  # an absent table: the parent reports it if it is required
         if not isinstance(raw, Mapping):
             self.error(path, raw, "must be a table")
             return {}
+        self.duplicates(raw, path)
         for key in raw:
             if key not in allowed:
                 self.error(f"{path}.{key}" if path else key, raw[key], "unknown field")
         for key in sorted(required - set(raw)):
-            self.error(f"{path}.{key}" if path else key, None, "is required")
+            self.error(f"{path}.{key}" if path else key, _MISSING, "is required")
         return dict(raw)
+
+    def duplicates(self, raw: Mapping[str, Any], path: str) -> None:
+        for key in getattr(raw, "duplicate_keys", ()):
+            self.error(f"{path}.{key}" if path else key, key, "duplicate key")
 
     def text(self, raw: Mapping[str, Any], key: str, path: str, default: str | None = None) -> str:
         value = raw.get(key, default)
@@ -112,9 +139,12 @@ class _Reader:
                 path, raw, "must be an amount and a unit, e.g. '3 days', '4 weeks', '5 months'"
             )
             return None
-        unit = _UNITS[m.group(2).rstrip("s")]
+        unit = _UNITS.get(m.group(2).lower())
+        if unit is None:
+            self.error(path, raw, f"unknown unit {m.group(2)!r}; units: days, weeks, months")
+            return None
         if unit is Unit.MONTHS and not months:
-            self.error(path, raw, "must be in days or weeks (months have no fixed length here)")
+            self.error(path, raw, "must be in days or weeks: a calendar month has no fixed length")
             return None
         return Offset(int(m.group(1)), unit)
 
@@ -125,8 +155,20 @@ class _Reader:
             return Anchor.last_dose()
         if isinstance(raw, str) and _VISIT_CODE.match(raw):
             return Anchor.of_visit(raw)
+        if raw is None:
+            return None  # reported as a missing required field
         self.error(path, raw, "must be 'screening', 'last-dose' or a visit code")
         return None
+
+    def code(self, raw: Mapping[str, Any], key: str, path: str) -> str | None:
+        """An optional reference to a visit code (checked against the visits later)."""
+        value = raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.error(f"{path}.{key}", value, "must be text (a visit code)")
+            return None
+        return value
 
     def name(self, raw: object, path: str) -> str | None:
         if raw is None:
@@ -137,19 +179,81 @@ class _Reader:
         return raw
 
 
-def loads(text: str, *, source: str = "<protocol>", fmt: str = "toml") -> Protocol:
-    """Parse a protocol from TOML (or JSON) text; raise :class:`ProtocolErrors` if invalid."""
+class _Table(dict[str, Any]):
+    """A JSON/YAML object that remembers the keys it saw twice (TOML refuses them itself)."""
+
+    duplicate_keys: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> _Table:
+    table = _Table()
+    dups: list[str] = []
+    for key, value in pairs:
+        if key in table:
+            dups.append(key)
+        table[key] = value
+    table.duplicate_keys = tuple(dups)
+    return table
+
+
+def _parse_yaml(text: str, source: str) -> Any:
     try:
-        raw = json.loads(text) if fmt == "json" else tomllib.loads(text)
+        import yaml
+    except ImportError:
+        raise VisitplanError(
+            "protocol file", "YAML", "needs PyYAML: pip install 'visitplan[yaml]'"
+        ) from None
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _Table:
+        pairs = [
+            (loader.construct_object(k, deep=True), loader.construct_object(v, deep=True))
+            for k, v in node.value
+        ]
+        return _json_object([(str(k), v) for k, v in pairs])
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        return yaml.load(text, Loader=Loader)  # a SafeLoader subclass: plain data only
+    except yaml.YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise ProtocolErrors(
+            [ProtocolError("file", source, f"is not valid YAML: {detail}")]
+        ) from None
+
+
+def loads(text: str, *, source: str = "<protocol>", fmt: str = "toml") -> Protocol:
+    """Parse a protocol from TOML, JSON or YAML text; raise :class:`ProtocolErrors` if invalid.
+
+    JSON and YAML objects with a key given twice are refused (TOML refuses them itself).
+    """
+    raw: Any
+    try:
+        if fmt == "json":
+            raw = json.loads(text, object_pairs_hook=_json_object)
+        elif fmt == "yaml":
+            raw = _parse_yaml(text, source)
+        elif fmt == "toml":
+            raw = tomllib.loads(text)
+        else:
+            raise VisitplanError("format", fmt, "must be one of: toml, json, yaml")
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError("file", source, f"is not valid {fmt.upper()}: {exc}") from None
+        raise ProtocolErrors(
+            [ProtocolError("file", source, f"is not valid {fmt.upper()}: {exc}")]
+        ) from None
     return from_dict(raw, source=source)
 
 
 def load(path: str | Path) -> Protocol:
-    """Read a protocol file (``.toml`` or ``.json``)."""
+    """Read a protocol file (``.toml``, ``.json``, or ``.yaml``/``.yml`` with PyYAML)."""
     path = Path(path)
-    fmt = "json" if path.suffix.lower() == ".json" else "toml"
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise VisitplanError(
+            "protocol file", str(path), f"must end in one of: {', '.join(FORMATS)}"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -184,6 +288,9 @@ def builtin(name: str = "NCT05124925") -> Protocol:
 def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     """Build a protocol from an already-parsed document (the TOML/JSON structure)."""
     r = _Reader(source)
+    if not isinstance(raw, Mapping):
+        r.error("(document)", raw, "must be a table of [study], [[epochs]], [[visits]], ...")
+        raise ProtocolErrors(r.errors)
     doc = r.table(
         raw,
         "",
@@ -191,7 +298,7 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
         {"study", "epochs", "visits"},
     )
     study = r.table(
-        doc.get("study", {}),
+        doc.get("study"),
         "study",
         {"id", "title", "sponsor_id", "day1_visit", "screening_visit", "description"},
         {"id", "title", "day1_visit"},
@@ -200,14 +307,15 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     sites = _list(r, doc.get("sites", []), "sites", lambda s, p: _site(r, s, p))
     procedures = _procedures(r, doc.get("procedures", {}))
     rules_raw = r.table(
-        doc.get("rules", {}),
+        doc.get("rules"),
         "rules",
         {"min_dose_gap", "early_end_visit", "recovery_event"},
         set(),
     )
     rules = Rules(
-        min_dose_gap=r.offset(rules_raw.get("min_dose_gap"), "rules.min_dose_gap"),
-        early_end_visit=rules_raw.get("early_end_visit"),
+        # A minimum gap between doses is a pharmacological interval: a fixed number of days.
+        min_dose_gap=r.offset(rules_raw.get("min_dose_gap"), "rules.min_dose_gap", months=False),
+        early_end_visit=r.code(rules_raw, "early_end_visit", "rules"),
         recovery_event=r.name(rules_raw.get("recovery_event"), "rules.recovery_event"),
     )
     visits = _list(r, doc.get("visits", []), "visits", lambda v, p: _visit(r, v, p, procedures))
@@ -217,54 +325,17 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     _check_unique(r, [e.code for e in epochs], "epochs", "epoch code")
     _check_unique(r, [s.code for s in sites], "sites", "site code")
     _check_unique(r, [v.code for v in visits], "visits", "visit code")
-    codes = {v.code for v in visits}
-    epoch_codes = {e.code for e in epochs}
-    for v in visits:
-        if v.epoch not in epoch_codes:
-            r.error(
-                f"visits.{v.code}.epoch",
-                v.epoch,
-                f"unknown epoch; defined: {', '.join(sorted(epoch_codes))}",
-            )
-        for a, where in (
-            (v.anchor, "anchor"),
-            (v.not_before.anchor if v.not_before else None, "not_before.anchor"),
-        ):
-            if a is not None and a.kind is AnchorKind.VISIT:
-                if a.visit not in codes:
-                    r.error(f"visits.{v.code}.{where}", a.visit, "unknown visit")
-                elif a.visit == v.code:
-                    r.error(f"visits.{v.code}.{where}", a.visit, "a visit cannot anchor on itself")
-                elif any(o.code == a.visit and o.repeat for o in visits):
-                    r.error(
-                        f"visits.{v.code}.{where}", a.visit, "cannot anchor on a repeating visit"
-                    )
-        if v.repeat and v.repeat.stop_visit and v.repeat.stop_visit not in codes:
-            r.error(f"visits.{v.code}.repeat.stop_visit", v.repeat.stop_visit, "unknown visit")
-    day1 = study.get("day1_visit")
-    if isinstance(day1, str) and codes and day1 not in codes:
-        r.error("study.day1_visit", day1, "unknown visit")
-    screening_visit = study.get("screening_visit")
-    if screening_visit is not None and screening_visit not in codes:
-        r.error("study.screening_visit", screening_visit, "unknown visit")
-    if rules.early_end_visit is not None and rules.early_end_visit not in codes:
-        r.error("rules.early_end_visit", rules.early_end_visit, "unknown visit")
+    day1 = r.code(study, "day1_visit", "study")
+    screening_visit = r.code(study, "screening_visit", "study")
+    _check_references(r, visits, epochs, rules, day1, screening_visit, doc.get("visits") == [])
     _check_events_and_washouts(r, visits, milestones, washouts)
-    if not visits and "visits" in doc:
-        r.error("visits", [], "a protocol needs at least one visit")
-    if (
-        not r.errors
-        and not any(v.is_dosing for v in visits)
-        and any(v.anchor.kind is AnchorKind.LAST_DOSE for v in visits)
-    ):
-        r.error("visits", "last-dose", "is used as an anchor but no visit gives a dose")
     protocol = Protocol(
         id=r.text(study, "id", "study"),
         title=r.text(study, "title", "study"),
         sponsor_id=r.text(study, "sponsor_id", "study"),
-        day1_visit=r.text(study, "day1_visit", "study"),
+        day1_visit=day1 or "",
         description=r.text(study, "description", "study"),
-        screening_visit=r.text(study, "screening_visit", "study") or None,
+        screening_visit=screening_visit,
         epochs=tuple(epochs),
         visits=tuple(visits),
         sites=tuple(sites),
@@ -274,12 +345,162 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     )
     if not r.errors:
         try:
-            dependency_order(protocol)
+            dependency_order(protocol)  # the engine's own check, as a safety net
         except ProtocolError as exc:
             r.error(exc.field, exc.value, exc.rule)
     if r.errors:
         raise ProtocolErrors(r.errors)
     return protocol
+
+
+def _check_references(
+    r: _Reader,
+    visits: list[Visit],
+    epochs: list[Epoch],
+    rules: Rules,
+    day1: str | None,
+    screening_visit: str | None,
+    no_visits: bool,
+) -> None:
+    """Cross-references: epochs, anchors, cycles, and what the engine needs of Day 1."""
+    by_code = {v.code: v for v in visits if v.code}
+    epoch_codes = {e.code for e in epochs}
+    for v in visits:
+        if v.epoch and v.epoch not in epoch_codes:
+            r.error(
+                f"visits.{v.code}.epoch",
+                v.epoch,
+                f"unknown epoch; defined: {', '.join(sorted(epoch_codes))}",
+            )
+        for a, where in (
+            (v.anchor, "anchor"),
+            (v.not_before.anchor if v.not_before else None, "not_before.anchor"),
+        ):
+            if a is None or a.kind is not AnchorKind.VISIT:
+                continue
+            target = by_code.get(a.visit or "")
+            if target is None:
+                r.error(f"visits.{v.code}.{where}", a.visit, "unknown visit")
+            elif target is v:
+                r.error(f"visits.{v.code}.{where}", a.visit, "a visit cannot anchor on itself")
+            elif target.repeat:
+                r.error(f"visits.{v.code}.{where}", a.visit, "cannot anchor on a repeating visit")
+            elif target.condition and target.condition != v.condition:
+                r.error(
+                    f"visits.{v.code}.{where}",
+                    a.visit,
+                    f"anchors on a visit that only applies when flagged {target.condition}; "
+                    f"give this visit condition = {target.condition!r} too",
+                )
+        stop = v.repeat.stop_visit if v.repeat else None
+        if stop is not None:
+            target = by_code.get(stop)
+            path = f"visits.{v.code}.repeat.stop_visit"
+            if target is None:
+                r.error(path, stop, "unknown visit")
+            elif target.repeat:
+                r.error(path, stop, "cannot stop at a repeating visit")
+            elif target.condition and target.condition != v.condition:
+                r.error(path, stop, f"only applies when flagged {target.condition}")
+    if day1 is not None and by_code and day1 not in by_code:
+        r.error("study.day1_visit", day1, "unknown visit")
+    elif day1 is not None and day1 in by_code:
+        d1 = by_code[day1]
+        if d1.repeat or d1.condition or d1.wait_for:
+            r.error(
+                "study.day1_visit",
+                day1,
+                "Day 1 must be a single visit that applies to every participant "
+                "(no repeat, condition or wait_for)",
+            )
+    if screening_visit is not None and screening_visit not in by_code:
+        r.error("study.screening_visit", screening_visit, "unknown visit")
+    elif screening_visit is not None:
+        sv = by_code[screening_visit]
+        if sv.anchor.kind is not AnchorKind.SCREENING or sv.offset.value or sv.repeat:
+            # The engine records this visit as done on the screening date itself.
+            r.error(
+                "study.screening_visit",
+                screening_visit,
+                "the screening visit happens on the screening date: "
+                "anchor = 'screening', offset = '0 days', no repeat",
+            )
+    if rules.early_end_visit is not None and rules.early_end_visit not in by_code:
+        r.error("rules.early_end_visit", rules.early_end_visit, "unknown visit")
+    elif rules.early_end_visit is not None and by_code[rules.early_end_visit].repeat:
+        r.error(
+            "rules.early_end_visit", rules.early_end_visit, "must be a visit that does not repeat"
+        )
+    if no_visits:
+        r.error("visits", [], "a protocol needs at least one visit")
+    if not any(v.is_dosing for v in visits):
+        for v in visits:
+            for a, where in (
+                (v.anchor, "anchor"),
+                (v.not_before.anchor if v.not_before else None, "not_before.anchor"),
+            ):
+                if a is not None and a.kind is AnchorKind.LAST_DOSE:
+                    r.error(
+                        f"visits.{v.code}.{where}",
+                        "last-dose",
+                        "no visit gives a dose (a procedure with a dose)",
+                    )
+    _check_cycles(r, visits, by_code)
+
+
+def _check_cycles(r: _Reader, visits: list[Visit], by_code: Mapping[str, Visit]) -> None:
+    """Report an anchor cycle with its path, e.g. ``A -> B -> A`` (unknown anchors aside)."""
+    last_dose = "last-dose"
+    edges: dict[str, list[tuple[str, str]]] = {
+        last_dose: [(v.code, "dose") for v in visits if v.is_dosing]
+    }
+    for v in visits:
+        out: list[tuple[str, str]] = []
+        for a, where in (
+            (v.anchor, "anchor"),
+            (v.not_before.anchor if v.not_before else None, "not_before.anchor"),
+        ):
+            if a is not None and a.kind is AnchorKind.VISIT:
+                if a.visit is not None and a.visit in by_code and a.visit != v.code:
+                    out.append((a.visit, where))
+            elif a is not None and a.kind is AnchorKind.LAST_DOSE:
+                out.append((last_dose, where))
+        stop = v.repeat.stop_visit if v.repeat else None
+        if stop is not None and stop in by_code and stop != v.code:
+            out.append((stop, "repeat.stop_visit"))
+        edges[v.code] = out
+    # Depth-first search; the first back edge found closes a cycle, reported once.
+    state: dict[str, int] = {}
+    stack: list[tuple[str, str]] = []
+
+    def visit(node: str) -> bool:
+        state[node] = 1
+        for nxt, where in edges.get(node, []):
+            stack.append((node, where))
+            if state.get(nxt) == 1:
+                loop = stack[[n for n, _ in stack].index(nxt) :]
+                # Start the report at a visit (not at the last dose) for a field path.
+                k = next(i for i, (n, _) in enumerate(loop) if n != last_dose)
+                loop = loop[k:] + loop[:k]
+                names = [n for n, _ in loop]
+                (first, field), to = loop[0], (names[1] if len(names) > 1 else names[0])
+                r.error(
+                    f"visits.{first}.{field}",
+                    to,
+                    f"anchors form a cycle: {' -> '.join([*names, names[0]])}",
+                )
+                return True
+            if state.get(nxt) is None and visit(nxt):
+                return True
+            stack.pop()
+        state[node] = 2
+        return False
+
+    for v in visits:
+        if state.get(v.code) is None:
+            stack.clear()
+            if visit(v.code):
+                return
 
 
 def _list(r: _Reader, raw: object, path: str, item: Callable[[Any, str], T | None]) -> list[T]:
@@ -288,6 +509,9 @@ def _list(r: _Reader, raw: object, path: str, item: Callable[[Any, str], T | Non
         return []
     out = []
     for i, element in enumerate(raw):
+        if element is None:
+            r.error(f"{path}[{i}]", element, "must be a table")
+            continue
         label = element.get("code") if isinstance(element, Mapping) else None
         made = item(
             element, f"{path}.{label}" if isinstance(label, str) and label else f"{path}[{i}]"
@@ -300,6 +524,8 @@ def _list(r: _Reader, raw: object, path: str, item: Callable[[Any, str], T | Non
 def _check_unique(r: _Reader, codes: list[str], path: str, what: str) -> None:
     seen: set[str] = set()
     for c in codes:
+        if not c:
+            continue  # a missing code is reported as a missing field
         if c in seen:
             r.error(f"{path}.{c}", c, f"duplicate {what}")
         seen.add(c)
@@ -327,11 +553,14 @@ def _site(r: _Reader, raw: object, path: str) -> Site | None:
             pendulum.timezone(zone)
         except Exception:  # pendulum raises several types for an unknown zone
             r.error(f"{path}.timezone", zone, "unknown IANA time zone (e.g. 'Europe/Paris')")
+    country = r.text(s, "country", path)
+    if country and not _COUNTRY.match(country):
+        r.error(f"{path}.country", country, "must be an ISO 3166 two-letter code such as 'FR'")
     return Site(
         code=r.text(s, "code", path),
         name=r.text(s, "name", path),
         timezone=zone,
-        country=r.text(s, "country", path),
+        country=country,
         subdivision=r.text(s, "subdivision", path) or None,
         **_bcell_limit(r, s, path),
     )
@@ -449,6 +678,7 @@ def _procedures(r: _Reader, raw: object) -> dict[str, Procedure]:
     if not isinstance(raw, Mapping):
         r.error("procedures", raw, "must be a table of procedures by code")
         return {}
+    r.duplicates(raw, "procedures")
     out: dict[str, Procedure] = {}
     for code, body in raw.items():
         path = f"procedures.{code}"
@@ -561,7 +791,7 @@ def _visit(r: _Reader, raw: object, path: str, procedures: Mapping[str, Procedur
             count=count,
             until=until,
             stop_event=r.name(rp.get("stop_event"), f"{path}.repeat.stop_event"),
-            stop_visit=rp.get("stop_visit"),
+            stop_visit=r.code(rp, "stop_visit", f"{path}.repeat"),
         )
     not_before = None
     if "not_before" in v:
@@ -578,10 +808,14 @@ def _visit(r: _Reader, raw: object, path: str, procedures: Mapping[str, Procedur
         r.error(f"{path}.procedures", listed, "must be a list of procedure codes")
         listed = []
     for pc in listed:
-        if pc in procedures:
-            procs.append(procedures[pc])
-        else:
+        if not isinstance(pc, str):
+            r.error(f"{path}.procedures", pc, "must be a procedure code (text)")
+        elif pc not in procedures:
             r.error(f"{path}.procedures", pc, "unknown procedure; define it under [procedures]")
+        elif procedures[pc] in procs:
+            r.error(f"{path}.procedures", pc, "duplicate procedure: listed twice for this visit")
+        else:
+            procs.append(procedures[pc])
     anchor = r.anchor(v.get("anchor"), f"{path}.anchor") or Anchor.screening()
     return Visit(
         code=code,
@@ -698,11 +932,24 @@ def _washout_dict(w: Washout) -> dict[str, Any]:
     return d
 
 
-def dumps(protocol: Protocol) -> str:
-    """The protocol as TOML text that :func:`loads` reads back to an equal protocol."""
-    import tomli_w
+def dumps(protocol: Protocol, *, fmt: str = "toml") -> str:
+    """The protocol as TOML (or JSON, YAML) text that :func:`loads` reads back to an equal one."""
+    doc = to_dict(protocol)
+    if fmt == "toml":
+        import tomli_w
 
-    return tomli_w.dumps(to_dict(protocol))
+        return tomli_w.dumps(doc)
+    if fmt == "json":
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "yaml":
+        try:
+            import yaml
+        except ImportError:
+            raise VisitplanError(
+                "format", "yaml", "needs PyYAML: pip install 'visitplan[yaml]'"
+            ) from None
+        return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    raise VisitplanError("format", fmt, "must be one of: toml, json, yaml")
 
 
 def _offset(o: Offset) -> str:

@@ -22,6 +22,8 @@ COMMANDS = [
     ("visitplan.cli.agenda", "agenda"),
     ("visitplan.cli.book", "book"),
     ("visitplan.cli.chart", "chart"),
+    ("visitplan.cli.protocol", "protocol"),
+    ("visitplan.cli.cdisc", "cdisc"),
 ]
 
 

@@ -63,7 +63,7 @@ def load_protocol(spec: str) -> Any:
 
     if spec in builtin_names():
         return builtin(spec)
-    if Path(spec).suffix.lower() in (".toml", ".json") or Path(spec).exists():
+    if Path(spec).suffix.lower() in (".toml", ".json", ".yaml", ".yml") or Path(spec).exists():
         return load(spec)
     raise VisitplanError(
         "--protocol",

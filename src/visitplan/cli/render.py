@@ -55,3 +55,99 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
         console.print("? tentative: the date waits for an event (e.g. B-cell recovery)")
     for f in schedule.findings:
         console.print(f"[yellow]! {f}[/]")
+
+
+def print_activities(protocol: Protocol, console: Console | None = None) -> None:
+    """Print the schedule of activities as protocol documents do: visits as columns, timing
+    rows (epoch, timing, window, planned study day) on top, then one row a procedure.
+
+    ``X`` marks a procedure done at the visit, ``(X)`` one done only for participants with
+    its flag; a visit only for flagged participants is marked ``*``. ``Day`` is the planned
+    study day where it is a fixed number of days from Day 1 (SDTM TV's VISITDY), with ``...``
+    for a repeating visit (its first occurrence).
+    """
+    from visitplan.export.cdisc import planned_study_days
+
+    console = console or Console()
+    days = planned_study_days(protocol)
+    procs = {p.code: p for v in protocol.visits for p in v.procedures}
+    table = Table(title=f"{protocol.id}: schedule of activities", title_justify="left")
+    table.add_column("", no_wrap=True)
+    for v in protocol.visits:
+        table.add_column(v.code + (" *" if v.condition else ""), justify="center")
+    notes: list[str] = []
+    legend: list[str] = []
+    timing, window, day = [], [], []
+    for v in protocol.visits:
+        t = f"{_anchor_name(v.anchor, short=True)} {'-' if v.offset.value < 0 else '+'}"
+        t += _short(abs(v.offset.value), v.offset.unit.value)
+        if v.repeat:
+            t += f" q{_short(v.repeat.every.value, v.repeat.every.unit.value)}"
+            r = v.repeat
+            ends = [f"{r.count} times" if r.count else "", f"until +{r.until}" if r.until else ""]
+            ends += [f"until {r.stop_event}" if r.stop_event else ""]
+            ends += [f"until {r.stop_visit}" if r.stop_visit else ""]
+            notes.append(
+                f"{v.code}: repeats every {r.every} from its first occurrence, "
+                f"{', '.join(e for e in ends if e)} (whichever comes first)"
+            )
+        timing.append(t)
+        w = v.window
+        before = _short(w.before.value, w.before.unit.value)
+        after = _short(w.after.value, w.after.unit.value)
+        if w.before.value == 0 and w.after.value == 0:
+            window.append("")
+        elif before == after:
+            window.append(f"±{before}")
+        else:
+            window.append(f"-{before}/+{after}")
+        if w.strict:
+            notes.append(f"{v.code}: strict window (a date outside it is refused)")
+        if v.wait_for:
+            notes.append(
+                f"{v.code}: on the {v.wait_for} date once recorded (kept inside the window); "
+                "until then tentative, at the latest date"
+            )
+        if v.not_before:
+            notes.append(
+                f"{v.code}: never before {_anchor_name(v.not_before.anchor)} "
+                f"+ {v.not_before.offset}"
+            )
+        if v.condition:
+            notes.append(f"{v.code} *: only for participants flagged {v.condition}")
+        first = days.get(f"{v.code}1" if v.repeat else v.code)
+        day.append("" if first is None else f"{first}{'...' if v.repeat else ''}")
+    table.add_row("Visit", *(v.name for v in protocol.visits))
+    table.add_row("Epoch", *(v.epoch for v in protocol.visits))
+    table.add_row("Timing", *timing)
+    table.add_row("Window", *window)
+    table.add_row("Day", *day, end_section=True)
+    for code, p in procs.items():
+        marks = []
+        for v in protocol.visits:
+            if p not in v.procedures:
+                marks.append("")
+            else:
+                marks.append("(X)" if p.condition else "X")
+        table.add_row(code, *marks)
+        legend.append(f"{code}: {p.name}")
+        if p.condition:
+            notes.append(f"(X) {code}: only for participants flagged {p.condition}")
+        if p.dose:
+            notes.append(f"{code}: {p.dose}")
+    console.print(table)
+    console.print("scr = screening date, LD = last dose, q = every; Day = planned study day")
+    for note in [*legend, *notes]:
+        console.print(note)
+
+
+def _short(value: int, unit: str) -> str:
+    return f"{value}{ {'days': 'd', 'weeks': 'w', 'months': 'mo'}[unit] }"
+
+
+def _anchor_name(anchor: object, *, short: bool = False) -> str:
+    text = str(anchor)
+    names = {"last_dose": "last dose", "screening": "screening"}
+    if short:
+        names = {"last_dose": "LD", "screening": "scr"}
+    return names.get(text, text)

@@ -1,0 +1,94 @@
+"""``visitplan protocol``: check, show and export protocol files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from visitplan.cli.common import EXIT_USER_ERROR, load_protocol
+
+
+@click.group()
+def protocol() -> None:
+    """Check, show and export protocol files (TOML, JSON, YAML)."""
+
+
+@protocol.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def check(file: str) -> None:
+    """Validate FILE and report every error at once, one a line (exit code 2 if any)."""
+    from visitplan.protocol_file import ProtocolErrors, load
+
+    try:
+        study = load(file)
+    except ProtocolErrors as exc:
+        for e in exc.errors:
+            click.echo(f"error: {e}", err=True)
+        n = len(exc.errors)
+        click.echo(f"{n} error{'s' if n > 1 else ''} in {file}", err=True)
+        raise SystemExit(EXIT_USER_ERROR) from None
+    problem = _smoke_plan(study)
+    if problem:
+        click.echo(f"error: {file}: {problem}", err=True)
+        click.echo(f"1 error in {file}", err=True)
+        raise SystemExit(EXIT_USER_ERROR)
+    procedures = {p.code for v in study.visits for p in v.procedures}
+    click.echo(
+        f"ok: {file}: {study.id}: {len(study.epochs)} epochs, {len(study.visits)} visits, "
+        f"{len(procedures)} procedures, {len(study.sites)} sites"
+    )
+
+
+def _smoke_plan(study: Any) -> str | None:
+    """Plan a participant with no flag and one with every flag; a failure is a protocol bug."""
+    from visitplan.engine import plan
+    from visitplan.errors import VisitplanError
+    from visitplan.participant import Participant
+
+    flags = {v.condition for v in study.visits if v.condition} | {
+        p.condition for v in study.visits for p in v.procedures if p.condition
+    }
+    for chosen in (frozenset(), frozenset(flags)):
+        try:
+            plan(study, Participant("CHECK", "2001-01-01", flags=chosen))
+        except VisitplanError as exc:
+            return (
+                f"cannot plan a participant (flags: {', '.join(sorted(chosen)) or 'none'}): {exc}"
+            )
+    return None
+
+
+@protocol.command()
+@click.argument("spec", default="NCT05124925", metavar="[NAME|FILE]")
+def show(spec: str) -> None:
+    """Print the schedule of activities: visits x procedures, with timing and windows."""
+    from rich.console import Console
+
+    from visitplan.cli.render import print_activities
+
+    print_activities(load_protocol(spec), Console())
+
+
+@protocol.command()
+@click.argument("spec", default="NCT05124925", metavar="[NAME|FILE]")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["toml", "json", "yaml"]),
+    default="toml",
+    show_default=True,
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
+def export(spec: str, fmt: str, output: str | None) -> None:
+    """Write a protocol as a file that `visitplan protocol check` reads back unchanged."""
+    from visitplan.protocol_file import dumps
+
+    text = dumps(load_protocol(spec), fmt=fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from visitplan.fileio import atomic_write
+
+    atomic_write(output, text)
+    click.echo(f"wrote {output}", err=True)

@@ -1,0 +1,656 @@
+"""CDISC exports: SDTM trial design (TV, TE, TA), subject visits (SV) and a USDM timeline.
+
+Versions followed: SDTMIG v3.4 (SDTM v2.0) for the datasets, USDM v4.0 for the timeline; see
+docs/cdisc.md for every mapping choice. No date is computed here: planned study days come from
+the engine (a reference participant planned by :func:`visitplan.engine.plan`), actual study
+days from the engine's ``study_day`` or :func:`visitplan.dates.study_day`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import pendulum
+
+from visitplan.dates import study_day, to_date
+from visitplan.engine import plan
+from visitplan.errors import VisitplanError
+from visitplan.model import AnchorKind, Offset, Protocol, Span, Unit, Visit
+from visitplan.participant import Participant
+from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
+
+SDTMIG_VERSION = "3.4"
+USDM_VERSION = "4.0"
+
+TV_COLUMNS = ("STUDYID", "DOMAIN", "VISITNUM", "VISIT", "VISITDY", "ARMCD", "TVSTRL", "TVENRL")
+TE_COLUMNS = ("STUDYID", "DOMAIN", "ETCD", "ELEMENT", "TESTRL", "TEENRL", "TEDUR")
+TA_COLUMNS = (
+    "STUDYID", "DOMAIN", "ARMCD", "ARM", "TAETORD", "ETCD", "ELEMENT", "TABRANCH", "TATRANS",
+    "EPOCH",
+)  # fmt: skip
+SV_COLUMNS = (
+    "STUDYID", "DOMAIN", "USUBJID", "VISITNUM", "VISIT", "SVSTDTC", "SVENDTC", "SVSTDY",
+    "SVENDY", "SVPRESP", "SVOCCUR", "SVREASOC", "SVUPDES",
+)  # fmt: skip
+
+#: VISITNUM = position of the visit definition in the protocol file x this + occurrence.
+VISITNUM_STEP = 100
+#: The participant planned to obtain the protocol's nominal (planned) visits and study days.
+#: Only calendar-month timings depend on this date, and those get no VISITDY.
+REFERENCE_SCREENING = "2001-01-01"
+#: SDTM limits: ETCD 8 characters, ARMCD 20.
+_ETCD_MAX = 8
+_ARMCD_MAX = 20
+
+Row = dict[str, str]
+
+
+def _unscheduled_date(value: object) -> pendulum.Date:
+    return to_date(value, "unscheduled date")
+
+
+@attrs.frozen
+class UnscheduledVisit:
+    """A visit that the protocol did not plan (SV gets a decimal VISITNUM for it)."""
+
+    participant: str
+    date: pendulum.Date = attrs.field(converter=_unscheduled_date)
+    description: str = ""
+
+
+# -- identifiers ------------------------------------------------------------------------------
+def studyid(protocol: Protocol) -> str:
+    """STUDYID: the sponsor's protocol identifier when the file gives one, else the study id."""
+    return protocol.sponsor_id or protocol.id
+
+
+def visitnum(protocol: Protocol, code: str, occurrence: int | None = None) -> int:
+    """The planned VISITNUM of visit ``code`` (its ``occurrence`` for a repeating visit).
+
+    ``100 x`` the visit's 1-based position in the protocol file, plus the occurrence number:
+    SCR=100, D1=200, ..., FU1=901, FU2=902, EOS=1000. Stable for a given protocol file.
+    """
+    for i, v in enumerate(protocol.visits, start=1):
+        if v.code == code:
+            n = occurrence or 0
+            if n >= VISITNUM_STEP:
+                raise VisitplanError(
+                    "VISITNUM",
+                    f"{code}{n}",
+                    f"a repeating visit can have at most {VISITNUM_STEP - 1} occurrences",
+                )
+            return VISITNUM_STEP * i + n
+    raise VisitplanError("visit", code, f"unknown visit code for {protocol.id}")
+
+
+def iso_duration(span: Offset | Span) -> str:
+    """An ISO 8601 duration of an offset or span, sign dropped: P4W, P35D, P5M, P5M14D."""
+    if isinstance(span, Offset):
+        letter = {Unit.DAYS: "D", Unit.WEEKS: "W", Unit.MONTHS: "M"}[span.unit]
+        return f"P{abs(span.value)}{letter}"
+    months, days = abs(span.months), abs(span.days)
+    if months and days:
+        return f"P{months}M{days}D"
+    if months:
+        return f"P{months}M"
+    return f"P{days // 7}W" if days and days % 7 == 0 else f"P{days}D"
+
+
+def _etcds(protocol: Protocol) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for e in protocol.epochs:
+        etcd = e.code[:_ETCD_MAX]
+        clash = [k for k, v in out.items() if v == etcd]
+        if clash:
+            raise VisitplanError(
+                "ETCD",
+                etcd,
+                f"epochs {clash[0]} and {e.code} share it once cut to {_ETCD_MAX} characters",
+            )
+        out[e.code] = etcd
+    return out
+
+
+def default_arm(protocol: Protocol) -> tuple[str, str]:
+    """(ARMCD, ARM) for the protocol's single arm, named after the study drug(s) it gives."""
+    doses: dict[str, str] = {}
+    for v in protocol.visits:
+        for p in v.procedures:
+            if p.dose is not None:
+                d = p.dose
+                doses.setdefault(d.drug, f"{d.drug} {d.amount:g} {d.unit} {d.route}".strip())
+    if not doses:
+        return "A1", protocol.title
+    code = "+".join(re.sub(r"[^A-Z0-9]", "", drug.upper()) for drug in doses)
+    return code[:_ARMCD_MAX], "; ".join(doses.values())
+
+
+# -- the reference (nominal) plan ---------------------------------------------------------------
+def reference_schedule(protocol: Protocol) -> Schedule:
+    """The protocol's planned visits: a participant with every flag, no event and no record."""
+    flags = {v.condition for v in protocol.visits if v.condition} | {
+        p.condition for v in protocol.visits for p in v.procedures if p.condition
+    }
+    person = Participant("REFERENCE", REFERENCE_SCREENING, flags=frozenset(flags))
+    return plan(protocol, person)
+
+
+def planned_study_days(protocol: Protocol) -> dict[str, int | None]:
+    """VISITDY by visit occurrence code: the engine's study day where it is fixed, else None.
+
+    A planned day is fixed when the visit's timing from Day 1 is a whole number of days
+    (no calendar months on the way, no event to wait for).
+    """
+    fixed = _FixedDays(protocol)
+    return {
+        pv.code: pv.study_day if fixed.fixed(protocol.visit(pv.base_code)) else None
+        for pv in reference_schedule(protocol).visits
+    }
+
+
+class _FixedDays:
+    """Whether a visit's target is a fixed number of days from Day 1 (or from screening)."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        self.dosing = [v for v in protocol.visits if v.is_dosing]
+
+    @staticmethod
+    def _days_only(v: Visit) -> bool:
+        months = v.offset.unit is Unit.MONTHS or (
+            v.repeat is not None and v.repeat.every.unit is Unit.MONTHS
+        )
+        held = v.not_before is not None and v.not_before.offset.unit is Unit.MONTHS
+        return not months and not held and v.wait_for is None
+
+    def fixed(self, v: Visit, base: str = "day1") -> bool:
+        """True when ``v`` is a fixed number of days from ``base`` ("day1" or "screening")."""
+        if base == "day1" and v.code == self.protocol.day1_visit:
+            return True
+        if not self._days_only(v):
+            return False
+        a = v.anchor
+        if a.kind is AnchorKind.VISIT:
+            return self.fixed(self.protocol.visit(a.visit or ""), base)
+        if a.kind is AnchorKind.LAST_DOSE:
+            return bool(self.dosing) and all(self.fixed(d, base) for d in self.dosing)
+        return base == "screening" or self.fixed(
+            self.protocol.visit(self.protocol.day1_visit), "screening"
+        )
+
+
+# -- SDTM trial design --------------------------------------------------------------------------
+def _anchor_text(protocol: Protocol, v: Visit) -> str:
+    a = v.anchor
+    if a.kind is AnchorKind.SCREENING:
+        return "screening date"
+    if a.kind is AnchorKind.LAST_DOSE:
+        return "last dose"
+    return f"{a.visit} ({protocol.visit(a.visit or '').name})"
+
+
+def _timing_text(protocol: Protocol, v: Visit, occurrence: int | None) -> str:
+    text = f"{_anchor_text(protocol, v)} + {v.offset}"
+    if v.repeat is not None and occurrence and occurrence > 1:
+        text += f" + {occurrence - 1} x {v.repeat.every}"
+    return text
+
+
+def tv_rows(protocol: Protocol) -> list[Row]:
+    """SDTM TV: one row per planned visit; a repeating visit has one row per planned occurrence.
+
+    ARMCD is null: visit timing does not depend on the arm (SDTMIG TV assumption). TVSTRL holds
+    the target and the earliest date, TVENRL the latest (TV has no window variables).
+    """
+    days = planned_study_days(protocol)
+    rows = []
+    for pv in reference_schedule(protocol).visits:
+        v = protocol.visit(pv.base_code)
+        timing = _timing_text(protocol, v, pv.occurrence)
+        start = f"Target {timing}"
+        if v.window.before.value:
+            start += f"; earliest {v.window.before} before the target"
+        if v.wait_for:
+            start += f"; on the {v.wait_for} date once known, kept inside the window"
+        if v.not_before:
+            start += f"; never before {v.not_before.anchor} + {v.not_before.offset}".replace(
+                "last_dose", "last dose"
+            )
+        if v.condition:
+            start += f"; only for participants flagged {v.condition}"
+        end = (
+            f"Latest {v.window.after} after the target"
+            if v.window.after.value
+            else "On the target day"
+        )
+        day = days.get(pv.code)
+        rows.append(
+            {
+                "STUDYID": studyid(protocol),
+                "DOMAIN": "TV",
+                "VISITNUM": str(visitnum(protocol, pv.base_code, pv.occurrence)),
+                "VISIT": pv.name,
+                "VISITDY": "" if day is None else str(day),
+                "ARMCD": "",
+                "TVSTRL": start,
+                "TVENRL": end,
+            }
+        )
+    rows.sort(key=lambda r: int(r["VISITNUM"]))
+    return rows
+
+
+def _epoch_bounds(protocol: Protocol) -> list[tuple[str, PlannedVisit, PlannedVisit]]:
+    """(epoch code, first planned visit, last planned visit) in epoch order."""
+    ref = reference_schedule(protocol).visits
+    out = []
+    for e in protocol.epochs:
+        mine = [pv for pv in ref if pv.epoch.code == e.code]
+        if mine:
+            out.append((e.code, mine[0], mine[-1]))
+    return out
+
+
+def te_rows(protocol: Protocol) -> list[Row]:
+    """SDTM TE: one element per epoch (visitplan protocols have one arm, one element an epoch).
+
+    TEDUR is given only when the next element starts a fixed offset after this one starts
+    (its first visit is anchored on this element's first visit); otherwise it is null.
+    """
+    etcd = _etcds(protocol)
+    names = {e.code: e.name for e in protocol.epochs}
+    bounds = _epoch_bounds(protocol)
+    rows = []
+    for i, (code, first, last) in enumerate(bounds):
+        nxt = bounds[i + 1][1] if i + 1 < len(bounds) else None
+        dur = ""
+        if nxt is not None and nxt.occurrence in (None, 1):
+            nv = protocol.visit(nxt.base_code)
+            a = nv.anchor
+            on_first = (a.kind is AnchorKind.VISIT and a.visit == first.base_code) or (
+                a.kind is AnchorKind.SCREENING and first.base_code == protocol.screening_visit
+            )
+            if on_first and nv.offset.value > 0 and nv.wait_for is None:
+                dur = iso_duration(nv.offset)
+        rows.append(
+            {
+                "STUDYID": studyid(protocol),
+                "DOMAIN": "TE",
+                "ETCD": etcd[code],
+                "ELEMENT": names[code],
+                "TESTRL": f"Start of visit {first.code} ({first.name})",
+                "TEENRL": (
+                    f"Start of visit {nxt.code} ({nxt.name})"
+                    if nxt is not None
+                    else f"End of visit {last.code} ({last.name})"
+                ),
+                "TEDUR": dur,
+            }
+        )
+    return rows
+
+
+def ta_rows(protocol: Protocol, *, armcd: str | None = None, arm: str | None = None) -> list[Row]:
+    """SDTM TA: the single arm's elements in order (no branches; see docs/cdisc.md)."""
+    default_cd, default_name = default_arm(protocol)
+    armcd = armcd or default_cd
+    if len(armcd) > _ARMCD_MAX:
+        raise VisitplanError("ARMCD", armcd, f"must be at most {_ARMCD_MAX} characters")
+    etcd = _etcds(protocol)
+    names = {e.code: e.name for e in protocol.epochs}
+    return [
+        {
+            "STUDYID": studyid(protocol),
+            "DOMAIN": "TA",
+            "ARMCD": armcd,
+            "ARM": arm or default_name,
+            "TAETORD": str(i),
+            "ETCD": etcd[code],
+            "ELEMENT": names[code],
+            "TABRANCH": "",
+            "TATRANS": "",
+            "EPOCH": names[code],
+        }
+        for i, (code, _, _) in enumerate(_epoch_bounds(protocol), start=1)
+    ]
+
+
+# -- SDTM subject visits ------------------------------------------------------------------------
+def sv_rows(
+    protocol: Protocol,
+    participants: Sequence[Participant],
+    schedules: Sequence[Schedule],
+    unscheduled: Iterable[UnscheduledVisit] = (),
+) -> list[Row]:
+    """SDTM SV from the engine's schedules (a pure function; nothing is read or written).
+
+    Visits done give SVOCCUR=Y with their actual date; visits missed or cancelled give SVOCCUR=N
+    and the reason in SVREASOC; visits still to come are not subject visits and are left out.
+    Planned visits have SVPRESP=Y. SVSTDY is the engine's study day (Day 1 = first dose, no Day
+    0), null while Day 1 has not happened. Unscheduled visits get VISITNUM = the VISITNUM of the
+    last visit on or before them + .01, .02, ...
+    """
+    if len(participants) != len(schedules):
+        raise VisitplanError(
+            "schedules", len(schedules), f"must be one per participant ({len(participants)})"
+        )
+    extra: dict[str, list[UnscheduledVisit]] = {}
+    for u in unscheduled:
+        extra.setdefault(u.participant, []).append(u)
+    known = {p.code for p in participants}
+    for code in extra:
+        if code not in known:
+            raise VisitplanError("unscheduled visit participant", code, "is not in the roster")
+    sid = studyid(protocol)
+    rows: list[tuple[str, float, Row]] = []
+    for person, schedule in zip(participants, schedules, strict=True):
+        if schedule.participant != person.code:
+            raise VisitplanError(
+                "schedule", schedule.participant, f"does not belong to participant {person.code}"
+            )
+        usubjid = f"{sid}-{person.code}"
+        day1_done = any(
+            v.code == protocol.day1_visit and v.status is VisitStatus.DONE for v in schedule
+        )
+        for v in schedule.visits:
+            if v.status is VisitStatus.PLANNED:
+                continue
+            num = visitnum(protocol, v.base_code or v.code, v.occurrence)
+            done = v.status is VisitStatus.DONE and v.actual is not None
+            reason = "" if done else (v.reason or v.status.value)
+            day = str(v.study_day) if done and day1_done else ""
+            when = v.actual.isoformat() if done and v.actual else ""
+            rows.append(
+                (
+                    usubjid,
+                    float(num),
+                    _sv(sid, usubjid, str(num), v.name, when, day, "Y", "Y" if done else "N")
+                    | {"SVREASOC": reason},
+                )
+            )
+        for k_by_prev, u in _number_unscheduled(protocol, schedule, extra.get(person.code, [])):
+            day = str(study_day(u.date, schedule.day1)) if day1_done else ""
+            rows.append(
+                (
+                    usubjid,
+                    float(k_by_prev),
+                    _sv(sid, usubjid, k_by_prev, "Unscheduled", u.date.isoformat(), day, "", "")
+                    | {"VISIT": f"Unscheduled {k_by_prev}", "SVUPDES": u.description},
+                )
+            )
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [r for _, _, r in rows]
+
+
+def _sv(
+    sid: str, usubjid: str, num: str, name: str, when: str, day: str, presp: str, occur: str
+) -> Row:
+    return {
+        "STUDYID": sid,
+        "DOMAIN": "SV",
+        "USUBJID": usubjid,
+        "VISITNUM": num,
+        "VISIT": name,
+        "SVSTDTC": when,
+        "SVENDTC": when,
+        "SVSTDY": day,
+        "SVENDY": day,
+        "SVPRESP": presp,
+        "SVOCCUR": occur,
+        "SVREASOC": "",
+        "SVUPDES": "",
+    }
+
+
+def _number_unscheduled(
+    protocol: Protocol, schedule: Schedule, visits: list[UnscheduledVisit]
+) -> list[tuple[str, UnscheduledVisit]]:
+    """Decimal VISITNUMs: the last planned visit on or before the date, then .01, .02, ..."""
+    out = []
+    counts: dict[int, int] = {}
+    for u in sorted(visits, key=lambda u: u.date):
+        before = [v for v in schedule.visits if v.date <= u.date]
+        prev = (
+            max(visitnum(protocol, v.base_code or v.code, v.occurrence) for v in before)
+            if before
+            else 0
+        )
+        counts[prev] = counts.get(prev, 0) + 1
+        if counts[prev] >= 100:
+            raise VisitplanError(
+                "unscheduled visits", u.date.isoformat(), "at most 99 after one planned visit"
+            )
+        out.append((f"{prev}.{counts[prev]:02d}", u))
+    return out
+
+
+def to_csv(rows: Iterable[Mapping[str, str]], columns: Sequence[str]) -> str:
+    """Rows as CSV with the CDISC variable names as header; cells are formula-safe."""
+    from visitplan.export.tabular import safe_cell
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([safe_cell(row.get(c, "")) for c in columns])
+    return out.getvalue()
+
+
+# -- USDM v4 ------------------------------------------------------------------------------------
+#: USDM controlled terminology (NCI codes) for Timing.type (C201264) and relativeToFrom (C201265).
+_TIMING_TYPE = {"After": "C201356", "Before": "C201357", "Fixed Reference": "C201358"}
+_START_TO_START = ("C201355", "Start to Start")
+
+
+class _Ids:
+    def __init__(self) -> None:
+        self.n: dict[str, int] = {}
+
+    def __call__(self, kind: str) -> str:
+        self.n[kind] = self.n.get(kind, 0) + 1
+        return f"{kind}_{self.n[kind]}"
+
+
+def _code(ids: _Ids, code: str, decode: str) -> dict[str, Any]:
+    return {
+        "id": ids("Code"),
+        "code": code,
+        "codeSystem": "http://www.cdisc.org",
+        "codeSystemVersion": "",
+        "decode": decode,
+        "instanceType": "Code",
+    }
+
+
+def _linked(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for i, item in enumerate(items):
+        item["previousId"] = items[i - 1]["id"] if i else None
+        item["nextId"] = items[i + 1]["id"] if i + 1 < len(items) else None
+    return items
+
+
+def usdm_timeline(protocol: Protocol) -> dict[str, Any]:
+    """A USDM v4 ScheduleTimeline for the protocol, with the epochs, encounters and activities
+    its instances refer to (the parts of a StudyDesign a timeline needs).
+
+    One ScheduledActivityInstance per planned visit occurrence (as in TV). Each instance has a
+    Timing relative to its anchor's instance (After/Before with an ISO 8601 duration, window
+    bounds as durations); the Day 1 instance also has the Fixed Reference timing.
+    """
+    ids = _Ids()
+    ref = reference_schedule(protocol).visits
+    epoch_ids = {e.code: ids("StudyEpoch") for e in protocol.epochs}
+    epochs = _linked(
+        [
+            {
+                "id": epoch_ids[e.code],
+                "name": e.code,
+                "label": e.name,
+                "description": e.name,
+                "instanceType": "StudyEpoch",
+            }
+            for e in protocol.epochs
+        ]
+    )
+    procs = {p.code: p for v in protocol.visits for p in v.procedures}
+    activity_ids = {code: ids("Activity") for code in procs}
+    activities = _linked(
+        [
+            {
+                "id": activity_ids[code],
+                "name": code,
+                "label": p.name,
+                "description": p.describe()
+                + (f" (only if flagged {p.condition})" if p.condition else ""),
+                "instanceType": "Activity",
+            }
+            for code, p in procs.items()
+        ]
+    )
+    instance_ids = {pv.code: ids("ScheduledActivityInstance") for pv in ref}
+    encounter_ids = {pv.code: ids("Encounter") for pv in ref}
+    timings: list[dict[str, Any]] = []
+    encounters: list[dict[str, Any]] = []
+    instances: list[dict[str, Any]] = []
+    last_dose = next(
+        (pv.code for pv in reversed(ref) if protocol.visit(pv.base_code).is_dosing), None
+    )
+    for pv in ref:
+        v = protocol.visit(pv.base_code)
+        anchor_code = _anchor_instance(protocol, v, ref, last_dose)
+        span = v.offset.span()
+        if v.repeat is not None and pv.occurrence and pv.occurrence > 1:
+            span = span + v.repeat.every.span().times(pv.occurrence - 1)
+            value = iso_duration(span)
+        else:
+            value = iso_duration(v.offset)
+        negative = v.offset.value < 0  # repeats go forward: every is positive
+        kind = "Before" if negative else "After"
+        anchor_label = _anchor_label(protocol, v, last_dose)
+        timing_id = ids("Timing")
+        timings.append(
+            {
+                "id": timing_id,
+                "name": f"{pv.code} timing",
+                "label": f"{pv.code}: {anchor_label} {'-' if negative else '+'} {value}",
+                "description": _timing_text(protocol, v, pv.occurrence),
+                "type": _code(ids, _TIMING_TYPE[kind], kind),
+                "value": value,
+                "valueLabel": f"{value} {kind.lower()} {anchor_label}",
+                "relativeToFrom": _code(ids, *_START_TO_START),
+                "relativeFromScheduledInstanceId": instance_ids[pv.code],
+                "relativeToScheduledInstanceId": (
+                    instance_ids[anchor_code] if anchor_code else None
+                ),
+                "windowLower": iso_duration(v.window.before),
+                "windowUpper": iso_duration(v.window.after),
+                "windowLabel": f"-{v.window.before} / +{v.window.after}",
+                "instanceType": "Timing",
+            }
+        )
+        if pv.code == protocol.day1_visit:
+            timings.append(
+                {
+                    "id": ids("Timing"),
+                    "name": "Day 1",
+                    "label": "Day 1 (first dose): the fixed reference",
+                    "description": "Study day 1; there is no day 0",
+                    "type": _code(ids, _TIMING_TYPE["Fixed Reference"], "Fixed Reference"),
+                    "value": "P0D",
+                    "valueLabel": "Day 1",
+                    "relativeToFrom": _code(ids, *_START_TO_START),
+                    "relativeFromScheduledInstanceId": instance_ids[pv.code],
+                    "relativeToScheduledInstanceId": None,
+                    "windowLower": None,
+                    "windowUpper": None,
+                    "windowLabel": None,
+                    "instanceType": "Timing",
+                }
+            )
+        encounters.append(
+            {
+                "id": encounter_ids[pv.code],
+                "name": pv.code,
+                "label": pv.name,
+                "description": f"{pv.name} ({v.kind.value})"
+                + (f"; only if flagged {v.condition}" if v.condition else ""),
+                "scheduledAtId": timing_id,
+                "instanceType": "Encounter",
+            }
+        )
+        instances.append(
+            {
+                "id": instance_ids[pv.code],
+                "name": pv.code,
+                "label": pv.name,
+                "description": pv.name,
+                "epochId": epoch_ids[v.epoch],
+                "encounterId": encounter_ids[pv.code],
+                "activityIds": [activity_ids[p.code] for p in v.procedures],
+                "defaultConditionId": None,
+                "timelineId": None,
+                "timelineExitId": None,
+                "instanceType": "ScheduledActivityInstance",
+            }
+        )
+    # In USDM the default condition of an instance is the instance that follows it.
+    for i, inst in enumerate(instances):
+        inst["defaultConditionId"] = instances[i + 1]["id"] if i + 1 < len(instances) else None
+    exit_id = ids("ScheduleTimelineExit")
+    if instances:
+        instances[-1]["timelineExitId"] = exit_id
+    timeline = {
+        "id": ids("ScheduleTimeline"),
+        "name": f"{protocol.id} main timeline",
+        "label": protocol.title,
+        "description": f"Schedule of activities of {protocol.id}, written by visitplan",
+        "mainTimeline": True,
+        "entryCondition": "Participant screened (the screening date)",
+        "entryId": instances[0]["id"] if instances else None,
+        "exits": [{"id": exit_id, "instanceType": "ScheduleTimelineExit"}],
+        "timings": timings,
+        "instances": instances,
+        "plannedDuration": None,
+        "instanceType": "ScheduleTimeline",
+    }
+    return {
+        "usdmVersion": USDM_VERSION,
+        "studyId": protocol.id,
+        "epochs": epochs,
+        "encounters": _linked(encounters),
+        "activities": activities,
+        "scheduleTimeline": timeline,
+    }
+
+
+def _anchor_instance(
+    protocol: Protocol, v: Visit, ref: Sequence[PlannedVisit], last_dose: str | None
+) -> str | None:
+    a = v.anchor
+    if a.kind is AnchorKind.VISIT:
+        return a.visit
+    if a.kind is AnchorKind.LAST_DOSE:
+        return last_dose
+    codes = {pv.code for pv in ref}
+    return protocol.screening_visit if protocol.screening_visit in codes else None
+
+
+def _anchor_label(protocol: Protocol, v: Visit, last_dose: str | None) -> str:
+    a = v.anchor
+    if a.kind is AnchorKind.VISIT:
+        return str(a.visit)
+    if a.kind is AnchorKind.LAST_DOSE:
+        return f"last dose ({last_dose} as planned)"
+    return "screening"
+
+
+def to_usdm_json(protocol: Protocol) -> str:
+    """:func:`usdm_timeline` as indented JSON text."""
+    import json
+
+    return json.dumps(usdm_timeline(protocol), indent=2, ensure_ascii=False) + "\n"
