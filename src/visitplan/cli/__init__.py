@@ -17,6 +17,16 @@ from visitplan.cli.common import VisitplanGroup
 COMMANDS = [
     ("visitplan.cli.plan", "plan"),
     ("visitplan.cli.demo", "demo"),
+    ("visitplan.cli.roster", "enroll"),
+    ("visitplan.cli.roster", "record"),
+    ("visitplan.cli.roster", "discontinue"),
+    ("visitplan.cli.roster", "withdraw"),
+    ("visitplan.cli.roster", "show"),
+    ("visitplan.cli.roster", "due"),
+    ("visitplan.cli.roster", "overdue"),
+    ("visitplan.cli.roster", "deviations"),
+    ("visitplan.cli.roster", "history"),
+    ("visitplan.cli.roster", "import"),
 ]
 
 
