@@ -126,6 +126,7 @@ audit = sa.Table(
     sa.Column("old", sa.Text),
     sa.Column("new", sa.Text),
     sa.Column("reason", sa.Text),
+    sa.Index("audit_by_participant", "participant", "id"),
 )
 
 #: Statements that make the audit table append-only, per SQL dialect.
@@ -162,7 +163,6 @@ def _v1_initial(conn: sa.Connection) -> None:
         audit,
     ):
         table.create(conn)
-    sa.Index("audit_by_participant", audit.c.participant, audit.c.id).create(conn)
     for statement in APPEND_ONLY.get(conn.dialect.name, ()):
         conn.exec_driver_sql(statement)
 
