@@ -261,3 +261,17 @@ def test_import_xlsx(tmp_path):
     assert (
         r.stderr == f"error: {path}:4: screening '27/07/2022': must be a date written YYYY-MM-DD\n"
     )
+
+
+def test_read_commands_do_not_create_a_database(tmp_path):
+    db = tmp_path / "typo.db"
+    for args in (["due"], ["overdue"], ["deviations"], ["history", "1001"], ["show", "1001"],
+                 ["record", "1001", "D1"], ["import", str(tmp_path / "missing.csv")]):  # fmt: skip
+        r = run(db, *args)
+        assert r.returncode == 2, args
+        assert len(r.stderr.splitlines()) == 1, r.stderr
+    assert not db.exists()
+    r = run(db, "due")
+    assert r.stderr == (
+        f"error: --db '{db}': no roster there yet; 'visitplan enroll' or 'import' creates one\n"
+    )

@@ -271,3 +271,27 @@ def test_roster_refuses_bad_databases(tmp_path, db, roster):
 def test_url_form_opens_the_same_file(roster, db):
     with Roster.open(f"sqlite:///{db}") as again:
         assert again.codes() == ["1001", "1002"]
+
+
+def test_a_locked_database_is_retried_until_the_lock_goes(db, monkeypatch):
+    from visitplan.store import backend
+
+    Roster.open(db).close()
+    monkeypatch.setattr(backend, "BUSY_TIMEOUT_MS", 1)  # give up waiting at once
+    roster = Roster.open(db, today=TODAY)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    seen: list[str] = []
+    real = backend.is_retryable
+
+    def release_then_check(exc):  # type: ignore[no-untyped-def]
+        seen.append(str(exc.orig))
+        blocker.execute("COMMIT")  # the other writer finishes
+        return real(exc)
+
+    monkeypatch.setattr(backend, "is_retryable", release_then_check)
+    roster.enroll("1001", "2022-07-27")
+    assert seen == ["database is locked"]
+    assert roster.codes() == ["1001"]
+    roster.close()
+    blocker.close()

@@ -52,10 +52,10 @@ format_option = click.option(
 )
 
 
-def _open(db: str, protocol_spec: str, today: Any) -> Roster:
+def _open(db: str, protocol_spec: str, today: Any, *, create: bool = False) -> Roster:
     from visitplan.store import Roster
 
-    return Roster.open(db, protocol=load_protocol(protocol_spec), today=today)
+    return Roster.open(db, protocol=load_protocol(protocol_spec), today=today, create=create)
 
 
 def _today(roster: Roster) -> pendulum.Date:
@@ -84,7 +84,7 @@ def enroll(
     today: Any,
 ) -> None:
     """Enrol participant CODE (a study code, never a name) with a screening date."""
-    with _open(db, protocol_spec, today) as roster:
+    with _open(db, protocol_spec, today, create=True) as roster:
         person = roster.enroll(code, screening, site=site, flags=flags, reason=reason)
         schedule = roster.schedule(person.code)
     click.echo(
@@ -368,11 +368,14 @@ def import_(path: str, reason: str | None, db: str, protocol_spec: str, today: A
     reported, and nothing is stored unless every row is good.
     """
     from visitplan.roster_csv import RosterError
+    from visitplan.store import Roster
     from visitplan.store.importing import read_roster_file
 
+    protocol = load_protocol(protocol_spec)
     try:
-        with _open(db, protocol_spec, today) as roster:
-            people = read_roster_file(path, day1_visit=roster.protocol.day1_visit)
+        # The file is read first: a missing or unreadable file creates no empty database.
+        people = read_roster_file(path, day1_visit=protocol.day1_visit)
+        with Roster.open(db, protocol=protocol, today=today) as roster:
             kept = roster.import_participants(people, source=path, reason=reason)
     except RosterError as exc:
         for row in exc.rows:

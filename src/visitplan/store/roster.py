@@ -133,16 +133,26 @@ class Roster:
         *,
         protocol: Protocol | None = None,
         today: object = None,
+        create: bool = True,
     ) -> Roster:
         """Open (creating and migrating if needed) the roster at a file path or database URL.
 
         ``protocol`` defaults to the built-in NCT05124925. A roster belongs to one protocol:
-        opening it with another protocol id is refused.
+        opening it with another protocol id is refused. With ``create=False`` a SQLite file
+        that does not exist yet is refused instead of created (for read-only commands).
         """
         from visitplan.protocol_file import builtin
 
         url = backend.database_url(path_or_url)
         where = str(path_or_url)
+        if (
+            not create
+            and url.get_backend_name() == "sqlite"
+            and not Path(url.database or "").exists()
+        ):
+            raise VisitplanError(
+                "--db", where, "no roster there yet; 'visitplan enroll' or 'import' creates one"
+            )
         study = protocol if protocol is not None else builtin("NCT05124925")
         day = None if today is None else to_date(today, "today")
         engine = backend.make_engine(url)
