@@ -6,7 +6,8 @@ Waits for a line on stdin (a start signal, so that two writers overlap), opens t
 then for each i in range(COUNT) enrols PREFIX+i, records its D1 and W4, and prints
 ``committed CODE VISIT`` after each commit. With ``--block-at N`` it stops inside the N-th
 record transaction, after the record row is written and before its audit row, prints
-``inside`` and waits to be killed.
+``inside`` and waits to be killed; with ``--block-in-migration`` it does the same inside the
+last schema migration step.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def main(argv: list[str]) -> None:
     block_at = int(argv[4]) if len(argv) > 4 and argv[3] == "--block-at" else None
     if block_at is not None:
         _block_in_record_audit(block_at)
+    if "--block-in-migration" in argv:
+        _block_in_migration()
     print("ready", flush=True)
     sys.stdin.readline()
     # Opened after the start signal, so two writers may create a new database's schema at once.
@@ -57,6 +60,17 @@ def _block_in_record_audit(n: int) -> None:
         real(conn, at, code, action, field, old, new, reason)
 
     Roster._audit = staticmethod(audit)  # type: ignore[assignment]
+
+
+def _block_in_migration() -> None:
+    from visitplan.store import schema
+
+    def blocked(conn, step=schema.MIGRATIONS[-1]):  # type: ignore[no-untyped-def]
+        step(conn)  # every table and trigger created, the version not yet bumped
+        print("inside migration", flush=True)
+        sys.stdin.readline()  # never answered: the test kills this process here
+
+    schema.MIGRATIONS = (*schema.MIGRATIONS[:-1], blocked)
 
 
 if __name__ == "__main__":

@@ -149,3 +149,21 @@ def test_two_processes_creating_the_schema_at_once(tmp_path):
         assert proc.returncode == 0, err
     people, _ = check_consistent(db)
     assert len(people) == 6
+
+
+def test_kill_9_inside_the_schema_migration(tmp_path):
+    db = tmp_path / "roster.db"
+    proc = start_writer(db, "M", 1, "--block-in-migration")
+    go(proc)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "inside migration\n"
+    kill9(proc)
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    # Nothing of the half-done migration is left: no table at all.
+    assert con.execute("SELECT name FROM sqlite_master").fetchall() == []
+    con.close()
+    with Roster.open(db, today="2023-06-01") as roster:
+        roster.enroll("M0001", "2022-07-27")
+    people, _ = check_consistent(db)
+    assert people == {"M0001"}
