@@ -29,7 +29,9 @@ class VisitplanGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self._lazy:
             module = importlib.import_module(self._lazy[cmd_name])
-            command: click.Command = getattr(module, cmd_name.replace("-", "_"))
+            name = cmd_name.replace("-", "_")
+            # A command named after a keyword (``import``) is defined as ``import_``.
+            command: click.Command = getattr(module, name, None) or getattr(module, name + "_")
             return command
         return super().get_command(ctx, cmd_name)
 

@@ -1,0 +1,449 @@
+"""The roster commands: ``enroll``, ``record``, ``discontinue``, ``withdraw``, ``show``, ``due``,
+``overdue``, ``deviations``, ``history`` and ``import``.
+
+Every command takes ``--db`` (a SQLite file or a database URL; default ``$VISITPLAN_DB``, else
+``./visitplan.db``), ``--protocol`` and ``--today`` (the date used for checks and for what is
+due or overdue; default the real date, so scripts and tests can pin it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from visitplan.cli.common import load_protocol, parse_date_option, protocol_option
+
+if TYPE_CHECKING:
+    import pendulum
+
+    from visitplan.store import Deviation, Roster
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_DB = "visitplan.db"
+
+
+def roster_options(fn: F) -> F:
+    """``--db``, ``--protocol`` and ``--today``."""
+    fn = click.option(
+        "--today",
+        callback=parse_date_option,
+        help="The date of 'today' for checks and due/overdue (default: the real date).",
+    )(fn)
+    fn = protocol_option(fn)
+    fn = click.option(
+        "--db",
+        envvar="VISITPLAN_DB",
+        default=DEFAULT_DB,
+        show_default=True,
+        help="Roster database: a SQLite file path or a database URL (env VISITPLAN_DB).",
+    )(fn)
+    return fn
+
+
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+
+
+def _open(db: str, protocol_spec: str, today: Any, *, create: bool = False) -> Roster:
+    from visitplan.store import Roster
+
+    return Roster.open(db, protocol=load_protocol(protocol_spec), today=today, create=create)
+
+
+def _today(roster: Roster) -> pendulum.Date:
+    return roster.today()
+
+
+def _echo_json(doc: object) -> None:
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+@click.command()
+@click.argument("code")
+@click.option("--screening", required=True, callback=parse_date_option, help="YYYY-MM-DD.")
+@click.option("--site", help="Site code (default: the protocol's only site).")
+@click.option("--flag", "flags", multiple=True, help="e.g. hbcab_positive, wocbp (repeatable).")
+@click.option("--reason", help="Why (kept in the audit trail).")
+@roster_options
+def enroll(
+    code: str,
+    screening: Any,
+    site: str | None,
+    flags: tuple[str, ...],
+    reason: str | None,
+    db: str,
+    protocol_spec: str,
+    today: Any,
+) -> None:
+    """Enrol participant CODE (a study code, never a name) with a screening date."""
+    with _open(db, protocol_spec, today, create=True) as roster:
+        person = roster.enroll(code, screening, site=site, flags=flags, reason=reason)
+        schedule = roster.schedule(person.code)
+    click.echo(
+        f"enrolled {person.code}: screening {person.screening}, Day 1 target {schedule.day1}"
+    )
+
+
+@click.command()
+@click.argument("code")
+@click.argument("visit", required=False)
+@click.option("--date", "day", callback=parse_date_option, help="YYYY-MM-DD (done: default today).")
+@click.option(
+    "--status",
+    type=click.Choice(["done", "missed", "cancelled"]),
+    default="done",
+    show_default=True,
+)
+@click.option("--time", help="Wall-clock time HH:MM in the site's zone.")
+@click.option("--reason", help="Why (e.g. why missed); kept in the audit trail.")
+@click.option("--unscheduled", is_flag=True, help="Record an unscheduled visit (U1, U2, ...).")
+@click.option("--bcell", type=float, help="Record a blood B-cell count with this value.")
+@click.option("--unit", default="cells/uL", show_default=True, help="Unit of --bcell.")
+@click.option("--baseline", is_flag=True, help="--bcell is the pre-treatment baseline count.")
+@click.option("--event", help="Record a dated event the protocol waits for (bcell_recovery).")
+@roster_options
+def record(
+    code: str,
+    visit: str | None,
+    day: Any,
+    status: str,
+    time: str | None,
+    reason: str | None,
+    unscheduled: bool,
+    bcell: float | None,
+    unit: str,
+    baseline: bool,
+    event: str | None,
+    db: str,
+    protocol_spec: str,
+    today: Any,
+) -> None:
+    """Record what happened: VISIT done/missed/cancelled, or --unscheduled, --bcell, --event."""
+    from visitplan.errors import VisitplanError
+
+    kinds = [k for k, on in (("VISIT", visit), ("--unscheduled", unscheduled),
+                             ("--bcell", bcell is not None), ("--event", event)) if on]  # fmt: skip
+    if len(kinds) != 1:
+        raise VisitplanError(
+            "record",
+            " ".join(kinds) or "nothing",
+            "give exactly one of VISIT, --unscheduled, --bcell VALUE or --event NAME",
+        )
+    with _open(db, protocol_spec, today) as roster:
+        when = day if day is not None else _today(roster)
+        if visit is not None:
+            schedule = roster.record(code, visit, day, status=status, time=time, reason=reason)
+            v = schedule.visit(visit)
+            click.echo(f"recorded {code} {visit}: {_visit_state(v)}")
+            for f in schedule.findings:
+                if f.visit == visit:
+                    click.echo(f"! {f}")
+        elif unscheduled:
+            u = roster.record_unscheduled(code, when, time=time, reason=reason)
+            click.echo(f"recorded {code} {u.code} (unscheduled) on {u.date}")
+        elif bcell is not None:
+            c = roster.record_bcell(code, when, bcell, unit, baseline=baseline, reason=reason)
+            what = "baseline B-cell count" if baseline else "B-cell count"
+            click.echo(f"recorded {code} {what} {c.value:g} {c.unit} on {c.date}")
+        else:
+            assert event is not None
+            roster.record_event(code, event, when, reason=reason)
+            click.echo(f"recorded {code} {event} on {when}")
+
+
+@click.command()
+@click.argument("code")
+@click.option("--date", "day", required=True, callback=parse_date_option, help="YYYY-MM-DD.")
+@click.option("--reason", required=True, help="Why treatment stopped (audited).")
+@roster_options
+def discontinue(code: str, day: Any, reason: str, db: str, protocol_spec: str, today: Any) -> None:
+    """Stop CODE's treatment early: remaining doses cancelled, EOT re-planned, follow-up goes on."""
+    with _open(db, protocol_spec, today) as roster:
+        schedule = roster.discontinue(code, day, reason)
+    eot = roster.protocol.rules.early_end_visit
+    extra = f"; {eot} target {schedule.visit(eot).target}" if eot else ""
+    click.echo(f"discontinued treatment of {code} on {day}{extra}")
+
+
+@click.command()
+@click.argument("code")
+@click.option("--date", "day", required=True, callback=parse_date_option, help="YYYY-MM-DD.")
+@click.option("--reason", required=True, help="Why the participant left (audited).")
+@roster_options
+def withdraw(code: str, day: Any, reason: str, db: str, protocol_spec: str, today: Any) -> None:
+    """Withdraw CODE from the study: every visit from the date on is cancelled."""
+    with _open(db, protocol_spec, today) as roster:
+        schedule = roster.withdraw(code, day, reason)
+    cancelled = sum(1 for v in schedule.visits if v.status.value == "cancelled")
+    click.echo(f"withdrew {code} on {day}; {cancelled} visits cancelled")
+
+
+@click.command()
+@click.argument("code")
+@format_option
+@roster_options
+def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any) -> None:
+    """CODE's plan (re-planned from what is recorded), unscheduled visits and B-cell counts."""
+    with _open(db, protocol_spec, today) as roster:
+        day = _today(roster)
+        person = roster.participant(code)
+        schedule = roster.schedule(code, day)
+        extra = roster.unscheduled(code)
+        counts = roster.bcell_counts(code)
+        baseline = roster.baseline_bcell(code)
+        booked = roster.appointments(code)
+    if fmt == "json":
+        from visitplan.export.tabular import schedule_dict
+
+        doc = schedule_dict(roster.protocol, person, schedule)
+        doc["today"] = day.isoformat()
+        doc["participant"].update(
+            site=person.site,
+            flags=sorted(person.flags),
+            discontinued=_iso(person.discontinued),
+            withdrawn=_iso(person.withdrawn),
+            baseline_bcell=None
+            if baseline is None
+            else {"value": baseline[0], "unit": baseline[1]},
+        )
+        doc["unscheduled"] = [
+            {"code": u.code, "date": u.date.isoformat(), "time": u.time, "reason": u.reason}
+            for u in extra
+        ]
+        doc["bcell_counts"] = [
+            {"date": c.date.isoformat(), "value": c.value, "unit": c.unit} for c in counts
+        ]
+        doc["appointments"] = [
+            {"visit": a.visit, "date": a.date.isoformat(), "time": a.time} for a in booked
+        ]
+        _echo_json(doc)
+        return
+    from rich.console import Console
+
+    from visitplan.cli.render import print_schedule
+
+    console = Console()
+    print_schedule(roster.protocol, schedule, console)
+    facts = [f"site {person.site or '-'}"]
+    if person.flags:
+        facts.append("flags " + ", ".join(sorted(person.flags)))
+    if person.discontinued:
+        facts.append(f"treatment discontinued {person.discontinued}")
+    if person.withdrawn:
+        facts.append(f"withdrawn {person.withdrawn}")
+    if baseline:
+        facts.append(f"baseline B-cells {baseline[0]:g} {baseline[1]}")
+    console.print("; ".join(facts), markup=False)
+    for u in extra:
+        console.print(
+            f"{u.code} unscheduled {u.date} {u.time or ''} {u.reason or ''}", markup=False
+        )
+    for c in counts:
+        console.print(f"B-cell count {c.date}: {c.value:g} {c.unit}", markup=False)
+    for a in booked:
+        console.print(f"appointment {a.visit}: {a.date} {a.time or ''}", markup=False)
+
+
+@click.command()
+@click.option("--days", default=14, show_default=True, type=click.IntRange(min=0))
+@format_option
+@roster_options
+def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any) -> None:
+    """Visits coming up in the next N days for the whole site, in date order, with windows."""
+    with _open(db, protocol_spec, today) as roster:
+        day = _today(roster)
+        found = roster.due(day, days)
+    rows: list[dict[str, Any]] = [
+        {
+            "participant": d.participant,
+            "site": d.site,
+            "visit": d.visit.code,
+            "name": d.visit.name,
+            "target": d.visit.target.isoformat(),
+            "earliest": d.visit.earliest.isoformat(),
+            "latest": d.visit.latest.isoformat(),
+            "study_day": d.visit.study_day,
+            "tentative": d.visit.tentative,
+            "appointment": None
+            if d.appointment is None
+            else {"date": d.appointment.date.isoformat(), "time": d.appointment.time},
+        }
+        for d in found
+    ]
+    if fmt == "json":
+        _echo_json({"today": day.isoformat(), "days": days, "due": rows})
+        return
+    _table(
+        f"Due from {day} for {days} days ({len(rows)} visits)",
+        ["Participant", "Visit", "Name", "Target", "Window", "Day", "Appointment"],
+        [
+            [
+                r["participant"],
+                r["visit"],
+                r["name"],
+                r["target"] + ("?" if r["tentative"] else ""),
+                f"{r['earliest']}..{r['latest']}",
+                str(r["study_day"]),
+                _appointment(r["appointment"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
+@click.command()
+@format_option
+@roster_options
+def overdue(fmt: str, db: str, protocol_spec: str, today: Any) -> None:
+    """Visits past their latest date with nothing recorded, for the whole site."""
+    with _open(db, protocol_spec, today) as roster:
+        day = _today(roster)
+        found = roster.overdue(day)
+    _print_deviations(f"Overdue on {day}", day, found, fmt, "overdue")
+
+
+@click.command()
+@format_option
+@roster_options
+def deviations(fmt: str, db: str, protocol_spec: str, today: Any) -> None:
+    """Out-of-window visits, doses too close together, overdue and missed visits."""
+    with _open(db, protocol_spec, today) as roster:
+        day = _today(roster)
+        found = roster.deviations(day)
+    _print_deviations(f"Deviations on {day}", day, found, fmt, "deviations")
+
+
+@click.command()
+@click.argument("code")
+@format_option
+@roster_options
+def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any) -> None:
+    """CODE's audit trail: every change, old and new value, when (UTC) and why."""
+    with _open(db, protocol_spec, today) as roster:
+        entries = roster.history(code)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": e.id,
+            "at": e.at,
+            "action": e.action,
+            "field": e.field,
+            "old": e.old,
+            "new": e.new,
+            "reason": e.reason,
+        }
+        for e in entries
+    ]
+    if fmt == "json":
+        _echo_json({"participant": code, "history": rows})
+        return
+    _table(
+        f"History of {code}",
+        ["#", "At (UTC)", "Action", "Field", "Old", "New", "Reason"],
+        [[str(r["id"]), *(r[k] or "" for k in _HISTORY_COLUMNS)] for r in rows],
+    )
+
+
+_HISTORY_COLUMNS = ("at", "action", "field", "old", "new", "reason")
+
+
+_HISTORY_COLUMNS = ("at", "action", "field", "old", "new", "reason")
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--reason", help="Why (kept in the audit trail).")
+@roster_options
+def import_(path: str, reason: str | None, db: str, protocol_spec: str, today: Any) -> None:
+    """Enrol every participant of a roster file (CSV, or .xlsx), all of them or none.
+
+    Columns: participant, site, screening, day1, flags (';'-separated). Every bad row is
+    reported, and nothing is stored unless every row is good.
+    """
+    from visitplan.roster_csv import RosterError
+    from visitplan.store import Roster
+    from visitplan.store.importing import read_roster_file
+
+    protocol = load_protocol(protocol_spec)
+    try:
+        # The file is read first: a missing or unreadable file creates no empty database.
+        people = read_roster_file(path, day1_visit=protocol.day1_visit)
+        with Roster.open(db, protocol=protocol, today=today) as roster:
+            kept = roster.import_participants(people, source=path, reason=reason)
+    except RosterError as exc:
+        for row in exc.rows:
+            click.echo(f"error: {row}", err=True)
+        raise SystemExit(2) from None
+    click.echo(f"imported {len(kept)} participants from {path}")
+
+
+def _print_deviations(
+    title: str, day: pendulum.Date, found: list[Deviation], fmt: str, key: str
+) -> None:
+    rows: list[dict[str, Any]] = [
+        {
+            "participant": d.participant,
+            "site": d.site,
+            "visit": d.visit,
+            "kind": d.kind.value,
+            "message": d.message,
+            "target": _iso(d.planned.target if d.planned else None),
+            "earliest": _iso(d.planned.earliest if d.planned else None),
+            "latest": _iso(d.planned.latest if d.planned else None),
+            "actual": _iso(d.planned.actual if d.planned else None),
+        }
+        for d in found
+    ]
+    if fmt == "json":
+        _echo_json({"today": day.isoformat(), key: rows})
+        return
+    _table(
+        f"{title} ({len(rows)})",
+        ["Participant", "Visit", "Kind", "Window", "What"],
+        [
+            [
+                r["participant"],
+                r["visit"],
+                r["kind"],
+                f"{r['earliest']}..{r['latest']}",
+                r["message"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for name in columns:
+        table.add_column(name, no_wrap=name not in ("What", "Name", "Reason", "Old", "New"))
+    for row in rows:
+        # User text (reasons) is shown as is, never read as rich markup.
+        from rich.text import Text
+
+        table.add_row(*(Text(str(cell)) for cell in row))
+    Console().print(table)
+
+
+def _appointment(value: dict[str, Any] | None) -> str:
+    if value is None:
+        return ""
+    return f"{value['date']} {value['time'] or ''}".strip()
+
+
+def _visit_state(v: Any) -> str:
+    return str(v.status.value) + (f" {v.actual}" if v.actual else "")
+
+
+def _iso(day: pendulum.Date | None) -> str | None:
+    return None if day is None else day.isoformat()

@@ -1,0 +1,94 @@
+"""Everything dialect-specific about the roster database, in one place.
+
+The :class:`~visitplan.store.Roster` speaks SQLAlchemy Core only; this module makes the
+engine (SQLite pragmas, write transactions that take the write lock up front) and says which
+errors mean "another writer holds the lock, try again". A PostgreSQL server needs only the
+``postgresql`` branches here and the DDL in :data:`visitplan.store.schema.APPEND_ONLY`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from visitplan.errors import VisitplanError
+
+#: How long SQLite waits for another writer's lock before reporting "database is locked".
+BUSY_TIMEOUT_MS = 30_000
+#: Execution option that marks a connection's transaction as a write (BEGIN IMMEDIATE).
+WRITE = "visitplan_write"
+
+_URL = re.compile(r"^[a-z][a-z0-9+]*://")
+
+
+def database_url(path_or_url: str | Path) -> sa.URL:
+    """A SQLAlchemy URL from a file path (SQLite) or a database URL (``sqlite:///x.db``)."""
+    text = str(path_or_url)
+    if not text.strip():
+        raise VisitplanError("--db", text, "must be a file path or a database URL")
+    if _URL.match(text):
+        try:
+            url = sa.make_url(text)
+        except sa.exc.ArgumentError:
+            raise VisitplanError("--db", text, "is not a valid database URL") from None
+    else:
+        url = sa.URL.create("sqlite", database=str(Path(text)))
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise VisitplanError("--db", text, "must be a SQLite file or a PostgreSQL URL")
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        # Each connection to :memory: is a new empty database: nothing would persist.
+        raise VisitplanError("--db", text, "must name a database file (not :memory:)")
+    return url
+
+
+def make_engine(url: sa.URL) -> sa.Engine:
+    """An engine with the durability and locking settings the roster relies on."""
+    if url.get_backend_name() == "sqlite":
+        database = Path(url.database or "")
+        if not database.parent.is_dir():
+            raise VisitplanError("--db", str(database), "its folder does not exist")
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    # PostgreSQL: SERIALIZABLE gives the same "check then write" safety as SQLite's single
+    # writer; serialization failures are retried like SQLite's lock timeouts.
+    return sa.create_engine(url, isolation_level="SERIALIZABLE")
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 module's own transaction handling issues BEGIN lazily (and not before
+    # DDL); turn it off and let _sqlite_begin say BEGIN, so every statement is inside it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise VisitplanError("roster database", str(mode), "cannot use WAL journal mode")
+        # FULL: a commit survives power loss too, not only a killed process.
+        cursor.execute("PRAGMA synchronous = FULL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # A write takes the write lock at BEGIN: a deferred transaction that read first and
+    # then tries to write can fail at once with SQLITE_BUSY (the busy handler does not help
+    # when its snapshot is stale), while BEGIN IMMEDIATE waits out busy_timeout instead.
+    immediate = conn.get_execution_options().get(WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_retryable(exc: sa.exc.DBAPIError) -> bool:
+    """True for errors another writer causes: SQLite busy/locked, PostgreSQL 40001/40P01."""
+    text = str(exc.orig).lower()
+    if "database is locked" in text or "database is busy" in text:
+        return True
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in ("40001", "40P01")

@@ -1,0 +1,963 @@
+"""The persistent roster: participants' facts in a database, re-planned by the engine.
+
+Every change runs in one transaction that (1) reads the participant's current facts, (2)
+re-plans them with the change applied through :func:`visitplan.plan`, which refuses facts the
+protocol forbids, (3) writes the change and its audit rows, and only then commits. A refused
+change, a crash or a ``kill -9`` leaves the database as it was before the change began.
+The store never computes a date: dates come from the engine and :mod:`visitplan.dates`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import time as _time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import pendulum
+import sqlalchemy as sa
+
+from visitplan.dates import local_datetime, shift, to_date
+from visitplan.engine import plan
+from visitplan.errors import VisitplanError
+from visitplan.model import Protocol, Span
+from visitplan.participant import Participant, Record, Status, check_code
+from visitplan.schedule import FindingKind, PlannedVisit, Schedule, VisitStatus
+from visitplan.store import backend, schema
+
+T = TypeVar("T")
+
+#: Findings that count as protocol deviations (``held`` is the engine's note, not a deviation).
+DEVIATION_KINDS = (
+    FindingKind.OUT_OF_WINDOW,
+    FindingKind.DOSE_GAP,
+    FindingKind.OVERDUE,
+    FindingKind.MISSED,
+)
+_RETRIES = 50
+_FLAG = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+@attrs.frozen
+class AuditEntry:
+    """One append-only audit row: who (by code), what field, old and new value, when, why."""
+
+    id: int
+    at: str
+    participant: str | None
+    action: str
+    field: str
+    old: str | None
+    new: str | None
+    reason: str | None
+
+
+@attrs.frozen
+class Appointment:
+    """A booked appointment for a visit (the booking rules live elsewhere; this is storage)."""
+
+    participant: str
+    visit: str
+    date: pendulum.Date
+    time: str | None = None
+
+
+@attrs.frozen
+class UnscheduledVisit:
+    """An unscheduled visit, numbered per participant: ``U1``, ``U2``, ..."""
+
+    participant: str
+    code: str
+    date: pendulum.Date
+    time: str | None
+    reason: str | None
+
+
+@attrs.frozen
+class BcellCount:
+    """A blood B-cell count taken at a visit."""
+
+    participant: str
+    date: pendulum.Date
+    value: float
+    unit: str
+
+
+@attrs.frozen
+class DueVisit:
+    """A coming visit of one participant, with its window and any booked appointment."""
+
+    participant: str
+    site: str | None
+    visit: PlannedVisit
+    appointment: Appointment | None = None
+
+
+@attrs.frozen
+class Deviation:
+    """A finding of the engine that a coordinator must act on (see :data:`DEVIATION_KINDS`)."""
+
+    participant: str
+    site: str | None
+    kind: FindingKind
+    visit: str
+    message: str
+    planned: PlannedVisit | None = None
+
+
+class Roster:
+    """A study's participants, kept in a SQLite file (or a PostgreSQL database).
+
+    Open it with :meth:`open`; use it as a context manager to close it. ``today`` fixes the
+    date used to refuse facts from the future (default: the real date at each call).
+    """
+
+    def __init__(
+        self, engine: sa.Engine, protocol: Protocol, where: str, today: pendulum.Date | None
+    ) -> None:
+        self._engine = engine
+        self.protocol = protocol
+        self.where = where
+        self._today = today
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path_or_url: str | Path,
+        *,
+        protocol: Protocol | None = None,
+        today: object = None,
+        create: bool = True,
+    ) -> Roster:
+        """Open (creating and migrating if needed) the roster at a file path or database URL.
+
+        ``protocol`` defaults to the built-in NCT05124925. A roster belongs to one protocol:
+        opening it with another protocol id is refused. With ``create=False`` a SQLite file
+        that does not exist yet is refused instead of created (for read-only commands).
+        """
+        from visitplan.protocol_file import builtin
+
+        url = backend.database_url(path_or_url)
+        where = str(path_or_url)
+        if (
+            not create
+            and url.get_backend_name() == "sqlite"
+            and not Path(url.database or "").exists()
+        ):
+            raise VisitplanError(
+                "--db", where, "no roster there yet; 'visitplan enroll' or 'import' creates one"
+            )
+        study = protocol if protocol is not None else builtin("NCT05124925")
+        day = None if today is None else to_date(today, "today")
+        engine = backend.make_engine(url)
+        roster = cls(engine, study, where, day)
+        try:
+            roster._prepare()
+        except sa.exc.DatabaseError as exc:
+            engine.dispose()
+            raise VisitplanError(
+                "--db", where, f"is not a usable roster database ({_first_line(exc.orig)})"
+            ) from None
+        except BaseException:
+            engine.dispose()
+            raise
+        return roster
+
+    def _prepare(self) -> None:
+        def ready(conn: sa.Connection) -> bool:
+            if schema.current_version(conn) != schema.VERSION:
+                return False
+            return self._stored_protocol(conn) == self.protocol.id
+
+        if self._read(ready):
+            return
+
+        def setup(conn: sa.Connection) -> None:
+            schema.migrate(conn, self.where)
+            stored = self._stored_protocol(conn)
+            if stored is None:
+                conn.execute(
+                    schema.settings.insert().values(key="protocol", value=self.protocol.id)
+                )
+            elif stored != self.protocol.id:
+                raise VisitplanError(
+                    "--protocol",
+                    self.protocol.id,
+                    f"this roster belongs to protocol {stored}",
+                )
+
+        self._write(setup)
+
+    @staticmethod
+    def _stored_protocol(conn: sa.Connection) -> str | None:
+        if not sa.inspect(conn).has_table("settings"):
+            return None
+        value = conn.execute(
+            sa.select(schema.settings.c.value).where(schema.settings.c.key == "protocol")
+        ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Roster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions ----------------------------------------------------------------------
+    def _read(self, fn: Callable[[sa.Connection], T]) -> T:
+        with self._engine.connect() as conn, conn.begin():
+            return fn(conn)
+
+    def _write(self, fn: Callable[[sa.Connection], T]) -> T:
+        """Run ``fn`` in one write transaction; retry if another writer holds the lock."""
+        for attempt in itertools.count(1):
+            try:
+                with self._engine.connect() as conn:
+                    conn.execution_options(**{backend.WRITE: True})
+                    with conn.begin():
+                        return fn(conn)
+            except sa.exc.OperationalError as exc:
+                if not backend.is_retryable(exc) or attempt >= _RETRIES:
+                    raise
+                # busy_timeout already waited; back off a little more before starting over.
+                _time.sleep(min(0.05 * attempt, 1.0))
+        raise AssertionError("unreachable")
+
+    def today(self) -> pendulum.Date:
+        """The date facts are checked against (``today`` given at open, else the real date)."""
+        return self._today if self._today is not None else pendulum.today().date()
+
+    # -- changes ---------------------------------------------------------------------------
+    def enroll(
+        self,
+        code: str,
+        screening: object,
+        site: str | None = None,
+        flags: Iterable[str] = (),
+        reason: str | None = None,
+    ) -> Participant:
+        """Enrol a participant by study code with their screening date, site and flags."""
+        person = Participant(
+            check_code(code),
+            screening,
+            flags=self._check_flags(flags),
+            site=self._check_site(site),
+        )
+        self._plan(person)
+
+        def change(conn: sa.Connection) -> Participant:
+            if self._row(conn, person.code) is not None:
+                raise VisitplanError("participant", person.code, "is already enrolled")
+            self._insert_participant(conn, person)
+            at = _now()
+            for field, value in _enrol_fields(person):
+                self._audit(conn, at, person.code, "enroll", field, None, value, reason)
+            return person
+
+        return self._write(change)
+
+    def import_participants(
+        self, people: Sequence[Participant], source: str = "roster", reason: str | None = None
+    ) -> list[Participant]:
+        """Enrol many participants (with any recorded facts) all at once, or none of them.
+
+        Every participant is checked and re-planned; all the problems are reported together
+        as a :class:`~visitplan.roster_csv.RosterError` (one message per bad participant).
+        """
+        from visitplan.roster_csv import RosterError
+
+        def change(conn: sa.Connection) -> list[Participant]:
+            errors: list[str] = []
+            kept: list[Participant] = []
+            at = _now()
+            for person in people:
+                try:
+                    person = attrs.evolve(
+                        person,
+                        site=self._check_site(person.site),
+                        flags=self._check_flags(person.flags),
+                    )
+                    if self._row(conn, person.code) is not None:
+                        raise VisitplanError("participant", person.code, "is already enrolled")
+                    self._plan(person)
+                except VisitplanError as exc:
+                    who = "" if exc.field == "participant" else f"participant {person.code}: "
+                    errors.append(f"{source}: {who}{exc}")
+                    continue
+                kept.append(person)
+            if errors:
+                raise RosterError(source, errors)
+            for person in kept:
+                self._insert_participant(conn, person)
+                for field, value in _enrol_fields(person):
+                    self._audit(conn, at, person.code, "import", field, None, value, reason)
+                for r in person.records:
+                    self._insert_record(conn, person.code, r, None)
+                    self._audit(
+                        conn, at, person.code, "import", r.code, None, _show_record(r, None), reason
+                    )
+                for name, day in person.events.items():
+                    conn.execute(
+                        schema.events.insert().values(participant=person.code, name=name, date=day)
+                    )
+                    self._audit(conn, at, person.code, "import", name, None, str(day), reason)
+            return kept
+
+        return self._write(change)
+
+    def record(
+        self,
+        code: str,
+        visit: str,
+        date: object = None,
+        status: str | Status = "done",
+        time: str | None = None,
+        reason: str | None = None,
+    ) -> Schedule:
+        """Record what happened at a visit (done, missed or cancelled); returns the new plan.
+
+        A visit marked done without a date is done today. A visit has one record: recording
+        it twice is refused, as is a record for a visit on or after the participant's
+        withdrawal, and any fact the engine refuses (Day 1 outside the run-in, a dose before
+        Day 1, a date before screening or in the future, an unknown visit code).
+        """
+        state = _status(status)
+        day = _optional_date(date, f"{visit}.date")
+        if day is None and state is Status.DONE:
+            day = self.today()
+        if time is not None and day is None:
+            raise VisitplanError(f"{visit}.time", time, "needs the visit's date")
+        rec = Record(visit, day, state, reason or None)
+
+        def change(conn: sa.Connection) -> Schedule:
+            person = self._load(conn, code)
+            old = person.record(visit)
+            if old is not None:
+                raise VisitplanError(
+                    "visit",
+                    visit,
+                    f"is already recorded for participant {code} ({_show_record(old, None)}); "
+                    "a visit has one record",
+                )
+            if person.withdrawn is not None and (day is None or day >= person.withdrawn):
+                raise VisitplanError(
+                    "participant",
+                    code,
+                    f"was withdrawn from the study on {person.withdrawn}; "
+                    "no visit on or after it can be recorded",
+                )
+            after = person.with_record(rec)
+            schedule = self._plan(after)
+            if person.discontinued is not None and state is Status.DONE and day is not None:
+                base = schedule.visit(visit).base_code
+                if self.protocol.visit(base).is_dosing and day > person.discontinued:
+                    raise VisitplanError(
+                        f"{visit}.date",
+                        day.isoformat(),
+                        f"is after treatment was discontinued ({person.discontinued}); "
+                        "no dose follows discontinuation",
+                    )
+            checked_time = self._check_time(time, day, person.site, f"{visit}.time")
+            self._insert_record(conn, code, rec, checked_time)
+            self._audit(
+                conn, _now(), code, "record", visit, None, _show_record(rec, checked_time), reason
+            )
+            return schedule
+
+        return self._write(change)
+
+    def record_unscheduled(
+        self, code: str, date: object, time: str | None = None, reason: str | None = None
+    ) -> UnscheduledVisit:
+        """Record an unscheduled visit; it is numbered ``U1``, ``U2``, ... per participant."""
+        day = to_date(date, "unscheduled.date")
+
+        def change(conn: sa.Connection) -> UnscheduledVisit:
+            person = self._load(conn, code)
+            self._check_fact_date(person, day, "unscheduled.date")
+            t = self._check_time(time, day, person.site, "unscheduled.time")
+            u = schema.unscheduled
+            number = 1 + int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(u.c.number), 0)).where(
+                        u.c.participant == code
+                    )
+                ).scalar_one()
+            )
+            conn.execute(
+                u.insert().values(participant=code, number=number, date=day, time=t, reason=reason)
+            )
+            visit = UnscheduledVisit(code, f"U{number}", day, t, reason)
+            self._audit(conn, _now(), code, "unscheduled", visit.code, None, _when(day, t), reason)
+            return visit
+
+        return self._write(change)
+
+    def record_bcell(
+        self,
+        code: str,
+        date: object,
+        value: float,
+        unit: str = "cells/uL",
+        *,
+        baseline: bool = False,
+        reason: str | None = None,
+    ) -> BcellCount:
+        """Record a blood B-cell count, or with ``baseline=True`` the participant's baseline."""
+        day = to_date(date, "bcell.date")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise VisitplanError("bcell.value", value, "must be a number")
+        if not math.isfinite(value) or value < 0:
+            raise VisitplanError("bcell.value", value, "must be a finite number >= 0")
+        if not unit or not unit.strip():
+            raise VisitplanError("bcell.unit", unit, "must not be empty")
+        count = BcellCount(code, day, float(value), unit.strip())
+
+        def change(conn: sa.Connection) -> BcellCount:
+            person = self._load(conn, code)
+            self._check_fact_date(person, day, "bcell.date")
+            at = _now()
+            shown = f"{count.value:g} {count.unit} on {day}"
+            if baseline:
+                row = self._row(conn, code)
+                assert row is not None
+                old = None
+                if row.baseline_bcell is not None:
+                    old = f"{row.baseline_bcell:g} {row.baseline_unit}"
+                conn.execute(
+                    schema.participants.update()
+                    .where(schema.participants.c.code == code)
+                    .values(baseline_bcell=count.value, baseline_unit=count.unit)
+                )
+                self._audit(conn, at, code, "bcell", "baseline_bcell", old, shown, reason)
+                return count
+            b = schema.bcell_counts
+            exists = conn.execute(
+                sa.select(b.c.value).where(b.c.participant == code, b.c.date == day)
+            ).first()
+            if exists is not None:
+                raise VisitplanError(
+                    "bcell.date",
+                    day.isoformat(),
+                    f"a count is already recorded for {code} that day",
+                )
+            conn.execute(
+                b.insert().values(participant=code, date=day, value=count.value, unit=count.unit)
+            )
+            self._audit(conn, at, code, "bcell", "bcell_count", None, shown, reason)
+            return count
+
+        return self._write(change)
+
+    def record_event(
+        self, code: str, name: str, date: object, reason: str | None = None
+    ) -> Schedule:
+        """Record a dated event the protocol waits for (e.g. ``bcell_recovery``); re-plans."""
+        known = self._event_names()
+        if name not in known:
+            rule = f"is not an event of {self.protocol.id}; known: {', '.join(sorted(known))}"
+            raise VisitplanError("event", name, rule)
+        day = to_date(date, f"{name}.date")
+
+        def change(conn: sa.Connection) -> Schedule:
+            person = self._load(conn, code)
+            if name in person.events:
+                raise VisitplanError(
+                    "event", name, f"is already recorded for {code} ({person.events[name]})"
+                )
+            self._check_fact_date(person, day, f"{name}.date")
+            schedule = self._plan(attrs.evolve(person, events={**person.events, name: day}))
+            conn.execute(schema.events.insert().values(participant=code, name=name, date=day))
+            self._audit(conn, _now(), code, "event", name, None, day.isoformat(), reason)
+            return schedule
+
+        return self._write(change)
+
+    def discontinue(self, code: str, date: object, reason: str) -> Schedule:
+        """Early discontinuation of treatment: doses not given are cancelled, EOT is planned
+        from ``date``, follow-up continues. Returns the new plan."""
+        return self._stop(code, "discontinued", date, reason)
+
+    def withdraw(self, code: str, date: object, reason: str) -> Schedule:
+        """Withdrawal from the study: visits from ``date`` on are cancelled."""
+        return self._stop(code, "withdrawn", date, reason)
+
+    def _stop(self, code: str, field: str, date: object, reason: str) -> Schedule:
+        day = to_date(date, field)
+        if not isinstance(reason, str) or not reason.strip():
+            raise VisitplanError(f"{field}.reason", reason, "a reason is required")
+
+        def change(conn: sa.Connection) -> Schedule:
+            person = self._load(conn, code)
+            if person.withdrawn is not None:
+                raise VisitplanError(
+                    "participant", code, f"was already withdrawn on {person.withdrawn}"
+                )
+            if field == "discontinued" and person.discontinued is not None:
+                raise VisitplanError(
+                    "participant",
+                    code,
+                    f"treatment was already discontinued on {person.discontinued}",
+                )
+            if day > self.today():
+                raise VisitplanError(field, day.isoformat(), f"is after today ({self.today()})")
+            for r in person.records:
+                if r.status is not Status.DONE or r.date is None or r.date <= day:
+                    continue
+                dosing = self._is_dose(r.code)
+                if field == "withdrawn" or dosing:
+                    what = "a dose" if dosing else "a visit"
+                    raise VisitplanError(
+                        field,
+                        day.isoformat(),
+                        f"is before {r.code}, {what} done on {r.date}",
+                    )
+            after = (
+                attrs.evolve(person, discontinued=day)
+                if field == "discontinued"
+                else attrs.evolve(person, withdrawn=day)
+            )
+            schedule = self._plan(after)
+            conn.execute(
+                schema.participants.update()
+                .where(schema.participants.c.code == code)
+                .values(**{field: day})
+            )
+            action = "discontinue" if field == "discontinued" else "withdraw"
+            self._audit(conn, _now(), code, action, field, None, day.isoformat(), reason)
+            return schedule
+
+        return self._write(change)
+
+    def set_appointment(
+        self,
+        code: str,
+        visit: str,
+        date: object,
+        time: str | None = None,
+        reason: str | None = None,
+    ) -> Appointment:
+        """Store (or replace) the booked appointment of a visit; the old one is audited."""
+        day = to_date(date, f"{visit}.appointment")
+
+        def change(conn: sa.Connection) -> Appointment:
+            person = self._load(conn, code)
+            schedule = self._plan(person)
+            try:
+                schedule.visit(visit)
+            except KeyError:
+                raise VisitplanError(
+                    "visit", visit, f"is not in the plan of participant {code}"
+                ) from None
+            if day < person.screening:
+                raise VisitplanError(
+                    f"{visit}.appointment",
+                    day.isoformat(),
+                    f"is before the screening date {person.screening}",
+                )
+            t = self._check_time(time, day, person.site, f"{visit}.appointment time")
+            a = schema.appointments
+            key = (a.c.participant == code) & (a.c.visit == visit)
+            old = conn.execute(sa.select(a.c.date, a.c.time).where(key)).first()
+            if old is not None:
+                conn.execute(a.update().where(key).values(date=day, time=t))
+            else:
+                conn.execute(a.insert().values(participant=code, visit=visit, date=day, time=t))
+            before = None if old is None else _when(to_date(old.date), old.time)
+            self._audit(conn, _now(), code, "appointment", visit, before, _when(day, t), reason)
+            return Appointment(code, visit, day, t)
+
+        return self._write(change)
+
+    def save_calendar_state(self, state: Mapping[str, tuple[int, str]]) -> None:
+        """Store calendar events' ``uid -> (sequence, fingerprint)`` in one transaction.
+
+        UIDs not in ``state`` are kept (an export of one participant leaves the others').
+        """
+        rows = []
+        for uid, (sequence, fingerprint) in state.items():
+            if not isinstance(sequence, int) or sequence < 0:
+                raise VisitplanError(f"calendar {uid}.sequence", sequence, "must be an int >= 0")
+            rows.append({"uid": uid, "sequence": sequence, "fingerprint": str(fingerprint)})
+
+        def change(conn: sa.Connection) -> None:
+            c = schema.calendar_state
+            for row in rows:
+                done = conn.execute(
+                    c.update()
+                    .where(c.c.uid == row["uid"])
+                    .values(sequence=row["sequence"], fingerprint=row["fingerprint"])
+                )
+                if done.rowcount == 0:
+                    conn.execute(c.insert().values(**row))
+
+        self._write(change)
+
+    # -- reading ---------------------------------------------------------------------------
+    def codes(self) -> list[str]:
+        """Every enrolled participant's code, sorted."""
+        p = schema.participants
+        return self._read(
+            lambda conn: [
+                str(c) for c in conn.execute(sa.select(p.c.code).order_by(p.c.code)).scalars()
+            ]
+        )
+
+    def participant(self, code: str) -> Participant:
+        """A participant's facts, ready for the engine."""
+        return self._read(lambda conn: self._load(conn, code))
+
+    def participants(self) -> list[Participant]:
+        """Every participant's facts, by code (read in one transaction)."""
+        return self._read(self._load_all)
+
+    def schedule(self, code: str, today: object = None) -> Schedule:
+        """A participant's plan from the engine, with overdue visits as of ``today``."""
+        day = None if today is None else to_date(today, "today")
+        return plan(self.protocol, self.participant(code), today=day)
+
+    def due(self, today: object, days: int) -> list[DueVisit]:
+        """Open visits of every participant with a target up to ``today + days`` whose window
+        has not closed before ``today``, in date order."""
+        day = to_date(today, "today")
+        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+            raise VisitplanError("--days", days, "must be a whole number of days >= 0")
+        horizon = shift(day, Span(0, days))
+        booked = {(a.participant, a.visit): a for a in self.appointments()}
+        found: list[DueVisit] = []
+        for person in self.participants():
+            for v in plan(self.protocol, person, today=day).visits:
+                if v.status is VisitStatus.PLANNED and v.target <= horizon and v.latest >= day:
+                    found.append(
+                        DueVisit(person.code, person.site, v, booked.get((person.code, v.code)))
+                    )
+        found.sort(key=lambda d: (d.visit.target, d.participant, d.visit.code))
+        return found
+
+    def deviations(
+        self, today: object, kinds: Iterable[FindingKind] = DEVIATION_KINDS
+    ) -> list[Deviation]:
+        """Out-of-window visits, dose gaps, overdue and missed visits of every participant,
+        in date order."""
+        day = to_date(today, "today")
+        wanted = set(kinds)
+        found: list[Deviation] = []
+        for person in self.participants():
+            schedule = plan(self.protocol, person, today=day)
+            by_code = {v.code: v for v in schedule.visits}
+            for f in schedule.findings:
+                if f.kind in wanted:
+                    found.append(
+                        Deviation(
+                            person.code,
+                            person.site,
+                            f.kind,
+                            f.visit,
+                            f.message,
+                            by_code.get(f.visit),
+                        )
+                    )
+        found.sort(
+            key=lambda d: (
+                d.planned.date if d.planned else day,
+                d.participant,
+                d.visit,
+                d.kind.value,
+            )
+        )
+        return found
+
+    def overdue(self, today: object) -> list[Deviation]:
+        """Visits past their latest date with nothing recorded, in date order."""
+        return self.deviations(today, (FindingKind.OVERDUE,))
+
+    def history(self, code: str) -> list[AuditEntry]:
+        """A participant's audit trail, oldest first."""
+
+        def read(conn: sa.Connection) -> list[AuditEntry]:
+            if self._row(conn, code) is None:
+                raise VisitplanError("participant", code, "is not enrolled")
+            a = schema.audit
+            rows = conn.execute(sa.select(a).where(a.c.participant == code).order_by(a.c.id)).all()
+            return [AuditEntry(**row._asdict()) for row in rows]
+
+        return self._read(read)
+
+    def unscheduled(self, code: str) -> list[UnscheduledVisit]:
+        """A participant's unscheduled visits, in order."""
+        u = schema.unscheduled
+
+        def read(conn: sa.Connection) -> list[UnscheduledVisit]:
+            self._load(conn, code)
+            rows = conn.execute(
+                sa.select(u).where(u.c.participant == code).order_by(u.c.number)
+            ).all()
+            return [
+                UnscheduledVisit(code, f"U{r.number}", to_date(r.date), r.time, r.reason)
+                for r in rows
+            ]
+
+        return self._read(read)
+
+    def bcell_counts(self, code: str) -> list[BcellCount]:
+        """A participant's B-cell counts in date order (the baseline is on the participant)."""
+        b = schema.bcell_counts
+
+        def read(conn: sa.Connection) -> list[BcellCount]:
+            self._load(conn, code)
+            rows = conn.execute(
+                sa.select(b).where(b.c.participant == code).order_by(b.c.date)
+            ).all()
+            return [BcellCount(code, to_date(r.date), r.value, r.unit) for r in rows]
+
+        return self._read(read)
+
+    def baseline_bcell(self, code: str) -> tuple[float, str] | None:
+        """A participant's pre-treatment B-cell count and unit, if recorded."""
+
+        def read(conn: sa.Connection) -> tuple[float, str] | None:
+            self._load(conn, code)
+            row = self._row(conn, code)
+            assert row is not None
+            if row.baseline_bcell is None:
+                return None
+            return float(row.baseline_bcell), str(row.baseline_unit)
+
+        return self._read(read)
+
+    def appointments(self, code: str | None = None) -> list[Appointment]:
+        """Booked appointments (of one participant, or all), by date."""
+        a = schema.appointments
+        query = sa.select(a).order_by(a.c.date, a.c.time, a.c.participant, a.c.visit)
+        if code is not None:
+            query = query.where(a.c.participant == code)
+        return self._read(
+            lambda conn: [
+                Appointment(r.participant, r.visit, to_date(r.date), r.time)
+                for r in conn.execute(query)
+            ]
+        )
+
+    def calendar_state(self) -> dict[str, tuple[int, str]]:
+        """Every stored calendar event's ``uid -> (sequence, fingerprint)``."""
+        c = schema.calendar_state
+        return self._read(
+            lambda conn: {
+                r.uid: (int(r.sequence), str(r.fingerprint)) for r in conn.execute(sa.select(c))
+            }
+        )
+
+    # -- internals -------------------------------------------------------------------------
+    def _plan(self, person: Participant) -> Schedule:
+        return plan(self.protocol, person, today=self.today())
+
+    def _row(self, conn: sa.Connection, code: str) -> Any:
+        p = schema.participants
+        return conn.execute(sa.select(p).where(p.c.code == code)).first()
+
+    def _load(self, conn: sa.Connection, code: str) -> Participant:
+        row = self._row(conn, code)
+        if row is None:
+            raise VisitplanError("participant", code, "is not enrolled in this roster")
+        r, e = schema.records, schema.events
+        recs = conn.execute(sa.select(r).where(r.c.participant == code).order_by(r.c.id)).all()
+        evs = conn.execute(sa.select(e).where(e.c.participant == code)).all()
+        return _participant(row, recs, evs)
+
+    def _load_all(self, conn: sa.Connection) -> list[Participant]:
+        p, r, e = schema.participants, schema.records, schema.events
+        recs: dict[str, list[Any]] = {}
+        for row in conn.execute(sa.select(r).order_by(r.c.id)):
+            recs.setdefault(row.participant, []).append(row)
+        evs: dict[str, list[Any]] = {}
+        for row in conn.execute(sa.select(e)):
+            evs.setdefault(row.participant, []).append(row)
+        return [
+            _participant(row, recs.get(row.code, []), evs.get(row.code, []))
+            for row in conn.execute(sa.select(p).order_by(p.c.code))
+        ]
+
+    def _insert_participant(self, conn: sa.Connection, person: Participant) -> None:
+        conn.execute(
+            schema.participants.insert().values(
+                code=person.code,
+                site=person.site,
+                screening=person.screening,
+                flags=";".join(sorted(person.flags)),
+                discontinued=person.discontinued,
+                withdrawn=person.withdrawn,
+                enrolled_at=_now(),
+            )
+        )
+
+    @staticmethod
+    def _insert_record(conn: sa.Connection, code: str, rec: Record, t: str | None) -> None:
+        conn.execute(
+            schema.records.insert().values(
+                participant=code,
+                visit=rec.code,
+                status=rec.status.value,
+                date=rec.date,
+                time=t,
+                reason=rec.reason,
+            )
+        )
+
+    @staticmethod
+    def _audit(
+        conn: sa.Connection,
+        at: str,
+        code: str | None,
+        action: str,
+        field: str,
+        old: str | None,
+        new: str | None,
+        reason: str | None,
+    ) -> None:
+        conn.execute(
+            schema.audit.insert().values(
+                at=at, participant=code, action=action, field=field, old=old, new=new, reason=reason
+            )
+        )
+
+    def _check_site(self, site: str | None) -> str | None:
+        known = [s.code for s in self.protocol.sites]
+        if site is None or not site.strip():
+            return known[0] if len(known) == 1 else None
+        site = site.strip()
+        if known and site not in known:
+            raise VisitplanError(
+                "site", site, f"is not a site of {self.protocol.id}; known: {', '.join(known)}"
+            )
+        return site
+
+    @staticmethod
+    def _check_flags(flags: Iterable[str]) -> frozenset[str]:
+        if isinstance(flags, str):
+            raise VisitplanError("flags", flags, "must be a list of flag names, not one string")
+        checked = set()
+        for flag in flags:
+            if not isinstance(flag, str) or not _FLAG.match(flag):
+                raise VisitplanError(
+                    "flag", flag, "must be a lower-case name of letters, digits and '_'"
+                )
+            checked.add(flag)
+        return frozenset(checked)
+
+    def _check_time(
+        self, time: str | None, day: pendulum.Date | None, site: str | None, field: str
+    ) -> str | None:
+        if time is None:
+            return None
+        if not isinstance(time, str) or not _TIME.match(time.strip()):
+            raise VisitplanError(field, time, "must be a wall-clock time written HH:MM")
+        time = time.strip()
+        zone = self._zone(site)
+        if zone is not None and day is not None:
+            local_datetime(day, time, zone)  # refuses a time the DST change skips or repeats
+        return time
+
+    def _zone(self, site: str | None) -> str | None:
+        for s in self.protocol.sites:
+            if s.code == site:
+                return s.timezone
+        return self.protocol.sites[0].timezone if self.protocol.sites else None
+
+    def _check_fact_date(self, person: Participant, day: pendulum.Date, field: str) -> None:
+        if day < person.screening:
+            raise VisitplanError(
+                field, day.isoformat(), f"is before the screening date {person.screening}"
+            )
+        if day > self.today():
+            raise VisitplanError(field, day.isoformat(), f"is after today ({self.today()})")
+        if person.withdrawn is not None and day >= person.withdrawn:
+            raise VisitplanError(
+                "participant",
+                person.code,
+                f"was withdrawn from the study on {person.withdrawn}; "
+                "nothing on or after it can be recorded",
+            )
+
+    def _is_dose(self, visit_code: str) -> bool:
+        for v in self.protocol.visits:
+            rest = visit_code[len(v.code) :]
+            if visit_code == v.code or (
+                v.repeat and visit_code.startswith(v.code) and rest.isdigit()
+            ):
+                return v.is_dosing
+        return False
+
+    def _event_names(self) -> set[str]:
+        names: set[str] = set()
+        for v in self.protocol.visits:
+            if v.wait_for:
+                names.add(v.wait_for)
+            if v.repeat and v.repeat.stop_event:
+                names.add(v.repeat.stop_event)
+        return names
+
+
+def _participant(row: Any, recs: Sequence[Any], evs: Sequence[Any]) -> Participant:
+    return Participant(
+        row.code,
+        to_date(row.screening, "screening"),
+        records=tuple(
+            Record(r.visit, None if r.date is None else to_date(r.date), Status(r.status), r.reason)
+            for r in recs
+        ),
+        flags=frozenset(f for f in row.flags.split(";") if f),
+        events={e.name: to_date(e.date) for e in evs},
+        discontinued=None if row.discontinued is None else to_date(row.discontinued),
+        withdrawn=None if row.withdrawn is None else to_date(row.withdrawn),
+        site=row.site,
+    )
+
+
+def _enrol_fields(person: Participant) -> list[tuple[str, str]]:
+    fields = [("screening", person.screening.isoformat())]
+    if person.site:
+        fields.append(("site", person.site))
+    if person.flags:
+        fields.append(("flags", ";".join(sorted(person.flags))))
+    return fields
+
+
+def _status(value: str | Status) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        known = ", ".join(s.value for s in Status)
+        raise VisitplanError("status", value, f"must be one of {known}") from None
+
+
+def _optional_date(value: object, field: str) -> pendulum.Date | None:
+    return None if value is None else to_date(value, field)
+
+
+def _show_record(rec: Record, t: str | None) -> str:
+    parts = [rec.status.value]
+    if rec.date is not None:
+        parts.append(_when(rec.date, t))
+    return " ".join(parts)
+
+
+def _when(day: pendulum.Date, t: str | None) -> str:
+    return day.isoformat() + (f" {t}" if t else "")
+
+
+def _now() -> str:
+    return pendulum.now("UTC").format("YYYY-MM-DDTHH:mm:ss.SSSSSS") + "Z"
+
+
+def _first_line(value: object) -> str:
+    return str(value).splitlines()[0] if str(value) else type(value).__name__

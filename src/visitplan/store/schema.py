@@ -1,0 +1,205 @@
+"""The roster's tables (SQLAlchemy Core) and its migrations: an ordered list of steps.
+
+Why not Alembic: the schema is a handful of tables that ship inside the package; Alembic
+would add a dependency, an ``env.py``/ini pair and a script folder to package and locate at
+run time, for features (autogenerate, branches, downgrades) a roster does not use. Here each
+step is a plain function run in the SAME transaction as the ``schema_version`` bump, so a
+migration killed half-way leaves the previous version intact (SQLite and PostgreSQL both have
+transactional DDL). Steps are append-only: a released step is never edited; a change is a new
+step at the end of :data:`MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from visitplan.errors import VisitplanError
+
+metadata = sa.MetaData()
+
+#: The one row holding the version of the schema this database is at.
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.CheckConstraint("id = 1", name="one_row"),
+)
+
+#: Study-wide settings (the protocol id the roster belongs to).
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+participants = sa.Table(
+    "participants",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("site", sa.String(64)),
+    sa.Column("screening", sa.Date, nullable=False),
+    # Sorted, ';'-separated participant flags (e.g. "hbcab_positive;wocbp"); '' for none.
+    sa.Column("flags", sa.Text, nullable=False, server_default=""),
+    sa.Column("discontinued", sa.Date),
+    sa.Column("withdrawn", sa.Date),
+    sa.Column("baseline_bcell", sa.Float),
+    sa.Column("baseline_unit", sa.String(32)),
+    sa.Column("enrolled_at", sa.String(40), nullable=False),
+)
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("participant", sa.String(32), sa.ForeignKey("participants.code"), nullable=False),
+    sa.Column("visit", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("date", sa.Date),
+    sa.Column("time", sa.String(5)),
+    sa.Column("reason", sa.Text),
+    sa.UniqueConstraint("participant", "visit", name="one_record_per_visit"),
+    sa.CheckConstraint("status IN ('done', 'missed', 'cancelled')", name="known_status"),
+    sa.CheckConstraint("status <> 'done' OR date IS NOT NULL", name="done_has_date"),
+)
+
+unscheduled = sa.Table(
+    "unscheduled",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("participant", sa.String(32), sa.ForeignKey("participants.code"), nullable=False),
+    # 1, 2, ... per participant: shown as U1, U2, ...
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("time", sa.String(5)),
+    sa.Column("reason", sa.Text),
+    sa.UniqueConstraint("participant", "number", name="one_number_per_unscheduled"),
+)
+
+bcell_counts = sa.Table(
+    "bcell_counts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("participant", sa.String(32), sa.ForeignKey("participants.code"), nullable=False),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.UniqueConstraint("participant", "date", name="one_count_per_day"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("participant", sa.String(32), sa.ForeignKey("participants.code"), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("date", sa.Date, nullable=False),
+)
+
+appointments = sa.Table(
+    "appointments",
+    metadata,
+    sa.Column("participant", sa.String(32), sa.ForeignKey("participants.code"), primary_key=True),
+    sa.Column("visit", sa.String(40), primary_key=True),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("time", sa.String(5)),
+)
+
+calendar_state = sa.Table(
+    "calendar_state",
+    metadata,
+    sa.Column("uid", sa.String(255), primary_key=True),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(40), nullable=False),  # UTC, ISO 8601 with 'Z'
+    sa.Column("participant", sa.String(32)),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("field", sa.String(64), nullable=False),
+    sa.Column("old", sa.Text),
+    sa.Column("new", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Index("audit_by_participant", "participant", "id"),
+)
+
+#: Statements that make the audit table append-only, per SQL dialect.
+APPEND_ONLY: dict[str, tuple[str, ...]] = {
+    "sqlite": (
+        """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+           BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END""",
+        """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+           BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END""",
+    ),
+    # Not exercised by the test suite (no PostgreSQL server in CI yet); see docs/roster.md.
+    "postgresql": (
+        """CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$""",
+        """CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
+           FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()""",
+        """CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+           FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()""",
+    ),
+}
+
+
+def _v1_initial(conn: sa.Connection) -> None:
+    """Version 1: every table, and the append-only audit triggers."""
+    for table in (
+        settings,
+        participants,
+        records,
+        unscheduled,
+        bcell_counts,
+        events,
+        appointments,
+        calendar_state,
+        audit,
+    ):
+        table.create(conn)
+    for statement in APPEND_ONLY.get(conn.dialect.name, ()):
+        conn.exec_driver_sql(statement)
+
+
+#: The ordered migration steps; step ``i`` brings the schema from version ``i`` to ``i + 1``.
+MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (_v1_initial,)
+
+#: The schema version this code writes and reads.
+VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: sa.Connection) -> int:
+    """The schema version of the database (0 for an empty one)."""
+    if not sa.inspect(conn).has_table("schema_version"):
+        return 0
+    found = conn.execute(sa.select(schema_version.c.version)).scalar_one_or_none()
+    return int(found or 0)
+
+
+def migrate(conn: sa.Connection, where: str) -> int:
+    """Bring the schema up to :data:`VERSION` inside the caller's (write) transaction.
+
+    Returns the version found before. Refuses a database written by a newer visitplan.
+    """
+    found = current_version(conn)
+    if found > VERSION:
+        raise VisitplanError(
+            "roster database",
+            where,
+            f"has schema version {found}; this visitplan knows up to {VERSION}: upgrade it",
+        )
+    if found == VERSION:
+        return found
+    if not sa.inspect(conn).has_table("schema_version"):
+        schema_version.create(conn)
+        conn.execute(schema_version.insert().values(id=1, version=0))
+    for step in MIGRATIONS[found:]:
+        step(conn)
+    conn.execute(schema_version.update().values(version=VERSION))
+    return found
