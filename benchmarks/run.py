@@ -173,15 +173,21 @@ def verify_baseline(facts: Sequence[Facts], study: Any, people: Sequence[Any]) -
     return len(facts)
 
 
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    """Best of ``repeat`` runs, in seconds (the least disturbed by other load)."""
-    best = float("inf")
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Best wall-clock and best CPU time of ``repeat`` runs, in seconds.
+
+    The best run is the one least disturbed by other load. CPU time (this process only) is
+    printed next to wall time because the benchmark machine is shared: when other processes
+    compete for the two cores, wall time grows while CPU time stays close to the work done.
+    """
+    wall = cpu = float("inf")
     for _ in range(repeat):
         gc.collect()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        wall = min(wall, time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
+    return wall, cpu
 
 
 # -- (1) planning ----------------------------------------------------------------------------------
@@ -202,18 +208,26 @@ def bench_plan(n: int, repeat: int) -> list[Row]:
     def run_baseline() -> None:
         [baseline_plan(s, a) for _, s, a in facts]
 
-    engine = timed(run_engine, repeat)
-    baseline = timed(run_baseline, repeat)
+    (engine, engine_cpu), (baseline, baseline_cpu) = (
+        timed(run_engine, repeat),
+        timed(run_baseline, repeat),
+    )
     ratio = engine / baseline
+    full = n == 100_000
     return [
-        (f"build {n:,} Participant objects (not timed below)", f"{build:.2f} s", "", ""),
-        (f"plan {n:,} participants ({with_records:,} with actual dates)",
-         f"{engine:.2f} s", "< 5 s" if n == 100_000 else "", _ok(engine < 5, n == 100_000)),
-        ("standard-library loop, same dates", f"{baseline:.2f} s", "", ""),
-        ("ratio visitplan / standard library", f"{ratio:.2f}x", "<= 3x", _ok(ratio <= 3)),
-        ("per participant (visitplan)", f"{engine / n * 1e6:.0f} µs", "", ""),
+        (f"build {n:,} Participant objects (not in the times below)", f"{build:.2f} s", "",
+         "", ""),
+        (f"plan {n:,} participants ({with_records:,} with actual dates), keep the schedules",
+         f"{engine:.2f} s", f"{engine_cpu:.2f} s", "< 5 s" if full else "",
+         _ok(engine < 5, full)),
+        ("standard-library loop, same dates, keep the rows", f"{baseline:.2f} s",
+         f"{baseline_cpu:.2f} s", "", ""),
+        ("ratio visitplan / standard library", f"{ratio:.2f}x",
+         f"{engine_cpu / baseline_cpu:.2f}x", "<= 3x", _ok(ratio <= 3)),
+        ("per participant (visitplan)", f"{engine / n * 1e6:.0f} µs",
+         f"{engine_cpu / n * 1e6:.0f} µs", "", ""),
         (f"baseline checked against the engine on {checked:,} participants", "identical", "",
-         ""),
+         "", ""),
     ]  # fmt: skip
 
 
@@ -353,7 +367,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")  # fmt: skip
     table("Machine", ("", ""), machine())
     header = ("measure", "result", "target", "met")
-    table(f"(1) Planning {PROTOCOL} (best of {repeat})", header, bench_plan(n, repeat))
+    table(f"(1) Planning {PROTOCOL} (best of {repeat})",
+          ("measure", "wall", "CPU", "target", "met"), bench_plan(n, repeat))  # fmt: skip
     table("(2) CLI cold start", header, bench_cold_start(runs))
     table("(2b) Import time of `visitplan --help` (python -X importtime, top modules)",
           ("module", "cumulative", "self", ""), import_offenders())  # fmt: skip
