@@ -89,7 +89,7 @@ class _Compiled:
         self.dosing = frozenset(v.code for v in protocol.visits if v.is_dosing)
         self._visits: dict[frozenset[str], tuple[Visit, ...]] = {}
         self._spans: dict[tuple[str, int | None], tuple[Span, Span, Span]] = {}
-        self._procedures: dict[tuple[str, frozenset[str]], tuple[Procedure, ...]] = {}
+        self._procedures: dict[frozenset[str], dict[str, tuple[Procedure, ...]]] = {}
 
     def visits(self, flags: frozenset[str]) -> tuple[Visit, ...]:
         """The visits that apply to a participant with these flags, in protocol order."""
@@ -112,12 +112,15 @@ class _Compiled:
             self._spans[key] = found
         return found
 
-    def procedures(self, v: Visit, flags: frozenset[str]) -> tuple[Procedure, ...]:
-        key = (v.code, flags)
-        found = self._procedures.get(key)
+    def procedures(self, flags: frozenset[str]) -> dict[str, tuple[Procedure, ...]]:
+        """Visit code -> the procedures that apply to a participant with these flags."""
+        found = self._procedures.get(flags)
         if found is None:
-            found = tuple(p for p in v.procedures if _applies(p.condition, flags))
-            self._procedures[key] = found
+            found = {
+                v.code: tuple(p for p in v.procedures if _applies(p.condition, flags))
+                for v in self.protocol.visits
+            }
+            self._procedures[flags] = found
         return found
 
 
@@ -430,7 +433,7 @@ class _Planner:
 
     def _schedule(self) -> Schedule:
         day1 = self.slots[self.protocol.day1_visit][0].date
-        epochs = self.c.epochs
+        epochs, procedures = self.c.epochs, self.c.procedures(self.p.flags)
         slots = sorted(
             (s for ss in self.slots.values() for s in ss),
             key=lambda s: (s.date, s.index, s.occurrence or 0),
@@ -446,7 +449,7 @@ class _Planner:
                 latest=s.latest,
                 study_day=study_day(s.date, day1),
                 tentative=s.tentative,
-                procedures=self.c.procedures(s.visit, self.p.flags),
+                procedures=procedures[s.visit.code],
                 status=s.status,
                 actual=s.actual,
                 reason=s.reason,
@@ -455,8 +458,12 @@ class _Planner:
             )
             for s in slots
         )
-        order = {v.code: i for i, v in enumerate(visits)}
-        findings = tuple(sorted(self.findings, key=lambda f: (order.get(f.visit, 0), f.kind.value)))
+        findings: tuple[Finding, ...] = ()
+        if self.findings:
+            order = {v.code: i for i, v in enumerate(visits)}
+            findings = tuple(
+                sorted(self.findings, key=lambda f: (order.get(f.visit, 0), f.kind.value))
+            )
         return Schedule(
             protocol=self.protocol.id,
             participant=self.p.code,
