@@ -326,6 +326,31 @@ def bench_memory(sizes: Sequence[int]) -> list[Row]:
     return rows
 
 
+# -- profile -------------------------------------------------------------------------------------
+def profile_plan(n: int, top: int = 12) -> list[Row]:
+    """cProfile of planning ``n`` participants: the functions with the most time of their own."""
+    import cProfile
+    import pstats
+
+    import visitplan
+
+    study = visitplan.builtin(PROTOCOL)
+    people = to_participants(make_facts(n))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for p in people:
+        study.plan(p)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    rows: list[Row] = []
+    entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    for (file, line, name), (_, calls, own, cumulative, _) in entries[:top]:
+        where = f"{Path(file).name}:{line}({name})" if line else name
+        rows.append((where, f"{calls / n:.1f}", f"{own / total:.0%}", f"{cumulative / total:.0%}"))
+    return rows
+
+
 # -- (4) and (5): added when the features exist --------------------------------------------------
 def bench_ics_export(quick: bool) -> list[Row] | None:
     """ICS export: a 1,000-participant site calendar (< 3 s), 100,000 participants streamed
@@ -354,10 +379,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     parser.add_argument("--repeat", type=int, help="timed runs of the planning benchmark")
+    parser.add_argument("--profile", type=int, metavar="N",
+                        help="only print a cProfile of planning N participants")  # fmt: skip
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child is not None:
         _rss_child(args.rss_child)
+        return
+    if args.profile:
+        table(f"cProfile of planning {args.profile:,} participants (own time, top functions)",
+              ("function", "calls per participant", "own time", "cumulative"),
+              profile_plan(args.profile))  # fmt: skip
         return
     n, repeat, runs = (10_000, 1, 5) if args.quick else (100_000, 3, 11)
     repeat = args.repeat or repeat

@@ -108,7 +108,7 @@ class _Compiled:
             if occurrence is not None:
                 assert v.repeat is not None
                 span = span + v.repeat.every.span().times(occurrence - 1)
-            found = window_spans(v, span)
+            found = _window_spans(v, span)
             self._spans[key] = found
         return found
 
@@ -124,7 +124,7 @@ class _Compiled:
         return found
 
 
-def window_spans(v: Visit, span: Span) -> tuple[Span, Span, Span]:
+def _window_spans(v: Visit, span: Span) -> tuple[Span, Span, Span]:
     """``span`` and the spans of ``v``'s earliest and latest dates around it."""
     return span, span - v.window.before.span(), span + v.window.after.span()
 
@@ -265,7 +265,7 @@ class _Planner:
         span, early, late = self.c.spans(v, occurrence)
         if self.p.discontinued is not None and v.code == self.protocol.rules.early_end_visit:
             anchor_date, anchor_actual = self.p.discontinued, True
-            span, early, late = window_spans(v, Span())
+            span, early, late = _window_spans(v, Span())
         target = shift(anchor_date, span)
         earliest = shift(anchor_date, early)
         latest = shift(anchor_date, late)
