@@ -51,3 +51,12 @@ def test_procedures_follow_each_participants_flags_in_any_order(study):
     for person, has_hbv in ((PERSON, False), (flagged, True), (PERSON, False)):
         codes = {p.code for p in study.plan(person).visit("W4").procedures}
         assert ("HBV" in codes) is has_hbv
+
+
+def test_flags_the_protocol_ignores_change_nothing_and_are_not_cached(study):
+    plain = study.plan(PERSON)
+    compiled = engine._compiled(study)
+    for i in range(50):
+        odd = Participant("1003", screening="2022-07-27", flags={f"typo{i}"})
+        assert study.plan(odd).visits == plain.visits
+    assert len(compiled._visits) <= 2 ** len(compiled.conditions)

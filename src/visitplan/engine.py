@@ -87,12 +87,21 @@ class _Compiled:
         self.index = {v.code: i for i, v in enumerate(protocol.visits)}
         self.epochs = {e.code: e for e in protocol.epochs}
         self.dosing = frozenset(v.code for v in protocol.visits if v.is_dosing)
+        #: The flags the protocol looks at; other flags cannot change a plan, and keying the
+        #: per-flag caches on these alone keeps them bounded whatever flags the data carries.
+        self.conditions = frozenset(
+            c
+            for v in protocol.visits
+            for c in (v.condition, *(p.condition for p in v.procedures))
+            if c is not None
+        )
         self._visits: dict[frozenset[str], tuple[Visit, ...]] = {}
         self._spans: dict[tuple[str, int | None], tuple[Span, Span, Span]] = {}
         self._procedures: dict[frozenset[str], dict[str, tuple[Procedure, ...]]] = {}
 
     def visits(self, flags: frozenset[str]) -> tuple[Visit, ...]:
         """The visits that apply to a participant with these flags, in protocol order."""
+        flags = flags & self.conditions
         found = self._visits.get(flags)
         if found is None:
             found = tuple(v for v in self.protocol.visits if _applies(v.condition, flags))
@@ -114,6 +123,7 @@ class _Compiled:
 
     def procedures(self, flags: frozenset[str]) -> dict[str, tuple[Procedure, ...]]:
         """Visit code -> the procedures that apply to a participant with these flags."""
+        flags = flags & self.conditions
         found = self._procedures.get(flags)
         if found is None:
             found = {
