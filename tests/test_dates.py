@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
+
 import pendulum
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from visitplan.dates import local_datetime, parse_date, shift, study_day
 from visitplan.errors import VisitplanError
@@ -68,3 +73,38 @@ def test_local_datetime_refuses_bad_time_and_zone():
         local_datetime(pendulum.date(2026, 1, 1), "25:00", "Europe/Paris")
     with pytest.raises(VisitplanError, match="IANA"):
         local_datetime(pendulum.date(2026, 1, 1), "09:00", "Europe/Brest")
+
+
+# shift() computes with ordinals instead of pendulum.Date.add (for speed, see
+# docs/performance.md); it must give pendulum's results exactly, month ends and leap days too.
+_month_ends = st.builds(
+    lambda y, m: pendulum.date(y, m, calendar.monthrange(y, m)[1]),
+    st.integers(1896, 2204),
+    st.integers(1, 12),
+)
+_any_dates = st.dates(dt.date(1800, 1, 1), dt.date(2300, 12, 31)).map(
+    lambda d: pendulum.date(d.year, d.month, d.day)
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    day=_any_dates | _month_ends | st.sampled_from([pendulum.date(2024, 2, 29)]),
+    months=st.integers(-600, 600) | st.sampled_from([0, 1, -1, 12, 24, 48]),
+    days=st.integers(-20_000, 20_000) | st.sampled_from([0, 1, -1, 28, 365, 366]),
+)
+def test_shift_matches_pendulum_add(day, months, days):
+    expected = day.add(months=months) if months else day
+    expected = expected.add(days=days) if days else expected
+    got = shift(day, Span(months, days))
+    assert got == expected
+    assert type(got) is pendulum.Date
+
+
+def test_shift_clamps_to_month_end_and_leap_day():
+    assert shift(pendulum.date(2024, 2, 29), Span(12)) == pendulum.date(2025, 2, 28)
+    assert shift(pendulum.date(2024, 2, 29), Span(48)) == pendulum.date(2028, 2, 29)
+    assert shift(pendulum.date(2023, 3, 31), Span(-1)) == pendulum.date(2023, 2, 28)
+    assert shift(pendulum.date(2023, 12, 31), Span(2, -1)) == pendulum.date(2024, 2, 28)
+    assert shift(pendulum.date(2000, 1, 31), Span(1)) == pendulum.date(2000, 2, 29)
+    assert shift(pendulum.date(1900, 1, 31), Span(1)) == pendulum.date(1900, 2, 28)

@@ -7,13 +7,38 @@
 Date(2022, 8, 31)
 """
 
-from visitplan.engine import plan
-from visitplan.errors import ProtocolError, VisitplanError
-from visitplan.model import Protocol
-from visitplan.participant import Participant, Record, Status
-from visitplan.protocol_file import builtin, load
-from visitplan.schedule import Finding, FindingKind, PlannedVisit, Schedule, VisitStatus
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from visitplan.engine import plan
+    from visitplan.errors import ProtocolError, VisitplanError
+    from visitplan.model import Protocol
+    from visitplan.participant import Participant, Record, Status
+    from visitplan.protocol_file import builtin, load
+    from visitplan.schedule import Finding, FindingKind, PlannedVisit, Schedule, VisitStatus
+
+# The public names are imported on first use (PEP 562), not with the package: importing any
+# submodule imports this package first, and `visitplan --help` (which needs only click and
+# visitplan.cli) would otherwise pay for pendulum, attrs and the engine (docs/performance.md).
+_WHERE = {
+    "Finding": "visitplan.schedule",
+    "FindingKind": "visitplan.schedule",
+    "Participant": "visitplan.participant",
+    "PlannedVisit": "visitplan.schedule",
+    "Protocol": "visitplan.model",
+    "ProtocolError": "visitplan.errors",
+    "Record": "visitplan.participant",
+    "Schedule": "visitplan.schedule",
+    "Status": "visitplan.participant",
+    "VisitStatus": "visitplan.schedule",
+    "VisitplanError": "visitplan.errors",
+    "builtin": "visitplan.protocol_file",
+    "load": "visitplan.protocol_file",
+    "plan": "visitplan.engine",
+}
 __all__ = [
     "Finding",
     "FindingKind",
@@ -31,3 +56,22 @@ __all__ = [
     "plan",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        # `import visitplan` used to load the submodules too; keep `visitplan.engine` working.
+        try:
+            return importlib.import_module(f"visitplan.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"visitplan.{name}":
+                raise
+            raise AttributeError(f"module 'visitplan' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups are ordinary attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -15,7 +15,16 @@ import pendulum
 
 from visitplan.dates import shift, study_day
 from visitplan.errors import ProtocolError, VisitplanError
-from visitplan.model import Anchor, AnchorKind, MergeRule, Milestone, Protocol, Span, Visit
+from visitplan.model import (
+    Anchor,
+    AnchorKind,
+    MergeRule,
+    Milestone,
+    Procedure,
+    Protocol,
+    Span,
+    Visit,
+)
 from visitplan.participant import Participant, Record, Status
 from visitplan.recovery import derived_recovery
 from visitplan.schedule import (
@@ -79,6 +88,92 @@ def dependency_order(protocol: Protocol) -> list[str]:
         raise ProtocolError("visits", cycle, "anchors form a cycle") from None
 
 
+class _Compiled:
+    """What planning derives from the protocol alone, worked out once per protocol object.
+
+    The profile of planning 100,000 participants (docs/performance.md) showed the engine
+    redoing this for every participant: the graphlib dependency order, the spans of every
+    offset and window (attrs ``Span`` objects), ``Visit.is_dosing`` (a scan of procedures)
+    and the procedures that apply to a participant's flags. A protocol is frozen, so each is
+    computed on first use and kept here; per-flag-set results are kept as they are asked for.
+    """
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        self.order = dependency_order(protocol)
+        self.index = {v.code: i for i, v in enumerate(protocol.visits)}
+        self.epochs = {e.code: e for e in protocol.epochs}
+        self.dosing = frozenset(v.code for v in protocol.visits if v.is_dosing)
+        #: The flags the protocol looks at; other flags cannot change a plan, and keying the
+        #: per-flag caches on these alone keeps them bounded whatever flags the data carries.
+        self.conditions = frozenset(
+            c
+            for v in protocol.visits
+            for c in (v.condition, *(p.condition for p in v.procedures))
+            if c is not None
+        )
+        self._visits: dict[frozenset[str], tuple[Visit, ...]] = {}
+        self._spans: dict[tuple[str, int | None], tuple[Span, Span, Span]] = {}
+        self._procedures: dict[frozenset[str], dict[str, tuple[Procedure, ...]]] = {}
+
+    def visits(self, flags: frozenset[str]) -> tuple[Visit, ...]:
+        """The visits that apply to a participant with these flags, in protocol order."""
+        flags = flags & self.conditions
+        found = self._visits.get(flags)
+        if found is None:
+            found = tuple(v for v in self.protocol.visits if _applies(v.condition, flags))
+            self._visits[flags] = found
+        return found
+
+    def spans(self, v: Visit, occurrence: int | None) -> tuple[Span, Span, Span]:
+        """Target, earliest and latest of ``v`` (occurrence ``n`` of a repeat) from its anchor."""
+        key = (v.code, occurrence)
+        found = self._spans.get(key)
+        if found is None:
+            span = v.offset.span()
+            if occurrence is not None:
+                assert v.repeat is not None
+                span = span + v.repeat.every.span().times(occurrence - 1)
+            found = _window_spans(v, span)
+            self._spans[key] = found
+        return found
+
+    def procedures(self, flags: frozenset[str]) -> dict[str, tuple[Procedure, ...]]:
+        """Visit code -> the procedures that apply to a participant with these flags."""
+        flags = flags & self.conditions
+        found = self._procedures.get(flags)
+        if found is None:
+            found = {
+                v.code: tuple(p for p in v.procedures if _applies(p.condition, flags))
+                for v in self.protocol.visits
+            }
+            self._procedures[flags] = found
+        return found
+
+
+def _window_spans(v: Visit, span: Span) -> tuple[Span, Span, Span]:
+    """``span`` and the spans of ``v``'s earliest and latest dates around it."""
+    return span, span - v.window.before.span(), span + v.window.after.span()
+
+
+#: id(protocol) -> (protocol, its _Compiled). The protocol is kept alive by the entry so that
+#: its id cannot be reused by another object; hashing a Protocol (~20 µs, it hashes every
+#: nested visit) would cost more than planning a participant, so identity is the key.
+_COMPILED: dict[int, tuple[Protocol, _Compiled]] = {}
+_COMPILED_MAX = 32
+
+
+def _compiled(protocol: Protocol) -> _Compiled:
+    hit = _COMPILED.get(id(protocol))
+    if hit is not None and hit[0] is protocol:
+        return hit[1]
+    compiled = _Compiled(protocol)
+    if len(_COMPILED) >= _COMPILED_MAX:
+        _COMPILED.clear()  # a simple bound, safe under threads; recompiling is well under 1 ms
+    _COMPILED[id(protocol)] = (protocol, compiled)
+    return compiled
+
+
 @attrs.define
 class _Slot:
     """A visit occurrence while planning (before study days are known)."""
@@ -107,9 +202,10 @@ class _Planner:
         self.protocol = protocol
         self.p = participant
         self.today = today
-        self.visits = [v for v in protocol.visits if _applies(v.condition, participant.flags)]
+        self.c = _compiled(protocol)
+        self.visits = self.c.visits(participant.flags)
         self.by_code = {v.code: v for v in self.visits}
-        self.index = {v.code: i for i, v in enumerate(protocol.visits)}
+        self.index = self.c.index
         self.records = self._check_records()
         self.slots: dict[str, list[_Slot]] = {}
         self.last_dose: pendulum.Date | None = None
@@ -167,7 +263,7 @@ class _Planner:
 
     # -- planning --------------------------------------------------------------------------
     def run(self) -> Schedule:
-        for code in dependency_order(self.protocol):
+        for code in self.c.order:
             if code == _LAST_DOSE:
                 self._resolve_last_dose()
             elif code in self.by_code:
@@ -254,18 +350,16 @@ class _Planner:
         first = slots[0]
         return first.date, first.actual is not None
 
-    def _plan(
-        self, v: Visit, *, occurrence: int | None = None, base_span: Span | None = None
-    ) -> _Slot:
+    def _plan(self, v: Visit, *, occurrence: int | None = None) -> _Slot:
         anchor_date, anchor_actual = self._anchor_date(v.anchor, v)
         code = v.code if occurrence is None else f"{v.code}{occurrence}"
-        span = base_span if base_span is not None else v.offset.span()
+        span, early, late = self.c.spans(v, occurrence)
         if self.p.discontinued is not None and v.code == self.protocol.rules.early_end_visit:
             anchor_date, anchor_actual = self.p.discontinued, True
-            span = Span()
+            span, early, late = _window_spans(v, Span())
         target = shift(anchor_date, span)
-        earliest = shift(anchor_date, span - v.window.before.span())
-        latest = shift(anchor_date, span + v.window.after.span())
+        earliest = shift(anchor_date, early)
+        latest = shift(anchor_date, late)
         slot = _Slot(v, self.index[v.code], code, occurrence, target, earliest, latest)
         if v.wait_for:
             event = self._event(v.wait_for)
@@ -302,8 +396,7 @@ class _Planner:
         last_recorded = max(recorded, default=0)
         for k in range(_MAX_OCCURRENCES):
             n = k + 1
-            span = v.offset.span() + rep.every.span().times(k)
-            target = shift(anchor_date, span)
+            target = shift(anchor_date, self.c.spans(v, n)[0])
             ended = (
                 (rep.count is not None and k >= rep.count)
                 or (limit is not None and target > limit)
@@ -314,7 +407,7 @@ class _Planner:
                 if n > last_recorded:
                     return
                 continue
-            yield self._plan(v, occurrence=n, base_span=span)
+            yield self._plan(v, occurrence=n)
 
     @staticmethod
     def _occurrence_of(v: Visit, code: str) -> int | None:
@@ -334,7 +427,7 @@ class _Planner:
             # The screening date is a fact: once it is past, the screening visit took place.
             record = Record(v.code, self.p.screening)
         if record is None:
-            if v.is_dosing and self.p.discontinued is not None:
+            if v.code in self.c.dosing and self.p.discontinued is not None:
                 slot.status = VisitStatus.CANCELLED
                 slot.reason = f"treatment discontinued on {self.p.discontinued}"
             elif self.p.withdrawn is not None and slot.target >= self.p.withdrawn:
@@ -390,7 +483,7 @@ class _Planner:
         given: list[pendulum.Date] = []
         planned: list[pendulum.Date] = []
         for v in self.visits:
-            if not v.is_dosing:
+            if v.code not in self.c.dosing:
                 continue
             for s in self.slots.get(v.code, []):
                 if s.status is VisitStatus.DONE and s.actual is not None:
@@ -413,7 +506,7 @@ class _Planner:
         given = sorted(
             (s.actual, s.code)
             for v in self.visits
-            if v.is_dosing
+            if v.code in self.c.dosing
             for s in self.slots.get(v.code, [])
             if s.actual is not None
         )
@@ -431,7 +524,7 @@ class _Planner:
 
     def _schedule(self) -> Schedule:
         day1 = self.slots[self.protocol.day1_visit][0].date
-        epochs = {e.code: e for e in self.protocol.epochs}
+        epochs, procedures = self.c.epochs, self.c.procedures(self.p.flags)
         slots = sorted(
             (s for ss in self.slots.values() for s in ss),
             key=lambda s: (s.date, s.index, s.occurrence or 0),
@@ -447,9 +540,7 @@ class _Planner:
                 latest=s.latest,
                 study_day=study_day(s.date, day1),
                 tentative=s.tentative,
-                procedures=tuple(
-                    p for p in s.visit.procedures if _applies(p.condition, self.p.flags)
-                ),
+                procedures=procedures[s.visit.code],
                 status=s.status,
                 actual=s.actual,
                 reason=s.reason,
@@ -458,8 +549,12 @@ class _Planner:
             )
             for s in slots
         )
-        order = {v.code: i for i, v in enumerate(visits)}
-        findings = tuple(sorted(self.findings, key=lambda f: (order.get(f.visit, 0), f.kind.value)))
+        findings: tuple[Finding, ...] = ()
+        if self.findings:
+            order = {v.code: i for i, v in enumerate(visits)}
+            findings = tuple(
+                sorted(self.findings, key=lambda f: (order.get(f.visit, 0), f.kind.value))
+            )
         return Schedule(
             protocol=self.protocol.id,
             participant=self.p.code,
