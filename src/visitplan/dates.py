@@ -16,7 +16,8 @@ from visitplan.model import Span
 MIN_YEAR = 1900
 MAX_YEAR = 2199
 
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+#: ASCII digits only: ``\d`` alone would also read Arabic-Indic or Devanagari digits as a date.
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
 
 
 def parse_date(text: object, field: str = "date") -> pendulum.Date:
@@ -60,10 +61,22 @@ def to_date(value: object, field: str = "date") -> pendulum.Date:
     return parse_date(value, field)
 
 
-def shift(anchor: pendulum.Date, span: Span) -> pendulum.Date:
-    """``anchor`` moved by ``span`` in one step: calendar months first (clamped), then days."""
-    moved = anchor.add(months=span.months) if span.months else anchor
-    return moved.add(days=span.days) if span.days else moved
+def shift(anchor: pendulum.Date, span: Span, field: str = "date") -> pendulum.Date:
+    """``anchor`` moved by ``span`` in one step: calendar months first (clamped), then days.
+
+    A result beyond the calendar (before year 1 or after 9999) raises :class:`VisitplanError`
+    naming ``field``, instead of pendulum's ``OverflowError``.
+    """
+    try:
+        moved = anchor.add(months=span.months) if span.months else anchor
+        return moved.add(days=span.days) if span.days else moved
+    except (OverflowError, ValueError):
+        amount = " + ".join(
+            f"{n} {unit}" for n, unit in ((span.months, "months"), (span.days, "days")) if n
+        )
+        raise VisitplanError(
+            field, f"{anchor.isoformat()} + {amount}", "falls outside the calendar (years 1-9999)"
+        ) from None
 
 
 def study_day(day: pendulum.Date, day1: pendulum.Date) -> int:

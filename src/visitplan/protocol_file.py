@@ -8,6 +8,7 @@ reports them all at once.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -15,7 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from visitplan.engine import dependency_order
+from visitplan.dates import MAX_YEAR, MIN_YEAR
+from visitplan.engine import MAX_OCCURRENCES, dependency_order
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.model import (
     Anchor,
@@ -38,10 +40,23 @@ from visitplan.model import (
 
 T = TypeVar("T")
 
-_OFFSET = re.compile(r"^\s*([+-]?\d+)\s*(day|days|week|weeks|month|months)\s*$")
-_VISIT_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_OFFSET = re.compile(r"^\s*([+-]?)(\d+)\s*(day|days|week|weeks|month|months)\s*\Z", re.ASCII)
+# ``\Z`` rather than ``$``, which would also accept a code followed by a newline.
+_VISIT_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}\Z")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
 _UNITS = {"day": Unit.DAYS, "week": Unit.WEEKS, "month": Unit.MONTHS}
+#: No offset can be longer than the supported calendar: from any date inside it, it would
+#: leave it. Derived from the calendar's years, so it is not a protocol number.
+_CALENDAR_YEARS = MAX_YEAR - MIN_YEAR + 1
+_MAX_OFFSET = {
+    Unit.DAYS: _CALENDAR_YEARS * 366,
+    Unit.WEEKS: _CALENDAR_YEARS * 366 // 7,
+    Unit.MONTHS: _CALENDAR_YEARS * 12,
+}
+#: Control characters (and lone surrogates, which cannot be written as UTF-8) in a text field.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+#: A protocol file is a few kilobytes; anything far larger is a wrong file, not a protocol.
+MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 class ProtocolErrors(ProtocolError):
@@ -78,14 +93,34 @@ class _Reader:
             self.error(f"{path}.{key}" if path else key, None, "is required")
         return dict(raw)
 
-    def text(self, raw: Mapping[str, Any], key: str, path: str, default: str | None = None) -> str:
+    def text(
+        self,
+        raw: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: str | None = None,
+        *,
+        multiline: bool = False,
+    ) -> str:
         value = raw.get(key, default)
         if value is None:
             return ""
         if not isinstance(value, str):
             self.error(f"{path}.{key}", value, "must be text")
             return ""
+        if _CONTROL.search(value) or (not multiline and ("\n" in value or "\t" in value)):
+            self.error(f"{path}.{key}", value, "must not contain control characters or line breaks")
+            return ""
         return value
+
+    def code(self, raw: object, path: str) -> str | None:
+        """An optional reference to a visit code (validated against the visits later)."""
+        if raw is None:
+            return None
+        if not isinstance(raw, str) or not _VISIT_CODE.match(raw):
+            self.error(path, raw, "must be a visit code")
+            return None
+        return raw
 
     def enum(self, raw: Mapping[str, Any], key: str, path: str, kind: type[T], default: T) -> T:
         value = raw.get(key)
@@ -107,11 +142,22 @@ class _Reader:
                 path, raw, "must be an amount and a unit, e.g. '3 days', '4 weeks', '5 months'"
             )
             return None
-        unit = _UNITS[m.group(2).rstrip("s")]
+        unit = _UNITS[m.group(3).rstrip("s")]
         if unit is Unit.MONTHS and not months:
             self.error(path, raw, "must be in days or weeks (months have no fixed length here)")
             return None
-        return Offset(int(m.group(1)), unit)
+        digits = m.group(2).lstrip("0") or "0"
+        # Compare lengths first: Python's int() itself refuses strings of over 4300 digits.
+        value = int(m.group(1) + digits) if len(digits) <= 12 else _MAX_OFFSET[unit] + 1
+        if abs(value) > _MAX_OFFSET[unit]:
+            self.error(
+                path,
+                raw,
+                f"is longer than the {_CALENDAR_YEARS} years of the supported calendar "
+                f"({MIN_YEAR}-{MAX_YEAR}); at most {_MAX_OFFSET[unit]} {unit.value}",
+            )
+            return None
+        return Offset(value, unit)
 
     def anchor(self, raw: object, path: str) -> Anchor | None:
         if raw == "screening":
@@ -134,11 +180,60 @@ class _Reader:
 
 def loads(text: str, *, source: str = "<protocol>", fmt: str = "toml") -> Protocol:
     """Parse a protocol from TOML (or JSON) text; raise :class:`ProtocolErrors` if invalid."""
+    if not isinstance(text, str):
+        raise ProtocolError("file", type(text).__name__, "must be text (str)", source)
+    kind = fmt.upper()
     try:
-        raw = json.loads(text) if fmt == "json" else tomllib.loads(text)
+        if fmt == "json":
+            raw = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        else:
+            raw = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError("file", source, f"is not valid {fmt.upper()}: {exc}") from None
+        raise ProtocolError("file", source, f"is not valid {kind}: {exc}") from None
+    except _JSONRefusal as exc:
+        raise ProtocolError("file", source, f"is not valid {kind}: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("file", source, f"is not valid {kind}: nested too deeply") from None
+    except ValueError:  # int() refuses numbers of more than 4300 digits
+        raise ProtocolError("file", source, f"is not valid {kind}: a number is too long") from None
+    bad = _bad_text(raw)
+    if bad is not None:
+        raise ProtocolError("file", source, f"holds text that is not valid Unicode: {bad!r}")
     return from_dict(raw, source=source)
+
+
+class _JSONRefusal(ValueError):
+    """JSON that parses but cannot be a protocol: duplicate keys, NaN or Infinity."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys; a reviewer reading the file sees the first.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _JSONRefusal(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise _JSONRefusal(f"{name} is not a number")
+
+
+def _bad_text(raw: object) -> str | None:
+    """The first key or string holding a lone surrogate (JSON's "\\ud800"), else None."""
+    stack = [raw]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if re.search("[\ud800-\udfff]", item):
+                return item
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 def load(path: str | Path) -> Protocol:
@@ -146,7 +241,13 @@ def load(path: str | Path) -> Protocol:
     path = Path(path)
     fmt = "json" if path.suffix.lower() == ".json" else "toml"
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise VisitplanError(
+                "protocol file",
+                str(path),
+                f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; a protocol is a few kB",
+            )
+        text = path.read_text(encoding="utf-8-sig")  # a BOM from a Windows editor is fine
     except FileNotFoundError:
         raise VisitplanError("protocol file", str(path), "does not exist") from None
     except UnicodeDecodeError:
@@ -197,7 +298,7 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     rules_raw = r.table(doc.get("rules", {}), "rules", {"min_dose_gap", "early_end_visit"}, set())
     rules = Rules(
         min_dose_gap=r.offset(rules_raw.get("min_dose_gap"), "rules.min_dose_gap"),
-        early_end_visit=rules_raw.get("early_end_visit"),
+        early_end_visit=r.code(rules_raw.get("early_end_visit"), "rules.early_end_visit"),
     )
     visits = _list(r, doc.get("visits", []), "visits", lambda v, p: _visit(r, v, p, procedures))
 
@@ -231,7 +332,7 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     day1 = study.get("day1_visit")
     if isinstance(day1, str) and codes and day1 not in codes:
         r.error("study.day1_visit", day1, "unknown visit")
-    screening_visit = study.get("screening_visit")
+    screening_visit = r.code(study.get("screening_visit"), "study.screening_visit")
     if screening_visit is not None and screening_visit not in codes:
         r.error("study.screening_visit", screening_visit, "unknown visit")
     if rules.early_end_visit is not None and rules.early_end_visit not in codes:
@@ -249,7 +350,7 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
         title=r.text(study, "title", "study"),
         sponsor_id=r.text(study, "sponsor_id", "study"),
         day1_visit=r.text(study, "day1_visit", "study"),
-        description=r.text(study, "description", "study"),
+        description=r.text(study, "description", "study", multiline=True),
         screening_visit=r.text(study, "screening_visit", "study") or None,
         epochs=tuple(epochs),
         visits=tuple(visits),
@@ -264,6 +365,13 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     if r.errors:
         raise ProtocolErrors(r.errors)
     return protocol
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _list(r: _Reader, raw: object, path: str, item: Callable[[Any, str], T | None]) -> list[T]:
@@ -341,7 +449,12 @@ def _procedures(r: _Reader, raw: object) -> dict[str, Procedure]:
                 {"drug", "amount"},
             )
             amount, injections = d.get("amount"), d.get("injections", 1)
-            if not isinstance(amount, int | float) or isinstance(amount, bool) or amount <= 0:
+            if (
+                not isinstance(amount, int | float)
+                or isinstance(amount, bool)
+                or not _finite(amount)
+                or amount <= 0
+            ):
                 r.error(f"{path}.dose.amount", amount, "must be a positive number")
                 amount = 0
             if not isinstance(injections, int) or isinstance(injections, bool) or injections < 1:
@@ -423,9 +536,13 @@ def _visit(r: _Reader, raw: object, path: str, procedures: Mapping[str, Procedur
             r.error(f"{path}.repeat.every", str(every_or_none), "must be a positive interval")
         count = rp.get("count")
         if count is not None and (
-            not isinstance(count, int) or isinstance(count, bool) or count < 1
+            not isinstance(count, int)
+            or isinstance(count, bool)
+            or not 1 <= count <= MAX_OCCURRENCES
         ):
-            r.error(f"{path}.repeat.count", count, "must be a whole number of at least 1")
+            r.error(
+                f"{path}.repeat.count", count, f"must be a whole number from 1 to {MAX_OCCURRENCES}"
+            )
             count = None
         until = r.offset(rp.get("until"), f"{path}.repeat.until")
         if "count" not in rp and "until" not in rp:
@@ -435,7 +552,7 @@ def _visit(r: _Reader, raw: object, path: str, procedures: Mapping[str, Procedur
             count=count,
             until=until,
             stop_event=r.name(rp.get("stop_event"), f"{path}.repeat.stop_event"),
-            stop_visit=rp.get("stop_visit"),
+            stop_visit=r.code(rp.get("stop_visit"), f"{path}.repeat.stop_visit"),
         )
     not_before = None
     if "not_before" in v:
@@ -452,7 +569,7 @@ def _visit(r: _Reader, raw: object, path: str, procedures: Mapping[str, Procedur
         r.error(f"{path}.procedures", listed, "must be a list of procedure codes")
         listed = []
     for pc in listed:
-        if pc in procedures:
+        if isinstance(pc, str) and pc in procedures:
             procs.append(procedures[pc])
         else:
             r.error(f"{path}.procedures", pc, "unknown procedure; define it under [procedures]")

@@ -20,10 +20,13 @@ def demo(protocol_spec: str, roster: str | None, out: str) -> None:
     from importlib import resources
     from pathlib import Path
 
+    from visitplan.errors import VisitplanError
     from visitplan.export.tabular import to_csv, to_json
-    from visitplan.fileio import atomic_write, inside
+    from visitplan.fileio import write_files
     from visitplan.roster_csv import load_roster, read_roster
 
+    if not out.strip():
+        raise VisitplanError("--out", out, "must name a folder")
     protocol = load_protocol(protocol_spec)
     if roster is None:
         text = (resources.files("visitplan") / "data" / "sample-roster.csv").read_text("utf-8")
@@ -32,12 +35,14 @@ def demo(protocol_spec: str, roster: str | None, out: str) -> None:
         people = load_roster(roster, day1_visit=protocol.day1_visit)
     schedules = [protocol.plan(p) for p in people]
     folder = Path(out)
-    written = []
-    for p, s in zip(people, schedules, strict=True):
-        written.append(
-            atomic_write(inside(folder, f"plans/{p.code}.json"), to_json(protocol, p, s) + "\n")
-        )
-    written.append(atomic_write(inside(folder, "plans/all-visits.csv"), to_csv(schedules)))
+    # Everything is computed before anything is written, and written all or nothing: a bad
+    # roster row or a failed write leaves OUT exactly as it was.
+    files: dict[str, str] = {
+        f"plans/{p.code}.json": to_json(protocol, p, s) + "\n"
+        for p, s in zip(people, schedules, strict=True)
+    }
+    files["plans/all-visits.csv"] = to_csv(schedules)
+    written = write_files(folder, files)
     for p, s in zip(people, schedules, strict=True):
         click.echo(f"{p.code}: Day 1 {s.day1}, last dose {s.last_dose}, {len(s.visits)} visits")
     click.echo(f"wrote {len(written)} files under {folder}/")
