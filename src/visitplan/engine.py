@@ -75,11 +75,18 @@ def dependency_order(protocol: Protocol) -> list[str]:
                 )
             deps.add(v.repeat.stop_visit)
         graph[v.code] = deps
+    # Sorted predecessors: sets of strings iterate in a per-process hash order, and the cycle
+    # reported (and the order of independent visits) must not change from one run to the next.
+    ordered = {code: sorted(deps) for code, deps in graph.items()}
     try:
-        return [c for c in graphlib.TopologicalSorter(graph).static_order()]
+        return [c for c in graphlib.TopologicalSorter(ordered).static_order()]
     except graphlib.CycleError as exc:
-        cycle = " -> ".join(str(c).replace(_LAST_DOSE, "last dose") for c in exc.args[1])
-        raise ProtocolError("visits", cycle, "anchors form a cycle") from None
+        loop = [str(c).replace(_LAST_DOSE, "last dose") for c in exc.args[1][:-1]]
+        start = loop.index(min(loop))
+        loop = loop[start:] + loop[:start]
+        raise ProtocolError(
+            "visits", " -> ".join([*loop, loop[0]]), "anchors form a cycle"
+        ) from None
 
 
 @attrs.define

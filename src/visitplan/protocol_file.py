@@ -84,7 +84,7 @@ class _Reader:
         self, raw: object, path: str, allowed: set[str], required: set[str]
     ) -> dict[str, Any]:
         if not isinstance(raw, Mapping):
-            self.error(path, raw, "must be a table")
+            self.error(path or "document", raw, "must be a table")
             return {}
         for key in raw:
             if key not in allowed:
@@ -196,6 +196,8 @@ def loads(text: str, *, source: str = "<protocol>", fmt: str = "toml") -> Protoc
         raise ProtocolError("file", source, f"is not valid {kind}: nested too deeply") from None
     except ValueError:  # int() refuses numbers of more than 4300 digits
         raise ProtocolError("file", source, f"is not valid {kind}: a number is too long") from None
+    if not raw:
+        raise ProtocolError("file", source, "is empty")
     bad = _bad_text(raw)
     if bad is not None:
         raise ProtocolError("file", source, f"holds text that is not valid Unicode: {bad!r}")
@@ -412,7 +414,7 @@ def _site(r: _Reader, raw: object, path: str) -> Site | None:
     if not s:
         return None
     zone = r.text(s, "timezone", path)
-    if zone:
+    if zone or s.get("timezone") == "":
         import pendulum
 
         try:

@@ -32,7 +32,8 @@ def read_roster(text: str, *, source: str = "roster", day1_visit: str = "D1") ->
         raise VisitplanError(source, type(text).__name__, "roster text must be a str")
     # newline="" as the csv module requires: quoted line breaks stay in their cell, and files
     # with old Mac line ends (CR only) read like any other.
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    # strict: an unclosed quote is an error, not a cell swallowing the rest of the file.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
         header = reader.fieldnames or []
     except csv.Error as exc:
@@ -67,7 +68,10 @@ def read_roster(text: str, *, source: str = "roster", day1_visit: str = "D1") ->
         line = reader.line_num
         try:
             if None in row:
-                raise VisitplanError("row", line, "has more cells than the header")
+                cells = len(header) + len(row[None])
+                raise VisitplanError(
+                    "row", f"{cells} cells", f"has more cells than the header's {len(header)}"
+                )
             code = (row.get("participant") or "").strip()
             if code in seen:
                 raise VisitplanError("participant", code, "appears twice in the roster")

@@ -89,6 +89,8 @@ def load_protocol(spec: str) -> Any:
 
     from visitplan.protocol_file import builtin, builtin_names, load
 
+    if not spec.strip():
+        raise VisitplanError("--protocol", spec, "must name a built-in protocol or a file")
     if spec in builtin_names():
         return builtin(spec)
     if Path(spec).suffix.lower() in (".toml", ".json") or Path(spec).exists():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from visitplan.cli.common import load_protocol, protocol_option
@@ -33,7 +35,7 @@ def demo(protocol_spec: str, roster: str | None, out: str) -> None:
         people = read_roster(text, source="sample-roster.csv", day1_visit=protocol.day1_visit)
     else:
         people = load_roster(roster, day1_visit=protocol.day1_visit)
-    schedules = [protocol.plan(p) for p in people]
+    schedules = [_plan(protocol, p) for p in people]
     folder = Path(out)
     # Everything is computed before anything is written, and written all or nothing: a bad
     # roster row or a failed write leaves OUT exactly as it was.
@@ -46,3 +48,15 @@ def demo(protocol_spec: str, roster: str | None, out: str) -> None:
     for p, s in zip(people, schedules, strict=True):
         click.echo(f"{p.code}: Day 1 {s.day1}, last dose {s.last_dose}, {len(s.visits)} visits")
     click.echo(f"wrote {len(written)} files under {folder}/")
+
+
+def _plan(protocol: Any, person: Any) -> Any:
+    """The participant's schedule; a planning error names the participant it is about."""
+    from visitplan.errors import VisitplanError
+
+    try:
+        return protocol.plan(person)
+    except VisitplanError as exc:
+        raise VisitplanError(
+            f"participant {person.code}: {exc.field}", exc.value, exc.rule
+        ) from None
