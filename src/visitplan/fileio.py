@@ -20,10 +20,13 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """
     path = Path(path)
     made = _make_parents(path)
+    tmp: Path | None = None
     try:
         tmp = _stage(path, data)
         _replace(tmp, path)
-    except BaseException:
+    except BaseException:  # also KeyboardInterrupt: never leave a temporary file behind
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         _remove_dirs(made)
         raise
     return path

@@ -89,7 +89,8 @@ class _Reader:
         for key in raw:
             if key not in allowed:
                 self.error(f"{path}.{key}" if path else key, raw[key], "unknown field")
-        for key in sorted(required - set(raw)):
+        # A JSON null is no value: a required field given as null is missing.
+        for key in sorted(required - {k for k, v in raw.items() if v is not None}):
             self.error(f"{path}.{key}" if path else key, None, "is required")
         return dict(raw)
 
@@ -334,6 +335,9 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     day1 = study.get("day1_visit")
     if isinstance(day1, str) and codes and day1 not in codes:
         r.error("study.day1_visit", day1, "unknown visit")
+    elif any(v.code == day1 and v.condition for v in visits):
+        # Every participant has a Day 1: study days count from it.
+        r.error("study.day1_visit", day1, "the Day 1 visit cannot depend on a condition")
     screening_visit = r.code(study.get("screening_visit"), "study.screening_visit")
     if screening_visit is not None and screening_visit not in codes:
         r.error("study.screening_visit", screening_visit, "unknown visit")
