@@ -330,3 +330,29 @@ def test_real_entry_point_errors(tmp_path, args, line):
     r = subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert (r.returncode, r.stderr, r.stdout) == (2, line + "\n", "")
     assert not (tmp_path / "o").exists()
+
+
+def test_csv_row_with_a_carriage_return_stays_one_row():
+    """Regression: csv.writer with "\\n" line ends left a bare CR unquoted, splitting the row."""
+    import attrs
+
+    # Protocol files refuse control characters; a protocol built in code can still hold one.
+    visits = tuple(attrs.evolve(v, name="Dose\r2") if v.code == "W4" else v for v in STUDY)
+    protocol = attrs.evolve(STUDY, visits=visits)
+    schedule = protocol.plan(Participant("1001", "2022-07-27"))
+    rows = list(csv.reader(io.StringIO(to_csv([schedule]), newline="")))
+    assert len(rows) == 1 + len(schedule.visits)
+    assert [r[2] for r in rows if r[1] == "W4"] == ["Dose\r2"]
+
+
+def test_table_prints_rich_markup_in_protocol_text_literally(tmp_path, monkeypatch):
+    """Regression: a visit name holding "[/bold]" crashed the table with rich's MarkupError."""
+    monkeypatch.chdir(tmp_path)
+    Path("p.toml").write_text(dumps(STUDY).replace('"Dose 2"', '"Dose [/bold] 2 [red]x"', 1))
+    r = CliRunner().invoke(
+        cli,
+        ["plan", "-p", "p.toml", "--participant", "1001", "--screening", "2022-07-27"],
+        env={"COLUMNS": "200"},
+    )
+    assert r.exit_code == 0, r.output
+    assert "Dose [/bold] 2 [red]x" in r.stdout
