@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pendulum
 import pytest
 from click.testing import CliRunner
 from tests.corpus.generated import write_generated
@@ -16,6 +17,7 @@ from tests.corpus.generated import write_generated
 import visitplan
 from visitplan import Participant, Record, plan
 from visitplan.cli import cli
+from visitplan.dates import local_datetime
 from visitplan.protocol_file import loads
 from visitplan.roster_csv import load_roster, read_roster
 
@@ -93,6 +95,8 @@ def test_library_case(case, corpus_dir, monkeypatch):
         "read_roster": read_roster,
         "load_roster": load_roster,
         "study": visitplan.builtin("NCT05124925"),
+        "local_datetime": local_datetime,
+        "pendulum": pendulum,
     }
     with pytest.raises(visitplan.VisitplanError) as info:
         eval(case["call"], namespace)

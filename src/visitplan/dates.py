@@ -92,8 +92,13 @@ def local_datetime(day: pendulum.Date, time: str | pendulum.Time, zone: str) -> 
     autumn fall-back) is refused with :class:`VisitplanError`: RFC 5545 clients and pendulum
     resolve those differently, so visitplan never guesses.
     """
+    import datetime as _dt
+
+    day = to_date(day, "appointment date")
+    if not isinstance(time, str | _dt.time):
+        raise VisitplanError("time", time, "must be a wall-clock time written HH:MM (00:00-23:59)")
     if isinstance(time, str):
-        m = re.match(r"^([01]\d|2[0-3]):([0-5]\d)$", time.strip())
+        m = re.match(r"^([01]\d|2[0-3]):([0-5]\d)$", time.strip(), re.ASCII)
         if not m:
             raise VisitplanError(
                 "time", time, "must be a wall-clock time written HH:MM (00:00-23:59)"
@@ -105,8 +110,6 @@ def local_datetime(day: pendulum.Date, time: str | pendulum.Time, zone: str) -> 
         tz = pendulum.timezone(zone)
     except Exception:  # pendulum raises several types for an unknown zone
         raise VisitplanError("timezone", zone, "is not a known IANA time zone") from None
-    import datetime as _dt
-
     naive = _dt.datetime(day.year, day.month, day.day, hour, minute)
     first = naive.replace(tzinfo=tz, fold=0)
     second = naive.replace(tzinfo=tz, fold=1)
