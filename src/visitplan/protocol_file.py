@@ -330,6 +330,16 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
                     r.error(
                         f"visits.{v.code}.{where}", a.visit, "cannot anchor on a repeating visit"
                     )
+        for other in visits:
+            rest = other.code[len(v.code) :]
+            if v.repeat and other is not v and other.code.startswith(v.code) and rest.isdigit():
+                # FU repeating makes FU1, FU2, ...: a visit FU1 (or a repeat FU1 making FU12)
+                # would share a code with an occurrence, and a record could not tell them apart.
+                r.error(
+                    f"visits.{other.code}.code",
+                    other.code,
+                    f"clashes with the occurrence codes of the repeating visit {v.code}",
+                )
         if v.repeat and v.repeat.stop_visit and v.repeat.stop_visit not in codes:
             r.error(f"visits.{v.code}.repeat.stop_visit", v.repeat.stop_visit, "unknown visit")
     day1 = study.get("day1_visit")
