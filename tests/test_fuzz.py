@@ -54,6 +54,11 @@ scalars = (
     | offset_text
     | st.sampled_from(["screening", "last-dose", "D1", "W4", "EOS", "FU", "", "Europe/Paris"])
 )
+valid_offsets = st.builds(
+    lambda n, unit: f"{n} {unit}",
+    st.integers(-400, 400),
+    st.sampled_from(["days", "weeks", "months"]),
+)
 junk: st.SearchStrategy[Any] = st.recursive(
     scalars,
     lambda inner: (
@@ -75,6 +80,37 @@ def paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
+def leaves(doc: Any) -> list[Any]:
+    if isinstance(doc, dict):
+        return [x for v in doc.values() for x in leaves(v)]
+    if isinstance(doc, list):
+        return [x for v in doc for x in leaves(v)]
+    return [doc]
+
+
+PLAUSIBLE_TEXT = sorted({x for x in leaves(BUILTIN) if isinstance(x, str)})
+
+
+@st.composite
+def near_valid_protocols(draw: st.DrawFn) -> Any:
+    """The built-in protocol with 1-3 leaf values swapped for values of the same type."""
+    doc = json.loads(json.dumps(BUILTIN))
+    leaf_paths = [p for p in paths(doc)[1:] if isinstance(_get(doc, p), str | int | float)]
+    for path in draw(st.lists(st.sampled_from(leaf_paths), min_size=1, max_size=3)):
+        parent = _get(doc, path[:-1])
+        if isinstance(parent[path[-1]], str):
+            parent[path[-1]] = draw(st.sampled_from(PLAUSIBLE_TEXT) | valid_offsets)
+        else:
+            parent[path[-1]] = draw(st.integers(-3, 1002) | amounts)
+    return doc
+
+
+def _get(doc: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        doc = doc[key]
+    return doc
+
+
 @st.composite
 def mutated_protocols(draw: st.DrawFn) -> Any:
     """The built-in protocol with a few values replaced by junk, deleted or added."""
@@ -84,8 +120,18 @@ def mutated_protocols(draw: st.DrawFn) -> Any:
         parent = doc
         for key in path[:-1]:
             parent = parent[key]
-        action = draw(st.sampled_from(["replace", "replace", "delete", "add"]))
-        if action == "replace":
+        action = draw(st.sampled_from(["replace", "plausible", "plausible", "delete", "add"]))
+        if action == "plausible":
+            # A value another field of the protocol holds, or a valid offset: near-valid files
+            # get past the reader and exercise the engine.
+            old = parent[path[-1]]
+            if isinstance(old, str):
+                parent[path[-1]] = draw(st.sampled_from(PLAUSIBLE_TEXT) | valid_offsets)
+            elif isinstance(old, int | float):
+                parent[path[-1]] = draw(st.integers(-3, 1002) | amounts)
+            else:
+                parent[path[-1]] = draw(junk)
+        elif action == "replace":
             parent[path[-1]] = draw(junk)
         elif action == "delete":
             del parent[path[-1]]
@@ -118,6 +164,12 @@ def mutated_text(draw: st.DrawFn, base: str) -> str:
 @FUZZ
 @given(mutated_protocols())
 def test_fuzz_protocol_structure_json(doc):
+    check_protocol_text(json.dumps(doc), "json")
+
+
+@FUZZ
+@given(near_valid_protocols())
+def test_fuzz_protocol_near_valid(doc):
     check_protocol_text(json.dumps(doc), "json")
 
 
