@@ -227,9 +227,17 @@ def test_withdrawal_cancels_future_visits(study):
     )
 
 
-@pytest.mark.parametrize("code", ["FU0", "FU01", "FU1001", "FUX"])
-def test_repeat_occurrence_codes_are_exact(study, code):
-    with pytest.raises(VisitplanError, match="unknown visit code"):
+@pytest.mark.parametrize(
+    ("code", "rule"),
+    [
+        ("FU0", "unknown visit code"),
+        ("FU01", "unknown visit code"),
+        ("FUX", "unknown visit code"),
+        ("FU1001", "a repeat has at most 1000 occurrences"),
+    ],
+)
+def test_repeat_occurrence_codes_are_exact(study, code, rule):
+    with pytest.raises(VisitplanError, match=rule):
         study.plan(
             Participant("X1", "2022-07-27", records={"D1": "2022-08-31", code: "2023-05-10"})
         )

@@ -240,8 +240,10 @@ def test_show_builtin_by_name():
     [
         ("[]", "json",
          ["x: (document) []: must be a table of [study], [[epochs]], [[visits]], ..."]),
-        ("", "toml", ["x: epochs (missing): is required", "x: study (missing): is required",
-                      "x: visits (missing): is required"]),
+        ("", "toml", ["file 'x': is empty"]),
+        ("# only a comment", "toml", ["x: epochs (missing): is required",
+                                      "x: study (missing): is required",
+                                      "x: visits (missing): is required"]),
         ('visits = []\nepochs = []\n[study]\nid = "A"\ntitle = "B"\nday1_visit = "D1"', "toml",
          ["x: visits []: a protocol needs at least one visit"]),
         ('{"study": {"id": "A", "title": "B", "day1_visit": "D1"}, "epochs": [], "visits": [null]}',

@@ -18,7 +18,8 @@ from visitplan.model import Span
 MIN_YEAR = 1900
 MAX_YEAR = 2199
 
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+#: ASCII digits only: ``\d`` alone would also read Arabic-Indic or Devanagari digits as a date.
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
 
 
 def parse_date(text: object, field: str = "date") -> pendulum.Date:
@@ -60,22 +61,31 @@ def to_date(value: object, field: str = "date") -> pendulum.Date:
     return parse_date(value, field)
 
 
-def shift(anchor: pendulum.Date, span: Span) -> pendulum.Date:
+def shift(anchor: pendulum.Date, span: Span, field: str = "date") -> pendulum.Date:
     """``anchor`` moved by ``span`` in one step: calendar months first (clamped), then days.
 
     The result is exactly ``anchor.add(months=span.months).add(days=span.days)`` (pendulum's
     own arithmetic; tests/test_dates.py checks this on random dates and spans). It is computed
     here with day ordinals and a month-clamping helper because ``pendulum.Date.add`` goes
     through a general duration normaliser costing ~3.5 µs a call: it was the hottest path of
-    planning (docs/performance.md).
+    planning (docs/performance.md). A result beyond the calendar (before year 1 or after 9999)
+    raises :class:`VisitplanError` naming ``field``, instead of an ``OverflowError``.
     """
-    if span.months:
-        anchor = _add_months(anchor, span.months)
-    if not span.days:
-        return anchor
-    ordinal = anchor.toordinal() + span.days
-    # _BY_ORDINAL.get inlined: shift runs ~50 times per participant planned.
-    return _BY_ORDINAL.get(ordinal) or _from_ordinal(ordinal)
+    try:
+        if span.months:
+            anchor = _add_months(anchor, span.months)
+        if not span.days:
+            return anchor
+        ordinal = anchor.toordinal() + span.days
+        # _BY_ORDINAL.get inlined: shift runs ~50 times per participant planned.
+        return _BY_ORDINAL.get(ordinal) or _from_ordinal(ordinal)
+    except (OverflowError, ValueError):
+        amount = " + ".join(
+            f"{n} {unit}" for n, unit in ((span.months, "months"), (span.days, "days")) if n
+        )
+        raise VisitplanError(
+            field, f"{anchor.isoformat()} + {amount}", "falls outside the calendar (years 1-9999)"
+        ) from None
 
 
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -137,8 +147,13 @@ def local_datetime(day: pendulum.Date, time: str | pendulum.Time, zone: str) -> 
     autumn fall-back) is refused with :class:`VisitplanError`: RFC 5545 clients and pendulum
     resolve those differently, so visitplan never guesses.
     """
+    import datetime as _dt
+
+    day = to_date(day, "appointment date")
+    if not isinstance(time, str | _dt.time):
+        raise VisitplanError("time", time, "must be a wall-clock time written HH:MM (00:00-23:59)")
     if isinstance(time, str):
-        m = re.match(r"^([01]\d|2[0-3]):([0-5]\d)$", time.strip())
+        m = re.match(r"^([01]\d|2[0-3]):([0-5]\d)$", time.strip(), re.ASCII)
         if not m:
             raise VisitplanError(
                 "time", time, "must be a wall-clock time written HH:MM (00:00-23:59)"

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import graphlib
 import itertools
+import re
 from collections.abc import Iterator
 
 import attrs
 import pendulum
 
-from visitplan.dates import shift, study_day
+from visitplan.dates import shift, study_day, to_date
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.model import (
     Anchor,
@@ -38,7 +39,9 @@ from visitplan.schedule import (
 
 _LAST_DOSE = "@last_dose"
 #: A repeat with no count and no end is refused at load; this only guards against a runaway.
-_MAX_OCCURRENCES = 1000
+MAX_OCCURRENCES = 1000
+#: An occurrence number as written in a code (FU2): ASCII digits, no leading zero.
+_OCCURRENCE = re.compile(r"[1-9][0-9]{0,5}", re.ASCII)
 
 
 def plan(
@@ -54,7 +57,15 @@ def plan(
     Raises :class:`VisitplanError` when the facts contradict the protocol (an unknown visit,
     a Day 1 outside the run-in, a dose before Day 1, ...).
     """
-    return _Planner(protocol, participant, today).run()
+    if not isinstance(protocol, Protocol):
+        raise VisitplanError(
+            "protocol", type(protocol).__name__, "must be a visitplan Protocol (see visitplan.load)"
+        )
+    if not isinstance(participant, Participant):
+        raise VisitplanError(
+            "participant", type(participant).__name__, "must be a visitplan Participant"
+        )
+    return _Planner(protocol, participant, None if today is None else to_date(today, "today")).run()
 
 
 def dependency_order(protocol: Protocol) -> list[str]:
@@ -81,11 +92,18 @@ def dependency_order(protocol: Protocol) -> list[str]:
                 )
             deps.add(v.repeat.stop_visit)
         graph[v.code] = deps
+    # Sorted predecessors: sets of strings iterate in a per-process hash order, and the cycle
+    # reported (and the order of independent visits) must not change from one run to the next.
+    ordered = {code: sorted(deps) for code, deps in graph.items()}
     try:
-        return [c for c in graphlib.TopologicalSorter(graph).static_order()]
+        return [c for c in graphlib.TopologicalSorter(ordered).static_order()]
     except graphlib.CycleError as exc:
-        cycle = " -> ".join(str(c).replace(_LAST_DOSE, "last dose") for c in exc.args[1])
-        raise ProtocolError("visits", cycle, "anchors form a cycle") from None
+        loop = [str(c).replace(_LAST_DOSE, "last dose") for c in exc.args[1][:-1]]
+        start = loop.index(min(loop))
+        loop = loop[start:] + loop[:start]
+        raise ProtocolError(
+            "visits", " -> ".join([*loop, loop[0]]), "anchors form a cycle"
+        ) from None
 
 
 class _Compiled:
@@ -246,12 +264,13 @@ class _Planner:
         if code in self.by_code and self.by_code[code].repeat is None:
             return self.by_code[code], None
         for v in self.visits:
-            rest = code[len(v.code) :]
-            if v.repeat and code.startswith(v.code) and rest.isdigit():
-                n = int(rest)
-                # FU01 or FU0 would silently never match an occurrence (FU1): refuse them.
-                if 1 <= n <= _MAX_OCCURRENCES and str(n) == rest:
-                    return v, n
+            n = self._occurrence_of(v, code) if v.repeat else None
+            if n is not None and n > MAX_OCCURRENCES:
+                raise VisitplanError(
+                    "visit", code, f"a repeat has at most {MAX_OCCURRENCES} occurrences"
+                )
+            if n is not None:
+                return v, n
         known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.visits]
         missing = [v for v in self.protocol.visits if v.code == code and v not in self.visits]
         rule = (
@@ -357,9 +376,10 @@ class _Planner:
         if self.p.discontinued is not None and v.code == self.protocol.rules.early_end_visit:
             anchor_date, anchor_actual = self.p.discontinued, True
             span, early, late = _window_spans(v, Span())
-        target = shift(anchor_date, span)
-        earliest = shift(anchor_date, early)
-        latest = shift(anchor_date, late)
+        where = f"visits.{v.code}"
+        target = shift(anchor_date, span, f"{where}.offset")
+        earliest = shift(anchor_date, early, f"{where}.window.before")
+        latest = shift(anchor_date, late, f"{where}.window.after")
         slot = _Slot(v, self.index[v.code], code, occurrence, target, earliest, latest)
         if v.wait_for:
             event = self._event(v.wait_for)
@@ -369,7 +389,7 @@ class _Planner:
                 slot.target = min(max(event, earliest), latest)
         if v.not_before:
             floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
-            floor = shift(floor_anchor, v.not_before.offset.span())
+            floor = shift(floor_anchor, v.not_before.offset.span(), f"{where}.not_before.offset")
             if slot.target < floor:
                 self.findings.append(
                     Finding(
@@ -389,14 +409,15 @@ class _Planner:
         rep = v.repeat
         assert rep is not None
         anchor_date, _ = self._anchor_date(v.anchor, v)
-        limit = shift(anchor_date, rep.until.span()) if rep.until else None
+        where = f"visits.{v.code}.repeat"
+        limit = shift(anchor_date, rep.until.span(), f"{where}.until") if rep.until else None
         stop_event = self._event(rep.stop_event) if rep.stop_event else None
         stop_visit = self.slots[rep.stop_visit][0].date if rep.stop_visit else None
         recorded = [n for c in self.records if (n := self._occurrence_of(v, c)) is not None]
         last_recorded = max(recorded, default=0)
-        for k in range(_MAX_OCCURRENCES):
+        for k in range(MAX_OCCURRENCES + 1):
             n = k + 1
-            target = shift(anchor_date, self.c.spans(v, n)[0])
+            target = shift(anchor_date, self.c.spans(v, n)[0], f"{where}.every")
             ended = (
                 (rep.count is not None and k >= rep.count)
                 or (limit is not None and target > limit)
@@ -407,12 +428,18 @@ class _Planner:
                 if n > last_recorded:
                     return
                 continue
+            if n > MAX_OCCURRENCES:
+                # Never cut a schedule short quietly: a repeat this long is a protocol mistake.
+                raise ProtocolError(
+                    where, str(rep.every), f"does not end within {MAX_OCCURRENCES} occurrences"
+                )
             yield self._plan(v, occurrence=n)
 
     @staticmethod
     def _occurrence_of(v: Visit, code: str) -> int | None:
+        """The occurrence number ``code`` names (FU2 -> 2); None unless written canonically."""
         rest = code[len(v.code) :]
-        return int(rest) if code.startswith(v.code) and rest.isdigit() else None
+        return int(rest) if code.startswith(v.code) and _OCCURRENCE.fullmatch(rest) else None
 
     def _apply_record(
         self, slot: _Slot, anchor_actual: pendulum.Date | None, anchor: Anchor
@@ -511,7 +538,7 @@ class _Planner:
             if s.actual is not None
         )
         for (before, _), (after, code) in itertools.pairwise(given):
-            if after < shift(before, gap.span()):
+            if after < shift(before, gap.span(), "rules.min_dose_gap"):
                 days = after.toordinal() - before.toordinal()
                 self.findings.append(
                     Finding(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class VisitplanError(ValueError):
     """A user mistake: bad input, a broken protocol, a rule the facts break.
@@ -14,7 +16,7 @@ class VisitplanError(ValueError):
         self.field = field
         self.value = value
         self.rule = rule
-        super().__init__(f"{field} {_show(value)}: {rule}")
+        super().__init__(one_line(f"{one_line(field, 200)} {_show(value)}: {rule}", 2000))
 
 
 class ProtocolError(VisitplanError):
@@ -25,7 +27,18 @@ class ProtocolError(VisitplanError):
         super().__init__(f"{source}: {field}" if source else field, value, rule)
 
 
+def one_line(text: str, limit: int = 2000) -> str:
+    """``text`` with control characters, line breaks and lone surrogates escaped, and cut to
+    ``limit`` characters: a message built from hostile input still prints as one clean line.
+    """
+    clean = _UNSAFE.sub(lambda m: repr(m.group())[1:-1], text)
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
+
+
+#: C0/C1 controls (line breaks, escape sequences), Unicode line/paragraph separators, surrogates.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
 def _show(value: object) -> str:
     text = repr(value) if isinstance(value, str) else str(value)
-    text = text.replace("\n", "\\n")
-    return text if len(text) <= 80 else text[:77] + "..."
+    return one_line(text, 80)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from visitplan.errors import VisitplanError
@@ -13,27 +15,113 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
     A reader sees the old file or the new one, never half of one, even if the writer is killed.
+    An operating-system failure (no space, no permission, a folder in the way) raises
+    :class:`VisitplanError` and leaves the old file as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    made = _make_parents(path)
+    tmp: Path | None = None
+    try:
+        tmp = _stage(path, data)
+        _replace(tmp, path)
+    except BaseException:  # also KeyboardInterrupt: never leave a temporary file behind
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        _remove_dirs(made)
+        raise
+    return path
+
+
+def write_files(folder: str | Path, files: Mapping[str, str | bytes]) -> list[Path]:
+    """Write every ``name -> data`` of ``files`` under ``folder``, all or nothing.
+
+    Every name is checked with :func:`inside` and every file is staged to a temporary file
+    before the first one replaces its target, so a bad name or a failed write leaves the folder
+    exactly as it was (folders created for the attempt are removed again).
+    """
+    targets = {inside(folder, name): data for name, data in files.items()}
+    for target in targets:
+        if target.is_dir():
+            raise VisitplanError("output file", str(target), "is a folder; remove it first")
+    made: list[Path] = []
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, data in targets.items():
+            made += _make_parents(target)
+            staged.append((_stage(target, data), target))
+        for tmp, target in staged:
+            _replace(tmp, target)
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        _remove_dirs(made)
+        raise
+    return list(targets)
+
+
+def inside(folder: str | Path, name: str) -> Path:
+    """``folder / name``, refusing a name that would leave ``folder`` (``..``, absolute paths).
+
+    Symbolic links are resolved first, so a link inside ``folder`` that points elsewhere is
+    refused too.
+    """
+    base = Path(folder).resolve()
+    target = (base / name).resolve()
+    if target == base or base not in target.parents:
+        raise VisitplanError("output name", name, f"must stay inside the folder {folder}")
+    return target
+
+
+def _make_parents(path: Path) -> list[Path]:
+    """Create the missing parent folders of ``path``; return those created, deepest last."""
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VisitplanError(
+            "output folder", str(path.parent), f"cannot be created: {exc.strerror}"
+        ) from None
+    return list(reversed(missing))
+
+
+def _stage(path: Path, data: str | bytes) -> Path:
+    """``data`` written and synced to a temporary file next to ``path``."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise VisitplanError(
+            "output file", str(path), f"cannot be written: {exc.strerror}"
+        ) from None
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise VisitplanError(
+            "output file", str(path), f"cannot be written: {exc.strerror}"
+        ) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
+    return tmp
 
 
-def inside(folder: str | Path, name: str) -> Path:
-    """``folder / name``, refusing a name that would leave ``folder`` (``..``, absolute paths)."""
-    base = Path(folder).resolve()
-    target = (base / name).resolve()
-    if target != base and base not in target.parents:
-        raise VisitplanError("output name", name, f"must stay inside the folder {folder}")
-    return target
+def _replace(tmp: Path, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise VisitplanError(
+            "output file", str(path), f"cannot be written: {exc.strerror}"
+        ) from None
+
+
+def _remove_dirs(made: list[Path]) -> None:
+    for d in reversed(made):
+        # Not empty (someone else wrote there) or already gone: leave it.
+        with contextlib.suppress(OSError):
+            d.rmdir()

@@ -13,7 +13,8 @@ from visitplan.dates import to_date
 from visitplan.errors import VisitplanError
 
 #: A study code: letters, digits, dot, dash, underscore; no spaces, so no names fit by accident.
-CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+#: ``\Z``, not ``$``: ``$`` also matches before a final newline, which would let "1001\n" in.
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z")
 
 
 def check_code(value: object, field: str = "participant") -> str:
@@ -43,8 +44,39 @@ def _withdrawn(value: object) -> pendulum.Date | None:
     return None if value is None else to_date(value, "withdrawn")
 
 
+#: A flag or event name, the same form a protocol uses for conditions (``hbcab_positive``).
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
+
+
+def _name(value: object, field: str) -> str:
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        raise VisitplanError(field, value, "must be a lower-case name such as 'hbcab_positive'")
+    return value
+
+
 def _flags(value: Iterable[str]) -> frozenset[str]:
-    return frozenset(value)
+    # A lone string is iterable too: frozenset("wocbp") would quietly be five one-letter flags.
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise VisitplanError("flags", value, "must be a collection of flag names")
+    return frozenset(_name(f, "flag") for f in value)
+
+
+def _site(value: object) -> str | None:
+    return None if value is None else check_code(value, "site")
+
+
+def _visit_code(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise VisitplanError("visit", value, "must be a visit code such as 'W4' or 'FU2'")
+    return value
+
+
+def _status(value: object) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        choices = ", ".join(s.value for s in Status)
+        raise VisitplanError("status", value, f"must be one of: {choices}") from None
 
 
 class Status(enum.Enum):
@@ -59,9 +91,9 @@ class Status(enum.Enum):
 class Record:
     """A recorded fact about one visit (a repeat occurrence is named e.g. ``FU2``)."""
 
-    code: str
+    code: str = attrs.field(converter=_visit_code)
     date: pendulum.Date | None = attrs.field(default=None, converter=_record_date)
-    status: Status = attrs.field(default=Status.DONE, converter=Status)
+    status: Status = attrs.field(default=Status.DONE, converter=_status)
     reason: str | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -71,10 +103,18 @@ class Record:
 
 def _records(value: Iterable[Record] | Mapping[str, object]) -> tuple[Record, ...]:
     if isinstance(value, Mapping):
-        return tuple(Record(code, to_date(day, f"{code}.date")) for code, day in value.items())
+        return tuple(
+            Record(_visit_code(code), to_date(day, f"{code}.date")) for code, day in value.items()
+        )
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise VisitplanError(
+            "records", value, "must be Record objects or a mapping of visit code to date"
+        )
     records = tuple(value)
     seen: set[str] = set()
     for r in records:
+        if not isinstance(r, Record):
+            raise VisitplanError("records", r, "must be a Record (visit code, date, status)")
         if r.code in seen:
             raise VisitplanError("visit", r.code, "is recorded twice; a visit has one record")
         seen.add(r.code)
@@ -123,7 +163,9 @@ def _baseline(value: object) -> float | None:
 
 
 def _events(value: Mapping[str, object]) -> dict[str, pendulum.Date]:
-    return {name: to_date(day, name) for name, day in value.items()}
+    if not isinstance(value, Mapping):
+        raise VisitplanError("events", value, "must be a mapping of event name to date")
+    return {_name(name, "event"): to_date(day, name) for name, day in value.items()}
 
 
 @attrs.frozen
@@ -145,7 +187,7 @@ class Participant:
     events: Mapping[str, pendulum.Date] = attrs.field(factory=dict, converter=_events, hash=False)
     discontinued: pendulum.Date | None = attrs.field(default=None, converter=_discontinued)
     withdrawn: pendulum.Date | None = attrs.field(default=None, converter=_withdrawn)
-    site: str | None = None
+    site: str | None = attrs.field(default=None, converter=_site)
     bcell_counts: tuple[Count, ...] = attrs.field(factory=tuple, converter=_counts)
     bcell_baseline: float | None = attrs.field(default=None, converter=_baseline)
 

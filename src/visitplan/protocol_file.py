@@ -8,6 +8,7 @@ reports them all at once.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -15,7 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from visitplan.engine import dependency_order
+from visitplan.dates import MAX_YEAR, MIN_YEAR
+from visitplan.engine import MAX_OCCURRENCES, dependency_order
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.model import (
     Anchor,
@@ -42,10 +44,11 @@ from visitplan.model import (
 
 T = TypeVar("T")
 
-_OFFSET = re.compile(r"^\s*([+-]?\d+)\s*([A-Za-z]+)\s*$")
-_VISIT_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
-_MILESTONE_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_OFFSET = re.compile(r"^\s*([+-]?\d+)\s*([A-Za-z]+)\s*\Z", re.ASCII)
+# ``\Z`` rather than ``$``, which would also accept a code followed by a newline.
+_VISIT_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}\Z")
+_MILESTONE_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,31}\Z")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
 _UNITS = {
     "day": Unit.DAYS,
     "days": Unit.DAYS,
@@ -54,9 +57,21 @@ _UNITS = {
     "month": Unit.MONTHS,
     "months": Unit.MONTHS,
 }
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}\Z")
 #: The file formats :func:`load` reads, by suffix (YAML needs the optional PyYAML).
 FORMATS = {".toml": "toml", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+#: No offset can be longer than the supported calendar: from any date inside it, it would
+#: leave it. Derived from the calendar's years, so it is not a protocol number.
+_CALENDAR_YEARS = MAX_YEAR - MIN_YEAR + 1
+_MAX_OFFSET = {
+    Unit.DAYS: _CALENDAR_YEARS * 366,
+    Unit.WEEKS: _CALENDAR_YEARS * 366 // 7,
+    Unit.MONTHS: _CALENDAR_YEARS * 12,
+}
+#: Control characters (and lone surrogates, which cannot be written as UTF-8) in a text field.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+#: A protocol file is a few kilobytes; anything far larger is a wrong file, not a protocol.
+MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 class ProtocolErrors(ProtocolError):
@@ -96,13 +111,14 @@ class _Reader:
         if raw is None:
             return {}  # an absent table: the parent reports it if it is required
         if not isinstance(raw, Mapping):
-            self.error(path, raw, "must be a table")
+            self.error(path or "document", raw, "must be a table")
             return {}
         self.duplicates(raw, path)
         for key in raw:
             if key not in allowed:
                 self.error(f"{path}.{key}" if path else key, raw[key], "unknown field")
-        for key in sorted(required - set(raw)):
+        # A JSON null is no value: a required field given as null is missing.
+        for key in sorted(required - {k for k, v in raw.items() if v is not None}):
             self.error(f"{path}.{key}" if path else key, _MISSING, "is required")
         return dict(raw)
 
@@ -110,12 +126,23 @@ class _Reader:
         for key in getattr(raw, "duplicate_keys", ()):
             self.error(f"{path}.{key}" if path else key, key, "duplicate key")
 
-    def text(self, raw: Mapping[str, Any], key: str, path: str, default: str | None = None) -> str:
+    def text(
+        self,
+        raw: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: str | None = None,
+        *,
+        multiline: bool = False,
+    ) -> str:
         value = raw.get(key, default)
         if value is None:
             return ""
         if not isinstance(value, str):
             self.error(f"{path}.{key}", value, "must be text")
+            return ""
+        if _CONTROL.search(value) or (not multiline and ("\n" in value or "\t" in value)):
+            self.error(f"{path}.{key}", value, "must not contain control characters or line breaks")
             return ""
         return value
 
@@ -146,7 +173,20 @@ class _Reader:
         if unit is Unit.MONTHS and not months:
             self.error(path, raw, "must be in days or weeks: a calendar month has no fixed length")
             return None
-        return Offset(int(m.group(1)), unit)
+        number = m.group(1)
+        sign = "-" if number.startswith("-") else ""
+        digits = number.lstrip("+-").lstrip("0") or "0"
+        # Compare lengths first: Python's int() itself refuses strings of over 4300 digits.
+        value = int(sign + digits) if len(digits) <= 12 else _MAX_OFFSET[unit] + 1
+        if abs(value) > _MAX_OFFSET[unit]:
+            self.error(
+                path,
+                raw,
+                f"is longer than the {_CALENDAR_YEARS} years of the supported calendar "
+                f"({MIN_YEAR}-{MAX_YEAR}); at most {_MAX_OFFSET[unit]} {unit.value}",
+            )
+            return None
+        return Offset(value, unit)
 
     def anchor(self, raw: object, path: str) -> Anchor | None:
         if raw == "screening":
@@ -229,33 +269,83 @@ def loads(text: str, *, source: str = "<protocol>", fmt: str = "toml") -> Protoc
 
     JSON and YAML objects with a key given twice are refused (TOML refuses them itself).
     """
+    if not isinstance(text, str):
+        raise ProtocolError("file", type(text).__name__, "must be text (str)", source)
     raw: Any
+    kind = fmt.upper()
     try:
         if fmt == "json":
-            raw = json.loads(text, object_pairs_hook=_json_object)
+            raw = json.loads(text, object_pairs_hook=_json_object, parse_constant=_no_constant)
         elif fmt == "yaml":
             raw = _parse_yaml(text, source)
         elif fmt == "toml":
             raw = tomllib.loads(text)
         else:
             raise VisitplanError("format", fmt, "must be one of: toml, json, yaml")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, _JSONRefusal) as exc:
         raise ProtocolErrors(
-            [ProtocolError("file", source, f"is not valid {fmt.upper()}: {exc}")]
+            [ProtocolError("file", source, f"is not valid {kind}: {exc}")]
         ) from None
+    except RecursionError:
+        raise ProtocolErrors(
+            [ProtocolError("file", source, f"is not valid {kind}: nested too deeply")]
+        ) from None
+    except ValueError:  # int() refuses numbers of more than 4300 digits
+        raise ProtocolErrors(
+            [ProtocolError("file", source, f"is not valid {kind}: a number is too long")]
+        ) from None
+    if not text.strip():
+        raise ProtocolErrors([ProtocolError("file", source, "is empty")])
+    bad = _bad_text(raw)
+    if bad is not None:
+        raise ProtocolErrors(
+            [ProtocolError("file", source, f"holds text that is not valid Unicode: {bad!r}")]
+        )
     return from_dict(raw, source=source)
+
+
+class _JSONRefusal(ValueError):
+    """JSON that parses but cannot be a protocol: duplicate keys, NaN or Infinity."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _JSONRefusal(f"{name} is not a number")
+
+
+def _bad_text(raw: object) -> str | None:
+    """The first key or string holding a lone surrogate (JSON's "\\ud800"), else None."""
+    stack = [raw]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if re.search("[\ud800-\udfff]", item):
+                return item
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 def load(path: str | Path) -> Protocol:
     """Read a protocol file (``.toml``, ``.json``, or ``.yaml``/``.yml`` with PyYAML)."""
     path = Path(path)
+    if path.is_dir():
+        raise VisitplanError("protocol file", str(path), "is a folder, not a protocol file")
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise VisitplanError(
             "protocol file", str(path), f"must end in one of: {', '.join(FORMATS)}"
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise VisitplanError(
+                "protocol file",
+                str(path),
+                f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; a protocol is a few kB",
+            )
+        text = path.read_text(encoding="utf-8-sig")  # a BOM from a Windows editor is fine
     except FileNotFoundError:
         raise VisitplanError("protocol file", str(path), "does not exist") from None
     except UnicodeDecodeError:
@@ -334,7 +424,7 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
         title=r.text(study, "title", "study"),
         sponsor_id=r.text(study, "sponsor_id", "study"),
         day1_visit=day1 or "",
-        description=r.text(study, "description", "study"),
+        description=r.text(study, "description", "study", multiline=True),
         screening_visit=screening_visit,
         epochs=tuple(epochs),
         visits=tuple(visits),
@@ -402,6 +492,17 @@ def _check_references(
                 r.error(path, stop, "cannot stop at a repeating visit")
             elif target.condition and target.condition != v.condition:
                 r.error(path, stop, f"only applies when flagged {target.condition}")
+        if v.repeat:
+            for other in visits:
+                rest = other.code[len(v.code) :]
+                if other is not v and other.code.startswith(v.code) and rest.isdigit():
+                    # FU repeating makes FU1, FU2, ...: a visit FU1 (or a repeat FU1 making
+                    # FU12) would share a code with an occurrence; records could not tell.
+                    r.error(
+                        f"visits.{other.code}.code",
+                        other.code,
+                        f"clashes with the occurrence codes of the repeating visit {v.code}",
+                    )
     if day1 is not None and by_code and day1 not in by_code:
         r.error("study.day1_visit", day1, "unknown visit")
     elif day1 is not None and day1 in by_code:
@@ -503,6 +604,13 @@ def _check_cycles(r: _Reader, visits: list[Visit], by_code: Mapping[str, Visit])
                 return
 
 
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _list(r: _Reader, raw: object, path: str, item: Callable[[Any, str], T | None]) -> list[T]:
     if not isinstance(raw, list):
         r.error(path, raw, "must be a list (an array of tables)")
@@ -546,7 +654,7 @@ def _site(r: _Reader, raw: object, path: str) -> Site | None:
     if not s:
         return None
     zone = r.text(s, "timezone", path)
-    if zone:
+    if zone or s.get("timezone") == "":
         import pendulum
 
         try:
@@ -696,7 +804,12 @@ def _procedures(r: _Reader, raw: object) -> dict[str, Procedure]:
                 {"drug", "amount"},
             )
             amount, injections = d.get("amount"), d.get("injections", 1)
-            if not isinstance(amount, int | float) or isinstance(amount, bool) or amount <= 0:
+            if (
+                not isinstance(amount, int | float)
+                or isinstance(amount, bool)
+                or not _finite(amount)
+                or amount <= 0
+            ):
                 r.error(f"{path}.dose.amount", amount, "must be a positive number")
                 amount = 0
             if not isinstance(injections, int) or isinstance(injections, bool) or injections < 1:
@@ -779,9 +892,13 @@ def _visit(r: _Reader, raw: object, path: str, procedures: Mapping[str, Procedur
             r.error(f"{path}.repeat.every", str(every_or_none), "must be a positive interval")
         count = rp.get("count")
         if count is not None and (
-            not isinstance(count, int) or isinstance(count, bool) or count < 1
+            not isinstance(count, int)
+            or isinstance(count, bool)
+            or not 1 <= count <= MAX_OCCURRENCES
         ):
-            r.error(f"{path}.repeat.count", count, "must be a whole number of at least 1")
+            r.error(
+                f"{path}.repeat.count", count, f"must be a whole number from 1 to {MAX_OCCURRENCES}"
+            )
             count = None
         until = r.offset(rp.get("until"), f"{path}.repeat.until")
         if "count" not in rp and "until" not in rp:

@@ -6,7 +6,8 @@ import csv
 import io
 from pathlib import Path
 
-from visitplan.errors import VisitplanError
+from visitplan.dates import to_date
+from visitplan.errors import VisitplanError, one_line
 from visitplan.participant import Participant, Record
 
 REQUIRED = ("participant", "screening")
@@ -19,7 +20,7 @@ class RosterError(VisitplanError):
         self.rows = rows
         more = f" (and {len(rows) - 1} more bad rows)" if len(rows) > 1 else ""
         super().__init__(source, f"{len(rows)} bad rows", "see rows")
-        self.args = (rows[0] + more,)
+        self.args = (one_line(rows[0] + more),)
 
 
 KNOWN = ("participant", "site", "screening", "day1", "flags")
@@ -27,13 +28,25 @@ KNOWN = ("participant", "site", "screening", "day1", "flags")
 
 def read_roster(text: str, *, source: str = "roster", day1_visit: str = "D1") -> list[Participant]:
     """Participants from CSV text; every bad row is reported as ``source:line: error``."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
+    if not isinstance(text, str):
+        raise VisitplanError(source, type(text).__name__, "roster text must be a str")
+    # newline="" as the csv module requires: quoted line breaks stay in their cell, and files
+    # with old Mac line ends (CR only) read like any other.
+    # strict: an unclosed quote is an error, not a cell swallowing the rest of the file.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise VisitplanError(f"{source}:1: header", None, f"is not valid CSV: {exc}") from None
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise VisitplanError(
             f"{source}: header", ",".join(header), f"needs the columns {', '.join(REQUIRED)}"
         )
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        # DictReader would keep the last of two equal columns and drop the first silently.
+        raise VisitplanError(f"{source}: header", ",".join(twice), "column appears twice")
     unknown = [c for c in header if c not in KNOWN]
     if unknown:
         raise VisitplanError(
@@ -42,11 +55,23 @@ def read_roster(text: str, *, source: str = "roster", day1_visit: str = "D1") ->
     people: list[Participant] = []
     errors: list[str] = []
     seen: set[str] = set()
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # A broken line (e.g. a cell over the csv module's size limit) ends the file.
+            errors.append(f"{source}:{reader.line_num + 1}: row is not valid CSV: {exc}")
+            break
         line = reader.line_num
         try:
             if None in row:
-                raise VisitplanError("row", line, "has more cells than the header")
+                cells = len(header) + len(row[None])
+                raise VisitplanError(
+                    "row", f"{cells} cells", f"has more cells than the header's {len(header)}"
+                )
             code = (row.get("participant") or "").strip()
             if code in seen:
                 raise VisitplanError("participant", code, "appears twice in the roster")
@@ -54,7 +79,7 @@ def read_roster(text: str, *, source: str = "roster", day1_visit: str = "D1") ->
             records: tuple[Record, ...] = ()
             day1 = (row.get("day1") or "").strip()
             if day1:
-                records = (Record(day1_visit, day1),)
+                records = (Record(day1_visit, to_date(day1, "day1")),)
             people.append(
                 Participant(
                     code,
@@ -81,4 +106,6 @@ def load_roster(path: str | Path, **kwargs: str) -> list[Participant]:
         raise VisitplanError("roster file", str(path), "does not exist") from None
     except UnicodeDecodeError:
         raise VisitplanError("roster file", str(path), "must be UTF-8 text") from None
+    except OSError as exc:
+        raise VisitplanError("roster file", str(path), f"cannot be read: {exc.strerror}") from None
     return read_roster(text, source=str(path), **kwargs)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
 
-from visitplan.errors import VisitplanError
+from visitplan.errors import VisitplanError, one_line
 
 EXIT_USER_ERROR = 2
+#: click >= 8.2 raises this for a group run without arguments (older clicks print help).
+_NO_ARGS: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 class VisitplanGroup(click.Group):
@@ -35,6 +38,31 @@ class VisitplanGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the CLI; click's usage errors read as one line like every other user error."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except _NO_ARGS as exc:  # bare ``visitplan``: the help text is the answer
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            fail(one_line(exc.format_message()) + hint)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -44,7 +72,7 @@ class VisitplanGroup(click.Group):
 
 def fail(message: str) -> None:
     """Print ``error: message`` on stderr and exit with code 2 (a user mistake)."""
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {one_line(message)}", err=True)
     raise SystemExit(EXIT_USER_ERROR)
 
 
@@ -63,6 +91,8 @@ def load_protocol(spec: str) -> Any:
 
     from visitplan.protocol_file import builtin, builtin_names, load
 
+    if not spec.strip():
+        raise VisitplanError("--protocol", spec, "must name a built-in protocol or a file")
     if spec in builtin_names():
         return builtin(spec)
     if Path(spec).suffix.lower() in (".toml", ".json", ".yaml", ".yml") or Path(spec).exists():

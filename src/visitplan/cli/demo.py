@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,39 +26,60 @@ def demo(protocol_spec: str, roster: str | None, out: str) -> None:
     """Plan every participant of a roster and write plans and calendars to OUT."""
     from importlib import resources
 
+    from visitplan.errors import VisitplanError
     from visitplan.export.tabular import to_csv, to_json
-    from visitplan.fileio import atomic_write, inside
+    from visitplan.fileio import write_files
     from visitplan.roster_csv import load_roster, read_roster
 
+    if not out.strip():
+        raise VisitplanError("--out", out, "must name a folder")
     protocol = load_protocol(protocol_spec)
     if roster is None:
         text = (resources.files("visitplan") / "data" / "sample-roster.csv").read_text("utf-8")
         people = read_roster(text, source="sample-roster.csv", day1_visit=protocol.day1_visit)
     else:
         people = load_roster(roster, day1_visit=protocol.day1_visit)
-    schedules = [protocol.plan(p) for p in people]
+    schedules = [_plan(protocol, p) for p in people]
     folder = Path(out)
-    written = []
-    for p, s in zip(people, schedules, strict=True):
-        written.append(
-            atomic_write(inside(folder, f"plans/{p.code}.json"), to_json(protocol, p, s) + "\n")
-        )
-    written.append(atomic_write(inside(folder, "plans/all-visits.csv"), to_csv(schedules)))
+    # Everything is computed before anything is written, and written all or nothing: a bad
+    # roster row or a failed write leaves OUT exactly as it was.
+    files: dict[str, str | bytes] = {
+        f"plans/{p.code}.json": to_json(protocol, p, s) + "\n"
+        for p, s in zip(people, schedules, strict=True)
+    }
+    files["plans/all-visits.csv"] = to_csv(schedules)
     by_site: dict[str, list[Schedule]] = {}
     for s in schedules:
-        written.append(_calendar(protocol, [s], inside(folder, f"calendars/{s.participant}.ics")))
+        files[f"calendars/{s.participant}.ics"] = _calendar(
+            protocol, [s], folder, f"calendars/{s.participant}.ics"
+        )
         by_site.setdefault(s.site or protocol.site.code, []).append(s)
     for site, group in sorted(by_site.items()):
-        written.append(_calendar(protocol, group, inside(folder, f"calendars/site-{site}.ics")))
+        name = f"calendars/site-{site}.ics"
+        files[name] = _calendar(protocol, group, folder, name)
+    written = write_files(folder, files)
     for p, s in zip(people, schedules, strict=True):
         click.echo(f"{p.code}: Day 1 {s.day1}, last dose {s.last_dose}, {len(s.visits)} visits")
     click.echo(f"wrote {len(written)} files under {folder}/")
 
 
-def _calendar(protocol: Protocol, schedules: list[Schedule], path: Path) -> Path:
-    """Write a calendar; the file already there is the previous export (SEQUENCE, UIDs)."""
+def _calendar(protocol: Protocol, schedules: list[Schedule], folder: Path, name: str) -> bytes:
+    """A calendar's bytes; the file already there is the previous export (SEQUENCE, UIDs)."""
     from visitplan.export.ics import read_state, to_ical
-    from visitplan.fileio import atomic_write
+    from visitplan.fileio import inside
 
-    previous = read_state(path.read_bytes()) if path.exists() else {}
-    return atomic_write(path, to_ical(protocol, schedules, previous=previous))
+    path = inside(folder, name)
+    previous = read_state(path.read_bytes()) if path.is_file() else {}
+    return to_ical(protocol, schedules, previous=previous)
+
+
+def _plan(protocol: Any, person: Any) -> Any:
+    """The participant's schedule; a planning error names the participant it is about."""
+    from visitplan.errors import VisitplanError
+
+    try:
+        return protocol.plan(person)
+    except VisitplanError as exc:
+        raise VisitplanError(
+            f"participant {person.code}: {exc.field}", exc.value, exc.rule
+        ) from None

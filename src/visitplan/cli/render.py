@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from visitplan.model import Protocol
@@ -20,7 +21,7 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
     """Print a participant's schedule as a table, then its findings."""
     console = console or Console()
     table = Table(
-        title=f"{protocol.id} participant {schedule.participant}: Day 1 {schedule.day1}",
+        title=escape(f"{protocol.id} participant {schedule.participant}: Day 1 {schedule.day1}"),
         title_justify="left",
     )
     for name, justify in (("Code", "left"), ("Visit", "left"), ("Target", "left"),
@@ -31,14 +32,15 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
         target = f"{v.target} {v.target.format('ddd')}" + ("?" if v.tentative else "")
         window = "" if v.earliest == v.latest else f"{v.earliest}..{v.latest}"
         status = v.status.value + (f" {v.actual}" if v.actual else "")
+        # Protocol text is data, not rich markup: "[/b]" in a visit name must print as is.
         table.add_row(
-            v.code,
-            v.name,
+            escape(v.code),
+            escape(v.name),
             target,
             window,
             str(v.study_day),
             f"[{_STATUS_STYLE[v.status]}]{status}[/]" if _STATUS_STYLE[v.status] else status,
-            v.kind.value,
+            escape(v.kind.value),
         )
     console.print(table)
     if schedule.milestones:
@@ -54,7 +56,7 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
     if any(v.tentative for v in schedule.visits):
         console.print("? tentative: the date waits for an event (e.g. B-cell recovery)")
     for f in schedule.findings:
-        console.print(f"[yellow]! {f}[/]")
+        console.print(f"[yellow]! {escape(str(f))}[/]")
 
 
 def print_activities(protocol: Protocol, console: Console | None = None) -> None:

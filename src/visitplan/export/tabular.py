@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -78,18 +79,22 @@ def safe_cell(value: object) -> str:
     return text
 
 
+#: A plain decimal number such as -3 or +2.5e3. Not float(): it also reads "-inf", "+nan" and
+#: "+1_000", which a spreadsheet would take for a formula (a name reference), not a number.
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+
+
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _NUMBER.fullmatch(text) is not None
 
 
 def to_csv(schedules: Iterable[Schedule]) -> str:
     """Visits of one or more participants as CSV rows, one visit a row."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    # With "\n" line ends the csv module leaves a bare CR unquoted, and a reader then splits
+    # the row there: a row holding a CR is written with every cell quoted.
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     for s in schedules:
         for v in s.visits:
@@ -97,5 +102,6 @@ def to_csv(schedules: Iterable[Schedule]) -> str:
             d["participant"] = s.participant
             d["procedures"] = "; ".join(d["procedures"])
             d["tentative"] = "yes" if v.tentative else "no"
-            writer.writerow([safe_cell(d[c]) for c in CSV_COLUMNS])
+            cells = [safe_cell(d[c]) for c in CSV_COLUMNS]
+            (quoted if any("\r" in c for c in cells) else writer).writerow(cells)
     return out.getvalue()
