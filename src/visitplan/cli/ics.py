@@ -33,7 +33,7 @@ _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})
     "--per-participant",
     "per_participant",
     type=click.Path(file_okay=False),
-    help="With --roster: also write DIR/<code>.ics for each participant.",
+    help="With --roster or --db: also write DIR/<code>.ics for each participant.",
 )
 @click.option(
     "-o",
@@ -106,8 +106,10 @@ def ics(
 ) -> None:
     """Write visit calendars (.ics) that Outlook, Google, Apple Calendar and Thunderbird read.
 
-    Either one participant (--participant, --screening and the facts options of `plan`) or
-    a --roster CSV for a site calendar (and, with --per-participant DIR, one file each).
+    Either one participant (--participant, --screening and the facts options of `plan`),
+    a --roster CSV for a site calendar (and, with --per-participant DIR, one file each), or a
+    roster database (--db, optionally --participant CODE) with its stored appointments and
+    SEQUENCE bookkeeping.
     """
     import datetime as dt
 
@@ -145,7 +147,7 @@ def ics(
         people = load_roster(roster, day1_visit=protocol.day1_visit)
     else:
         if per_participant is not None:
-            raise VisitplanError("--per-participant", per_participant, "needs --roster")
+            raise VisitplanError("--per-participant", per_participant, "needs --roster or --db")
         if participant is None or screening is None:
             raise VisitplanError(
                 "--participant/--screening", "missing", "give both, or a --roster FILE"
