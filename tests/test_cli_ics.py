@@ -90,7 +90,7 @@ def test_roster_site_calendar_and_per_participant_files(tmp_path):
         ([*ONE, "--appointment", "X9=2022-10-01T09:00"], "error: appointment '1001/X9'"),
         ([*ONE, "--appointment", "W4=2022-10-01"], "error: --appointment 'W4=2022-10-01'"),
         ([*ONE, "--dtstamp", "2026-01-01"], "error: --dtstamp '2026-01-01': must be a date"),
-        ([*ONE, "--per-participant", "x"], "error: --per-participant 'x': needs --roster"),
+        ([*ONE, "--per-participant", "x"], "error: --per-participant 'x': needs --roster or --db"),
         ([*ONE, "--previous", "/nonexistent.ics"], "error: --previous '/nonexistent.ics'"),
         ([*ONE, "-o", "/"], "error: -o '/': cannot be read"),
     ],

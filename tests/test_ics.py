@@ -84,7 +84,8 @@ def test_status_tentative_cancelled_confirmed(study):
     assert status["W8"] == "CANCELLED"
     assert {status[c] for c in ("SCR", "D1", "W4", "EOT", "FU1")} == {"CONFIRMED"}
     w8 = found[uid("NCT05124925", "1002", "W8")]
-    assert "Cancelled: site closed" in str(w8["DESCRIPTION"])
+    assert "\nCancelled\n" in str(w8["DESCRIPTION"])
+    assert "site closed" not in str(w8["DESCRIPTION"])  # free text about them stays out
     assert "(cancelled)" in str(w8["SUMMARY"])
     assert "tentative" in str(found[uid("NCT05124925", "1002", "EOS")]["SUMMARY"])
 
@@ -276,7 +277,7 @@ def test_hostile_text_cannot_inject_properties_or_components(study):
     w8 = next(e for e in parsed if str(e["UID"]) == uid("NCT05124925", "1001", "W8"))
     expected_site = site.name.replace("\r\n", "\n")
     assert str(w8["LOCATION"]) == expected_site
-    assert f"grève; \\ {HOSTILE}".replace("\r\n", "\n") in str(w8["DESCRIPTION"])
+    assert "grève" not in str(w8["DESCRIPTION"])  # reasons never reach a calendar
     assert "Hôpital".encode() in data  # UTF-8, not mangled
 
 

@@ -65,9 +65,12 @@ def ta(protocol_spec: str, armcd: str | None, arm: str | None, output: str | Non
 @protocol_option
 @click.option(
     "--roster",
-    required=True,
     type=click.Path(dir_okay=False),
     help="A roster CSV (participant,site,screening,day1,flags).",
+)
+@click.option(
+    "--db",
+    help="A roster database (SQLite file or URL): recorded visits, unscheduled visits included.",
 )
 @click.option(
     "--today",
@@ -75,18 +78,40 @@ def ta(protocol_spec: str, armcd: str | None, arm: str | None, output: str | Non
     help="The date the data stand at (default: today): screenings up to it count as done.",
 )
 @_output
-def sv(protocol_spec: str, roster: str, today: Any, output: str | None) -> None:
-    """SDTM SV (subject visits) for every participant of a roster."""
+def sv(
+    protocol_spec: str, roster: str | None, db: str | None, today: Any, output: str | None
+) -> None:
+    """SDTM SV (subject visits) for every participant of a roster CSV or database."""
     import pendulum
 
-    from visitplan.export.cdisc import SV_COLUMNS, sv_rows, to_csv
-    from visitplan.roster_csv import load_roster
+    from visitplan.errors import VisitplanError
+    from visitplan.export.cdisc import SV_COLUMNS, UnscheduledVisit, sv_rows, to_csv
 
+    if (roster is None) == (db is None):
+        raise VisitplanError(
+            "--roster/--db", "both" if roster else "neither", "give exactly one of them"
+        )
     study = load_protocol(protocol_spec)
-    people = load_roster(roster, day1_visit=study.day1_visit)
-    today = today or pendulum.today().date()
+    extra: list[UnscheduledVisit] = []
+    if db is not None:
+        from visitplan.store import Roster
+
+        with Roster.open(db, protocol=study, today=today, create=False) as store:
+            today = store.today()
+            people = store.participants()
+            for p in people:
+                extra += [
+                    UnscheduledVisit(p.code, u.date, u.reason or "")
+                    for u in store.unscheduled(p.code)
+                ]
+    else:
+        from visitplan.roster_csv import load_roster
+
+        assert roster is not None
+        people = load_roster(roster, day1_visit=study.day1_visit)
+        today = today or pendulum.today().date()
     schedules = [study.plan(p, today=today) for p in people]
-    _emit(to_csv(sv_rows(study, people, schedules), SV_COLUMNS), output)
+    _emit(to_csv(sv_rows(study, people, schedules, extra), SV_COLUMNS), output)
 
 
 @cdisc.command()

@@ -12,6 +12,7 @@ from visitplan.cli.common import (
     facts_options,
     load_protocol,
     pair_option,
+    parse_date_option,
     participant_from_options,
     protocol_option,
 )
@@ -32,7 +33,7 @@ _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})
     "--per-participant",
     "per_participant",
     type=click.Path(file_okay=False),
-    help="With --roster: also write DIR/<code>.ics for each participant.",
+    help="With --roster or --db: also write DIR/<code>.ics for each participant.",
 )
 @click.option(
     "-o",
@@ -70,6 +71,16 @@ _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})
     "--window-spans", "window_spans", is_flag=True, help="Add each visit window as an event."
 )
 @click.option("--name", help="The calendar name shown by clients.")
+@click.option(
+    "--db",
+    help="A roster database (SQLite file or URL): everyone in it (a site calendar), or one "
+    "--participant; appointments and SEQUENCE bookkeeping come from the database.",
+)
+@click.option(
+    "--today",
+    callback=parse_date_option,
+    help="With --db: the date the plans are made on (default: the real date).",
+)
 def ics(
     protocol_spec: str,
     participant: str | None,
@@ -90,17 +101,41 @@ def ics(
     no_alarms: bool,
     window_spans: bool,
     name: str | None,
+    db: str | None,
+    today: Any,
 ) -> None:
     """Write visit calendars (.ics) that Outlook, Google, Apple Calendar and Thunderbird read.
 
-    Either one participant (--participant, --screening and the facts options of `plan`) or
-    a --roster CSV for a site calendar (and, with --per-participant DIR, one file each).
+    Either one participant (--participant, --screening and the facts options of `plan`),
+    a --roster CSV for a site calendar (and, with --per-participant DIR, one file each), or a
+    roster database (--db, optionally --participant CODE) with its stored appointments and
+    SEQUENCE bookkeeping.
     """
     import datetime as dt
 
     from visitplan.export.ics import Reminders
 
     protocol = load_protocol(protocol_spec)
+    options: dict[str, Any] = {
+        "duration": dt.timedelta(minutes=duration),
+        "dtstamp": _dtstamp(dtstamp),
+        "reminders": None if no_alarms else Reminders(),
+        "window_spans": window_spans,
+    }
+    if db is not None:
+        given = (roster, screening, day1, actuals, flags, events, bcell_counts, previous)
+        if any(given) or bcell_baseline is not None:
+            raise VisitplanError(
+                "--db",
+                db,
+                "takes its facts and previous export from the database: give no --roster, "
+                "--previous or facts options (only --participant)",
+            )
+        _from_roster(protocol, db, participant, today, per_participant, output, appointments,
+                     options, name)  # fmt: skip
+        return
+    if today is not None:
+        raise VisitplanError("--today", str(today), "needs --db")
     if roster is not None:
         facts = (participant, screening, day1, actuals, flags, events, bcell_counts)
         if any(facts) or bcell_baseline is not None:
@@ -112,7 +147,7 @@ def ics(
         people = load_roster(roster, day1_visit=protocol.day1_visit)
     else:
         if per_participant is not None:
-            raise VisitplanError("--per-participant", per_participant, "needs --roster")
+            raise VisitplanError("--per-participant", per_participant, "needs --roster or --db")
         if participant is None or screening is None:
             raise VisitplanError(
                 "--participant/--screening", "missing", "give both, or a --roster FILE"
@@ -133,13 +168,7 @@ def ics(
     if output is None and per_participant is None:
         output = "-"
     schedules = [protocol.plan(p) for p in people]
-    options: dict[str, Any] = {
-        "appointments": _appointments(protocol, schedules, appointments),
-        "duration": dt.timedelta(minutes=duration),
-        "dtstamp": _dtstamp(dtstamp),
-        "reminders": None if no_alarms else Reminders(),
-        "window_spans": window_spans,
-    }
+    options["appointments"] = _appointments(protocol, schedules, appointments)
     written: list[Path] = []
     if per_participant is not None:
         from visitplan.fileio import inside
@@ -182,6 +211,74 @@ def _export(
         state = read_state(old)
     data: bytes = to_ical(protocol, schedules, previous=state, name=name, **options)
     return data
+
+
+def _from_roster(
+    protocol: Any,
+    db: str,
+    code: str | None,
+    today: Any,
+    per_participant: str | None,
+    output: str | None,
+    extra: tuple[str, ...],
+    options: dict[str, Any],
+    name: str | None,
+) -> None:
+    """Calendars of a roster database, with SEQUENCE kept in the database.
+
+    The previous state is the database's ``calendar_state``, not a file: every file written
+    here from the same plans carries the same SEQUENCE for the same event, and the state of
+    what was written is saved (one transaction) once the files are in place.
+    """
+    from visitplan.engine import plan
+    from visitplan.export.ics import EventState, read_state, to_ical
+    from visitplan.store import Roster
+
+    with Roster.open(db, protocol=protocol, today=today, create=False) as store:
+        day = store.today()
+        people = [store.participant(code)] if code is not None else store.participants()
+        schedules = [plan(protocol, p, today=day) for p in people]
+        booked = _stored_appointments(protocol, schedules, store.appointments(code))
+        booked.update(_appointments(protocol, schedules, extra))
+        previous = {uid: EventState(seq, fp) for uid, (seq, fp) in store.calendar_state().items()}
+        common = {**options, "previous": previous}
+        if output is None and per_participant is None:
+            output = "-"
+        files: list[tuple[Path | None, bytes]] = []
+        if per_participant is not None:
+            from visitplan.fileio import inside
+
+            for schedule in schedules:
+                own = {k: v for k, v in booked.items() if k[0] == schedule.participant}
+                data = to_ical(protocol, [schedule], **{**common, "appointments": own})
+                files.append((inside(per_participant, f"{schedule.participant}.ics"), data))
+        if output is not None:
+            data = to_ical(protocol, schedules, **{**common, "appointments": booked}, name=name)
+            files.append((None if output == "-" else Path(output), data))
+        state: dict[str, tuple[int, str]] = {}
+        for path, data in files:
+            if path is None:
+                click.echo(data, nl=False)
+            else:
+                click.echo(f"wrote {_save(path, data)}", err=True)
+            state.update({u: (e.sequence, e.fingerprint) for u, e in read_state(data).items()})
+        store.save_calendar_state(state)
+
+
+def _stored_appointments(protocol: Any, schedules: list[Any], stored: list[Any]) -> dict[Any, Any]:
+    """The database's timed appointments of visits still in the plans, zone-aware."""
+    from visitplan.dates import local_datetime
+
+    visits = {(s.participant, v.code): s for s in schedules for v in s.visits}
+    found = {}
+    for a in stored:
+        schedule = visits.get((a.participant, a.visit))
+        # An untimed booking keeps the visit all-day; a visit the re-plan dropped has no event.
+        if a.time is None or schedule is None:
+            continue
+        zone = protocol.site_of(schedule.site).timezone
+        found[(a.participant, a.visit)] = local_datetime(a.date, a.time, zone)
+    return found
 
 
 def _write(protocol: Any, schedules: list[Any], path: Path, options: dict[str, Any]) -> Path:

@@ -298,7 +298,9 @@ def _description(protocol: Protocol, schedule: Schedule, visit: PlannedVisit, si
     if visit.actual is not None:
         lines.append(f"Done on {visit.actual.isoformat()}")
     if visit.status in (VisitStatus.MISSED, VisitStatus.CANCELLED):
-        lines.append(f"{visit.status.value.capitalize()}: {visit.reason or 'no reason given'}")
+        # Only the status: a reason is free text about the participant (it may name them or
+        # say why they were ill), and a calendar carries nothing about them but their code.
+        lines.append(visit.status.value.capitalize())
     if visit.tentative:
         lines.append(
             "Tentative: the date waits for an event (e.g. blood B-cell recovery) and is "

@@ -25,7 +25,7 @@ from visitplan.dates import local_datetime, shift, to_date
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
 from visitplan.model import Protocol, Span
-from visitplan.participant import Participant, Record, Status, check_code
+from visitplan.participant import Count, Participant, Record, Status, check_code
 from visitplan.schedule import FindingKind, PlannedVisit, Schedule, VisitStatus
 from visitplan.store import backend, schema
 
@@ -426,6 +426,26 @@ class Roster:
         def change(conn: sa.Connection) -> BcellCount:
             person = self._load(conn, code)
             self._check_fact_date(person, day, "bcell.date")
+            site = self.protocol.site_of(person.site)
+            if site.bcell_unit and count.unit != site.bcell_unit:
+                # The engine compares counts with the site's limit as plain numbers.
+                raise VisitplanError(
+                    "bcell.unit",
+                    count.unit,
+                    f"must be {site.bcell_unit}, the unit of site {site.code}'s bcell_lln",
+                )
+            if baseline:
+                after = attrs.evolve(person, bcell_baseline=count.value)
+            elif any(c.date == day for c in person.bcell_counts):
+                raise VisitplanError(
+                    "bcell.date",
+                    day.isoformat(),
+                    f"a count is already recorded for {code} that day",
+                )
+            else:
+                counts = (*person.bcell_counts, Count(day, count.value))
+                after = attrs.evolve(person, bcell_counts=counts)
+            self._plan(after)  # refuses counts the engine cannot use (no bcell_lln)
             at = _now()
             shown = f"{count.value:g} {count.unit} on {day}"
             if baseline:
@@ -442,15 +462,6 @@ class Roster:
                 self._audit(conn, at, code, "bcell", "baseline_bcell", old, shown, reason)
                 return count
             b = schema.bcell_counts
-            exists = conn.execute(
-                sa.select(b.c.value).where(b.c.participant == code, b.c.date == day)
-            ).first()
-            if exists is not None:
-                raise VisitplanError(
-                    "bcell.date",
-                    day.isoformat(),
-                    f"a count is already recorded for {code} that day",
-                )
             conn.execute(
                 b.insert().values(participant=code, date=day, value=count.value, unit=count.unit)
             )
@@ -769,10 +780,11 @@ class Roster:
         row = self._row(conn, code)
         if row is None:
             raise VisitplanError("participant", code, "is not enrolled in this roster")
-        r, e = schema.records, schema.events
+        r, e, b = schema.records, schema.events, schema.bcell_counts
         recs = conn.execute(sa.select(r).where(r.c.participant == code).order_by(r.c.id)).all()
         evs = conn.execute(sa.select(e).where(e.c.participant == code)).all()
-        return _participant(row, recs, evs)
+        counts = conn.execute(sa.select(b).where(b.c.participant == code)).all()
+        return _participant(row, recs, evs, counts)
 
     def _load_all(self, conn: sa.Connection) -> list[Participant]:
         p, r, e = schema.participants, schema.records, schema.events
@@ -782,8 +794,13 @@ class Roster:
         evs: dict[str, list[Any]] = {}
         for row in conn.execute(sa.select(e)):
             evs.setdefault(row.participant, []).append(row)
+        counts: dict[str, list[Any]] = {}
+        for row in conn.execute(sa.select(schema.bcell_counts)):
+            counts.setdefault(row.participant, []).append(row)
         return [
-            _participant(row, recs.get(row.code, []), evs.get(row.code, []))
+            _participant(
+                row, recs.get(row.code, []), evs.get(row.code, []), counts.get(row.code, [])
+            )
             for row in conn.execute(sa.select(p).order_by(p.c.code))
         ]
 
@@ -907,7 +924,9 @@ class Roster:
         return names
 
 
-def _participant(row: Any, recs: Sequence[Any], evs: Sequence[Any]) -> Participant:
+def _participant(
+    row: Any, recs: Sequence[Any], evs: Sequence[Any], counts: Sequence[Any] = ()
+) -> Participant:
     return Participant(
         row.code,
         to_date(row.screening, "screening"),
@@ -920,6 +939,8 @@ def _participant(row: Any, recs: Sequence[Any], evs: Sequence[Any]) -> Participa
         discontinued=None if row.discontinued is None else to_date(row.discontinued),
         withdrawn=None if row.withdrawn is None else to_date(row.withdrawn),
         site=row.site,
+        bcell_counts=tuple(Count(to_date(c.date), float(c.value)) for c in counts),
+        bcell_baseline=None if row.baseline_bcell is None else float(row.baseline_bcell),
     )
 
 
