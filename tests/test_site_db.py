@@ -177,6 +177,36 @@ def test_book_stores_audited_appointments_and_refusals_leave_the_file_unchanged(
     assert "2026-03-29 09:00 Europe/Paris (UTC+02:00)" in out
 
 
+def test_two_coordinators_booking_the_last_place_at_once_cannot_both_get_it(roster):
+    db, site = roster
+    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "visitplan"]
+    base = [*cmd, "book", "--db", str(db), "--site", str(site), "--today", "2026-06-01"]
+    for day in ("2026-06-24", "2026-06-25", "2026-06-26"):
+        # Two processes race for the day's single biopsy place (each may also move its
+        # participant off a day won in an earlier round).
+        procs = [
+            subprocess.Popen(
+                [*base, code, "EOT", day, "09:00"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for code in ("402", "403")
+        ]
+        results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+        for p in procs:
+            for stream in (p.stdout, p.stderr):
+                if stream:
+                    stream.close()
+        codes = sorted(rc for rc, _ in results)
+        assert codes == [0, 2], results
+        refused = next(err for rc, err in results if rc == 2)
+        assert refused == f"error: date '{day}': is full at BREST (biopsy 2/1 with this visit)\n"
+        with Roster.open(db) as store:
+            on_day = [a.participant for a in store.appointments() if str(a.date) == day]
+        assert len(on_day) == 1
+
+
 def test_book_chooses_the_database_or_the_csv_clearly(roster, tmp_path):
     db, site = roster
     before = dump(db)
