@@ -16,6 +16,7 @@ import io
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 import pendulum
@@ -26,6 +27,9 @@ from visitplan.model import VisitKind
 from visitplan.participant import check_code
 from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
 from visitplan.site import MovePolicy, SiteCalendar, capacity_kinds, check_visit, choose
+
+if TYPE_CHECKING:
+    from visitplan.store import Roster
 
 Appointments = dict[tuple[str, str], pendulum.DateTime]
 Key = tuple[str, str]
@@ -409,3 +413,57 @@ def save_bookings(
     from visitplan.fileio import atomic_write
 
     return atomic_write(path, dump_bookings(appointments, zone))
+
+
+# -- the roster database -----------------------------------------------------------------------
+
+
+class StoredAppointment(Protocol):
+    """What the store keeps of an appointment (:class:`visitplan.store.Appointment`)."""
+
+    @property
+    def participant(self) -> str: ...
+
+    @property
+    def visit(self) -> str: ...
+
+    @property
+    def date(self) -> pendulum.Date: ...
+
+    @property
+    def time(self) -> str | None: ...
+
+
+def timed_appointments(rows: Iterable[StoredAppointment], zone: str) -> Appointments:
+    """Stored appointments as zone-aware starts: each date at its wall-clock time in ``zone``.
+
+    An appointment stored without a time (possible from the library, never from
+    ``visitplan book``) is left out: it has no start to put in a calendar or on the agenda.
+    """
+    return {
+        (r.participant, r.visit): local_datetime(r.date, r.time, zone)
+        for r in rows
+        if r.time is not None
+    }
+
+
+def appointments_from_store(
+    roster: Roster, zone: str | None = None, *, code: str | None = None
+) -> Appointments:
+    """The roster's timed appointments (of one participant, or all) for the iCalendar exporter.
+
+    Each start is zone-aware, built by :func:`visitplan.dates.local_datetime` from the stored
+    date and wall-clock time in ``zone`` (default: each participant's site zone in the
+    roster's protocol), so a booked visit exports as a timed event at the right instant on
+    either side of a DST change. Pass the result as ``appointments`` to
+    :func:`visitplan.export.ics.to_ical`.
+    """
+    rows = roster.appointments(code)
+    if zone is not None:
+        return timed_appointments(rows, zone)
+    sites = {p.code: p.site for p in roster.participants()}
+    out: Appointments = {}
+    for row in rows:
+        site_zone = roster.protocol.site_of(sites.get(row.participant)).timezone
+        out.update(timed_appointments([row], site_zone))
+    return out

@@ -7,19 +7,26 @@ from typing import Any
 import click
 
 from visitplan.cli.common import parse_date_option, protocol_option
-from visitplan.cli.sitectx import roster_option, site_option
+from visitplan.cli.sitectx import db_option, roster_option, site_option
 
 
 @click.command()
 @protocol_option
 @site_option
+@db_option
 @roster_option
 @click.option("--from", "start", required=True, callback=parse_date_option, help="First day.")
 @click.option("--to", "end", required=True, callback=parse_date_option, help="Last day.")
 @click.option(
     "--bookings",
     type=click.Path(dir_okay=False),
-    help="A bookings CSV (participant,visit,date,time), local times in the site's zone.",
+    help="Without a database: a bookings CSV (participant,visit,date,time), local times in "
+    "the site's zone.",
+)
+@click.option(
+    "--today",
+    callback=parse_date_option,
+    help="With --db: the date the stored facts are planned as of (default: the real date).",
 )
 @click.option(
     "--propose",
@@ -34,10 +41,12 @@ from visitplan.cli.sitectx import roster_option, site_option
 def agenda(
     protocol_spec: str,
     site_spec: str | None,
+    db: str | None,
     roster: str | None,
     start: Any,
     end: Any,
     bookings: str | None,
+    today: Any,
     propose: bool,
     policy: str | None,
 ) -> None:
@@ -45,18 +54,22 @@ def agenda(
 
     A day is flagged CLOSED (weekend, public holiday with its name, closure) or OVER
     CAPACITY; a visit on a closed day lists the open days of its window, nearest first.
-    Nothing is moved: book a day with `visitplan book`.
+    Nothing is moved: book a day with `visitplan book`. Participants and appointments come
+    from the roster database (--db, $VISITPLAN_DB or ./visitplan.db), else from --roster and
+    --bookings (or the shipped sample roster).
     """
     from visitplan.booking import agenda as build_agenda
-    from visitplan.booking import load_bookings, propose_dates
-    from visitplan.cli.sitectx import load_context
+    from visitplan.booking import propose_dates
+    from visitplan.cli.sitectx import choose_db, load_site_data
     from visitplan.errors import VisitplanError
     from visitplan.site import MovePolicy
 
     if end < start:
         raise VisitplanError("--to", end.isoformat(), f"is before --from ({start})")
-    _, site, schedules = load_context(protocol_spec, site_spec, roster)
-    held = load_bookings(bookings, site.timezone) if bookings else {}
+    store_db = choose_db(db, roster=roster, bookings=bookings)
+    _, site, schedules, held = load_site_data(
+        protocol_spec, site_spec, db=store_db, roster=roster, bookings=bookings, today=today
+    )
     days = build_agenda(site, schedules, held, start, end)
     limits = ", ".join(f"{k.value} {n}/day" for k, n in site.capacity.items())
     if site.daily_limit is not None:

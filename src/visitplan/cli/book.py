@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from visitplan.cli.common import protocol_option
-from visitplan.cli.sitectx import roster_option, site_option
+from visitplan.cli.common import parse_date_option, protocol_option
+from visitplan.cli.sitectx import db_option, roster_option, site_option
 
 
 @click.command()
 @protocol_option
 @site_option
+@db_option
 @roster_option
 @click.option(
     "--bookings",
-    required=True,
     type=click.Path(dir_okay=False),
-    help="The bookings CSV to add to (created if missing), rewritten atomically.",
+    help="Without a database: the bookings CSV to add to (created if missing), rewritten "
+    "atomically; the roster then comes from --roster.",
 )
+@click.option(
+    "--today",
+    callback=parse_date_option,
+    help="With --db: the date of 'today' (no booking before it; default: the real date).",
+)
+@click.option("--reason", help="With --db: why (kept in the audit trail with the booking).")
 @click.argument("participant")
 @click.argument("visit")
 @click.argument("day", metavar="DATE")
@@ -25,8 +34,11 @@ from visitplan.cli.sitectx import roster_option, site_option
 def book(
     protocol_spec: str,
     site_spec: str | None,
+    db: str | None,
     roster: str | None,
-    bookings: str,
+    bookings: str | None,
+    today: Any,
+    reason: str | None,
     participant: str,
     visit: str,
     day: str,
@@ -37,15 +49,36 @@ def book(
     Refused, and nothing written, when the day is outside the visit's window, closed
     (weekend, holiday, closure), full, or the time is outside clinic hours or skipped or
     repeated by a DST change. Booking a visit again replaces its earlier appointment.
+    With a roster database (--db, $VISITPLAN_DB or ./visitplan.db) the appointment is stored
+    there, audited, checked and written in one transaction; else in the --bookings CSV.
     """
+    from visitplan.cli.sitectx import choose_db
+    from visitplan.dates import parse_date
+    from visitplan.errors import VisitplanError
+
+    chosen = choose_db(db, roster=roster, bookings=bookings)
+    when_day = parse_date(day, "date")
+    if chosen is not None:
+        _book_in_store(
+            protocol_spec, site_spec, chosen, today, reason, participant, visit, when_day, time
+        )
+        return
+    if bookings is None:
+        from visitplan.cli.roster import DEFAULT_DB
+
+        raise VisitplanError(
+            "--db",
+            DEFAULT_DB,
+            "does not exist and VISITPLAN_DB is not set; give --db FILE, "
+            "or --bookings FILE (with --roster FILE) to book without a database",
+        )
     from visitplan.booking import book as book_visit
     from visitplan.booking import load_bookings, save_bookings
     from visitplan.cli.sitectx import load_context
-    from visitplan.dates import parse_date
 
     _, site, schedules = load_context(protocol_spec, site_spec, roster)
     held = load_bookings(bookings, site.timezone, missing_ok=True)
-    updated = book_visit(site, schedules, participant, visit, parse_date(day, "date"), time, held)
+    updated = book_visit(site, schedules, participant, visit, when_day, time, held)
     save_bookings(bookings, updated, site.timezone)
     when = updated[(participant, visit)]
     replaced = " (replaces the earlier appointment)" if (participant, visit) in held else ""
@@ -53,4 +86,53 @@ def book(
         f"booked {participant} {visit} on {when.format('YYYY-MM-DD HH:mm')} {site.timezone} "
         f"(UTC{when.format('Z')}){replaced}; {len(updated)} "
         f"appointment{'s' if len(updated) != 1 else ''} in {bookings}"
+    )
+
+
+def _book_in_store(
+    protocol_spec: str,
+    site_spec: str | None,
+    db: str,
+    today: Any,
+    reason: str | None,
+    participant: str,
+    visit: str,
+    day: Any,
+    time: str,
+) -> None:
+    """Check the booking against the stored roster and store it, in one write transaction."""
+    from visitplan.booking import book as book_visit
+    from visitplan.cli.sitectx import from_store, load_site
+    from visitplan.errors import VisitplanError
+    from visitplan.store import Roster
+
+    protocol, site = load_site(protocol_spec, site_spec)
+    outcome: dict[str, Any] = {}
+    with Roster.open(db, protocol=protocol, today=today, create=False) as store:
+        now = store.today()
+
+        def check(people: list[Any], rows: list[Any]) -> None:
+            # Runs under the write lock: the places counted are the ones really held.
+            person = next(p for p in people if p.code == participant)
+            if person.site not in (None, site.code):
+                raise VisitplanError(
+                    "participant", participant, f"is at site {person.site}, not {site.code}"
+                )
+            if day < now:
+                raise VisitplanError(
+                    "date", day.isoformat(), f"is before today ({now}); book a day to come"
+                )
+            schedules, held, _ = from_store(protocol, site, people, rows, now)
+            updated = book_visit(site, schedules, participant, visit, day, time, held)
+            outcome["when"] = updated[(participant, visit)]
+            outcome["replaced"] = (participant, visit) in held
+            outcome["count"] = len(updated)
+
+        store.set_appointment(participant, visit, day, time, reason=reason, check=check)
+    when = outcome["when"]
+    replaced = " (replaces the earlier appointment)" if outcome["replaced"] else ""
+    click.echo(
+        f"booked {participant} {visit} on {when.format('YYYY-MM-DD HH:mm')} {site.timezone} "
+        f"(UTC{when.format('Z')}){replaced}; {outcome['count']} appointment"
+        f"{'s' if outcome['count'] != 1 else ''} at {site.code} in {db} (audited)"
     )

@@ -7,22 +7,27 @@ from typing import Any
 import click
 
 from visitplan.cli.common import parse_date_option, protocol_option
-from visitplan.cli.sitectx import roster_option, site_option
+from visitplan.cli.sitectx import db_option, roster_option, site_option
 
 
 @click.command()
 @click.argument("kind", type=click.Choice(["timeline", "load"]))
 @protocol_option
 @site_option
+@db_option
 @roster_option
 @click.option(
     "--bookings",
     type=click.Path(dir_okay=False),
-    help="A bookings CSV (participant,visit,date,time): booked days are drawn.",
+    help="Without a database: a bookings CSV (participant,visit,date,time); booked days are drawn.",
 )
 @click.option("--from", "start", callback=parse_date_option, help="First day shown.")
 @click.option("--to", "end", callback=parse_date_option, help="Last day shown.")
-@click.option("--today", callback=parse_date_option, help="Where the today line goes.")
+@click.option(
+    "--today",
+    callback=parse_date_option,
+    help="Where the today line goes (with --db also the date the plans are made as of).",
+)
 @click.option(
     "--by", type=click.Choice(["day", "week"]), default="day", show_default=True,
     help="Load chart: visits per day or per ISO week.",
@@ -35,6 +40,7 @@ def chart(
     kind: str,
     protocol_spec: str,
     site_spec: str | None,
+    db: str | None,
     roster: str | None,
     bookings: str | None,
     start: Any,
@@ -45,14 +51,14 @@ def chart(
 ) -> None:
     """Draw KIND: `timeline` (each participant's visits: window bars, target marks, a today
     line) or `load` (the site's visits per day or week, biopsy visits apart, days over
-    capacity or closed labelled)."""
+    capacity or closed labelled). Participants and appointments come from the roster
+    database (--db, $VISITPLAN_DB or ./visitplan.db), else from --roster and --bookings."""
     from pathlib import Path
 
     import pendulum
 
-    from visitplan.booking import load_bookings
     from visitplan.charts import FORMATS, load_chart, timeline_chart
-    from visitplan.cli.sitectx import load_context
+    from visitplan.cli.sitectx import choose_db, load_site_data
     from visitplan.errors import VisitplanError
     from visitplan.fileio import atomic_write
 
@@ -61,8 +67,10 @@ def chart(
         raise VisitplanError("--output", output, "must end in .svg or .png")
     if start is not None and end is not None and end < start:
         raise VisitplanError("--to", end.isoformat(), f"is before --from ({start})")
-    _, site, schedules = load_context(protocol_spec, site_spec, roster)
-    held = load_bookings(bookings, site.timezone) if bookings else {}
+    store_db = choose_db(db, roster=roster, bookings=bookings)
+    _, site, schedules, held = load_site_data(
+        protocol_spec, site_spec, db=store_db, roster=roster, bookings=bookings, today=today
+    )
     if kind == "timeline":
         data = timeline_chart(
             schedules,

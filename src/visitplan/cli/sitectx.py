@@ -1,7 +1,13 @@
-"""Shared loading for the site commands (agenda, book, chart): protocol, site, roster, bookings."""
+"""Shared loading for the site commands (agenda, book, chart): protocol, site, roster, bookings.
+
+The participants and appointments come either from the roster database (``--db``, or
+``$VISITPLAN_DB``, or ``./visitplan.db`` when it exists, as for the roster commands) or from
+CSV files (``--roster``, ``--bookings``; without them, the shipped sample roster).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
@@ -14,8 +20,44 @@ site_option = click.option(
 roster_option = click.option(
     "--roster",
     type=click.Path(dir_okay=False),
-    help="A roster CSV (participant,site,screening,day1,flags); default: the shipped sample.",
+    help="A roster CSV (participant,site,screening,day1,flags) instead of a roster database; "
+    "default: the shipped sample when there is no database.",
 )
+db_option = click.option(
+    "--db",
+    envvar="VISITPLAN_DB",
+    help="Roster database (SQLite file or URL; env VISITPLAN_DB; default ./visitplan.db when "
+    "it exists): participants, plans and appointments come from it.",
+)
+
+
+def choose_db(db: str | None, *, roster: str | None, bookings: str | None) -> str | None:
+    """The roster database a site command uses, or None for the CSV files (or the sample).
+
+    ``--db`` on the command line cannot be mixed with ``--roster``/``--bookings``; those files
+    do win over ``$VISITPLAN_DB`` (what is typed beats the environment). With neither,
+    ``./visitplan.db`` is used when it exists, like the roster commands' default.
+    """
+    from pathlib import Path
+
+    from click.core import ParameterSource
+
+    from visitplan.cli.roster import DEFAULT_DB
+    from visitplan.errors import VisitplanError
+
+    files = [name for name, value in (("--roster", roster), ("--bookings", bookings)) if value]
+    typed = click.get_current_context().get_parameter_source("db") is ParameterSource.COMMANDLINE
+    if db is not None and typed:
+        if files:
+            raise VisitplanError(
+                "--db", db, f"holds the roster and its appointments; drop {' and '.join(files)}"
+            )
+        return db
+    if files:
+        return None
+    if db is not None:
+        return db
+    return DEFAULT_DB if Path(DEFAULT_DB).exists() else None
 
 
 def load_context(
@@ -27,12 +69,9 @@ def load_context(
     """
     from importlib import resources
 
-    from visitplan.cli.common import load_protocol
     from visitplan.roster_csv import load_roster, read_roster
-    from visitplan.site import site_for
 
-    protocol = load_protocol(protocol_spec)
-    site = site_for(site_spec, protocol.sites[0] if protocol.sites else None)
+    protocol, site = load_site(protocol_spec, site_spec)
     if roster is None:
         text = (resources.files("visitplan") / "data" / "sample-roster.csv").read_text("utf-8")
         people = read_roster(text, source="sample-roster.csv", day1_visit=protocol.day1_visit)
@@ -40,3 +79,73 @@ def load_context(
         people = load_roster(roster, day1_visit=protocol.day1_visit)
     schedules = [protocol.plan(p) for p in people if p.site in (None, site.code)]
     return protocol, site, schedules
+
+
+def load_site(protocol_spec: str, site_spec: str | None) -> tuple[Any, Any]:
+    """The protocol and the site calendar (which must agree with the protocol's site)."""
+    from visitplan.cli.common import load_protocol
+    from visitplan.site import site_for
+
+    protocol = load_protocol(protocol_spec)
+    site = site_for(site_spec, protocol.sites[0] if protocol.sites else None)
+    return protocol, site
+
+
+def from_store(
+    protocol: Any, site: Any, people: Sequence[Any], rows: Iterable[Any], today: Any
+) -> tuple[list[Any], dict[tuple[str, str], Any], list[Any]]:
+    """Schedules and timed appointments of the site's participants, from the store's facts.
+
+    Returns ``(schedules, appointments, stale)``: ``stale`` are the stored appointments of
+    this site's participants whose visit is no longer in the plan (e.g. a follow-up visit
+    that B-cell recovery ended); they take no place and are not shown.
+    """
+    from visitplan.booking import timed_appointments
+
+    here = [p for p in people if p.site in (None, site.code)]
+    schedules = [protocol.plan(p, today=today) for p in here]
+    planned = {(s.participant, v.code) for s in schedules for v in s.visits}
+    codes = {p.code for p in here}
+    mine = [r for r in rows if r.participant in codes]
+    stale = [r for r in mine if (r.participant, r.visit) not in planned]
+    held = timed_appointments(
+        [r for r in mine if (r.participant, r.visit) in planned], site.timezone
+    )
+    return schedules, held, stale
+
+
+def load_site_data(
+    protocol_spec: str,
+    site_spec: str | None,
+    *,
+    db: str | None,
+    roster: str | None,
+    bookings: str | None,
+    today: Any,
+) -> tuple[Any, Any, list[Any], dict[tuple[str, str], Any]]:
+    """The protocol, site, schedules and appointments a read-only site command shows.
+
+    From the roster database when ``db`` is given (read in one transaction, planned as of
+    ``today``), else from the roster CSV (or the sample) and the bookings CSV.
+    """
+    from visitplan.booking import load_bookings
+
+    if db is None:
+        protocol, site, schedules = load_context(protocol_spec, site_spec, roster)
+        held = load_bookings(bookings, site.timezone) if bookings else {}
+        return protocol, site, schedules, held
+    from visitplan.store import Roster
+
+    protocol, site = load_site(protocol_spec, site_spec)
+    with Roster.open(db, protocol=protocol, today=today, create=False) as store:
+        people = store.participants()
+        rows = store.appointments()
+        day = store.today()
+    schedules, held, stale = from_store(protocol, site, people, rows, day)
+    for r in stale:
+        click.echo(
+            f"note: appointment {r.participant} {r.visit} on {r.date} names a visit that is "
+            "no longer planned; left out",
+            err=True,
+        )
+    return protocol, site, schedules, held

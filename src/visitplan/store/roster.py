@@ -557,12 +557,22 @@ class Roster:
         date: object,
         time: str | None = None,
         reason: str | None = None,
+        *,
+        check: Callable[[list[Participant], list[Appointment]], None] | None = None,
     ) -> Appointment:
-        """Store (or replace) the booked appointment of a visit; the old one is audited."""
+        """Store (or replace) the booked appointment of a visit; the old one is audited.
+
+        ``check`` (e.g. the site's booking rules) is called inside the same write transaction,
+        before anything is written, with every participant's facts and every stored
+        appointment; it refuses the booking by raising. Because it runs under the write lock,
+        two coordinators cannot both take the last place of a day.
+        """
         day = to_date(date, f"{visit}.appointment")
 
         def change(conn: sa.Connection) -> Appointment:
             person = self._load(conn, code)
+            if check is not None:
+                check(self._load_all(conn), _stored_appointments(conn))
             schedule = self._plan(person)
             try:
                 schedule.visit(visit)
@@ -748,16 +758,7 @@ class Roster:
 
     def appointments(self, code: str | None = None) -> list[Appointment]:
         """Booked appointments (of one participant, or all), by date."""
-        a = schema.appointments
-        query = sa.select(a).order_by(a.c.date, a.c.time, a.c.participant, a.c.visit)
-        if code is not None:
-            query = query.where(a.c.participant == code)
-        return self._read(
-            lambda conn: [
-                Appointment(r.participant, r.visit, to_date(r.date), r.time)
-                for r in conn.execute(query)
-            ]
-        )
+        return self._read(lambda conn: _stored_appointments(conn, code))
 
     def calendar_state(self) -> dict[str, tuple[int, str]]:
         """Every stored calendar event's ``uid -> (sequence, fingerprint)``."""
@@ -922,6 +923,16 @@ class Roster:
             if v.repeat and v.repeat.stop_event:
                 names.add(v.repeat.stop_event)
         return names
+
+
+def _stored_appointments(conn: sa.Connection, code: str | None = None) -> list[Appointment]:
+    a = schema.appointments
+    query = sa.select(a).order_by(a.c.date, a.c.time, a.c.participant, a.c.visit)
+    if code is not None:
+        query = query.where(a.c.participant == code)
+    return [
+        Appointment(r.participant, r.visit, to_date(r.date), r.time) for r in conn.execute(query)
+    ]
 
 
 def _participant(
