@@ -238,7 +238,7 @@ def _from_roster(
         day = store.today()
         people = [store.participant(code)] if code is not None else store.participants()
         schedules = [plan(protocol, p, today=day) for p in people]
-        booked = _stored_appointments(protocol, schedules, store.appointments(code))
+        booked = _stored_appointments(schedules, store, code)
         booked.update(_appointments(protocol, schedules, extra))
         previous = {uid: EventState(seq, fp) for uid, (seq, fp) in store.calendar_state().items()}
         common = {**options, "previous": previous}
@@ -265,20 +265,14 @@ def _from_roster(
         store.save_calendar_state(state)
 
 
-def _stored_appointments(protocol: Any, schedules: list[Any], stored: list[Any]) -> dict[Any, Any]:
+def _stored_appointments(schedules: list[Any], store: Any, code: str | None) -> dict[Any, Any]:
     """The database's timed appointments of visits still in the plans, zone-aware."""
-    from visitplan.dates import local_datetime
+    from visitplan.booking import appointments_from_store
 
-    visits = {(s.participant, v.code): s for s in schedules for v in s.visits}
-    found = {}
-    for a in stored:
-        schedule = visits.get((a.participant, a.visit))
-        # An untimed booking keeps the visit all-day; a visit the re-plan dropped has no event.
-        if a.time is None or schedule is None:
-            continue
-        zone = protocol.site_of(schedule.site).timezone
-        found[(a.participant, a.visit)] = local_datetime(a.date, a.time, zone)
-    return found
+    planned = {(s.participant, v.code) for s in schedules for v in s.visits}
+    # A visit the re-plan dropped has no event, so its old booking has none either.
+    found = appointments_from_store(store, code=code)
+    return {key: start for key, start in found.items() if key in planned}
 
 
 def _write(protocol: Any, schedules: list[Any], path: Path, options: dict[str, Any]) -> Path:
