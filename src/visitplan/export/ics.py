@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import attrs
 import icalendar
 import pendulum
+from icalendar import vText
 
 from visitplan.dates import local_datetime, shift
 from visitplan.errors import VisitplanError
@@ -218,6 +219,9 @@ def iter_ical(
     for zone in zones:
         yield vtimezone(zone).to_ical()
 
+    holder = icalendar.Event()
+    holder.add("DTSTAMP", stamp)
+    stamp_prop = holder["DTSTAMP"]
     seen_people: set[str] = set()
     unused = set(appointments)
     for schedule in stream:
@@ -227,7 +231,7 @@ def iter_ical(
             )
         seen_people.add(schedule.participant)
         chunk = _schedule_events(
-            protocol, schedule, appointments, unused, duration, stamp, previous, reminders,
+            protocol, schedule, appointments, unused, duration, stamp_prop, previous, reminders,
             window_spans,
         )  # fmt: skip
         yield chunk
@@ -247,12 +251,12 @@ def _schedule_events(
     appointments: Mapping[tuple[str, str], dt.datetime],
     unused: set[tuple[str, str]],
     duration: dt.timedelta,
-    stamp: dt.datetime,
+    stamp: object,
     previous: Mapping[str, EventState],
     reminders: Reminders | None,
     window_spans: bool,
 ) -> bytes:
-    """The VEVENTs of one schedule, serialised."""
+    """The VEVENTs of one schedule, serialised (``stamp``: the DTSTAMP property, built once)."""
     site = _site(protocol, schedule)
     events: list[icalendar.Event] = []
     for visit in schedule.visits:
@@ -278,18 +282,42 @@ def _schedule_events(
         if key_uid in seen:  # only reachable through colliding codes; never write a duplicate
             raise VisitplanError("event UID", key_uid, "would appear twice in one calendar")
         seen.add(key_uid)
-        event.add("DTSTAMP", stamp)
+        event["DTSTAMP"] = stamp
         before = previous.get(key_uid)
-        print_ = _fingerprint(event)
         if before is None:
             sequence = 0
-        elif before.fingerprint == print_:
+        elif before.fingerprint == _fingerprint(event):
             sequence = before.sequence
         else:
             sequence = before.sequence + 1
-        event.add("SEQUENCE", sequence)
+        _put(event, "SEQUENCE", sequence)
         out.append(event.to_ical())
     return b"".join(out)
+
+
+#: Property values built once and shared by every event (they are never changed once built):
+#: what ``Component.add`` makes of a date, a status or a kind is the same object each time, so
+#: building it again for each of hundreds of thousands of events was most of the export's own
+#: time (see docs/performance.md). Bounded: dates over a few years and a few constants.
+_PROPS: dict[tuple[str, type, object], object] = {}
+_PROPS_MAX = 20_000
+
+
+def _put(component: icalendar.Component, name: str, value: object) -> None:
+    """``component.add(name, value)`` for a property it does not have yet, from the cache.
+
+    Only for values whose equality means the same text: dates, strings, numbers, durations and
+    lists of strings (never aware datetimes, which compare equal across zones).
+    """
+    key = (name, type(value), tuple(value) if isinstance(value, list) else value)
+    prop = _PROPS.get(key)
+    if prop is None:
+        holder = icalendar.Event()
+        holder.add(name, value)
+        prop = holder[name]
+        if len(_PROPS) < _PROPS_MAX:
+            _PROPS[key] = prop
+    component[name] = prop
 
 
 def read_state(data: bytes | str) -> dict[str, EventState]:
@@ -422,10 +450,10 @@ def _base_event(
     protocol: Protocol, schedule: Schedule, visit: PlannedVisit, site: Site, part: str = ""
 ) -> icalendar.Event:
     event = icalendar.Event()
-    event.add("UID", uid(protocol.id, schedule.participant, visit.code, part))
-    event.add("LOCATION", site.name)
-    event.add("CATEGORIES", [visit.kind.value])
-    event.add("DESCRIPTION", _description(protocol, schedule, visit, site))
+    event["UID"] = vText(uid(protocol.id, schedule.participant, visit.code, part))
+    _put(event, "LOCATION", site.name)
+    _put(event, "CATEGORIES", [visit.kind.value])
+    event["DESCRIPTION"] = vText(_description(protocol, schedule, visit, site))
     return event
 
 
@@ -439,24 +467,26 @@ def _visit_event(
     reminders: Reminders | None,
 ) -> icalendar.Event:
     event = _base_event(protocol, schedule, visit, site)
-    event.add("SUMMARY", _summary(schedule, visit))
+    summary = vText(_summary(schedule, visit))
+    event["SUMMARY"] = summary
     if start is None:
         day = visit.date
-        event.add("DTSTART", dt.date(day.year, day.month, day.day))
+        _put(event, "DTSTART", dt.date(day.year, day.month, day.day))
         end = shift(day, Span(days=1))  # DTEND of an all-day event is exclusive
-        event.add("DTEND", dt.date(end.year, end.month, end.day))
-        event.add("TRANSP", "TRANSPARENT")
+        _put(event, "DTEND", dt.date(end.year, end.month, end.day))
+        _put(event, "TRANSP", "TRANSPARENT")
     else:
+        # Not cached: aware datetimes in different zones compare equal at the same instant.
         event.add("DTSTART", start)
         event.add("DTEND", start + duration)
-        event.add("TRANSP", "OPAQUE")
-    event.add("STATUS", _status(visit))
+        _put(event, "TRANSP", "OPAQUE")
+    _put(event, "STATUS", _status(visit))
     if reminders is not None and visit.open:
         for lead in reminders.leads(visit):
             alarm = icalendar.Alarm()
-            alarm.add("ACTION", "DISPLAY")
-            alarm.add("DESCRIPTION", _summary(schedule, visit))
-            alarm.add("TRIGGER", -lead)
+            _put(alarm, "ACTION", "DISPLAY")
+            alarm["DESCRIPTION"] = summary  # values are never changed once built: share it
+            _put(alarm, "TRIGGER", -lead)
             event.add_component(alarm)
     return event
 
@@ -465,13 +495,13 @@ def _window_event(
     protocol: Protocol, schedule: Schedule, visit: PlannedVisit, site: Site
 ) -> icalendar.Event:
     event = _base_event(protocol, schedule, visit, site, part="window")
-    event.add("SUMMARY", f"{schedule.participant} {visit.code} window")
+    event["SUMMARY"] = vText(f"{schedule.participant} {visit.code} window")
     first = visit.earliest
     end = shift(visit.latest, Span(days=1))
-    event.add("DTSTART", dt.date(first.year, first.month, first.day))
-    event.add("DTEND", dt.date(end.year, end.month, end.day))
-    event.add("TRANSP", "TRANSPARENT")
-    event.add("STATUS", _status(visit))
+    _put(event, "DTSTART", dt.date(first.year, first.month, first.day))
+    _put(event, "DTEND", dt.date(end.year, end.month, end.day))
+    _put(event, "TRANSP", "TRANSPARENT")
+    _put(event, "STATUS", _status(visit))
     return event
 
 
@@ -480,21 +510,21 @@ def _milestone_event(
 ) -> icalendar.Event:
     """A dated milestone (e.g. the end of contraception) as an all-day, free-time event."""
     event = icalendar.Event()
-    event.add("UID", uid(protocol.id, schedule.participant, milestone.code, "milestone"))
+    event["UID"] = vText(uid(protocol.id, schedule.participant, milestone.code, "milestone"))
     tentative = " (tentative)" if milestone.tentative else ""
-    event.add("SUMMARY", f"{schedule.participant} {milestone.name}{tentative}")
-    event.add("CATEGORIES", ["milestone"])
+    event["SUMMARY"] = vText(f"{schedule.participant} {milestone.name}{tentative}")
+    _put(event, "CATEGORIES", ["milestone"])
     lines = [
         f"Study {protocol.id}, participant {schedule.participant}, site {site.name}",
         f"{milestone.name}: {milestone.date}",
     ]
     if milestone.tentative:
         lines.append("Tentative: moves with the last dose until it is given.")
-    event.add("DESCRIPTION", "\n".join(lines))
+    event["DESCRIPTION"] = vText("\n".join(lines))
     day = milestone.date
     end = shift(day, Span(days=1))  # DTEND of an all-day event is exclusive
-    event.add("DTSTART", dt.date(day.year, day.month, day.day))
-    event.add("DTEND", dt.date(end.year, end.month, end.day))
-    event.add("TRANSP", "TRANSPARENT")
-    event.add("STATUS", "TENTATIVE" if milestone.tentative else "CONFIRMED")
+    _put(event, "DTSTART", dt.date(day.year, day.month, day.day))
+    _put(event, "DTEND", dt.date(end.year, end.month, end.day))
+    _put(event, "TRANSP", "TRANSPARENT")
+    _put(event, "STATUS", "TENTATIVE" if milestone.tentative else "CONFIRMED")
     return event
