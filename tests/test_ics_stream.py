@@ -162,3 +162,25 @@ def test_cli_roster_calendar_is_streamed_to_the_file_with_the_same_bytes(study, 
     assert stdout.returncode == 0, stdout.stderr
     assert stdout.stdout == expected
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.csv", "site.ics"]
+
+
+def test_cli_error_found_mid_stream_writes_nothing(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "participant,site,screening,day1,flags\n1001,BREST,2022-07-27,,\n1002,NOPE,2022-07-27,,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "site.ics"
+    binary = Path(sys.executable).with_name("visitplan")
+    cmd = [str(binary)] if binary.exists() else [sys.executable, "-m", "visitplan"]
+    args = ["ics", "--roster", str(roster), "-o"]
+    for target in (str(out), "-"):
+        done = subprocess.run([*cmd, *args, target], capture_output=True, env=dict(os.environ))
+        assert done.returncode == 2
+        assert done.stderr == b"error: site 'NOPE': is not a site of NCT05124925\n"
+        assert done.stdout == b""  # the first participant's events were not printed either
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.csv"]  # no file, no temp

@@ -193,8 +193,9 @@ def ics(
         target = None if output == "-" else Path(output)
         data = _export(protocol, schedules, target, previous, options, name)
         if target is None:
-            for chunk in data:
-                click.echo(chunk, nl=False)
+            # Whole before the first byte: an error found mid-stream must not leave half a
+            # calendar in a file the shell redirected stdout to. A file (-o) is streamed.
+            click.echo(b"".join(data), nl=False)
         else:
             written.append(_save(target, data))
     for path in written:
