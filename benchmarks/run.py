@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import datetime as dt
+import functools
 import gc
 import os
 import platform
@@ -23,7 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -80,13 +81,17 @@ def make_facts(n: int, seed: int = 8) -> list[Facts]:
     doses within 3 days of target), as on a real site; the engine and the baseline both plan
     the same facts.
     """
+    return list(iter_facts(n, seed))
+
+
+def iter_facts(n: int, seed: int = 8) -> Iterator[Facts]:
+    """:func:`make_facts` one participant at a time (the same facts), for flat-memory runs."""
     import visitplan
 
     study = visitplan.builtin(PROTOCOL)
     doses = [v.code for v in study.visits if v.is_dosing]  # D1, W4, ..., W20
     rng = random.Random(seed)
     first = dt.date(2020, 1, 1)
-    out: list[Facts] = []
     for i in range(n):
         screening = first + dt.timedelta(days=rng.randrange(2200))
         actual: dict[str, dt.date] = {}
@@ -95,8 +100,7 @@ def make_facts(n: int, seed: int = 8) -> list[Facts]:
             for k, code in enumerate(doses[: rng.randint(1, len(doses))]):
                 jitter = 0 if k == 0 else rng.randint(-3, 3)
                 actual[code] = day1 + dt.timedelta(days=28 * k + jitter)
-        out.append((f"P{i:06d}", screening, actual))
-    return out
+        yield (f"P{i:06d}", screening, actual)
 
 
 def to_participants(facts: Sequence[Facts]) -> list[Any]:
@@ -348,7 +352,6 @@ def bench_memory(sizes: Sequence[int]) -> list[Row]:
 def profile_plan(n: int, top: int = 12) -> list[Row]:
     """cProfile of planning ``n`` participants: the functions with the most time of their own."""
     import cProfile
-    import pstats
 
     import visitplan
 
@@ -359,6 +362,126 @@ def profile_plan(n: int, top: int = 12) -> list[Row]:
     for p in people:
         study.plan(p)
     profiler.disable()
+    return _profile_rows(profiler, n, top)
+
+
+# -- (4) ICS export ----------------------------------------------------------------------------
+STAMP = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def _hwm_mib() -> float:
+    """This process's peak RSS (VmHWM), in MiB; see :func:`_rss_child` for why not ru_maxrss."""
+    found = re.search(r"^VmHWM:\s*(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    if found is None:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return int(found.group(1)) / 1024
+
+
+def _ics_child(n: int) -> None:
+    """In a fresh process: stream the calendar of ``n`` participants, facts made and planned
+    one at a time as the export consumes them, to /dev/null; print peak RSS, time, size."""
+    import visitplan
+    from visitplan.export.ics import iter_ical
+
+    study = visitplan.builtin(PROTOCOL)
+    people = (p for f in iter_facts(n) for p in to_participants([f]))
+    schedules = (study.plan(p) for p in people)
+    size = 0
+    t0, c0 = time.perf_counter(), time.process_time()
+    with open(os.devnull, "wb") as sink:
+        for chunk in iter_ical(study, schedules, dtstamp=STAMP, name="benchmark"):
+            sink.write(chunk)
+            size += len(chunk)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"{_hwm_mib():.1f} {wall:.2f} {cpu:.2f} {size}")
+
+
+def bench_ics_export(quick: bool) -> list[Row] | None:
+    """ICS export: a 1,000-participant site calendar (< 3 s), 100,000 participants streamed
+    (peak RSS < 300 MB and flat at 10k/50k/100k), and the overhead over icalendar's own
+    ``to_ical`` on the same events (< 1.3x)."""
+    import icalendar
+
+    import visitplan
+    from visitplan.export.ics import to_ical
+
+    study = visitplan.builtin(PROTOCOL)
+    n = 1_000
+    people = to_participants(make_facts(n))
+    data = b""
+
+    def end_to_end() -> None:
+        nonlocal data
+        data = to_ical(study, [study.plan(p) for p in people], dtstamp=STAMP)
+
+    schedules = [study.plan(p) for p in people]
+    repeat = 1 if quick else 3
+    whole, whole_cpu = timed(end_to_end, repeat)
+    export, export_cpu = timed(lambda: to_ical(study, schedules, dtstamp=STAMP), repeat)
+    # The same events as icalendar's own objects: read back from visitplan's bytes, which
+    # icalendar writes out again byte for byte (checked), so only the serialisation is timed.
+    cal = icalendar.Calendar.from_ical(data)
+    same = "identical bytes" if cal.to_ical() == data else "DIFFERENT bytes"
+    library, library_cpu = timed(cal.to_ical, repeat)
+    ratio, ratio_cpu = export / library, export_cpu / library_cpu
+    events = data.count(b"BEGIN:VEVENT")
+    rows: list[Row] = [
+        (f"site calendar of {n:,} participants, planned and exported ({events:,} events, "
+         f"{len(data) / 1e6:.1f} MB)", f"{whole:.2f} s (CPU {whole_cpu:.2f} s)", "< 3 s",
+         _ok(whole < 3)),
+        ("  of which the export (to_ical of the planned schedules)",
+         f"{export:.2f} s (CPU {export_cpu:.2f} s)", "", ""),
+        (f"icalendar's own Calendar.to_ical() of the same events ({same})",
+         f"{library:.2f} s (CPU {library_cpu:.2f} s)", "", ""),
+        ("ratio visitplan export / icalendar to_ical", f"{ratio:.2f}x (CPU {ratio_cpu:.2f}x)",
+         "< 1.3x", _ok(ratio < 1.3)),
+    ]  # fmt: skip
+    sizes = (2_000, 5_000, 10_000) if quick else (10_000, 50_000, 100_000)
+    peaks = []
+    for size in (0, *sizes):
+        out = subprocess.run(
+            [sys.executable, __file__, "--ics-child", str(size)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        peak, wall, cpu, written = float(out[0]), float(out[1]), float(out[2]), int(out[3])
+        if size == 0:
+            rows.append(("stream 0 participants (imports and header only): peak RSS",
+                         f"{peak:.0f} MiB", "", ""))  # fmt: skip
+            continue
+        peaks.append(peak)
+        rows.append((f"stream {size:,} participants, planned lazily ({written / 1e9:.2f} GB in "
+                     f"{wall:.0f} s, CPU {cpu:.0f} s): peak RSS", f"{peak:.0f} MiB",
+                     "< 300 MB", _ok(peak * 1.048576 < 300)))  # fmt: skip
+    growth = peaks[-1] - peaks[0]
+    flat = abs(growth) < 0.1 * peaks[0]
+    rows.append((f"peak RSS growth from {sizes[0]:,} to {sizes[-1]:,} participants",
+                 f"{growth:+.0f} MiB", "flat (< 10%)", _ok(flat)))  # fmt: skip
+    return rows
+
+
+def profile_ics(n: int, top: int = 14) -> list[Row]:
+    """cProfile of exporting ``n`` planned participants: functions with the most own time."""
+    import cProfile
+
+    import visitplan
+    from visitplan.export.ics import to_ical
+
+    study = visitplan.builtin(PROTOCOL)
+    schedules = [study.plan(p) for p in to_participants(make_facts(n))]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    to_ical(study, schedules, dtstamp=STAMP)
+    profiler.disable()
+    return _profile_rows(profiler, n, top)
+
+
+def _profile_rows(profiler: Any, n: int, top: int) -> list[Row]:
+    import pstats
+
     stats = pstats.Stats(profiler)
     total = stats.total_tt  # type: ignore[attr-defined]
     rows: list[Row] = []
@@ -369,19 +492,44 @@ def profile_plan(n: int, top: int = 12) -> list[Row]:
     return rows
 
 
-# -- (4) and (5): added when the features exist --------------------------------------------------
-def bench_ics_export(quick: bool) -> list[Row] | None:
-    """ICS export: a 1,000-participant site calendar (< 3 s), 100,000 participants streamed
-    (peak RSS < 300 MB and flat at 10k/50k/100k), and the overhead over icalendar's own
-    ``to_ical`` on the same events (< 1.3x). To be written against the iCalendar exporter
-    once it is merged; until then nothing is measured (``None``)."""
-    return None
+def _keep(results: list[Any], query: Callable[[], Any]) -> None:
+    results.append(query())
 
 
+# -- (5) roster queries ----------------------------------------------------------------------
 def bench_roster_queries(quick: bool) -> list[Row] | None:
     """Roster store: ``due``, ``overdue`` and ``deviations`` over 100,000 participants (< 2 s
-    each). To be written against the roster store once it is merged; ``None`` until then."""
-    return None
+    each), on a SQLite roster filled through the bulk path (``import_participants``)."""
+    import tempfile
+
+    import visitplan
+    from visitplan.store import Roster
+
+    study = visitplan.builtin(PROTOCOL)
+    n = 10_000 if quick else 100_000
+    today = dt.date(2025, 6, 1)  # inside the facts' range: visits due, overdue and done
+    people = to_participants(make_facts(n))
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "roster.db"
+        t0 = time.perf_counter()
+        with Roster.open(path, protocol=study, today=today) as roster:
+            roster.import_participants(people, source="benchmark")
+        setup = time.perf_counter() - t0
+        rows.append((f"set-up: import {n:,} participants into a SQLite roster (not a query)",
+                     f"{setup:.1f} s", "", ""))  # fmt: skip
+        with Roster.open(path, protocol=study, today=today) as roster:
+            for what, query in (
+                ("due(today, 14)", lambda: roster.due(today, 14)),
+                ("overdue(today)", lambda: roster.overdue(today)),
+                ("deviations(today)", lambda: roster.deviations(today)),
+            ):
+                results: list[Any] = []
+                wall, cpu = timed(functools.partial(_keep, results, query), 1)
+                rows.append((f"{what} over {n:,} participants ({len(results[-1]):,} found)",
+                             f"{wall:.1f} s (CPU {cpu:.1f} s)", "< 2 s" if not quick else "",
+                             _ok(wall < 2, not quick)))  # fmt: skip
+    return rows
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -399,10 +547,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, help="timed runs of the planning benchmark")
     parser.add_argument("--profile", type=int, metavar="N",
                         help="only print a cProfile of planning N participants")  # fmt: skip
+    parser.add_argument(
+        "--profile-ics",
+        type=int,
+        metavar="N",
+        help="only print a cProfile of exporting N participants to iCalendar",
+    )
+    parser.add_argument(
+        "--only",
+        help="comma-separated sections to run: plan, start, rss, ics, roster (default: all)",
+    )
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ics-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child is not None:
         _rss_child(args.rss_child)
+        return
+    if args.ics_child is not None:
+        _ics_child(args.ics_child)
+        return
+    if args.profile_ics:
+        table(
+            f"cProfile of exporting {args.profile_ics:,} participants to iCalendar "
+            "(own time, top functions)",
+            ("function", "calls per participant", "own time", "cumulative"),
+            profile_ics(args.profile_ics),
+        )
         return
     if args.profile:
         table(f"cProfile of planning {args.profile:,} participants (own time, top functions)",
@@ -416,19 +586,25 @@ def main(argv: list[str] | None = None) -> None:
     print(f"## visitplan benchmarks ({'quick' if args.quick else 'full'} run, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")  # fmt: skip
     table("Machine", ("", ""), machine())
+    sections = set((args.only or "plan,start,rss,ics,roster").split(","))
     header = ("measure", "result", "target", "met")
-    table(f"(1) Planning {PROTOCOL} (best of {repeat})",
-          ("measure", "wall", "CPU", "target", "met"), bench_plan(n, repeat))  # fmt: skip
-    table("(2) CLI cold start", header, bench_cold_start(runs))
-    table("(2b) Import time of `visitplan --help` (python -X importtime, top modules)",
-          ("module", "cumulative", "self", ""), import_offenders())  # fmt: skip
-    table("(3) Peak RSS of planning (fresh process per size)",
-          ("measure", "peak RSS (VmHWM)", "ru_maxrss", "planned"),
-          bench_memory(sizes))  # fmt: skip
-    for title, bench in (
-        ("(4) ICS export", bench_ics_export),
-        ("(5) Roster queries", bench_roster_queries),
+    if "plan" in sections:
+        table(f"(1) Planning {PROTOCOL} (best of {repeat})",
+              ("measure", "wall", "CPU", "target", "met"), bench_plan(n, repeat))  # fmt: skip
+    if "start" in sections:
+        table("(2) CLI cold start", header, bench_cold_start(runs))
+        table("(2b) Import time of `visitplan --help` (python -X importtime, top modules)",
+              ("module", "cumulative", "self", ""), import_offenders())  # fmt: skip
+    if "rss" in sections:
+        table("(3) Peak RSS of planning (fresh process per size)",
+              ("measure", "peak RSS (VmHWM)", "ru_maxrss", "planned"),
+              bench_memory(sizes))  # fmt: skip
+    for key, title, bench in (
+        ("ics", "(4) ICS export", bench_ics_export),
+        ("roster", "(5) Roster queries", bench_roster_queries),
     ):
+        if key not in sections:
+            continue
         rows = bench(args.quick)
         if rows is None:
             print(f"\n### {title}\n\nnot measured yet: the feature is not on this branch.")

@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from visitplan.errors import VisitplanError
 
 
-def atomic_write(path: str | Path, data: str | bytes) -> Path:
+def atomic_write(path: str | Path, data: str | bytes | Iterable[bytes]) -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
     A reader sees the old file or the new one, never half of one, even if the writer is killed.
+    ``data`` may be an iterable of byte chunks (e.g. :func:`visitplan.export.ics.iter_ical`):
+    they are written as they come, one held at a time, and if their producer raises, the
+    temporary file is removed and the old file stays as it was.
     An operating-system failure (no space, no permission, a folder in the way) raises
     :class:`VisitplanError` and leaves the old file as it was.
     """
@@ -84,9 +87,16 @@ def _make_parents(path: Path) -> list[Path]:
     return list(reversed(missing))
 
 
-def _stage(path: Path, data: str | bytes) -> Path:
-    """``data`` written and synced to a temporary file next to ``path``."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+def _stage(path: Path, data: str | bytes | Iterable[bytes]) -> Path:
+    """``data`` (or its chunks, one at a time) written and synced to a temporary file next to
+    ``path``."""
+    chunks: Iterable[bytes]
+    if isinstance(data, str):
+        chunks = (data.encode("utf-8"),)
+    elif isinstance(data, bytes):
+        chunks = (data,)
+    else:
+        chunks = data
     try:
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
@@ -96,7 +106,8 @@ def _stage(path: Path, data: str | bytes) -> Path:
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:

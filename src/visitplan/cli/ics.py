@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +168,19 @@ def ics(
         ]
     if output is None and per_participant is None:
         output = "-"
-    schedules = [protocol.plan(p) for p in people]
-    options["appointments"] = _appointments(protocol, schedules, appointments)
+    from visitplan.export.ics import _default_name
+
+    if name is None:
+        name = _default_name(protocol, [(p.code, p.site) for p in people])
+    schedules: Iterable[Any]
+    if per_participant is None and not appointments:
+        # One calendar and nothing to look up across it: plan each participant as the stream
+        # writes it, so a large roster's calendar needs no memory for all its schedules.
+        schedules = (protocol.plan(p) for p in people)
+        options["appointments"] = {}
+    else:
+        schedules = [protocol.plan(p) for p in people]
+        options["appointments"] = _appointments(protocol, schedules, appointments)
     written: list[Path] = []
     if per_participant is not None:
         from visitplan.fileio import inside
@@ -181,7 +193,9 @@ def ics(
         target = None if output == "-" else Path(output)
         data = _export(protocol, schedules, target, previous, options, name)
         if target is None:
-            click.echo(data, nl=False)
+            # Whole before the first byte: an error found mid-stream must not leave half a
+            # calendar in a file the shell redirected stdout to. A file (-o) is streamed.
+            click.echo(b"".join(data), nl=False)
         else:
             written.append(_save(target, data))
     for path in written:
@@ -190,13 +204,14 @@ def ics(
 
 def _export(
     protocol: Any,
-    schedules: list[Any],
+    schedules: Iterable[Any],
     target: Path | None,
     previous: str | None,
     options: dict[str, Any],
     name: str | None,
-) -> bytes:
-    from visitplan.export.ics import read_state, to_ical
+) -> Iterator[bytes]:
+    """The calendar as a stream of chunks; the previous export is read before it starts."""
+    from visitplan.export.ics import iter_ical, read_state
 
     state = {}
     source = Path(previous) if previous is not None else target
@@ -209,8 +224,7 @@ def _export(
             field = "--previous" if previous is not None else "-o"
             raise VisitplanError(field, str(source), f"cannot be read ({exc.strerror})") from None
         state = read_state(old)
-    data: bytes = to_ical(protocol, schedules, previous=state, name=name, **options)
-    return data
+    return iter_ical(protocol, schedules, previous=state, name=name, **options)
 
 
 def _from_roster(
@@ -280,7 +294,7 @@ def _write(protocol: Any, schedules: list[Any], path: Path, options: dict[str, A
     return _save(path, _export(protocol, schedules, path, None, options, None))
 
 
-def _save(path: Path, data: bytes) -> Path:
+def _save(path: Path, data: bytes | Iterable[bytes]) -> Path:
     from visitplan.fileio import atomic_write
 
     try:

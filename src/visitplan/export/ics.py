@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import attrs
 import icalendar
 import pendulum
+from icalendar import vText
 
 from visitplan.dates import local_datetime, shift
 from visitplan.errors import VisitplanError
@@ -27,7 +30,7 @@ from visitplan.export.vtimezone import check_instants, vtimezone
 from visitplan.model import ProcedureKind, Protocol, Site, Span
 from visitplan.schedule import PlannedMilestone, PlannedVisit, Schedule, VisitStatus
 
-__all__ = ["EventState", "Reminders", "read_state", "to_ical", "uid"]
+__all__ = ["EventState", "Reminders", "iter_ical", "read_state", "to_ical", "uid"]
 
 PRODID = "-//visitplan//visitplan iCalendar export//EN"
 UID_DOMAIN = "visitplan"
@@ -122,69 +125,199 @@ def to_ical(
     previous SEQUENCE + 1. ``reminders`` sets the VALARMs (None: no alarm). ``window_spans``
     adds, for each open visit with a window, an all-day event spanning earliest..latest.
     ``name`` is the calendar name shown by clients (NAME and X-WR-CALNAME).
+
+    The bytes are those of :func:`iter_ical` over the same schedules, joined.
     """
-    schedules = list(schedules)
+    return b"".join(
+        iter_ical(
+            protocol,
+            list(schedules),
+            appointments=appointments,
+            duration=duration,
+            dtstamp=dtstamp,
+            previous=previous,
+            reminders=reminders,
+            window_spans=window_spans,
+            name=name,
+        )
+    )
+
+
+def iter_ical(
+    protocol: Protocol,
+    schedules: Iterable[Schedule],
+    *,
+    appointments: Mapping[tuple[str, str], dt.datetime] | None = None,
+    duration: dt.timedelta = dt.timedelta(minutes=60),
+    dtstamp: dt.datetime | None = None,
+    previous: Mapping[str, EventState] | None = None,
+    reminders: Reminders | None = Reminders(),  # frozen: a shared default is safe
+    window_spans: bool = False,
+    name: str | None = None,
+) -> Iterator[bytes]:
+    """:func:`to_ical` as a stream: the calendar's bytes in chunks, one participant at a time.
+
+    The header and the VTIMEZONEs come first, then each schedule's events as the schedules are
+    consumed, then the end of the calendar; a schedule is dropped once its events are written,
+    so a generator of schedules (e.g. planning a roster lazily) is exported in flat memory.
+    The options are those of :func:`to_ical`, whose output is these chunks joined.
+
+    Given a sequence (a list), everything is checked before the first chunk, exactly as
+    :func:`to_ical` does. Given any other iterable, the checks happen as the schedules arrive
+    (an error is raised mid-stream: write to a temporary file and rename it only once the
+    stream ends, as ``visitplan ics`` does), and what depends on the whole set is taken from
+    the protocol instead: the default name of several participants is "<study> visits" (pass
+    ``name`` for another), and with appointments every zone of the protocol's sites gets a
+    VTIMEZONE (only zones the calendar uses otherwise).
+    """
     appointments = dict(appointments or {})
     previous = previous or {}
     if duration <= dt.timedelta(0):
         raise VisitplanError("duration", duration, "must be longer than zero")
     stamp = _utc(dtstamp, "dtstamp") if dtstamp is not None else dt.datetime.now(dt.UTC)
     stamp = stamp.replace(microsecond=0)
-    codes = [s.participant for s in schedules]
-    for code in codes:
-        if codes.count(code) > 1:
-            raise VisitplanError("participant", code, "appears twice in one calendar")
-    _check_appointment_keys(schedules, appointments)
+
+    stream: Iterator[Schedule]
+    if isinstance(schedules, Sequence):
+        codes = Counter(s.participant for s in schedules)
+        for code, count in codes.items():
+            if count > 1:
+                raise VisitplanError("participant", code, "appears twice in one calendar")
+        _check_appointment_keys(schedules, appointments)
+        title = (
+            name
+            if name is not None
+            else _default_name(protocol, [(s.participant, s.site) for s in schedules])
+        )
+        booked = {who for who, _ in appointments}
+        zones = sorted({_site(protocol, s).timezone for s in schedules if s.participant in booked})
+        stream = iter(schedules)
+    else:
+        stream = iter(schedules)
+        head = list(itertools.islice(stream, 2))
+        if name is not None:
+            title = name
+        elif len(head) == 1:
+            title = _default_name(protocol, [(head[0].participant, head[0].site)])
+        else:
+            title = f"{protocol.id} visits"
+        zones = (
+            sorted({protocol.site.timezone, *(s.timezone for s in protocol.sites)})
+            if appointments
+            else []
+        )
+        stream = itertools.chain(head, stream)
 
     cal = icalendar.Calendar()
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
     cal.add("CALSCALE", "GREGORIAN")
-    title = name if name is not None else _default_name(protocol, schedules)
     cal.add("NAME", title)
     cal.add("X-WR-CALNAME", title)
+    header: bytes = cal.to_ical()
+    yield header[: -len(_FOOTER)]
+    for zone in zones:
+        yield vtimezone(zone).to_ical()
 
-    zones: dict[str, list[dt.datetime]] = {}
+    holder = icalendar.Event()
+    holder.add("DTSTAMP", stamp)
+    stamp_prop = holder["DTSTAMP"]
+    seen_people: set[str] = set()
+    unused = set(appointments)
+    for schedule in stream:
+        if schedule.participant in seen_people:
+            raise VisitplanError(
+                "participant", schedule.participant, "appears twice in one calendar"
+            )
+        seen_people.add(schedule.participant)
+        chunk = _schedule_events(
+            protocol, schedule, appointments, unused, duration, stamp_prop, previous, reminders,
+            window_spans,
+        )  # fmt: skip
+        yield chunk
+    if unused:
+        raise VisitplanError(
+            "appointment", "/".join(sorted(unused)[0]), "names no visit of the exported schedules"
+        )
+    yield _FOOTER
+
+
+_FOOTER = b"END:VCALENDAR\r\n"
+
+
+def _schedule_events(
+    protocol: Protocol,
+    schedule: Schedule,
+    appointments: Mapping[tuple[str, str], dt.datetime],
+    unused: set[tuple[str, str]],
+    duration: dt.timedelta,
+    stamp: object,
+    previous: Mapping[str, EventState],
+    reminders: Reminders | None,
+    window_spans: bool,
+) -> bytes:
+    """The VEVENTs of one schedule, serialised (``stamp``: the DTSTAMP property, built once)."""
+    site = _site(protocol, schedule)
     events: list[icalendar.Event] = []
+    for visit in schedule.visits:
+        key = (schedule.participant, visit.code)
+        start = appointments.get(key)
+        if start is not None:
+            unused.discard(key)
+            local = _in_zone(start, site, schedule.participant, visit.code)
+            check_instants(site.timezone, [local, local + duration])
+        else:
+            local = None
+        events.append(_visit_event(protocol, schedule, visit, site, local, duration, reminders))
+        if window_spans and visit.open and visit.earliest != visit.latest:
+            events.append(_window_event(protocol, schedule, visit, site))
+    for milestone in schedule.milestones:
+        events.append(_milestone_event(protocol, schedule, milestone, site))
+    # UIDs differ between participants (their code is a piece of each), so a duplicate can only
+    # come from within one schedule: checking per schedule keeps the stream's memory flat.
     seen: set[str] = set()
-    for schedule in schedules:
-        site = _site(protocol, schedule)
-        for visit in schedule.visits:
-            start = appointments.get((schedule.participant, visit.code))
-            if start is not None:
-                local = _in_zone(start, site, schedule.participant, visit.code)
-                zones.setdefault(site.timezone, []).extend([local, local + duration])
-            else:
-                local = None
-            event = _visit_event(protocol, schedule, visit, site, local, duration, reminders)
-            events.append(event)
-            if window_spans and visit.open and visit.earliest != visit.latest:
-                events.append(_window_event(protocol, schedule, visit, site))
-        for milestone in schedule.milestones:
-            events.append(_milestone_event(protocol, schedule, milestone, site))
+    out = []
     for event in events:
-        key = str(event["UID"])
-        if key in seen:  # only reachable through colliding codes; never write a duplicate
-            raise VisitplanError("event UID", key, "would appear twice in one calendar")
-        seen.add(key)
-        event.add("DTSTAMP", stamp)
-        before = previous.get(key)
-        print_ = _fingerprint(event)
+        key_uid = str(event["UID"])
+        if key_uid in seen:  # only reachable through colliding codes; never write a duplicate
+            raise VisitplanError("event UID", key_uid, "would appear twice in one calendar")
+        seen.add(key_uid)
+        event["DTSTAMP"] = stamp
+        before = previous.get(key_uid)
         if before is None:
             sequence = 0
-        elif before.fingerprint == print_:
+        elif before.fingerprint == _fingerprint(event):
             sequence = before.sequence
         else:
             sequence = before.sequence + 1
-        event.add("SEQUENCE", sequence)
+        _put(event, "SEQUENCE", sequence)
+        out.append(event.to_ical())
+    return b"".join(out)
 
-    for zone in sorted(zones):
-        check_instants(zone, zones[zone])
-        cal.add_component(vtimezone(zone))
-    for event in events:
-        cal.add_component(event)
-    data: bytes = cal.to_ical()
-    return data
+
+#: Property values built once and shared by every event (they are never changed once built):
+#: what ``Component.add`` makes of a date, a status or a kind is the same object each time, so
+#: building it again for each of hundreds of thousands of events was most of the export's own
+#: time (see docs/performance.md). Bounded: dates over a few years and a few constants.
+_PROPS: dict[tuple[str, type, object], object] = {}
+_PROPS_MAX = 20_000
+
+
+def _put(component: icalendar.Component, name: str, value: object) -> None:
+    """``component.add(name, value)`` for a property it does not have yet, from the cache.
+
+    Only for values whose equality means the same text: dates, strings, numbers, durations and
+    lists of strings (never aware datetimes, which compare equal across zones).
+    """
+    key = (name, type(value), tuple(value) if isinstance(value, list) else value)
+    prop = _PROPS.get(key)
+    if prop is None:
+        holder = icalendar.Event()
+        holder.add(name, value)
+        prop = holder[name]
+        if len(_PROPS) < _PROPS_MAX:
+            _PROPS[key] = prop
+    component[name] = prop
 
 
 def read_state(data: bytes | str) -> dict[str, EventState]:
@@ -253,7 +386,7 @@ def _in_zone(start: dt.datetime, site: Site, participant: str, visit: str) -> dt
 
 
 def _check_appointment_keys(
-    schedules: list[Schedule], appointments: Mapping[tuple[str, str], dt.datetime]
+    schedules: Sequence[Schedule], appointments: Mapping[tuple[str, str], dt.datetime]
 ) -> None:
     known = {(s.participant, v.code) for s in schedules for v in s.visits}
     for key in appointments:
@@ -263,10 +396,11 @@ def _check_appointment_keys(
             )
 
 
-def _default_name(protocol: Protocol, schedules: list[Schedule]) -> str:
-    if len(schedules) == 1:
-        return f"{protocol.id} participant {schedules[0].participant}"
-    sites = sorted({s.site or protocol.site.code for s in schedules}) if protocol.sites else []
+def _default_name(protocol: Protocol, members: Sequence[tuple[str, str | None]]) -> str:
+    """The calendar name of ``members`` (participant code, site code or None)."""
+    if len(members) == 1:
+        return f"{protocol.id} participant {members[0][0]}"
+    sites = sorted({site or protocol.site.code for _, site in members}) if protocol.sites else []
     return f"{protocol.id} site {', '.join(sites)}" if sites else f"{protocol.id} visits"
 
 
@@ -316,10 +450,10 @@ def _base_event(
     protocol: Protocol, schedule: Schedule, visit: PlannedVisit, site: Site, part: str = ""
 ) -> icalendar.Event:
     event = icalendar.Event()
-    event.add("UID", uid(protocol.id, schedule.participant, visit.code, part))
-    event.add("LOCATION", site.name)
-    event.add("CATEGORIES", [visit.kind.value])
-    event.add("DESCRIPTION", _description(protocol, schedule, visit, site))
+    event["UID"] = vText(uid(protocol.id, schedule.participant, visit.code, part))
+    _put(event, "LOCATION", site.name)
+    _put(event, "CATEGORIES", [visit.kind.value])
+    event["DESCRIPTION"] = vText(_description(protocol, schedule, visit, site))
     return event
 
 
@@ -333,24 +467,26 @@ def _visit_event(
     reminders: Reminders | None,
 ) -> icalendar.Event:
     event = _base_event(protocol, schedule, visit, site)
-    event.add("SUMMARY", _summary(schedule, visit))
+    summary = vText(_summary(schedule, visit))
+    event["SUMMARY"] = summary
     if start is None:
         day = visit.date
-        event.add("DTSTART", dt.date(day.year, day.month, day.day))
+        _put(event, "DTSTART", dt.date(day.year, day.month, day.day))
         end = shift(day, Span(days=1))  # DTEND of an all-day event is exclusive
-        event.add("DTEND", dt.date(end.year, end.month, end.day))
-        event.add("TRANSP", "TRANSPARENT")
+        _put(event, "DTEND", dt.date(end.year, end.month, end.day))
+        _put(event, "TRANSP", "TRANSPARENT")
     else:
+        # Not cached: aware datetimes in different zones compare equal at the same instant.
         event.add("DTSTART", start)
         event.add("DTEND", start + duration)
-        event.add("TRANSP", "OPAQUE")
-    event.add("STATUS", _status(visit))
+        _put(event, "TRANSP", "OPAQUE")
+    _put(event, "STATUS", _status(visit))
     if reminders is not None and visit.open:
         for lead in reminders.leads(visit):
             alarm = icalendar.Alarm()
-            alarm.add("ACTION", "DISPLAY")
-            alarm.add("DESCRIPTION", _summary(schedule, visit))
-            alarm.add("TRIGGER", -lead)
+            _put(alarm, "ACTION", "DISPLAY")
+            alarm["DESCRIPTION"] = summary  # values are never changed once built: share it
+            _put(alarm, "TRIGGER", -lead)
             event.add_component(alarm)
     return event
 
@@ -359,13 +495,13 @@ def _window_event(
     protocol: Protocol, schedule: Schedule, visit: PlannedVisit, site: Site
 ) -> icalendar.Event:
     event = _base_event(protocol, schedule, visit, site, part="window")
-    event.add("SUMMARY", f"{schedule.participant} {visit.code} window")
+    event["SUMMARY"] = vText(f"{schedule.participant} {visit.code} window")
     first = visit.earliest
     end = shift(visit.latest, Span(days=1))
-    event.add("DTSTART", dt.date(first.year, first.month, first.day))
-    event.add("DTEND", dt.date(end.year, end.month, end.day))
-    event.add("TRANSP", "TRANSPARENT")
-    event.add("STATUS", _status(visit))
+    _put(event, "DTSTART", dt.date(first.year, first.month, first.day))
+    _put(event, "DTEND", dt.date(end.year, end.month, end.day))
+    _put(event, "TRANSP", "TRANSPARENT")
+    _put(event, "STATUS", _status(visit))
     return event
 
 
@@ -374,21 +510,21 @@ def _milestone_event(
 ) -> icalendar.Event:
     """A dated milestone (e.g. the end of contraception) as an all-day, free-time event."""
     event = icalendar.Event()
-    event.add("UID", uid(protocol.id, schedule.participant, milestone.code, "milestone"))
+    event["UID"] = vText(uid(protocol.id, schedule.participant, milestone.code, "milestone"))
     tentative = " (tentative)" if milestone.tentative else ""
-    event.add("SUMMARY", f"{schedule.participant} {milestone.name}{tentative}")
-    event.add("CATEGORIES", ["milestone"])
+    event["SUMMARY"] = vText(f"{schedule.participant} {milestone.name}{tentative}")
+    _put(event, "CATEGORIES", ["milestone"])
     lines = [
         f"Study {protocol.id}, participant {schedule.participant}, site {site.name}",
         f"{milestone.name}: {milestone.date}",
     ]
     if milestone.tentative:
         lines.append("Tentative: moves with the last dose until it is given.")
-    event.add("DESCRIPTION", "\n".join(lines))
+    event["DESCRIPTION"] = vText("\n".join(lines))
     day = milestone.date
     end = shift(day, Span(days=1))  # DTEND of an all-day event is exclusive
-    event.add("DTSTART", dt.date(day.year, day.month, day.day))
-    event.add("DTEND", dt.date(end.year, end.month, end.day))
-    event.add("TRANSP", "TRANSPARENT")
-    event.add("STATUS", "TENTATIVE" if milestone.tentative else "CONFIRMED")
+    _put(event, "DTSTART", dt.date(day.year, day.month, day.day))
+    _put(event, "DTEND", dt.date(end.year, end.month, end.day))
+    _put(event, "TRANSP", "TRANSPARENT")
+    _put(event, "STATUS", "TENTATIVE" if milestone.tentative else "CONFIRMED")
     return event
