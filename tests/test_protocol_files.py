@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import visitplan
 from visitplan.model import Offset, Repeat, Unit, Window
 from visitplan.participant import Participant, Record, Status
-from visitplan.protocol_file import ProtocolErrors, dumps, load, loads
+from visitplan.protocol_file import ProtocolErrors, dumps, from_dict, load, loads
 
 HERE = Path(__file__).parent
 BROKEN = HERE / "protocols" / "broken"
@@ -288,3 +288,24 @@ def test_any_variant_round_trips_with_identical_schedules(study, fmt, flagged):
     assert again == study
     person = Participant("P1", "2024-01-31", flags={"flag_a"} if flagged else set())
     assert again.plan(person) == study.plan(person)
+
+
+def test_a_visit_coded_like_the_last_dose_node_is_reported_not_a_crash():
+    # Found by the fuzzer: a dosing visit coded "last-dose" anchored on the last dose made a
+    # cycle of last-dose nodes only, and the cycle report raised StopIteration.
+    doc = {
+        "study": {"id": "A", "title": "B", "day1_visit": "D1"},
+        "epochs": [{"code": "E", "name": "e"}],
+        "procedures": {"DOSE": {"name": "d", "dose": {"drug": "x", "amount": 1}}},
+        "visits": [
+            {"code": "D1", "name": "d", "kind": "dosing", "epoch": "E", "anchor": "screening",
+             "procedures": ["DOSE"]},
+            {"code": "last-dose", "name": "x", "kind": "dosing", "epoch": "E",
+             "anchor": "last-dose", "procedures": ["DOSE"]},
+        ],
+    }  # fmt: skip
+    with pytest.raises(ProtocolErrors) as info:
+        from_dict(doc, source="x")
+    messages = [str(e) for e in info.value.errors]
+    assert messages[0].startswith("x: visits.last-dose.code 'last-dose': visit codes are")
+    assert any("anchors form a cycle" in m for m in messages)

@@ -581,7 +581,8 @@ def _check_cycles(r: _Reader, visits: list[Visit], by_code: Mapping[str, Visit])
             if state.get(nxt) == 1:
                 loop = stack[[n for n, _ in stack].index(nxt) :]
                 # Start the report at a visit (not at the last dose) for a field path.
-                k = next(i for i, (n, _) in enumerate(loop) if n != last_dose)
+                # (A visit mis-coded "last-dose" can close a loop of last-dose nodes alone.)
+                k = next((i for i, (n, _) in enumerate(loop) if n != last_dose), 0)
                 loop = loop[k:] + loop[:k]
                 names = [n for n, _ in loop]
                 (first, field), to = loop[0], (names[1] if len(names) > 1 else names[0])

@@ -215,15 +215,22 @@ class Roster:
 
     # -- transactions ----------------------------------------------------------------------
     def _read(self, fn: Callable[[sa.Connection], T]) -> T:
-        with self._engine.connect() as conn, conn.begin():
-            return fn(conn)
+        """Run ``fn`` in one read transaction; retry if another process holds a lock."""
+        return self._retrying(fn, write=False)
 
     def _write(self, fn: Callable[[sa.Connection], T]) -> T:
         """Run ``fn`` in one write transaction; retry if another writer holds the lock."""
+        return self._retrying(fn, write=True)
+
+    def _retrying(self, fn: Callable[[sa.Connection], T], *, write: bool) -> T:
+        # Reads retry too: while another process switches a new file to WAL (at its first
+        # connection) a reader's connect or BEGIN can get "database is locked" at once,
+        # without SQLite's busy handler waiting for it.
         for attempt in itertools.count(1):
             try:
                 with self._engine.connect() as conn:
-                    conn.execution_options(**{backend.WRITE: True})
+                    if write:
+                        conn.execution_options(**{backend.WRITE: True})
                     with conn.begin():
                         return fn(conn)
             except sa.exc.OperationalError as exc:
