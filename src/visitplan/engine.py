@@ -134,6 +134,7 @@ class _Compiled:
             if c is not None
         )
         self._visits: dict[frozenset[str], tuple[Visit, ...]] = {}
+        self._by_code: dict[frozenset[str], tuple[tuple[Visit, ...], dict[str, Visit]]] = {}
         self._occurrences: dict[tuple[str, int | None], _Occurrence] = {}
         self._procedures: dict[frozenset[str], dict[str, tuple[Procedure, ...]]] = {}
         #: Visit code -> the field names its date errors report. Built once: formatting them
@@ -178,6 +179,16 @@ class _Compiled:
                 code, name = f"{v.code}{occurrence}", f"{v.name} {occurrence}"
             found = (code, name, self.index[v.code], *_window_spans(v, span))
             self._occurrences[key] = found
+        return found
+
+    def visits_by_code(self, flags: frozenset[str]) -> tuple[tuple[Visit, ...], dict[str, Visit]]:
+        """:meth:`visits` and the same visits by code (read-only: shared by every plan)."""
+        found = self._by_code.get(flags)
+        if found is None:
+            visits = self.visits(flags)
+            found = (visits, {v.code: v for v in visits})
+            if len(self._by_code) < 64:  # keyed on the raw flags, so bound it
+                self._by_code[flags] = found
         return found
 
     def procedures(self, flags: frozenset[str]) -> dict[str, tuple[Procedure, ...]]:
@@ -276,14 +287,19 @@ class _Planner:
         self.p = participant
         self.today = today
         self.c = _compiled(protocol)
-        self.visits = self.c.visits(participant.flags)
-        self.by_code = {v.code: v for v in self.visits}
+        self.visits, self.by_code = self.c.visits_by_code(participant.flags)
         self.index = self.c.index
         self.records = self._check_records()
         self.slots: dict[str, list[_Slot]] = {}
         self.last_dose: pendulum.Date | None = None
         self.last_dose_actual = False
         self.findings: list[Finding] = []
+        #: The facts other than records that can change a visit's status (see ``_plan``).
+        self._dated_facts = (
+            today is not None
+            or participant.discontinued is not None
+            or participant.withdrawn is not None
+        )
         self._derived: dict[str, pendulum.Date | None] = {}
 
     # -- facts -----------------------------------------------------------------------------
@@ -430,9 +446,14 @@ class _Planner:
         *,
         occurrence: int | None = None,
         target: pendulum.Date | None = None,
+        anchor: tuple[pendulum.Date, bool] | None = None,
     ) -> _Slot:
-        """Plan one occurrence; ``target`` is passed when the caller already shifted it."""
-        anchor_date, anchor_actual = self._anchor_date(v.anchor, v)
+        """Plan one occurrence.
+
+        A repeat passes the ``anchor`` it resolved once for all its occurrences and the
+        ``target`` it already shifted to decide whether the repeat has ended.
+        """
+        anchor_date, anchor_actual = anchor or self._anchor_date(v.anchor, v)
         code, name, index, span, early, late = self.c.occurrence(v, occurrence)
         fields = self.c.fields[v.code]
         if self.p.discontinued is not None and v.code == self.protocol.rules.early_end_visit:
@@ -465,13 +486,17 @@ class _Planner:
                 slot.target = floor
                 slot.earliest = max(slot.earliest, floor)
                 slot.latest = max(slot.latest, floor)
-        self._apply_record(slot, anchor_date if anchor_actual else None, v.anchor)
+        # Without a record for this occurrence, _apply_record only acts on today, a
+        # discontinuation or a withdrawal; most participants have none of them, so skip it.
+        if self._dated_facts or code in self.records:
+            self._apply_record(slot, anchor_date if anchor_actual else None, v.anchor)
         return slot
 
     def _plan_repeat(self, v: Visit) -> Iterator[_Slot]:
         rep = v.repeat
         assert rep is not None
-        anchor_date, _ = self._anchor_date(v.anchor, v)
+        anchor = self._anchor_date(v.anchor, v)
+        anchor_date = anchor[0]
         fields = self.c.fields[v.code]
         where = fields[4]
         limit = shift(anchor_date, rep.until.span(), fields[5]) if rep.until else None
@@ -497,7 +522,7 @@ class _Planner:
                 raise ProtocolError(
                     where, str(rep.every), f"does not end within {MAX_OCCURRENCES} occurrences"
                 )
-            yield self._plan(v, occurrence=n, target=target)
+            yield self._plan(v, occurrence=n, target=target, anchor=anchor)
 
     @staticmethod
     def _occurrence_of(v: Visit, code: str) -> int | None:
