@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.test_properties import STUDY, histories
 
 import visitplan
 from visitplan import Participant, ProtocolError, engine
@@ -60,3 +63,29 @@ def test_flags_the_protocol_ignores_change_nothing_and_are_not_cached(study):
         odd = Participant("1003", screening="2022-07-27", flags={f"typo{i}"})
         assert study.plan(odd).visits == plain.visits
     assert len(compiled._visits) <= 2 ** len(compiled.conditions)
+
+
+def _general_plan(study: visitplan.Protocol, person: Participant) -> visitplan.Schedule:
+    """Plan through the general path: every occurrence goes through ``_apply_record``."""
+    planner = engine._Planner(study, person, None)
+    planner._dated_facts = True
+    return planner.run()
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories())
+def test_skipping_record_checks_without_facts_changes_nothing(person):
+    # Planning skips _apply_record for an occurrence with no record when the participant has
+    # no today, discontinuation or withdrawal (the common case); it must equal the full path.
+    assert STUDY.plan(person) == _general_plan(STUDY, person)
+
+
+@settings(max_examples=50, deadline=None)
+@given(histories(), st.sets(st.sampled_from(["hbcab_positive", "wocbp", "other"])))
+def test_shared_visit_tables_follow_each_participants_flags(person, flags):
+    # The per-flag-set visit tables are shared by every plan: planning one participant must
+    # not leak into the next, whatever flags come in between.
+    other = attrs.evolve(person, flags=frozenset(flags))
+    first = STUDY.plan(person)
+    STUDY.plan(other)
+    assert STUDY.plan(person) == first == _general_plan(STUDY, person)

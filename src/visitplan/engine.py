@@ -11,7 +11,6 @@ import itertools
 import re
 from collections.abc import Iterator
 
-import attrs
 import pendulum
 
 from visitplan.dates import shift, study_day, to_date
@@ -106,6 +105,10 @@ def dependency_order(protocol: Protocol) -> list[str]:
         ) from None
 
 
+#: code, name, protocol index, target span, earliest span, latest span of a visit occurrence.
+_Occurrence = tuple[str, str, int, Span, Span, Span]
+
+
 class _Compiled:
     """What planning derives from the protocol alone, worked out once per protocol object.
 
@@ -131,8 +134,23 @@ class _Compiled:
             if c is not None
         )
         self._visits: dict[frozenset[str], tuple[Visit, ...]] = {}
-        self._spans: dict[tuple[str, int | None], tuple[Span, Span, Span]] = {}
+        self._by_code: dict[frozenset[str], tuple[tuple[Visit, ...], dict[str, Visit]]] = {}
+        self._occurrences: dict[tuple[str, int | None], _Occurrence] = {}
         self._procedures: dict[frozenset[str], dict[str, tuple[Procedure, ...]]] = {}
+        #: Visit code -> the field names its date errors report. Built once: formatting them
+        #: for every occurrence planned cost more than the error path they serve ever runs.
+        self.fields = {
+            v.code: (
+                f"visits.{v.code}.offset",
+                f"visits.{v.code}.window.before",
+                f"visits.{v.code}.window.after",
+                f"visits.{v.code}.not_before.offset",
+                f"visits.{v.code}.repeat",
+                f"visits.{v.code}.repeat.until",
+                f"visits.{v.code}.repeat.every",
+            )
+            for v in protocol.visits
+        }
 
     def visits(self, flags: frozenset[str]) -> tuple[Visit, ...]:
         """The visits that apply to a participant with these flags, in protocol order."""
@@ -143,17 +161,34 @@ class _Compiled:
             self._visits[flags] = found
         return found
 
-    def spans(self, v: Visit, occurrence: int | None) -> tuple[Span, Span, Span]:
-        """Target, earliest and latest of ``v`` (occurrence ``n`` of a repeat) from its anchor."""
+    def occurrence(self, v: Visit, occurrence: int | None) -> _Occurrence:
+        """Code, name, protocol index and target/earliest/latest spans of ``v``'s occurrence.
+
+        Everything about a visit occurrence that does not depend on the participant, in one
+        look-up: planning asked for each of these separately for every occurrence of every
+        participant, and formatting ``FU2`` / "Follow-up 2" alone was 4% of the profile.
+        """
         key = (v.code, occurrence)
-        found = self._spans.get(key)
+        found = self._occurrences.get(key)
         if found is None:
             span = v.offset.span()
+            code, name = v.code, v.name
             if occurrence is not None:
                 assert v.repeat is not None
                 span = span + v.repeat.every.span().times(occurrence - 1)
-            found = _window_spans(v, span)
-            self._spans[key] = found
+                code, name = f"{v.code}{occurrence}", f"{v.name} {occurrence}"
+            found = (code, name, self.index[v.code], *_window_spans(v, span))
+            self._occurrences[key] = found
+        return found
+
+    def visits_by_code(self, flags: frozenset[str]) -> tuple[tuple[Visit, ...], dict[str, Visit]]:
+        """:meth:`visits` and the same visits by code (read-only: shared by every plan)."""
+        found = self._by_code.get(flags)
+        if found is None:
+            visits = self.visits(flags)
+            found = (visits, {v.code: v for v in visits})
+            if len(self._by_code) < 64:  # keyed on the raw flags, so bound it
+                self._by_code[flags] = found
         return found
 
     def procedures(self, flags: frozenset[str]) -> dict[str, tuple[Procedure, ...]]:
@@ -192,21 +227,52 @@ def _compiled(protocol: Protocol) -> _Compiled:
     return compiled
 
 
-@attrs.define
 class _Slot:
-    """A visit occurrence while planning (before study days are known)."""
+    """A visit occurrence while planning (before study days are known).
 
-    visit: Visit
-    index: int
-    code: str
-    occurrence: int | None
-    target: pendulum.Date
-    earliest: pendulum.Date
-    latest: pendulum.Date
-    tentative: bool = False
-    status: VisitStatus = VisitStatus.PLANNED
-    actual: pendulum.Date | None = None
-    reason: str | None = None
+    A plain ``__slots__`` class rather than an attrs class: about 17 are made per participant,
+    and attrs' generated ``__init__`` with defaults cost 3% of planning in the profile
+    (docs/performance.md). It never leaves the engine.
+    """
+
+    __slots__ = (
+        "actual",
+        "code",
+        "earliest",
+        "index",
+        "latest",
+        "name",
+        "occurrence",
+        "reason",
+        "status",
+        "target",
+        "tentative",
+        "visit",
+    )
+
+    def __init__(
+        self,
+        visit: Visit,
+        index: int,
+        code: str,
+        name: str,
+        occurrence: int | None,
+        target: pendulum.Date,
+        earliest: pendulum.Date,
+        latest: pendulum.Date,
+    ) -> None:
+        self.visit = visit
+        self.index = index
+        self.code = code
+        self.name = name
+        self.occurrence = occurrence
+        self.target = target
+        self.earliest = earliest
+        self.latest = latest
+        self.tentative = False
+        self.status = VisitStatus.PLANNED
+        self.actual: pendulum.Date | None = None
+        self.reason: str | None = None
 
     @property
     def date(self) -> pendulum.Date:
@@ -221,14 +287,19 @@ class _Planner:
         self.p = participant
         self.today = today
         self.c = _compiled(protocol)
-        self.visits = self.c.visits(participant.flags)
-        self.by_code = {v.code: v for v in self.visits}
+        self.visits, self.by_code = self.c.visits_by_code(participant.flags)
         self.index = self.c.index
         self.records = self._check_records()
         self.slots: dict[str, list[_Slot]] = {}
         self.last_dose: pendulum.Date | None = None
         self.last_dose_actual = False
         self.findings: list[Finding] = []
+        #: The facts other than records that can change a visit's status (see ``_plan``).
+        self._dated_facts = (
+            today is not None
+            or participant.discontinued is not None
+            or participant.withdrawn is not None
+        )
         self._derived: dict[str, pendulum.Date | None] = {}
 
     # -- facts -----------------------------------------------------------------------------
@@ -369,18 +440,31 @@ class _Planner:
         first = slots[0]
         return first.date, first.actual is not None
 
-    def _plan(self, v: Visit, *, occurrence: int | None = None) -> _Slot:
-        anchor_date, anchor_actual = self._anchor_date(v.anchor, v)
-        code = v.code if occurrence is None else f"{v.code}{occurrence}"
-        span, early, late = self.c.spans(v, occurrence)
+    def _plan(
+        self,
+        v: Visit,
+        *,
+        occurrence: int | None = None,
+        target: pendulum.Date | None = None,
+        anchor: tuple[pendulum.Date, bool] | None = None,
+    ) -> _Slot:
+        """Plan one occurrence.
+
+        A repeat passes the ``anchor`` it resolved once for all its occurrences and the
+        ``target`` it already shifted to decide whether the repeat has ended.
+        """
+        anchor_date, anchor_actual = anchor or self._anchor_date(v.anchor, v)
+        code, name, index, span, early, late = self.c.occurrence(v, occurrence)
+        fields = self.c.fields[v.code]
         if self.p.discontinued is not None and v.code == self.protocol.rules.early_end_visit:
             anchor_date, anchor_actual = self.p.discontinued, True
             span, early, late = _window_spans(v, Span())
-        where = f"visits.{v.code}"
-        target = shift(anchor_date, span, f"{where}.offset")
-        earliest = shift(anchor_date, early, f"{where}.window.before")
-        latest = shift(anchor_date, late, f"{where}.window.after")
-        slot = _Slot(v, self.index[v.code], code, occurrence, target, earliest, latest)
+            target = None
+        if target is None:
+            target = shift(anchor_date, span, fields[0])
+        earliest = shift(anchor_date, early, fields[1])
+        latest = shift(anchor_date, late, fields[2])
+        slot = _Slot(v, index, code, name, occurrence, target, earliest, latest)
         if v.wait_for:
             event = self._event(v.wait_for)
             if event is None:
@@ -389,7 +473,7 @@ class _Planner:
                 slot.target = min(max(event, earliest), latest)
         if v.not_before:
             floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
-            floor = shift(floor_anchor, v.not_before.offset.span(), f"{where}.not_before.offset")
+            floor = shift(floor_anchor, v.not_before.offset.span(), fields[3])
             if slot.target < floor:
                 self.findings.append(
                     Finding(
@@ -402,22 +486,27 @@ class _Planner:
                 slot.target = floor
                 slot.earliest = max(slot.earliest, floor)
                 slot.latest = max(slot.latest, floor)
-        self._apply_record(slot, anchor_date if anchor_actual else None, v.anchor)
+        # Without a record for this occurrence, _apply_record only acts on today, a
+        # discontinuation or a withdrawal; most participants have none of them, so skip it.
+        if self._dated_facts or code in self.records:
+            self._apply_record(slot, anchor_date if anchor_actual else None, v.anchor)
         return slot
 
     def _plan_repeat(self, v: Visit) -> Iterator[_Slot]:
         rep = v.repeat
         assert rep is not None
-        anchor_date, _ = self._anchor_date(v.anchor, v)
-        where = f"visits.{v.code}.repeat"
-        limit = shift(anchor_date, rep.until.span(), f"{where}.until") if rep.until else None
+        anchor = self._anchor_date(v.anchor, v)
+        anchor_date = anchor[0]
+        fields = self.c.fields[v.code]
+        where = fields[4]
+        limit = shift(anchor_date, rep.until.span(), fields[5]) if rep.until else None
         stop_event = self._event(rep.stop_event) if rep.stop_event else None
         stop_visit = self.slots[rep.stop_visit][0].date if rep.stop_visit else None
         recorded = [n for c in self.records if (n := self._occurrence_of(v, c)) is not None]
         last_recorded = max(recorded, default=0)
         for k in range(MAX_OCCURRENCES + 1):
             n = k + 1
-            target = shift(anchor_date, self.c.spans(v, n)[0], f"{where}.every")
+            target = shift(anchor_date, self.c.occurrence(v, n)[3], fields[6])
             ended = (
                 (rep.count is not None and k >= rep.count)
                 or (limit is not None and target > limit)
@@ -433,7 +522,7 @@ class _Planner:
                 raise ProtocolError(
                     where, str(rep.every), f"does not end within {MAX_OCCURRENCES} occurrences"
                 )
-            yield self._plan(v, occurrence=n)
+            yield self._plan(v, occurrence=n, target=target, anchor=anchor)
 
     @staticmethod
     def _occurrence_of(v: Visit, code: str) -> int | None:
@@ -552,27 +641,31 @@ class _Planner:
     def _schedule(self) -> Schedule:
         day1 = self.slots[self.protocol.day1_visit][0].date
         epochs, procedures = self.c.epochs, self.c.procedures(self.p.flags)
+        # A date is always truthy, so ``actual or target`` is ``_Slot.date`` without the
+        # property call; the key runs once per visit planned.
         slots = sorted(
             (s for ss in self.slots.values() for s in ss),
-            key=lambda s: (s.date, s.index, s.occurrence or 0),
+            key=lambda s: (s.actual or s.target, s.index, s.occurrence or 0),
         )
+        # Positional arguments in PlannedVisit's field order: attrs' __init__ binds them
+        # faster than keywords, and this runs for every visit of every participant.
         visits = tuple(
             PlannedVisit(
-                code=s.code,
-                name=s.visit.name if s.occurrence is None else f"{s.visit.name} {s.occurrence}",
-                kind=s.visit.kind,
-                epoch=epochs[s.visit.epoch],
-                target=s.target,
-                earliest=s.earliest,
-                latest=s.latest,
-                study_day=study_day(s.date, day1),
-                tentative=s.tentative,
-                procedures=procedures[s.visit.code],
-                status=s.status,
-                actual=s.actual,
-                reason=s.reason,
-                base_code=s.visit.code,
-                occurrence=s.occurrence,
+                s.code,
+                s.name,
+                s.visit.kind,
+                epochs[s.visit.epoch],
+                s.target,
+                s.earliest,
+                s.latest,
+                study_day(s.actual or s.target, day1),
+                s.tentative,
+                procedures[s.visit.code],
+                s.status,
+                s.actual,
+                s.reason,
+                s.visit.code,
+                s.occurrence,
             )
             for s in slots
         )
