@@ -338,20 +338,34 @@ class Roster:
                 kept.append(person)
             if errors:
                 raise RosterError(source, errors)
+            # Rows are written in batches (one statement per table), in the order the
+            # one-by-one path would write them, so audit ids keep that order.
+            people_rows, record_rows, event_rows, audit_rows = [], [], [], []
+
+            def audit(code: str, field: str, new: str) -> None:
+                audit_rows.append(
+                    {"at": at, "participant": code, "action": "import", "field": field,
+                     "old": None, "new": new, "reason": reason}
+                )  # fmt: skip
+
             for person in kept:
-                self._insert_participant(conn, person)
+                people_rows.append(_participant_row(person, at))
                 for field, value in _enrol_fields(person):
-                    self._audit(conn, at, person.code, "import", field, None, value, reason)
+                    audit(person.code, field, value)
                 for r in person.records:
-                    self._insert_record(conn, person.code, r, None)
-                    self._audit(
-                        conn, at, person.code, "import", r.code, None, _show_record(r, None), reason
-                    )
+                    record_rows.append(_record_row(person.code, r, None))
+                    audit(person.code, r.code, _show_record(r, None))
                 for name, day in person.events.items():
-                    conn.execute(
-                        schema.events.insert().values(participant=person.code, name=name, date=day)
-                    )
-                    self._audit(conn, at, person.code, "import", name, None, str(day), reason)
+                    event_rows.append({"participant": person.code, "name": name, "date": day})
+                    audit(person.code, name, str(day))
+            for table, rows in (
+                (schema.participants, people_rows),
+                (schema.records, record_rows),
+                (schema.events, event_rows),
+                (schema.audit, audit_rows),
+            ):
+                if rows:
+                    conn.execute(table.insert(), rows)
             # What was stored: import keeps neither B-cell counts nor a baseline.
             self._cache(conn, [attrs.evolve(p, bcell_counts=(), bcell_baseline=None) for p in kept])
             return kept
@@ -933,11 +947,21 @@ class Roster:
         self, conn: sa.Connection, among: sa.CompoundSelect[Any] | None = None
     ) -> list[Participant]:
         """Every participant's facts, by code; only those whose code ``among`` selects."""
+        if among is not None:
+            # Select the codes once; then read their facts by primary-key ranges of codes.
+            codes = sorted({str(c) for c in conn.execute(among).scalars()})
+            return [
+                person
+                for i in range(0, len(codes), 500)
+                for person in self._load_codes(conn, codes[i : i + 500])
+            ]
+        return self._load_codes(conn, None)
+
+    def _load_codes(self, conn: sa.Connection, codes: list[str] | None) -> list[Participant]:
         p, r, e, b = schema.participants, schema.records, schema.events, schema.bcell_counts
-        chosen = None if among is None else among.subquery()
 
         def some(query: Any, column: Any) -> Any:
-            return query if chosen is None else query.where(column.in_(sa.select(chosen)))
+            return query if codes is None else query.where(column.in_(codes))
 
         recs: dict[str, list[Any]] = {}
         for row in conn.execute(some(sa.select(r), r.c.participant).order_by(r.c.id)):
@@ -956,30 +980,11 @@ class Roster:
         ]
 
     def _insert_participant(self, conn: sa.Connection, person: Participant) -> None:
-        conn.execute(
-            schema.participants.insert().values(
-                code=person.code,
-                site=person.site,
-                screening=person.screening,
-                flags=";".join(sorted(person.flags)),
-                discontinued=person.discontinued,
-                withdrawn=person.withdrawn,
-                enrolled_at=_now(),
-            )
-        )
+        conn.execute(schema.participants.insert().values(**_participant_row(person, _now())))
 
     @staticmethod
     def _insert_record(conn: sa.Connection, code: str, rec: Record, t: str | None) -> None:
-        conn.execute(
-            schema.records.insert().values(
-                participant=code,
-                visit=rec.code,
-                status=rec.status.value,
-                date=rec.date,
-                time=t,
-                reason=rec.reason,
-            )
-        )
+        conn.execute(schema.records.insert().values(**_record_row(code, rec, t)))
 
     @staticmethod
     def _audit(
@@ -1073,6 +1078,29 @@ class Roster:
             if v.repeat and v.repeat.stop_event:
                 names.add(v.repeat.stop_event)
         return names
+
+
+def _participant_row(person: Participant, at: str) -> dict[str, Any]:
+    return {
+        "code": person.code,
+        "site": person.site,
+        "screening": person.screening,
+        "flags": ";".join(sorted(person.flags)),
+        "discontinued": person.discontinued,
+        "withdrawn": person.withdrawn,
+        "enrolled_at": at,
+    }
+
+
+def _record_row(code: str, rec: Record, t: str | None) -> dict[str, Any]:
+    return {
+        "participant": code,
+        "visit": rec.code,
+        "status": rec.status.value,
+        "date": rec.date,
+        "time": t,
+        "reason": rec.reason,
+    }
 
 
 def _stored_appointments(conn: sa.Connection, code: str | None = None) -> list[Appointment]:
