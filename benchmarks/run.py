@@ -497,6 +497,45 @@ def _keep(results: list[Any], query: Callable[[], Any]) -> None:
 
 
 # -- (5) roster queries ----------------------------------------------------------------------
+def site_roster(study: Any, people: Sequence[Any], today: dt.date, seed: int = 8) -> list[Any]:
+    """The participants as a real site's roster on ``today``: every visit whose window closed
+    before ``today`` is recorded (done on its target date, the engine's), except about 1 in 200
+    recorded as missed and 1 in 500 left unrecorded, i.e. overdue: a coordinator's work list.
+    """
+    import attrs
+
+    import visitplan
+    from visitplan import Record, Status
+
+    rng = random.Random(seed)
+    kept: list[Any] = []
+    for person in people:
+        skipped: set[str] = set()
+        for _ in range(40):  # recording a visit can plan the next ones (repeats, anchors)
+            schedule = visitplan.plan(study, person)
+            added = []
+            for v in schedule.visits:
+                if (
+                    v.status is not visitplan.VisitStatus.PLANNED
+                    or v.latest >= today
+                    or v.base_code == study.screening_visit
+                    or v.code in skipped
+                ):
+                    continue
+                chance = rng.random()
+                if chance < 0.002:
+                    skipped.add(v.code)
+                elif chance < 0.007:
+                    added.append(Record(v.code, None, Status.MISSED, "benchmark"))
+                else:
+                    added.append(Record(v.code, v.target))
+            if not added:
+                break
+            person = attrs.evolve(person, records=(*person.records, *added))
+        kept.append(person)
+    return kept
+
+
 def bench_roster_queries(quick: bool) -> list[Row] | None:
     """Roster store: ``due``, ``overdue`` and ``deviations`` over 100,000 participants (< 2 s
     each), on a SQLite roster filled through the bulk path (``import_participants``)."""
@@ -508,9 +547,10 @@ def bench_roster_queries(quick: bool) -> list[Row] | None:
     study = visitplan.builtin(PROTOCOL)
     n = 10_000 if quick else 100_000
     # After every recorded date (the store refuses a visit done after today), with screenings
-    # spread over the six years before: participants in run-in, treatment, follow-up or done.
+    # spread over the six years before: participants in run-in, treatment, follow-up or done,
+    # their past visits recorded as on a real site (see site_roster).
     today = dt.date(2026, 9, 1)
-    people = to_participants(make_facts(n))
+    people = site_roster(study, to_participants(make_facts(n)), today)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "roster.db"

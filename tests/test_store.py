@@ -42,7 +42,7 @@ def roster(db: Path):
 def test_sqlite_settings_and_schema(roster, db):
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert con.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables >= {
         "participants", "records", "unscheduled", "bcell_counts", "events", "appointments",

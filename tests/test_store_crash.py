@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import visitplan
 from visitplan.store import Roster
 
 WRITER = Path(__file__).with_name("roster_writer.py")
@@ -58,9 +59,32 @@ def check_consistent(db: Path) -> tuple[set[str], set[tuple[str, str]]]:
         ).fetchall()
         assert len(record_audit) == len(set(record_audit))  # one audit row per record
         assert records == set(record_audit)
+        check_plan_cache(con, people)
         return people, records
     finally:
         con.close()
+
+
+def check_plan_cache(con: sqlite3.Connection, people: set[str]) -> None:
+    """The plan cache holds exactly the engine's plan of each participant's committed facts."""
+    cached: dict[str, set[tuple[str, str, str, str]]] = {}
+    for code, visit, status, target, latest in con.execute(
+        "SELECT participant, code, status, target, latest FROM planned_visits"
+    ):
+        cached.setdefault(code, set()).add((visit, status, target, latest))
+    assert set(cached) == people
+    if not people:
+        return
+    stamped = con.execute("SELECT value FROM settings WHERE key = 'plan_fingerprint'").fetchall()
+    assert len(stamped) == 1  # so the open below re-plans nothing: it reads what was committed
+    study = visitplan.builtin("NCT05124925")
+    with Roster.open(con.execute("PRAGMA database_list").fetchone()[2], protocol=study) as roster:
+        for person in roster.participants():
+            planned = {
+                (v.code, v.status.value, v.target.isoformat(), v.latest.isoformat())
+                for v in visitplan.plan(study, person).visits
+            }
+            assert cached[person.code] == planned
 
 
 def committed(lines: list[str]) -> tuple[set[str], set[tuple[str, str]]]:

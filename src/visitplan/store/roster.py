@@ -39,6 +39,9 @@ DEVIATION_KINDS = (
     FindingKind.MISSED,
 )
 _RETRIES = 50
+#: The cached finding kind of a participant the engine refuses under the current protocol
+#: (always re-planned by the queries, so they raise the engine's own error).
+_UNPLANNABLE = "unplannable"
 _FLAG = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -170,10 +173,15 @@ class Roster:
         return roster
 
     def _prepare(self) -> None:
+        fingerprint = self._fingerprint()
+
         def ready(conn: sa.Connection) -> bool:
             if schema.current_version(conn) != schema.VERSION:
                 return False
-            return self._stored_protocol(conn) == self.protocol.id
+            return (
+                self._stored_protocol(conn) == self.protocol.id
+                and self._setting(conn, "plan_fingerprint") == fingerprint
+            )
 
         if self._read(ready):
             return
@@ -191,17 +199,42 @@ class Roster:
                     self.protocol.id,
                     f"this roster belongs to protocol {stored}",
                 )
+            if self._setting(conn, "plan_fingerprint") != fingerprint:
+                # A new or edited protocol (or visitplan): re-plan everyone, in this transaction.
+                conn.execute(schema.planned_findings.delete())
+                conn.execute(schema.planned_visits.delete())
+                self._cache(conn, self._load_all(conn))
+                s = schema.settings
+                done = conn.execute(
+                    s.update().where(s.c.key == "plan_fingerprint").values(value=fingerprint)
+                )
+                if done.rowcount == 0:
+                    conn.execute(s.insert().values(key="plan_fingerprint", value=fingerprint))
 
         self._write(setup)
 
     @staticmethod
     def _stored_protocol(conn: sa.Connection) -> str | None:
+        return Roster._setting(conn, "protocol")
+
+    @staticmethod
+    def _setting(conn: sa.Connection, key: str) -> str | None:
         if not sa.inspect(conn).has_table("settings"):
             return None
         value = conn.execute(
-            sa.select(schema.settings.c.value).where(schema.settings.c.key == "protocol")
+            sa.select(schema.settings.c.value).where(schema.settings.c.key == key)
         ).scalar_one_or_none()
         return None if value is None else str(value)
+
+    def _fingerprint(self) -> str:
+        """What the plan cache depends on: the protocol's full text, the schema and visitplan."""
+        import hashlib
+
+        from visitplan import __version__
+        from visitplan.protocol_file import dumps
+
+        digest = hashlib.sha256(dumps(self.protocol).encode()).hexdigest()
+        return f"{digest}:schema{schema.VERSION}:visitplan{__version__}"
 
     def close(self) -> None:
         """Release the database connections."""
@@ -269,6 +302,7 @@ class Roster:
             at = _now()
             for field, value in _enrol_fields(person):
                 self._audit(conn, at, person.code, "enroll", field, None, value, reason)
+            self._refresh(conn, person.code)
             return person
 
         return self._write(change)
@@ -304,20 +338,36 @@ class Roster:
                 kept.append(person)
             if errors:
                 raise RosterError(source, errors)
+            # Rows are written in batches (one statement per table), in the order the
+            # one-by-one path would write them, so audit ids keep that order.
+            people_rows, record_rows, event_rows, audit_rows = [], [], [], []
+
+            def audit(code: str, field: str, new: str) -> None:
+                audit_rows.append(
+                    {"at": at, "participant": code, "action": "import", "field": field,
+                     "old": None, "new": new, "reason": reason}
+                )  # fmt: skip
+
             for person in kept:
-                self._insert_participant(conn, person)
+                people_rows.append(_participant_row(person, at))
                 for field, value in _enrol_fields(person):
-                    self._audit(conn, at, person.code, "import", field, None, value, reason)
+                    audit(person.code, field, value)
                 for r in person.records:
-                    self._insert_record(conn, person.code, r, None)
-                    self._audit(
-                        conn, at, person.code, "import", r.code, None, _show_record(r, None), reason
-                    )
+                    record_rows.append(_record_row(person.code, r, None))
+                    audit(person.code, r.code, _show_record(r, None))
                 for name, day in person.events.items():
-                    conn.execute(
-                        schema.events.insert().values(participant=person.code, name=name, date=day)
-                    )
-                    self._audit(conn, at, person.code, "import", name, None, str(day), reason)
+                    event_rows.append({"participant": person.code, "name": name, "date": day})
+                    audit(person.code, name, str(day))
+            for table, rows in (
+                (schema.participants, people_rows),
+                (schema.records, record_rows),
+                (schema.events, event_rows),
+                (schema.audit, audit_rows),
+            ):
+                if rows:
+                    conn.execute(table.insert(), rows)
+            # What was stored: import keeps neither B-cell counts nor a baseline.
+            self._cache(conn, [attrs.evolve(p, bcell_counts=(), bcell_baseline=None) for p in kept])
             return kept
 
         return self._write(change)
@@ -379,6 +429,7 @@ class Roster:
             self._audit(
                 conn, _now(), code, "record", visit, None, _show_record(rec, checked_time), reason
             )
+            self._refresh(conn, code)
             return schedule
 
         return self._write(change)
@@ -467,12 +518,14 @@ class Roster:
                     .values(baseline_bcell=count.value, baseline_unit=count.unit)
                 )
                 self._audit(conn, at, code, "bcell", "baseline_bcell", old, shown, reason)
+                self._refresh(conn, code)
                 return count
             b = schema.bcell_counts
             conn.execute(
                 b.insert().values(participant=code, date=day, value=count.value, unit=count.unit)
             )
             self._audit(conn, at, code, "bcell", "bcell_count", None, shown, reason)
+            self._refresh(conn, code)
             return count
 
         return self._write(change)
@@ -497,6 +550,7 @@ class Roster:
             schedule = self._plan(attrs.evolve(person, events={**person.events, name: day}))
             conn.execute(schema.events.insert().values(participant=code, name=name, date=day))
             self._audit(conn, _now(), code, "event", name, None, day.isoformat(), reason)
+            self._refresh(conn, code)
             return schedule
 
         return self._write(change)
@@ -553,6 +607,7 @@ class Roster:
             )
             action = "discontinue" if field == "discontinued" else "withdraw"
             self._audit(conn, _now(), code, action, field, None, day.isoformat(), reason)
+            self._refresh(conn, code)
             return schedule
 
         return self._write(change)
@@ -661,9 +716,14 @@ class Roster:
         if isinstance(days, bool) or not isinstance(days, int) or days < 0:
             raise VisitplanError("--days", days, "must be a whole number of days >= 0")
         horizon = shift(day, Span(0, days))
+        pv = schema.planned_visits
+        among = sa.union(
+            self._open_visits(day).where(pv.c.target <= horizon, pv.c.latest >= day),
+            *self._refused(day),
+        )
         booked = {(a.participant, a.visit): a for a in self.appointments()}
         found: list[DueVisit] = []
-        for person in self.participants():
+        for person in self._read(lambda conn: self._load_all(conn, among)):
             for v in plan(self.protocol, person, today=day).visits:
                 if v.status is VisitStatus.PLANNED and v.target <= horizon and v.latest >= day:
                     found.append(
@@ -679,8 +739,14 @@ class Roster:
         in date order."""
         day = to_date(today, "today")
         wanted = set(kinds)
+        pf = schema.planned_findings
+        stored = [k.value for k in wanted if k is not FindingKind.OVERDUE]
+        parts = [sa.select(pf.c.participant).where(pf.c.kind.in_(stored)), *self._refused(day)]
+        if FindingKind.OVERDUE in wanted:
+            parts.append(self._open_visits(day).where(schema.planned_visits.c.latest < day))
+        among = sa.union(*parts)
         found: list[Deviation] = []
-        for person in self.participants():
+        for person in self._read(lambda conn: self._load_all(conn, among)):
             schedule = plan(self.protocol, person, today=day)
             by_code = {v.code: v for v in schedule.visits}
             for f in schedule.findings:
@@ -780,6 +846,89 @@ class Roster:
     def _plan(self, person: Participant) -> Schedule:
         return plan(self.protocol, person, today=self.today())
 
+    # The plan cache (docs/roster.md): it only picks which participants a query re-plans with
+    # the engine, so the answers are the engine's by construction. Each selection below must
+    # be a superset of the participants the engine would report for that ``today``.
+    def _open_visits(self, day: pendulum.Date) -> sa.Select[Any]:
+        """Participants with a visit open on ``day``: cached as planned, and not the screening
+        visit once the screening date has passed (the engine then counts it done)."""
+        pv, p = schema.planned_visits, schema.participants
+        query = sa.select(pv.c.participant).where(pv.c.status == VisitStatus.PLANNED.value)
+        screening = self.protocol.screening_visit
+        if screening:
+            query = query.where(
+                ~sa.and_(
+                    pv.c.base_code == screening,
+                    pv.c.participant.in_(sa.select(p.c.code).where(p.c.screening <= day)),
+                )
+            )
+        return query
+
+    @staticmethod
+    def _refused(day: pendulum.Date) -> list[sa.Select[Any]]:
+        """Participants whose plan the engine refuses on ``day``: those the protocol refuses
+        (cached as unplannable) and those with a visit done after ``day``. Re-planning them
+        raises the engine's error for the first of them by code, as planning everyone did."""
+        pf, r = schema.planned_findings, schema.records
+        return [
+            sa.select(pf.c.participant).where(pf.c.kind == _UNPLANNABLE),
+            sa.select(r.c.participant).where(
+                r.c.status == Status.DONE.value, r.c.date.is_not(None), r.c.date > day
+            ),
+        ]
+
+    def _refresh(self, conn: sa.Connection, code: str) -> None:
+        """Re-plan one participant's cache from the facts now stored (same transaction)."""
+        conn.execute(
+            schema.planned_findings.delete().where(schema.planned_findings.c.participant == code)
+        )
+        conn.execute(
+            schema.planned_visits.delete().where(schema.planned_visits.c.participant == code)
+        )
+        self._cache(conn, [self._load(conn, code)])
+
+    def _cache(self, conn: sa.Connection, people: Iterable[Participant]) -> None:
+        """Insert the cache rows of participants that have none: the engine's plan without a
+        ``today`` (no overdue findings; the screening visit still planned)."""
+        visits: list[dict[str, Any]] = []
+        findings: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            if visits:
+                conn.execute(schema.planned_visits.insert(), visits)
+                visits.clear()
+            if findings:
+                conn.execute(schema.planned_findings.insert(), findings)
+                findings.clear()
+
+        for person in people:
+            try:
+                schedule = plan(self.protocol, person)
+            except VisitplanError:
+                findings.append({"participant": person.code, "kind": _UNPLANNABLE, "visit": ""})
+                continue
+            for v in schedule.visits:
+                visits.append(
+                    {
+                        "participant": person.code,
+                        "code": v.code,
+                        "base_code": v.base_code or v.code,
+                        "kind": v.kind.value,
+                        "target": v.target,
+                        "earliest": v.earliest,
+                        "latest": v.latest,
+                        "status": v.status.value,
+                        "tentative": v.tentative,
+                    }
+                )
+            for f in schedule.findings:
+                findings.append(
+                    {"participant": person.code, "kind": f.kind.value, "visit": f.visit}
+                )
+            if len(visits) > 20_000:
+                flush()
+        flush()
+
     def _row(self, conn: sa.Connection, code: str) -> Any:
         p = schema.participants
         return conn.execute(sa.select(p).where(p.c.code == code)).first()
@@ -794,49 +943,48 @@ class Roster:
         counts = conn.execute(sa.select(b).where(b.c.participant == code)).all()
         return _participant(row, recs, evs, counts)
 
-    def _load_all(self, conn: sa.Connection) -> list[Participant]:
-        p, r, e = schema.participants, schema.records, schema.events
+    def _load_all(
+        self, conn: sa.Connection, among: sa.CompoundSelect[Any] | None = None
+    ) -> list[Participant]:
+        """Every participant's facts, by code; only those whose code ``among`` selects."""
+        if among is not None:
+            # Select the codes once; then read their facts by primary-key ranges of codes.
+            codes = sorted({str(c) for c in conn.execute(among).scalars()})
+            return [
+                person
+                for i in range(0, len(codes), 500)
+                for person in self._load_codes(conn, codes[i : i + 500])
+            ]
+        return self._load_codes(conn, None)
+
+    def _load_codes(self, conn: sa.Connection, codes: list[str] | None) -> list[Participant]:
+        p, r, e, b = schema.participants, schema.records, schema.events, schema.bcell_counts
+
+        def some(query: Any, column: Any) -> Any:
+            return query if codes is None else query.where(column.in_(codes))
+
         recs: dict[str, list[Any]] = {}
-        for row in conn.execute(sa.select(r).order_by(r.c.id)):
+        for row in conn.execute(some(sa.select(r), r.c.participant).order_by(r.c.id)):
             recs.setdefault(row.participant, []).append(row)
         evs: dict[str, list[Any]] = {}
-        for row in conn.execute(sa.select(e)):
+        for row in conn.execute(some(sa.select(e), e.c.participant)):
             evs.setdefault(row.participant, []).append(row)
         counts: dict[str, list[Any]] = {}
-        for row in conn.execute(sa.select(schema.bcell_counts)):
+        for row in conn.execute(some(sa.select(b), b.c.participant)):
             counts.setdefault(row.participant, []).append(row)
         return [
             _participant(
                 row, recs.get(row.code, []), evs.get(row.code, []), counts.get(row.code, [])
             )
-            for row in conn.execute(sa.select(p).order_by(p.c.code))
+            for row in conn.execute(some(sa.select(p), p.c.code).order_by(p.c.code))
         ]
 
     def _insert_participant(self, conn: sa.Connection, person: Participant) -> None:
-        conn.execute(
-            schema.participants.insert().values(
-                code=person.code,
-                site=person.site,
-                screening=person.screening,
-                flags=";".join(sorted(person.flags)),
-                discontinued=person.discontinued,
-                withdrawn=person.withdrawn,
-                enrolled_at=_now(),
-            )
-        )
+        conn.execute(schema.participants.insert().values(**_participant_row(person, _now())))
 
     @staticmethod
     def _insert_record(conn: sa.Connection, code: str, rec: Record, t: str | None) -> None:
-        conn.execute(
-            schema.records.insert().values(
-                participant=code,
-                visit=rec.code,
-                status=rec.status.value,
-                date=rec.date,
-                time=t,
-                reason=rec.reason,
-            )
-        )
+        conn.execute(schema.records.insert().values(**_record_row(code, rec, t)))
 
     @staticmethod
     def _audit(
@@ -930,6 +1078,29 @@ class Roster:
             if v.repeat and v.repeat.stop_event:
                 names.add(v.repeat.stop_event)
         return names
+
+
+def _participant_row(person: Participant, at: str) -> dict[str, Any]:
+    return {
+        "code": person.code,
+        "site": person.site,
+        "screening": person.screening,
+        "flags": ";".join(sorted(person.flags)),
+        "discontinued": person.discontinued,
+        "withdrawn": person.withdrawn,
+        "enrolled_at": at,
+    }
+
+
+def _record_row(code: str, rec: Record, t: str | None) -> dict[str, Any]:
+    return {
+        "participant": code,
+        "visit": rec.code,
+        "status": rec.status.value,
+        "date": rec.date,
+        "time": t,
+        "reason": rec.reason,
+    }
 
 
 def _stored_appointments(conn: sa.Connection, code: str | None = None) -> list[Appointment]:

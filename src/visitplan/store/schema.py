@@ -129,6 +129,38 @@ audit = sa.Table(
     sa.Index("audit_by_participant", "participant", "id"),
 )
 
+#: The plan cache: each participant's visits as the engine plans them without a ``today``
+#: (see docs/roster.md). Refreshed in the same transaction as every change to the participant;
+#: the queries use it only to pick the participants to re-plan, never as the answer itself.
+planned_visits = sa.Table(
+    "planned_visits",
+    metadata,
+    sa.Column("participant", sa.String(32), sa.ForeignKey("participants.code"), primary_key=True),
+    sa.Column("code", sa.String(40), primary_key=True),
+    sa.Column("base_code", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("target", sa.Date, nullable=False),
+    sa.Column("earliest", sa.Date, nullable=False),
+    sa.Column("latest", sa.Date, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("tentative", sa.Boolean, nullable=False),
+    sa.Index("planned_open_by_latest", "status", "latest"),
+    sa.Index("planned_open_by_target", "status", "target"),
+)
+
+#: The cached findings that do not depend on ``today`` (out-of-window, dose gap, missed,
+#: held), and ``unplannable`` for a participant the engine refuses under the current protocol.
+planned_findings = sa.Table(
+    "planned_findings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("participant", sa.String(32), sa.ForeignKey("participants.code"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("visit", sa.String(40), nullable=False),
+    sa.Index("planned_findings_by_kind", "kind", "participant"),
+    sa.Index("planned_findings_by_participant", "participant"),
+)
+
 #: Statements that make the audit table append-only, per SQL dialect.
 APPEND_ONLY: dict[str, tuple[str, ...]] = {
     "sqlite": (
@@ -167,8 +199,14 @@ def _v1_initial(conn: sa.Connection) -> None:
         conn.exec_driver_sql(statement)
 
 
+def _v2_plan_cache(conn: sa.Connection) -> None:
+    """Version 2: the plan cache (filled by the roster when it opens: no protocol here)."""
+    planned_visits.create(conn)
+    planned_findings.create(conn)
+
+
 #: The ordered migration steps; step ``i`` brings the schema from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (_v1_initial,)
+MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (_v1_initial, _v2_plan_cache)
 
 #: The schema version this code writes and reads.
 VERSION = len(MIGRATIONS)
