@@ -169,7 +169,7 @@ APPEND_ONLY: dict[str, tuple[str, ...]] = {
         """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
            BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END""",
     ),
-    # Not exercised by the test suite (no PostgreSQL server in CI yet); see docs/roster.md.
+    # Exercised by tests/test_store_postgres.py against the server scripts/pg-server starts.
     "postgresql": (
         """CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
            $$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$""",
