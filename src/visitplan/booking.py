@@ -23,6 +23,7 @@ import pendulum
 
 from visitplan.dates import local_datetime, parse_date
 from visitplan.errors import VisitplanError
+from visitplan.fileio import read_text
 from visitplan.model import VisitKind
 from visitplan.participant import check_code
 from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
@@ -394,15 +395,9 @@ def dump_bookings(appointments: Mapping[Key, pendulum.DateTime], zone: str) -> s
 
 def load_bookings(path: str | Path, zone: str, *, missing_ok: bool = False) -> Appointments:
     """Read a bookings file; a missing file is an error unless ``missing_ok``."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        if missing_ok:
-            return {}
-        raise VisitplanError("bookings file", str(path), "does not exist") from None
-    except UnicodeDecodeError:
-        raise VisitplanError("bookings file", str(path), "must be UTF-8 text") from None
+    if missing_ok and not Path(path).exists():
+        return {}
+    text = read_text(path, "bookings file")
     return read_bookings(text, zone, source=str(path))
 
 

@@ -24,6 +24,7 @@ import pendulum
 
 from visitplan.dates import earliest_clear, shift, to_date
 from visitplan.errors import VisitplanError
+from visitplan.fileio import read_text
 from visitplan.model import Protocol, Since, Span, Washout
 from visitplan.participant import Participant
 
@@ -284,12 +285,7 @@ def read_history(text: str, *, source: str = "history", fmt: str = "csv") -> lis
 def load_history(path: str | Path) -> list[HistoryItem]:
     """Read a history file (``.csv`` or ``.json``)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise VisitplanError("history file", str(path), "does not exist") from None
-    except (OSError, UnicodeDecodeError):
-        raise VisitplanError("history file", str(path), "cannot be read as UTF-8 text") from None
+    text = read_text(path, "history file")
     fmt = "json" if path.suffix.lower() == ".json" else "csv"
     return read_history(text, source=path.name, fmt=fmt)
 

@@ -1,4 +1,5 @@
-"""Writing output files safely: atomically, and never outside the chosen folder."""
+"""Reading users' files with one-line errors; writing output files safely: atomically, and
+never outside the chosen folder."""
 
 from __future__ import annotations
 
@@ -9,6 +10,23 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from visitplan.errors import VisitplanError
+
+
+def read_text(path: str | Path, what: str, *, encoding: str = "utf-8-sig") -> str:
+    """The text of a file a user names (``what``: "roster file", "site file", ...).
+
+    The default encoding accepts a UTF-8 BOM, as Excel and Windows editors write one. A missing
+    file, bytes that are not UTF-8, or any other operating-system failure (a folder, no
+    permission) raises :class:`VisitplanError` naming ``what`` and the path, never a traceback.
+    """
+    try:
+        return Path(path).read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise VisitplanError(what, str(path), "does not exist") from None
+    except UnicodeDecodeError:
+        raise VisitplanError(what, str(path), "must be UTF-8 text") from None
+    except OSError as exc:
+        raise VisitplanError(what, str(path), f"cannot be read: {exc.strerror}") from None
 
 
 def atomic_write(path: str | Path, data: str | bytes | Iterable[bytes]) -> Path:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from visitplan.dates import MAX_YEAR, MIN_YEAR
 from visitplan.engine import MAX_OCCURRENCES, dependency_order
 from visitplan.errors import ProtocolError, VisitplanError
+from visitplan.fileio import read_text
 from visitplan.model import (
     Anchor,
     AnchorKind,
@@ -338,22 +339,13 @@ def load(path: str | Path) -> Protocol:
         raise VisitplanError(
             "protocol file", str(path), f"must end in one of: {', '.join(FORMATS)}"
         )
-    try:
-        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
-            raise VisitplanError(
-                "protocol file",
-                str(path),
-                f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; a protocol is a few kB",
-            )
-        text = path.read_text(encoding="utf-8-sig")  # a BOM from a Windows editor is fine
-    except FileNotFoundError:
-        raise VisitplanError("protocol file", str(path), "does not exist") from None
-    except UnicodeDecodeError:
-        raise VisitplanError("protocol file", str(path), "must be UTF-8 text") from None
-    except OSError as exc:
+    if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
         raise VisitplanError(
-            "protocol file", str(path), f"cannot be read: {exc.strerror}"
-        ) from None
+            "protocol file",
+            str(path),
+            f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; a protocol is a few kB",
+        )
+    text = read_text(path, "protocol file")
     return loads(text, source=str(path), fmt=fmt)
 
 

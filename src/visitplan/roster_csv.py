@@ -8,6 +8,7 @@ from pathlib import Path
 
 from visitplan.dates import to_date
 from visitplan.errors import VisitplanError, one_line
+from visitplan.fileio import read_text
 from visitplan.participant import Participant, Record
 
 REQUIRED = ("participant", "screening")
@@ -99,13 +100,5 @@ def read_roster(text: str, *, source: str = "roster", day1_visit: str = "D1") ->
 
 def load_roster(path: str | Path, **kwargs: str) -> list[Participant]:
     """Read a roster CSV file (UTF-8, a BOM from Excel is accepted)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise VisitplanError("roster file", str(path), "does not exist") from None
-    except UnicodeDecodeError:
-        raise VisitplanError("roster file", str(path), "must be UTF-8 text") from None
-    except OSError as exc:
-        raise VisitplanError("roster file", str(path), f"cannot be read: {exc.strerror}") from None
+    text = read_text(path, "roster file")
     return read_roster(text, source=str(path), **kwargs)

@@ -23,6 +23,7 @@ import pendulum
 
 from visitplan.dates import parse_date, shift
 from visitplan.errors import ProtocolError, VisitplanError
+from visitplan.fileio import read_text
 from visitplan.model import ProcedureKind, Site, Span, VisitKind
 from visitplan.schedule import PlannedVisit
 
@@ -272,13 +273,7 @@ def builtin_site(code: str = "BREST") -> SiteCalendar:
 
 def load_site(path: str | Path) -> SiteCalendar:
     """Read a site file (TOML); every error names the field, the value and the rule."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise VisitplanError("site file", str(path), "does not exist") from None
-    except UnicodeDecodeError:
-        raise VisitplanError("site file", str(path), "must be UTF-8 text") from None
+    text = read_text(path, "site file", encoding="utf-8")
     return loads_site(text, source=str(path))
 
 
