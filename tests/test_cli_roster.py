@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tests.storeutil import dump
 
 BIN = Path(sys.executable).with_name("visitplan")
 TODAY = "2022-11-10"
@@ -27,14 +27,6 @@ def ok(db: Path, *args: str) -> str:
     r = run(db, *args)
     assert r.returncode == 0, r.stderr
     return r.stdout
-
-
-def dump(db: Path) -> list[str]:
-    con = sqlite3.connect(db)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import io
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import icalendar
 import pytest
 from click.testing import CliRunner
 from tests.oracle import study_day
+from tests.storeutil import dump
 
 from visitplan.cli import cli
 from visitplan.export.ics import read_state
@@ -37,14 +37,6 @@ def ok(db: Path, *args: str, today: str) -> str:
     result = run(db, *args, today=today)
     assert result.exit_code == 0, result.output
     return str(result.stdout)
-
-
-def dump(db: Path) -> list[str]:
-    con = sqlite3.connect(db)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
 
 
 def show(db: Path, code: str, today: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import icalendar
 import pendulum
 import pytest
+from tests.storeutil import dump
 
 from visitplan.booking import appointments_from_store
 from visitplan.errors import VisitplanError
@@ -73,12 +74,6 @@ def copy_db(source: Path, target: Path) -> None:
     """A consistent copy, committed WAL pages included (a plain file copy could miss them)."""
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
-
-
-def dump(db: Path) -> str:
-    """Every row of every table, audit included: 'unchanged' means this is equal."""
-    with sqlite3.connect(db) as conn:
-        return "\n".join(conn.iterdump())
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,13 @@ from pathlib import Path
 
 import pendulum
 import pytest
+from tests.storeutil import dump
 
 import visitplan
 from visitplan.schedule import FindingKind, VisitStatus
 from visitplan.store import Roster
 
 TODAY = "2022-11-10"
-
-
-def dump(db: Path) -> list[str]:
-    """Every table's schema and rows, to compare a store before and after a refused change."""
-    con = sqlite3.connect(db)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
 
 
 @pytest.fixture
