@@ -323,25 +323,34 @@ def _rss_child(n: int) -> None:
     study = visitplan.builtin(PROTOCOL)
     people = to_participants(make_facts(n))
     schedules = [study.plan(p) for p in people]
-    maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    hwm_kib = maxrss_kib
+    maxrss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"{_hwm_mib():.1f} {maxrss_mib:.1f} {sum(len(s) for s in schedules)}")
+
+
+def _hwm_mib() -> float:
+    """This process's peak RSS (VmHWM), in MiB; see :func:`_rss_child` for why not ru_maxrss."""
     try:
         found = re.search(r"^VmHWM:\s*(\d+) kB", Path("/proc/self/status").read_text(), re.M)
-        hwm_kib = int(found.group(1)) if found else maxrss_kib
     except OSError:
-        pass
-    print(f"{hwm_kib / 1024:.1f} {maxrss_kib / 1024:.1f} {sum(len(s) for s in schedules)}")
+        found = None
+    if found is None:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return int(found.group(1)) / 1024
+
+
+def _child(flag: str, n: int) -> list[str]:
+    """Run this script with ``flag n`` in a fresh process (its own peak RSS); its output words."""
+    return subprocess.run(
+        [sys.executable, __file__, flag, str(n)], check=True, capture_output=True, text=True
+    ).stdout.split()
 
 
 def bench_memory(sizes: Sequence[int]) -> list[Row]:
     rows: list[Row] = []
     for n in (0, *sizes):
-        out = subprocess.run(
-            [sys.executable, __file__, "--rss-child", str(n)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split()
+        out = _child("--rss-child", n)
         what = "imports only" if n == 0 else f"plan {n:,} participants, keep every schedule"
         rows.append((what, f"{float(out[0]):.0f} MiB", f"{float(out[1]):.0f} MiB",
                      f"{int(out[2]):,} visits"))  # fmt: skip
@@ -367,16 +376,6 @@ def profile_plan(n: int, top: int = 12) -> list[Row]:
 
 # -- (4) ICS export ----------------------------------------------------------------------------
 STAMP = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-
-
-def _hwm_mib() -> float:
-    """This process's peak RSS (VmHWM), in MiB; see :func:`_rss_child` for why not ru_maxrss."""
-    found = re.search(r"^VmHWM:\s*(\d+) kB", Path("/proc/self/status").read_text(), re.M)
-    if found is None:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return int(found.group(1)) / 1024
 
 
 def _ics_child(n: int) -> None:
@@ -441,12 +440,7 @@ def bench_ics_export(quick: bool) -> list[Row]:
     sizes = (2_000, 5_000, 10_000) if quick else (10_000, 50_000, 100_000)
     peaks = []
     for size in (0, *sizes):
-        out = subprocess.run(
-            [sys.executable, __file__, "--ics-child", str(size)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split()
+        out = _child("--ics-child", size)
         peak, wall, cpu, written = float(out[0]), float(out[1]), float(out[2]), int(out[3])
         if size == 0:
             rows.append(("stream 0 participants (imports and header only): peak RSS",
