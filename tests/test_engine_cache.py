@@ -62,7 +62,8 @@ def test_flags_the_protocol_ignores_change_nothing_and_are_not_cached(study):
     for i in range(50):
         odd = Participant("1003", screening="2022-07-27", flags={f"typo{i}"})
         assert study.plan(odd).visits == plain.visits
-    assert len(compiled._visits) <= 2 ** len(compiled.conditions)
+    assert len(compiled._flagged) <= 2 ** len(compiled.conditions)
+    assert len(compiled._raw) <= 64
 
 
 def _general_plan(study: visitplan.Protocol, person: Participant) -> visitplan.Schedule:

@@ -88,6 +88,45 @@ def shift(anchor: pendulum.Date, span: Span, field: str = "date") -> pendulum.Da
         ) from None
 
 
+class Spans:
+    """Three spans always applied to the same anchor: a visit's target, earliest and latest.
+
+    ``Spans(spans, fields)(anchor)`` is ``tuple(shift(anchor, s, f) for s, f in zip(spans,
+    fields))``, the same dates and the same error for a result beyond the calendar, in one
+    call: planning asks for these three dates for every visit of every participant, and three
+    calls of :func:`shift` were the largest part of the engine's own time (docs/performance.md).
+    When no span has months, the anchor's ordinal is read once and the days added to it.
+    """
+
+    __slots__ = ("_days", "fields", "spans")
+
+    def __init__(self, spans: tuple[Span, Span, Span], fields: tuple[str, str, str]) -> None:
+        self.spans = spans
+        self.fields = fields
+        self._days = None if any(s.months for s in spans) else tuple(s.days for s in spans)
+
+    def __call__(self, anchor: pendulum.Date) -> tuple[pendulum.Date, pendulum.Date, pendulum.Date]:
+        days = self._days
+        if days is not None:
+            ordinal = anchor.toordinal()
+            first, second, third = ordinal + days[0], ordinal + days[1], ordinal + days[2]
+            get = _BY_ORDINAL.get
+            try:
+                return (
+                    get(first) or _from_ordinal(first),
+                    get(second) or _from_ordinal(second),
+                    get(third) or _from_ordinal(third),
+                )
+            except (OverflowError, ValueError):
+                pass  # beyond the calendar: shift() below raises the error naming the field
+        spans, fields = self.spans, self.fields
+        return (
+            shift(anchor, spans[0], fields[0]),
+            shift(anchor, spans[1], fields[1]),
+            shift(anchor, spans[2], fields[2]),
+        )
+
+
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 

@@ -9,18 +9,16 @@ from __future__ import annotations
 import graphlib
 import itertools
 import re
-from collections.abc import Iterator
 
 import pendulum
 
-from visitplan.dates import shift, study_day, to_date
+from visitplan.dates import Spans, shift, study_day, to_date
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.model import (
     Anchor,
     AnchorKind,
     MergeRule,
     Milestone,
-    Procedure,
     Protocol,
     Span,
     Visit,
@@ -105,8 +103,55 @@ def dependency_order(protocol: Protocol) -> list[str]:
         ) from None
 
 
-#: code, name, protocol index, target span, earliest span, latest span of a visit occurrence.
-_Occurrence = tuple[str, str, int, Span, Span, Span]
+#: code, name and target/earliest/latest spans of a visit occurrence.
+_Occurrence = tuple[str, str, Spans]
+
+
+class _Flagged:
+    """What planning derives from the protocol and one set of participant flags.
+
+    Built once per flag set (only the flags the protocol looks at) and shared, read-only, by
+    every plan with those flags: the profile showed each plan rebuilding these tables, or
+    scanning every visit of the protocol for the few it needed (docs/performance.md).
+    """
+
+    __slots__ = (
+        "by_code",
+        "copied",
+        "dosing",
+        "merging",
+        "milestones",
+        "procedures",
+        "steps",
+        "visits",
+    )
+
+    def __init__(self, compiled: _Compiled, flags: frozenset[str]) -> None:
+        protocol = compiled.protocol
+        self.visits = tuple(v for v in protocol.visits if _applies(v.condition, flags))
+        self.by_code = {v.code: v for v in self.visits}
+        #: The planning order: each applicable visit with its occurrence (None for a repeat,
+        #: whose occurrences are worked out as it is planned), and None where the last dose
+        #: resolves.
+        steps: list[tuple[Visit, _Occurrence | None] | None] = []
+        for code in compiled.order:
+            if code == _LAST_DOSE:
+                steps.append(None)
+            elif code in self.by_code:
+                v = self.by_code[code]
+                steps.append((v, None if v.repeat else compiled.occurrence(v, None)))
+        self.steps = tuple(steps)
+        self.dosing = tuple(v.code for v in self.visits if v.code in compiled.dosing)
+        self.merging = tuple(v for v in self.visits if v.merge is not None)
+        self.milestones = tuple(m for m in protocol.milestones if _applies(m.condition, flags))
+        self.procedures = {
+            v.code: tuple(p for p in v.procedures if _applies(p.condition, flags))
+            for v in protocol.visits
+        }
+        #: Visit code -> (kind, epoch, procedures): what a PlannedVisit copies from its visit.
+        self.copied = {
+            v.code: (v.kind, compiled.epochs[v.epoch], self.procedures[v.code]) for v in self.visits
+        }
 
 
 class _Compiled:
@@ -115,8 +160,8 @@ class _Compiled:
     The profile of planning 100,000 participants (docs/performance.md) showed the engine
     redoing this for every participant: the graphlib dependency order, the spans of every
     offset and window (attrs ``Span`` objects), ``Visit.is_dosing`` (a scan of procedures)
-    and the procedures that apply to a participant's flags. A protocol is frozen, so each is
-    computed on first use and kept here; per-flag-set results are kept as they are asked for.
+    and the visits and procedures that apply to a participant's flags. A protocol is frozen,
+    so each is computed on first use and kept here; per-flag-set tables as they are asked for.
     """
 
     def __init__(self, protocol: Protocol) -> None:
@@ -132,11 +177,11 @@ class _Compiled:
             for v in protocol.visits
             for c in (v.condition, *(p.condition for p in v.procedures))
             if c is not None
-        )
-        self._visits: dict[frozenset[str], tuple[Visit, ...]] = {}
-        self._by_code: dict[frozenset[str], tuple[tuple[Visit, ...], dict[str, Visit]]] = {}
+        ) | {m.condition for m in protocol.milestones if m.condition is not None}
+        self._flagged: dict[frozenset[str], _Flagged] = {}
+        self._raw: dict[frozenset[str], _Flagged] = {}
         self._occurrences: dict[tuple[str, int | None], _Occurrence] = {}
-        self._procedures: dict[frozenset[str], dict[str, tuple[Procedure, ...]]] = {}
+        self._repeats: dict[str, list[_Occurrence]] = {}
         #: Visit code -> the field names its date errors report. Built once: formatting them
         #: for every occurrence planned cost more than the error path they serve ever runs.
         self.fields = {
@@ -152,17 +197,29 @@ class _Compiled:
             for v in protocol.visits
         }
 
-    def visits(self, flags: frozenset[str]) -> tuple[Visit, ...]:
-        """The visits that apply to a participant with these flags, in protocol order."""
-        flags = flags & self.conditions
-        found = self._visits.get(flags)
+    def flagged(self, flags: frozenset[str]) -> _Flagged:
+        """The visits, steps and procedures that apply to a participant with these flags."""
+        found = self._raw.get(flags)
         if found is None:
-            found = tuple(v for v in self.protocol.visits if _applies(v.condition, flags))
-            self._visits[flags] = found
+            relevant = flags & self.conditions
+            found = self._flagged.get(relevant)
+            if found is None:
+                found = self._flagged[relevant] = _Flagged(self, relevant)
+            if len(self._raw) < 64:  # keyed on the raw flags, so bound it
+                self._raw[flags] = found
         return found
 
+    def repeat(self, v: Visit, count: int) -> list[_Occurrence]:
+        """The first ``count`` (at least) occurrences of repeating visit ``v``, in order."""
+        known = self._repeats.get(v.code, [])
+        if len(known) < count:
+            # A new list, never one extended in place: another thread may be reading it.
+            known = known + [self.occurrence(v, n) for n in range(len(known) + 1, count + 1)]
+            self._repeats[v.code] = known
+        return known
+
     def occurrence(self, v: Visit, occurrence: int | None) -> _Occurrence:
-        """Code, name, protocol index and target/earliest/latest spans of ``v``'s occurrence.
+        """Code, name and target/earliest/latest spans of ``v``'s occurrence.
 
         Everything about a visit occurrence that does not depend on the participant, in one
         look-up: planning asked for each of these separately for every occurrence of every
@@ -177,30 +234,12 @@ class _Compiled:
                 assert v.repeat is not None
                 span = span + v.repeat.every.span().times(occurrence - 1)
                 code, name = f"{v.code}{occurrence}", f"{v.name} {occurrence}"
-            found = (code, name, self.index[v.code], *_window_spans(v, span))
+            fields = self.fields[v.code]
+            # A repeat's target is reported as its ``every`` (the occurrence's own offset).
+            first = fields[0] if occurrence is None else fields[6]
+            spans = Spans(_window_spans(v, span), (first, fields[1], fields[2]))
+            found = (code, name, spans)
             self._occurrences[key] = found
-        return found
-
-    def visits_by_code(self, flags: frozenset[str]) -> tuple[tuple[Visit, ...], dict[str, Visit]]:
-        """:meth:`visits` and the same visits by code (read-only: shared by every plan)."""
-        found = self._by_code.get(flags)
-        if found is None:
-            visits = self.visits(flags)
-            found = (visits, {v.code: v for v in visits})
-            if len(self._by_code) < 64:  # keyed on the raw flags, so bound it
-                self._by_code[flags] = found
-        return found
-
-    def procedures(self, flags: frozenset[str]) -> dict[str, tuple[Procedure, ...]]:
-        """Visit code -> the procedures that apply to a participant with these flags."""
-        flags = flags & self.conditions
-        found = self._procedures.get(flags)
-        if found is None:
-            found = {
-                v.code: tuple(p for p in v.procedures if _applies(p.condition, flags))
-                for v in self.protocol.visits
-            }
-            self._procedures[flags] = found
         return found
 
 
@@ -227,58 +266,6 @@ def _compiled(protocol: Protocol) -> _Compiled:
     return compiled
 
 
-class _Slot:
-    """A visit occurrence while planning (before study days are known).
-
-    A plain ``__slots__`` class rather than an attrs class: about 17 are made per participant,
-    and attrs' generated ``__init__`` with defaults cost 3% of planning in the profile
-    (docs/performance.md). It never leaves the engine.
-    """
-
-    __slots__ = (
-        "actual",
-        "code",
-        "earliest",
-        "index",
-        "latest",
-        "name",
-        "occurrence",
-        "reason",
-        "status",
-        "target",
-        "tentative",
-        "visit",
-    )
-
-    def __init__(
-        self,
-        visit: Visit,
-        index: int,
-        code: str,
-        name: str,
-        occurrence: int | None,
-        target: pendulum.Date,
-        earliest: pendulum.Date,
-        latest: pendulum.Date,
-    ) -> None:
-        self.visit = visit
-        self.index = index
-        self.code = code
-        self.name = name
-        self.occurrence = occurrence
-        self.target = target
-        self.earliest = earliest
-        self.latest = latest
-        self.tentative = False
-        self.status = VisitStatus.PLANNED
-        self.actual: pendulum.Date | None = None
-        self.reason: str | None = None
-
-    @property
-    def date(self) -> pendulum.Date:
-        return self.actual if self.actual is not None else self.target
-
-
 class _Planner:
     def __init__(
         self, protocol: Protocol, participant: Participant, today: pendulum.Date | None
@@ -287,10 +274,15 @@ class _Planner:
         self.p = participant
         self.today = today
         self.c = _compiled(protocol)
-        self.visits, self.by_code = self.c.visits_by_code(participant.flags)
-        self.index = self.c.index
+        self.f = self.c.flagged(participant.flags)
+        self.visits, self.by_code = self.f.visits, self.f.by_code
         self.records = self._check_records()
-        self.slots: dict[str, list[_Slot]] = {}
+        #: Visit code -> its planned occurrences. Each is final once planned: every fact
+        #: that moves or marks it is applied inside _plan, and _merge only leaves some out.
+        self.slots: dict[str, list[PlannedVisit]] = {}
+        #: Day 1's date once its visit is planned; visits planned before it get their study
+        #: day (counted from Day 1) when it is known.
+        self.day1: pendulum.Date | None = None
         self.last_dose: pendulum.Date | None = None
         self.last_dose_actual = False
         self.findings: list[Finding] = []
@@ -301,6 +293,10 @@ class _Planner:
             or participant.withdrawn is not None
         )
         self._derived: dict[str, pendulum.Date | None] = {}
+        #: The visit re-planned from the discontinuation date, once treatment has stopped.
+        self._early_end = (
+            protocol.rules.early_end_visit if participant.discontinued is not None else None
+        )
 
     # -- facts -----------------------------------------------------------------------------
     def _check_records(self) -> dict[str, Record]:
@@ -353,15 +349,54 @@ class _Planner:
 
     # -- planning --------------------------------------------------------------------------
     def run(self) -> Schedule:
-        for code in self.c.order:
-            if code == _LAST_DOSE:
+        slots = self.slots
+        day1_visit = self.protocol.day1_visit
+        for step in self.f.steps:
+            if step is None:
                 self._resolve_last_dose()
-            elif code in self.by_code:
-                v = self.by_code[code]
-                self.slots[code] = list(self._plan_repeat(v) if v.repeat else [self._plan(v)])
-        self._merge()
+                continue
+            v, occurrence = step
+            if occurrence is None:
+                slots[v.code] = self._plan_repeat(v)
+            else:
+                slots[v.code] = [self._plan(v, occurrence, self._anchor_date(v.anchor, v))]
+            if self.day1 is None and v.code == day1_visit and slots[v.code]:
+                self._found_day1(slots[v.code][0].date)
+        if self.f.merging:
+            self._merge()
         self._check_dose_gaps()
         return self._schedule()
+
+    def _found_day1(self, day1: pendulum.Date) -> None:
+        """Day 1 is known: give the visits planned before it their study day."""
+        self.day1 = day1
+        self._with_study_days(day1, skip=self.protocol.day1_visit)
+
+    def _with_study_days(self, day1: pendulum.Date, skip: str | None = None) -> None:
+        """Rebuild the planned visits (but ``skip``'s) with study days counted from ``day1``."""
+        for code, planned in self.slots.items():
+            if code == skip:
+                continue
+            self.slots[code] = [
+                PlannedVisit(
+                    v.code,
+                    v.name,
+                    v.kind,
+                    v.epoch,
+                    v.target,
+                    v.earliest,
+                    v.latest,
+                    study_day(v.date, day1),
+                    v.tentative,
+                    v.procedures,
+                    v.status,
+                    v.actual,
+                    v.reason,
+                    v.base_code,
+                    v.occurrence,
+                )
+                for v in planned
+            ]
 
     def _event(self, name: str) -> pendulum.Date | None:
         """A participant event: its recorded date, else (the recovery event) derived from counts."""
@@ -384,18 +419,17 @@ class _Planner:
     def _merge(self) -> None:
         """Leave out monitoring occurrences done at another visit (see ``Visit.merge``)."""
         dropped: set[str] = set()
-        for v in self.visits:
-            if v.merge is None or v.code not in self.slots:
+        for v in self.f.merging:
+            if v.code not in self.slots:
                 continue
-            needs = {p.code for p in v.procedures if _applies(p.condition, self.p.flags)}
+            needs = {p.code for p in self.f.procedures[v.code]}
             hosts = [
                 h
                 for code, ss in self.slots.items()
                 if code != v.code
                 for h in ss
                 if h.status in (VisitStatus.PLANNED, VisitStatus.DONE)
-                and needs
-                <= {p.code for p in h.visit.procedures if _applies(p.condition, self.p.flags)}
+                and needs <= {p.code for p in h.procedures}
             ]
             kept = []
             for s in self.slots[v.code]:
@@ -414,9 +448,7 @@ class _Planner:
 
     def _milestones(self) -> tuple[PlannedMilestone, ...]:
         out = []
-        for m in self.protocol.milestones:
-            if not _applies(m.condition, self.p.flags):
-                continue
+        for m in self.f.milestones:
             anchor_date, actual = self._anchor_date(m.anchor, m)
             out.append(
                 PlannedMilestone(m.code, m.name, shift(anchor_date, m.offset.span()), not actual)
@@ -425,74 +457,100 @@ class _Planner:
 
     def _anchor_date(self, anchor: Anchor, owner: Visit | Milestone) -> tuple[pendulum.Date, bool]:
         """The anchor's date, and whether it is an actual (recorded) date."""
-        if anchor.kind is AnchorKind.SCREENING:
+        kind = anchor.kind
+        if kind is AnchorKind.VISIT:
+            slots = self.slots.get(anchor.visit or "")
+            if not slots:
+                raise ProtocolError(
+                    f"{'visits' if isinstance(owner, Visit) else 'milestones'}.{owner.code}.anchor",
+                    anchor.visit,
+                    "anchors on a visit that does not apply to this participant",
+                )
+            actual = slots[0].actual
+            return (slots[0].target, False) if actual is None else (actual, True)
+        if kind is AnchorKind.SCREENING:
             return self.p.screening, True
-        if anchor.kind is AnchorKind.LAST_DOSE:
-            assert self.last_dose is not None
-            return self.last_dose, self.last_dose_actual
-        slots = self.slots.get(anchor.visit or "")
-        if not slots:
-            raise ProtocolError(
-                f"{'visits' if isinstance(owner, Visit) else 'milestones'}.{owner.code}.anchor",
-                anchor.visit,
-                "anchors on a visit that does not apply to this participant",
-            )
-        first = slots[0]
-        return first.date, first.actual is not None
+        assert self.last_dose is not None
+        return self.last_dose, self.last_dose_actual
 
     def _plan(
         self,
         v: Visit,
-        *,
-        occurrence: int | None = None,
-        target: pendulum.Date | None = None,
-        anchor: tuple[pendulum.Date, bool] | None = None,
-    ) -> _Slot:
-        """Plan one occurrence.
+        occ: _Occurrence,
+        anchor: tuple[pendulum.Date, bool],
+        number: int | None = None,
+        dates: tuple[pendulum.Date, pendulum.Date, pendulum.Date] | None = None,
+    ) -> PlannedVisit:
+        """Plan one occurrence (``number`` of a repeat) of ``v`` from its ``anchor``.
 
-        A repeat passes the ``anchor`` it resolved once for all its occurrences and the
-        ``target`` it already shifted to decide whether the repeat has ended.
+        A repeat passes the target, earliest and latest ``dates`` it already computed to
+        decide whether it has ended. The result is final: every fact that moves or marks the
+        occurrence is applied here.
         """
-        anchor_date, anchor_actual = anchor or self._anchor_date(v.anchor, v)
-        code, name, index, span, early, late = self.c.occurrence(v, occurrence)
-        fields = self.c.fields[v.code]
-        if self.p.discontinued is not None and v.code == self.protocol.rules.early_end_visit:
+        anchor_date, anchor_actual = anchor
+        code, name, spans = occ
+        if v.code == self._early_end:
+            assert self.p.discontinued is not None
             anchor_date, anchor_actual = self.p.discontinued, True
-            span, early, late = _window_spans(v, Span())
-            target = None
-        if target is None:
-            target = shift(anchor_date, span, fields[0])
-        earliest = shift(anchor_date, early, fields[1])
-        latest = shift(anchor_date, late, fields[2])
-        slot = _Slot(v, index, code, name, occurrence, target, earliest, latest)
+            fields = self.c.fields[v.code]
+            dates = Spans(_window_spans(v, Span()), (fields[0], fields[1], fields[2]))(anchor_date)
+        elif dates is None:
+            dates = spans(anchor_date)
+        target, earliest, latest = dates
+        tentative = False
         if v.wait_for:
             event = self._event(v.wait_for)
             if event is None:
-                slot.target, slot.tentative = latest, True
+                target, tentative = latest, True
             else:
-                slot.target = min(max(event, earliest), latest)
+                target = min(max(event, earliest), latest)
         if v.not_before:
             floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
-            floor = shift(floor_anchor, v.not_before.offset.span(), fields[3])
-            if slot.target < floor:
+            floor = shift(floor_anchor, v.not_before.offset.span(), self.c.fields[v.code][3])
+            if target < floor:
                 self.findings.append(
                     Finding(
                         FindingKind.HELD,
                         code,
-                        f"target {slot.target} held to {floor} "
+                        f"target {target} held to {floor} "
                         f"({v.not_before.anchor} + {v.not_before.offset})",
                     )
                 )
-                slot.target = floor
-                slot.earliest = max(slot.earliest, floor)
-                slot.latest = max(slot.latest, floor)
+                target = floor
+                earliest = max(earliest, floor)
+                latest = max(latest, floor)
+        status, actual, reason = _PLANNED, None, None
         # Without a record for this occurrence, _apply_record only acts on today, a
         # discontinuation or a withdrawal; most participants have none of them, so skip it.
         if self._dated_facts or code in self.records:
-            self._apply_record(slot, anchor_date if anchor_actual else None, v.anchor)
-        return slot
+            status, actual, reason = self._apply_record(
+                v, code, target, earliest, latest, anchor_date if anchor_actual else None
+            )
+        kind, epoch, procedures = self.f.copied[v.code]
+        day1 = self.day1
+        if day1 is None and v.code == self.protocol.day1_visit:
+            day1 = actual or target  # the first occurrence of Day 1's visit is Day 1
+        # Positional arguments in PlannedVisit's field order: attrs' __init__ binds them
+        # faster than keywords, and this runs for every visit of every participant.
+        return PlannedVisit(
+            code,
+            name,
+            kind,
+            epoch,
+            target,
+            earliest,
+            latest,
+            0 if day1 is None else study_day(actual or target, day1),
+            tentative,
+            procedures,
+            status,
+            actual,
+            reason,
+            v.code,
+            number,
+        )
 
-    def _plan_repeat(self, v: Visit) -> Iterator[_Slot]:
+    def _plan_repeat(self, v: Visit) -> list[PlannedVisit]:
         rep = v.repeat
         assert rep is not None
         anchor = self._anchor_date(v.anchor, v)
@@ -502,27 +560,46 @@ class _Planner:
         limit = shift(anchor_date, rep.until.span(), fields[5]) if rep.until else None
         stop_event = self._event(rep.stop_event) if rep.stop_event else None
         stop_visit = self.slots[rep.stop_visit][0].date if rep.stop_visit else None
-        recorded = [n for c in self.records if (n := self._occurrence_of(v, c)) is not None]
-        last_recorded = max(recorded, default=0)
+        records = self.records
+        last_recorded = (
+            max((n for c in records if (n := self._occurrence_of(v, c)) is not None), default=0)
+            if records
+            else 0
+        )
+        known = self.c.repeat(v, 16)
+        planned: list[PlannedVisit] = []
         for k in range(MAX_OCCURRENCES + 1):
             n = k + 1
-            target = shift(anchor_date, self.c.occurrence(v, n)[3], fields[6])
+            if k == len(known):
+                known = self.c.repeat(v, min(2 * n, MAX_OCCURRENCES + 1))
+            occ = known[k]
+            spans = occ[2]
+            dates: tuple[pendulum.Date, pendulum.Date, pendulum.Date] | None
+            try:
+                dates = spans(anchor_date)
+                target = dates[0]
+            except VisitplanError:
+                # A date beyond the calendar: the target's error comes first, and the window's
+                # only if the occurrence is planned (the repeat may have ended before it).
+                dates = None
+                target = shift(anchor_date, spans.spans[0], fields[6])
             ended = (
                 (rep.count is not None and k >= rep.count)
                 or (limit is not None and target > limit)
                 or (stop_event is not None and target > stop_event)
                 or (stop_visit is not None and target >= stop_visit)
             )
-            if ended and f"{v.code}{n}" not in self.records:
+            if ended and f"{v.code}{n}" not in records:
                 if n > last_recorded:
-                    return
+                    return planned
                 continue
             if n > MAX_OCCURRENCES:
                 # Never cut a schedule short quietly: a repeat this long is a protocol mistake.
                 raise ProtocolError(
                     where, str(rep.every), f"does not end within {MAX_OCCURRENCES} occurrences"
                 )
-            yield self._plan(v, occurrence=n, target=target, anchor=anchor)
+            planned.append(self._plan(v, occ, anchor, n, dates))
+        return planned  # not reached: the loop returns or raises at MAX_OCCURRENCES + 1
 
     @staticmethod
     def _occurrence_of(v: Visit, code: str) -> int | None:
@@ -531,9 +608,16 @@ class _Planner:
         return int(rest) if code.startswith(v.code) and _OCCURRENCE.fullmatch(rest) else None
 
     def _apply_record(
-        self, slot: _Slot, anchor_actual: pendulum.Date | None, anchor: Anchor
-    ) -> None:
-        v, record = slot.visit, self.records.get(slot.code)
+        self,
+        v: Visit,
+        code: str,
+        target: pendulum.Date,
+        earliest: pendulum.Date,
+        latest: pendulum.Date,
+        anchor_actual: pendulum.Date | None,
+    ) -> tuple[VisitStatus, pendulum.Date | None, str | None]:
+        """Status, actual date and reason of occurrence ``code`` from what is recorded."""
+        record = self.records.get(code)
         if (
             record is None
             and v.code == self.protocol.screening_visit
@@ -544,64 +628,56 @@ class _Planner:
             record = Record(v.code, self.p.screening)
         if record is None:
             if v.code in self.c.dosing and self.p.discontinued is not None:
-                slot.status = VisitStatus.CANCELLED
-                slot.reason = f"treatment discontinued on {self.p.discontinued}"
-            elif self.p.withdrawn is not None and slot.target >= self.p.withdrawn:
-                slot.status = VisitStatus.CANCELLED
-                slot.reason = f"withdrawn from the study on {self.p.withdrawn}"
-            elif self.today is not None and self.today > slot.latest:
+                reason = f"treatment discontinued on {self.p.discontinued}"
+                return VisitStatus.CANCELLED, None, reason
+            if self.p.withdrawn is not None and target >= self.p.withdrawn:
+                reason = f"withdrawn from the study on {self.p.withdrawn}"
+                return VisitStatus.CANCELLED, None, reason
+            if self.today is not None and self.today > latest:
                 self.findings.append(
                     Finding(
                         FindingKind.OVERDUE,
-                        slot.code,
-                        f"latest date {slot.latest} has passed and nothing is recorded",
+                        code,
+                        f"latest date {latest} has passed and nothing is recorded",
                     )
                 )
-            return
-        slot.reason = record.reason
+            return VisitStatus.PLANNED, None, None
         if record.status is Status.MISSED:
-            slot.status = VisitStatus.MISSED
             note = f": {record.reason}" if record.reason else ""
-            self.findings.append(
-                Finding(FindingKind.MISSED, slot.code, f"recorded as missed{note}")
-            )
-            return
+            self.findings.append(Finding(FindingKind.MISSED, code, f"recorded as missed{note}"))
+            return VisitStatus.MISSED, None, record.reason
         if record.status is Status.CANCELLED:
-            slot.status = VisitStatus.CANCELLED
-            return
+            return VisitStatus.CANCELLED, None, record.reason
         assert record.date is not None
         day = record.date
         if anchor_actual is not None and day < anchor_actual:
-            what = "Day 1" if anchor.visit == self.protocol.day1_visit else str(anchor)
+            what = "Day 1" if v.anchor.visit == self.protocol.day1_visit else str(v.anchor)
             raise VisitplanError(
-                f"{slot.code}.date",
+                f"{code}.date",
                 day.isoformat(),
                 f"is before {what} ({anchor_actual}); a visit cannot precede its anchor",
             )
-        if not slot.earliest <= day <= slot.latest:
+        if not earliest <= day <= latest:
             if v.window.strict:
                 raise VisitplanError(
-                    f"{slot.code}.date",
+                    f"{code}.date",
                     day.isoformat(),
-                    f"must be between {slot.earliest} and {slot.latest} "
-                    f"(the strict window of {v.name})",
+                    f"must be between {earliest} and {latest} (the strict window of {v.name})",
                 )
             self.findings.append(
                 Finding(
                     FindingKind.OUT_OF_WINDOW,
-                    slot.code,
-                    f"done {day}, outside its window {slot.earliest} to {slot.latest}",
+                    code,
+                    f"done {day}, outside its window {earliest} to {latest}",
                 )
             )
-        slot.status, slot.actual = VisitStatus.DONE, day
+        return VisitStatus.DONE, day, record.reason
 
     def _resolve_last_dose(self) -> None:
         given: list[pendulum.Date] = []
         planned: list[pendulum.Date] = []
-        for v in self.visits:
-            if v.code not in self.c.dosing:
-                continue
-            for s in self.slots.get(v.code, []):
+        for code in self.f.dosing:
+            for s in self.slots.get(code, ()):
                 if s.status is VisitStatus.DONE and s.actual is not None:
                     given.append(s.actual)
                 elif s.status is VisitStatus.PLANNED:
@@ -621,13 +697,15 @@ class _Planner:
             return
         given = sorted(
             (s.actual, s.code)
-            for v in self.visits
-            if v.code in self.c.dosing
-            for s in self.slots.get(v.code, [])
+            for code in self.f.dosing
+            for s in self.slots.get(code, ())
             if s.actual is not None
         )
+        if len(given) < 2:
+            return
+        span = gap.span()
         for (before, _), (after, code) in itertools.pairwise(given):
-            if after < shift(before, gap.span(), "rules.min_dose_gap"):
+            if after < shift(before, span, "rules.min_dose_gap"):
                 days = after.toordinal() - before.toordinal()
                 self.findings.append(
                     Finding(
@@ -640,34 +718,16 @@ class _Planner:
 
     def _schedule(self) -> Schedule:
         day1 = self.slots[self.protocol.day1_visit][0].date
-        epochs, procedures = self.c.epochs, self.c.procedures(self.p.flags)
-        # A date is always truthy, so ``actual or target`` is ``_Slot.date`` without the
-        # property call; the key runs once per visit planned.
-        slots = sorted(
-            (s for ss in self.slots.values() for s in ss),
-            key=lambda s: (s.actual or s.target, s.index, s.occurrence or 0),
-        )
-        # Positional arguments in PlannedVisit's field order: attrs' __init__ binds them
-        # faster than keywords, and this runs for every visit of every participant.
+        if day1 != self.day1:  # Day 1's first occurrence was left out by _merge
+            self._with_study_days(day1)
+        index = self.c.index
+        # A date is always truthy, so ``actual or target`` is ``PlannedVisit.date`` without
+        # the property call; the key runs once per visit planned.
         visits = tuple(
-            PlannedVisit(
-                s.code,
-                s.name,
-                s.visit.kind,
-                epochs[s.visit.epoch],
-                s.target,
-                s.earliest,
-                s.latest,
-                study_day(s.actual or s.target, day1),
-                s.tentative,
-                procedures[s.visit.code],
-                s.status,
-                s.actual,
-                s.reason,
-                s.visit.code,
-                s.occurrence,
+            sorted(
+                (v for planned in self.slots.values() for v in planned),
+                key=lambda v: (v.actual or v.target, index[v.base_code], v.occurrence or 0),
             )
-            for s in slots
         )
         findings: tuple[Finding, ...] = ()
         if self.findings:
@@ -675,21 +735,22 @@ class _Planner:
             findings = tuple(
                 sorted(self.findings, key=lambda f: (order.get(f.visit, 0), f.kind.value))
             )
+        recovery = self.protocol.rules.recovery_event
+        # Positional, in Schedule's field order (see PlannedVisit above).
         return Schedule(
-            protocol=self.protocol.id,
-            participant=self.p.code,
-            day1=day1,
-            last_dose=self.last_dose,
-            visits=visits,
-            findings=findings,
-            site=self.p.site,
-            milestones=self._milestones(),
-            recovery=(
-                self._event(self.protocol.rules.recovery_event)
-                if self.protocol.rules.recovery_event
-                else None
-            ),
+            self.protocol.id,
+            self.p.code,
+            day1,
+            self.last_dose,
+            visits,
+            findings,
+            self.p.site,
+            self._milestones() if self.f.milestones else (),
+            self._event(recovery) if recovery else None,
         )
+
+
+_PLANNED = VisitStatus.PLANNED
 
 
 def _applies(condition: str | None, flags: frozenset[str]) -> bool:
