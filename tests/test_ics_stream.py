@@ -87,7 +87,7 @@ def test_stream_of_a_generator_plans_lazily_and_parses_to_the_same_events(study)
 
 
 def test_generator_with_timed_appointments_matches_the_list_export(sited):
-    cohort = [*people(4, site="BREST"), Participant("N1", screening="2029-11-01", site="NYC")]
+    cohort = [Participant("N1", screening="2029-11-01", site="NYC"), *people(4, site="BREST")]
     appointments = {
         ("P001", "W4"): local_datetime(pendulum.date(2022, 3, 16), "09:30", "Europe/Paris"),
         ("N1", "W8"): local_datetime(pendulum.date(2030, 3, 12), "14:00", "America/New_York"),
@@ -117,13 +117,24 @@ def test_all_day_streams_write_no_timezone(study):
 
 def test_mid_stream_errors_are_raised_and_an_atomic_write_leaves_the_old_file(study, tmp_path):
     cohort = people(3)
-    twice = (study.plan(p) for p in [*cohort, cohort[0]])
     target = tmp_path / "site.ics"
     target.write_bytes(b"old")
-    with pytest.raises(VisitplanError, match=r"P000.*appears twice"):
+    twice = (study.plan(p) for p in [*cohort, cohort[-1]])
+    with pytest.raises(VisitplanError, match=r"P0+2.*appears twice"):
         atomic_write(target, iter_ical(study, twice, dtstamp=STAMP))
+    # Out of code order a stream cannot tell a repeat from a late code without keeping every
+    # code seen: it is refused, whether the late one is a repeat (P000) or not (P001).
+    for late in (cohort[0], cohort[1]):
+        disordered = (study.plan(p) for p in [cohort[0], cohort[2], late])
+        with pytest.raises(VisitplanError, match=r"comes after P0+2: .* participant-code order"):
+            atomic_write(target, iter_ical(study, disordered, dtstamp=STAMP))
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["site.ics"]
+    # A list is counted before the first chunk, in any order.
+    listed = [study.plan(p) for p in [cohort[2], cohort[0], cohort[1]]]
+    assert b"".join(iter_ical(study, listed, dtstamp=STAMP)).count(b"BEGIN:VEVENT") > 0
+    with pytest.raises(VisitplanError, match=r"P0+0.*appears twice"):
+        next(iter_ical(study, [*listed, listed[1]], dtstamp=STAMP))
 
     stray = {("P999", "W4"): local_datetime(pendulum.date(2022, 3, 1), "09:00", "Europe/Paris")}
     stream = iter_ical(study, (study.plan(p) for p in cohort), appointments=stray, dtstamp=STAMP)

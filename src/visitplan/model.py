@@ -172,7 +172,11 @@ class Procedure:
 
     def describe(self) -> str:
         """A one-line human description (used in tables and calendar descriptions)."""
-        return f"{self.name}: {self.dose}" if self.dose else self.name
+        if self.dose is None:
+            return self.name
+        if self.name.casefold() == self.dose.drug.casefold():
+            return str(self.dose)  # "ianalumab 300 mg s.c.", not "Ianalumab: ianalumab 300 ..."
+        return f"{self.name}: {self.dose}"
 
 
 @attrs.frozen

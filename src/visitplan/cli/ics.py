@@ -172,6 +172,9 @@ def ics(
 
     if name is None:
         name = _default_name(protocol, [(p.code, p.site) for p in people])
+    # In participant-code order: the same calendar whatever the roster's row order, and the
+    # order a stream of schedules needs (export.ics.iter_ical).
+    people = sorted(people, key=lambda p: p.code)
     schedules: Iterable[Any]
     if per_participant is None and not appointments:
         # One calendar and nothing to look up across it: plan each participant as the stream
