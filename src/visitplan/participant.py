@@ -72,6 +72,8 @@ def _visit_code(value: object) -> str:
 
 
 def _status(value: object) -> Status:
+    if type(value) is Status:
+        return value
     try:
         return Status(value)
     except ValueError:

@@ -938,7 +938,7 @@ class Roster:
         if row is None:
             raise VisitplanError("participant", code, "is not enrolled in this roster")
         r, e, b = schema.records, schema.events, schema.bcell_counts
-        recs = conn.execute(sa.select(r).where(r.c.participant == code).order_by(r.c.id)).all()
+        recs = conn.execute(_RECORD_FIELDS.where(r.c.participant == code).order_by(r.c.id)).all()
         evs = conn.execute(sa.select(e).where(e.c.participant == code)).all()
         counts = conn.execute(sa.select(b).where(b.c.participant == code)).all()
         return _participant(row, recs, evs, counts)
@@ -964,8 +964,9 @@ class Roster:
             return query if codes is None else query.where(column.in_(codes))
 
         recs: dict[str, list[Any]] = {}
-        for row in conn.execute(some(sa.select(r), r.c.participant).order_by(r.c.id)):
-            recs.setdefault(row.participant, []).append(row)
+        query = sa.select(r.c.participant, *_RECORD_FIELDS.selected_columns)
+        for participant, *fields in conn.execute(some(query, r.c.participant).order_by(r.c.id)):
+            recs.setdefault(participant, []).append(fields)
         evs: dict[str, list[Any]] = {}
         for row in conn.execute(some(sa.select(e), e.c.participant)):
             evs.setdefault(row.participant, []).append(row)
@@ -1113,15 +1114,23 @@ def _stored_appointments(conn: sa.Connection, code: str | None = None) -> list[A
     ]
 
 
+#: The columns of a stored record that make a Record, in Record's field order.
+_RECORD_FIELDS = sa.select(
+    schema.records.c.visit, schema.records.c.date, schema.records.c.status, schema.records.c.reason
+)
+
+
 def _participant(
     row: Any, recs: Sequence[Any], evs: Sequence[Any], counts: Sequence[Any] = ()
 ) -> Participant:
     return Participant(
         row.code,
         to_date(row.screening, "screening"),
+        # Rows of _RECORD_FIELDS, unpacked: read by name, the row's attributes cost as much
+        # as the Record they make (a roster query loads 100,000s of records).
         records=tuple(
-            Record(r.visit, None if r.date is None else to_date(r.date), Status(r.status), r.reason)
-            for r in recs
+            Record(visit, None if day is None else to_date(day), status, reason)
+            for visit, day, status, reason in recs
         ),
         flags=frozenset(f for f in row.flags.split(";") if f),
         events={e.name: to_date(e.date) for e in evs},
