@@ -157,7 +157,8 @@ def test_cli_roster_calendar_is_streamed_to_the_file_with_the_same_bytes(study, 
     roster = tmp_path / "roster.csv"
     roster.write_text(
         "participant,site,screening,day1,flags\n"
-        + "".join(f"{1000 + i},BREST,2022-0{1 + i % 9}-1{i % 10},,\n" for i in range(30)),
+        # Rows out of code order: the calendar comes out in code order, streamed all the same.
+        + "".join(f"{1000 + i},BREST,2022-0{1 + i % 9}-1{i % 10},,\n" for i in reversed(range(30))),
         encoding="utf-8",
     )
     out = tmp_path / "site.ics"
@@ -166,9 +167,11 @@ def test_cli_roster_calendar_is_streamed_to_the_file_with_the_same_bytes(study, 
     args = ["ics", "--roster", str(roster), "--dtstamp", "2026-01-01T00:00:00Z", "-o"]
     done = subprocess.run([*cmd, *args, str(out)], capture_output=True, env=dict(os.environ))
     assert done.returncode == 0, done.stderr
-    people_ = load_roster(str(roster), day1_visit=study.day1_visit)
+    people_ = sorted(load_roster(str(roster), day1_visit=study.day1_visit), key=lambda p: p.code)
     expected = to_ical(study, [study.plan(p) for p in people_], dtstamp=STAMP)
     assert out.read_bytes() == expected
+    uids = [line for line in expected.split(b"\r\n") if line.startswith(b"UID:")]
+    assert uids[0].startswith(b"UID:NCT05124925-1000-") and b"-1029-" in uids[-1]
     stdout = subprocess.run([*cmd, *args, "-"], capture_output=True, env=dict(os.environ))
     assert stdout.returncode == 0, stdout.stderr
     assert stdout.stdout == expected
