@@ -102,7 +102,7 @@ def shift(anchor: pendulum.Date, span: Span, field: str = "date") -> pendulum.Da
 class Spans:
     """Three spans always applied to the same anchor: a visit's target, earliest and latest.
 
-    ``Spans(spans, fields)(anchor)`` is ``tuple(shift(anchor, s, f) for s, f in zip(spans,
+    ``Spans(spans, fields).apply(anchor)`` is ``tuple(shift(anchor, s, f) for s, f in zip(spans,
     fields))``, the same dates and the same error for a result beyond the calendar, in one
     call: planning asks for these three dates for every visit of every participant, and three
     calls of :func:`shift` were the largest part of the engine's own time (docs/performance.md).
@@ -116,7 +116,8 @@ class Spans:
         self.fields = fields
         self._days = None if any(s.months for s in spans) else tuple(s.days for s in spans)
 
-    def __call__(self, anchor: pendulum.Date) -> tuple[pendulum.Date, pendulum.Date, pendulum.Date]:
+    def apply(self, anchor: pendulum.Date) -> tuple[pendulum.Date, pendulum.Date, pendulum.Date]:
+        """The three dates: ``anchor`` moved by each span."""
         days = self._days
         if days is not None:
             ordinal = anchor.toordinal()

@@ -17,11 +17,14 @@ from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.model import (
     Anchor,
     AnchorKind,
+    Epoch,
     MergeRule,
     Milestone,
+    Procedure,
     Protocol,
     Span,
     Visit,
+    VisitKind,
 )
 from visitplan.participant import Participant, Record, Status
 from visitplan.recovery import derived_recovery
@@ -70,6 +73,23 @@ def dependency_order(protocol: Protocol) -> list[str]:
 
     Raises :class:`ProtocolError` on an anchor cycle or an anchor to an unknown visit.
     """
+    graph = _dependencies(protocol)
+    # Sorted predecessors: sets of strings iterate in a per-process hash order, and the cycle
+    # reported (and the order of independent visits) must not change from one run to the next.
+    ordered = {code: sorted(deps) for code, deps in graph.items()}
+    try:
+        return [c for c in graphlib.TopologicalSorter(ordered).static_order()]
+    except graphlib.CycleError as exc:
+        loop = [str(c).replace(_LAST_DOSE, "last dose") for c in exc.args[1][:-1]]
+        start = loop.index(min(loop))
+        loop = loop[start:] + loop[:start]
+        raise ProtocolError(
+            "visits", " -> ".join([*loop, loop[0]]), "anchors form a cycle"
+        ) from None
+
+
+def _dependencies(protocol: Protocol) -> dict[str, set[str]]:
+    """Visit code (or the last dose) -> what must be planned before it."""
     codes = {v.code for v in protocol.visits}
     graph: dict[str, set[str]] = {_LAST_DOSE: {v.code for v in protocol.visits if v.is_dosing}}
     for v in protocol.visits:
@@ -89,22 +109,15 @@ def dependency_order(protocol: Protocol) -> list[str]:
                 )
             deps.add(v.repeat.stop_visit)
         graph[v.code] = deps
-    # Sorted predecessors: sets of strings iterate in a per-process hash order, and the cycle
-    # reported (and the order of independent visits) must not change from one run to the next.
-    ordered = {code: sorted(deps) for code, deps in graph.items()}
-    try:
-        return [c for c in graphlib.TopologicalSorter(ordered).static_order()]
-    except graphlib.CycleError as exc:
-        loop = [str(c).replace(_LAST_DOSE, "last dose") for c in exc.args[1][:-1]]
-        start = loop.index(min(loop))
-        loop = loop[start:] + loop[:start]
-        raise ProtocolError(
-            "visits", " -> ".join([*loop, loop[0]]), "anchors form a cycle"
-        ) from None
+    return graph
 
 
 #: code, name and target/earliest/latest spans of a visit occurrence.
 _Occurrence = tuple[str, str, Spans]
+#: kind, epoch and procedures: what a PlannedVisit copies from its visit (for some flags).
+_Copied = tuple[VisitKind, Epoch, tuple[Procedure, ...]]
+#: a visit, its occurrence (None for a repeat) and what its PlannedVisits copy from it.
+_Step = tuple[Visit, _Occurrence | None, _Copied]
 
 
 class _Flagged:
@@ -130,20 +143,6 @@ class _Flagged:
         protocol = compiled.protocol
         self.visits = tuple(v for v in protocol.visits if _applies(v.condition, flags))
         self.by_code = {v.code: v for v in self.visits}
-        #: The planning order: each applicable visit with its occurrence (None for a repeat,
-        #: whose occurrences are worked out as it is planned), and None where the last dose
-        #: resolves.
-        steps: list[tuple[Visit, _Occurrence | None] | None] = []
-        for code in compiled.order:
-            if code == _LAST_DOSE:
-                steps.append(None)
-            elif code in self.by_code:
-                v = self.by_code[code]
-                steps.append((v, None if v.repeat else compiled.occurrence(v, None)))
-        self.steps = tuple(steps)
-        self.dosing = tuple(v.code for v in self.visits if v.code in compiled.dosing)
-        self.merging = tuple(v for v in self.visits if v.merge is not None)
-        self.milestones = tuple(m for m in protocol.milestones if _applies(m.condition, flags))
         self.procedures = {
             v.code: tuple(p for p in v.procedures if _applies(p.condition, flags))
             for v in protocol.visits
@@ -152,6 +151,21 @@ class _Flagged:
         self.copied = {
             v.code: (v.kind, compiled.epochs[v.epoch], self.procedures[v.code]) for v in self.visits
         }
+        #: The planning order: each applicable visit with its occurrence (None for a repeat,
+        #: whose occurrences are worked out as it is planned) and what its PlannedVisits copy
+        #: from it, and None where the last dose resolves.
+        steps: list[_Step | None] = []
+        for code in compiled.order:
+            if code == _LAST_DOSE:
+                steps.append(None)
+            elif code in self.by_code:
+                v = self.by_code[code]
+                occurrence = None if v.repeat else compiled.occurrence(v, None)
+                steps.append((v, occurrence, self.copied[code]))
+        self.steps = tuple(steps)
+        self.dosing = tuple(v.code for v in self.visits if v.code in compiled.dosing)
+        self.merging = tuple(v for v in self.visits if v.merge is not None)
+        self.milestones = tuple(m for m in protocol.milestones if _applies(m.condition, flags))
 
 
 class _Compiled:
@@ -167,6 +181,13 @@ class _Compiled:
     def __init__(self, protocol: Protocol) -> None:
         self.protocol = protocol
         self.order = dependency_order(protocol)
+        # Day 1 as early as its own anchors allow: every study day counts from it, and a visit
+        # planned before it must be built again once it is known (_found_day1).
+        day1 = protocol.day1_visit
+        if day1 in self.order:
+            before = _dependencies(protocol)[day1]
+            place = max((self.order.index(c) for c in before), default=-1) + 1
+            self.order.insert(place, self.order.pop(self.order.index(day1)))
         self.index = {v.code: i for i, v in enumerate(protocol.visits)}
         self.epochs = {e.code: e for e in protocol.epochs}
         self.dosing = frozenset(v.code for v in protocol.visits if v.is_dosing)
@@ -293,6 +314,7 @@ class _Planner:
             or participant.withdrawn is not None
         )
         self._derived: dict[str, pendulum.Date | None] = {}
+        self._doses_given: list[tuple[pendulum.Date, str]] = []
         #: The visit re-planned from the discontinuation date, once treatment has stopped.
         self._early_end = (
             protocol.rules.early_end_visit if participant.discontinued is not None else None
@@ -355,11 +377,12 @@ class _Planner:
             if step is None:
                 self._resolve_last_dose()
                 continue
-            v, occurrence = step
+            v, occurrence, copied = step
             if occurrence is None:
-                slots[v.code] = self._plan_repeat(v)
+                slots[v.code] = self._plan_repeat(v, copied)
             else:
-                slots[v.code] = [self._plan(v, occurrence, self._anchor_date(v.anchor, v))]
+                anchor = self._anchor_date(v.anchor, v)
+                slots[v.code] = [self._plan(v, occurrence, copied, anchor)]
             if self.day1 is None and v.code == day1_visit and slots[v.code]:
                 self._found_day1(slots[v.code][0].date)
         if self.f.merging:
@@ -477,6 +500,7 @@ class _Planner:
         self,
         v: Visit,
         occ: _Occurrence,
+        copied: _Copied,
         anchor: tuple[pendulum.Date, bool],
         number: int | None = None,
         dates: tuple[pendulum.Date, pendulum.Date, pendulum.Date] | None = None,
@@ -493,9 +517,11 @@ class _Planner:
             assert self.p.discontinued is not None
             anchor_date, anchor_actual = self.p.discontinued, True
             fields = self.c.fields[v.code]
-            dates = Spans(_window_spans(v, Span()), (fields[0], fields[1], fields[2]))(anchor_date)
+            dates = Spans(_window_spans(v, Span()), (fields[0], fields[1], fields[2])).apply(
+                anchor_date
+            )
         elif dates is None:
-            dates = spans(anchor_date)
+            dates = spans.apply(anchor_date)
         target, earliest, latest = dates
         tentative = False
         if v.wait_for:
@@ -526,7 +552,7 @@ class _Planner:
             status, actual, reason = self._apply_record(
                 v, code, target, earliest, latest, anchor_date if anchor_actual else None
             )
-        kind, epoch, procedures = self.f.copied[v.code]
+        kind, epoch, procedures = copied
         day1 = self.day1
         if day1 is None and v.code == self.protocol.day1_visit:
             day1 = actual or target  # the first occurrence of Day 1's visit is Day 1
@@ -550,7 +576,7 @@ class _Planner:
             number,
         )
 
-    def _plan_repeat(self, v: Visit) -> list[PlannedVisit]:
+    def _plan_repeat(self, v: Visit, copied: _Copied) -> list[PlannedVisit]:
         rep = v.repeat
         assert rep is not None
         anchor = self._anchor_date(v.anchor, v)
@@ -576,7 +602,7 @@ class _Planner:
             spans = occ[2]
             dates: tuple[pendulum.Date, pendulum.Date, pendulum.Date] | None
             try:
-                dates = spans(anchor_date)
+                dates = spans.apply(anchor_date)
                 target = dates[0]
             except VisitplanError:
                 # A date beyond the calendar: the target's error comes first, and the window's
@@ -598,7 +624,7 @@ class _Planner:
                 raise ProtocolError(
                     where, str(rep.every), f"does not end within {MAX_OCCURRENCES} occurrences"
                 )
-            planned.append(self._plan(v, occ, anchor, n, dates))
+            planned.append(self._plan(v, occ, copied, anchor, n, dates))
         return planned  # not reached: the loop returns or raises at MAX_OCCURRENCES + 1
 
     @staticmethod
@@ -674,33 +700,36 @@ class _Planner:
         return VisitStatus.DONE, day, record.reason
 
     def _resolve_last_dose(self) -> None:
-        given: list[pendulum.Date] = []
+        given = self._doses_given = self._given_doses()
         planned: list[pendulum.Date] = []
         for code in self.f.dosing:
             for s in self.slots.get(code, ()):
-                if s.status is VisitStatus.DONE and s.actual is not None:
-                    given.append(s.actual)
-                elif s.status is VisitStatus.PLANNED:
+                if s.status is VisitStatus.PLANNED:
                     planned.append(s.target)
-        if planned and (not given or max(planned) > max(given)):
+        if planned and (not given or max(planned) > given[-1][0]):
             self.last_dose, self.last_dose_actual = max(planned), False
         elif given:
-            self.last_dose, self.last_dose_actual = max(given), True
+            self.last_dose, self.last_dose_actual = given[-1][0], True
         else:
             # No dose given and none to come (e.g. discontinued before Day 1): count from Day 1.
             d1 = self.slots[self.protocol.day1_visit][0]
             self.last_dose, self.last_dose_actual = d1.date, d1.actual is not None
 
-    def _check_dose_gaps(self) -> None:
-        gap = self.protocol.rules.min_dose_gap
-        if gap is None:
-            return
-        given = sorted(
+    def _given_doses(self) -> list[tuple[pendulum.Date, str]]:
+        """(actual date, code) of every dose given, in date order."""
+        return sorted(
             (s.actual, s.code)
             for code in self.f.dosing
             for s in self.slots.get(code, ())
             if s.actual is not None
         )
+
+    def _check_dose_gaps(self) -> None:
+        gap = self.protocol.rules.min_dose_gap
+        if gap is None:
+            return
+        # The doses found for the last dose, unless _merge has since left some visits out.
+        given = self._given_doses() if self.f.merging else self._doses_given
         if len(given) < 2:
             return
         span = gap.span()
