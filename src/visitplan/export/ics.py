@@ -28,7 +28,7 @@ from icalendar import vText
 from visitplan.dates import local_datetime, shift
 from visitplan.errors import VisitplanError
 from visitplan.export.vtimezone import check_instants, vtimezone
-from visitplan.model import ProcedureKind, Protocol, Site, Span
+from visitplan.model import Procedure, ProcedureKind, Protocol, Site, Span
 from visitplan.schedule import PlannedMilestone, PlannedVisit, Schedule, VisitStatus
 
 __all__ = ["EventState", "Reminders", "iter_ical", "read_state", "to_ical", "uid"]
@@ -257,6 +257,8 @@ def iter_ical(
 
 
 _FOOTER = b"END:VCALENDAR\r\n"
+#: The exclusive end of an all-day event is the next day.
+_NEXT_DAY = Span(days=1)
 
 
 def _schedule_events(
@@ -458,9 +460,43 @@ def _description(protocol: Protocol, visit: PlannedVisit) -> str:
             "planned at the latest permitted date until it is recorded"
         )
     if visit.procedures:
-        lines.append("Procedures:")
-        lines.extend(f"- {p.describe()}" for p in visit.procedures)
+        lines.append(_listed(visit.procedures))
     return "\n".join(lines)
+
+
+#: id(procedures) -> (procedures, their lines in a description). Keyed by identity because a
+#: visit's procedures are one tuple shared by every plan (hashing one costs more than the
+#: text); the entry keeps the tuple alive so that its id cannot be reused. Bounded.
+_LISTED: dict[int, tuple[tuple[Procedure, ...], str]] = {}
+
+
+#: (id(reminders), id(procedures)) -> (reminders, procedures, the leads): as _LISTED.
+_LEADS: dict[tuple[int, int], tuple[Reminders, tuple[Procedure, ...], tuple[dt.timedelta, ...]]]
+_LEADS = {}
+
+
+def _leads(reminders: Reminders, visit: PlannedVisit) -> tuple[dt.timedelta, ...]:
+    """``reminders.leads(visit)``, which depends on the visit's procedures alone."""
+    key = (id(reminders), id(visit.procedures))
+    hit = _LEADS.get(key)
+    if hit is not None and hit[0] is reminders and hit[1] is visit.procedures:
+        return hit[2]
+    leads = reminders.leads(visit)
+    if len(_LEADS) >= 1024:
+        _LEADS.clear()
+    _LEADS[key] = (reminders, visit.procedures, leads)
+    return leads
+
+
+def _listed(procedures: tuple[Procedure, ...]) -> str:
+    hit = _LISTED.get(id(procedures))
+    if hit is not None and hit[0] is procedures:
+        return hit[1]
+    text = "\n".join(["Procedures:", *(f"- {p.describe()}" for p in procedures)])
+    if len(_LISTED) >= 1024:
+        _LISTED.clear()
+    _LISTED[id(procedures)] = (procedures, text)
+    return text
 
 
 def _base_event(
@@ -489,7 +525,7 @@ def _visit_event(
     if start is None:
         day = visit.date
         _put(event, "DTSTART", dt.date(day.year, day.month, day.day))
-        end = shift(day, Span(days=1))  # DTEND of an all-day event is exclusive
+        end = shift(day, _NEXT_DAY)  # DTEND of an all-day event is exclusive
         _put(event, "DTEND", dt.date(end.year, end.month, end.day))
         _put(event, "TRANSP", "TRANSPARENT")
     else:
@@ -499,7 +535,7 @@ def _visit_event(
         _put(event, "TRANSP", "OPAQUE")
     _put(event, "STATUS", _status(visit))
     if reminders is not None and visit.open:
-        for lead in reminders.leads(visit):
+        for lead in _leads(reminders, visit):
             alarm = icalendar.Alarm()
             _put(alarm, "ACTION", "DISPLAY")
             alarm["DESCRIPTION"] = summary  # values are never changed once built: share it
@@ -514,7 +550,7 @@ def _window_event(
     event = _base_event(protocol, schedule, visit, site, part="window")
     event["SUMMARY"] = vText(f"{schedule.participant} {visit.code} window")
     first = visit.earliest
-    end = shift(visit.latest, Span(days=1))
+    end = shift(visit.latest, _NEXT_DAY)
     _put(event, "DTSTART", dt.date(first.year, first.month, first.day))
     _put(event, "DTEND", dt.date(end.year, end.month, end.day))
     _put(event, "TRANSP", "TRANSPARENT")
@@ -539,7 +575,7 @@ def _milestone_event(
         lines.append("Tentative: moves with the last dose until it is given.")
     event["DESCRIPTION"] = vText("\n".join(lines))
     day = milestone.date
-    end = shift(day, Span(days=1))  # DTEND of an all-day event is exclusive
+    end = shift(day, _NEXT_DAY)  # DTEND of an all-day event is exclusive
     _put(event, "DTSTART", dt.date(day.year, day.month, day.day))
     _put(event, "DTEND", dt.date(end.year, end.month, end.day))
     _put(event, "TRANSP", "TRANSPARENT")
