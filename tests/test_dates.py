@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visitplan.dates import local_datetime, parse_date, shift, study_day
+from visitplan.dates import Spans, local_datetime, parse_date, shift, study_day
 from visitplan.errors import VisitplanError
 from visitplan.model import Span
 
@@ -99,6 +99,30 @@ def test_shift_matches_pendulum_add(day, months, days):
     got = shift(day, Span(months, days))
     assert got == expected
     assert type(got) is pendulum.Date
+
+
+_spans = st.builds(
+    Span,
+    st.integers(-30, 30) | st.just(0),
+    st.integers(-3_000_000, 3_000_000) | st.integers(-400, 400),
+)
+
+
+@given(day=_any_dates | _month_ends, spans=st.tuples(_spans, _spans, _spans))
+def test_spans_give_the_dates_and_errors_of_three_shifts(day, spans):
+    # Spans is the engine's one-call form of three shifts of a visit's anchor; the days-only
+    # fast path adds to the ordinal, so results beyond the calendar must fail the same way.
+    fields = ("a.offset", "a.window.before", "a.window.after")
+    try:
+        expected = tuple(shift(day, s, f) for s, f in zip(spans, fields, strict=True))
+    except VisitplanError as exc:
+        with pytest.raises(VisitplanError) as got:
+            Spans(spans, fields).apply(day)
+        assert str(got.value) == str(exc)
+    else:
+        got_dates = Spans(spans, fields).apply(day)
+        assert got_dates == expected
+        assert all(type(d) is pendulum.Date for d in got_dates)
 
 
 def test_shift_clamps_to_month_end_and_leap_day():
