@@ -90,3 +90,16 @@ def test_shared_visit_tables_follow_each_participants_flags(person, flags):
     first = STUDY.plan(person)
     STUDY.plan(other)
     assert STUDY.plan(person) == first == _general_plan(STUDY, person)
+
+
+def test_visits_planned_before_day1_get_study_days_from_it(study):
+    # Day 1 anchored on the screening visit is planned after it, so the screening visit is
+    # built before Day 1 is known and must be given its study day afterwards.
+    after_scr = with_visit(study, "D1", anchor=Anchor.of_visit("SCR"), offset=Offset(35))
+    person = Participant("1002", "2022-07-27", records={"SCR": "2022-07-28", "D1": "2022-08-20"})
+    for protocol in (study, after_scr):
+        schedule = protocol.plan(person)
+        assert schedule.day1 == visitplan.dates.to_date("2022-08-20")
+        for v in schedule.visits:
+            assert v.study_day == visitplan.dates.study_day(v.date, schedule.day1), v.code
+        assert schedule.visit("SCR").study_day == -23

@@ -10,6 +10,7 @@ import graphlib
 import itertools
 import re
 
+import attrs
 import pendulum
 
 from visitplan.dates import Spans, shift, study_day, to_date
@@ -296,7 +297,6 @@ class _Planner:
         self.today = today
         self.c = _compiled(protocol)
         self.f = self.c.flagged(participant.flags)
-        self.visits, self.by_code = self.f.visits, self.f.by_code
         self.records = self._check_records()
         #: Visit code -> its planned occurrences. Each is final once planned: every fact
         #: that moves or marks it is applied inside _plan, and _merge only leaves some out.
@@ -350,9 +350,10 @@ class _Planner:
 
     def _visit_of(self, code: str) -> tuple[Visit, int | None]:
         """The definition and occurrence number a recorded code refers to."""
-        if code in self.by_code and self.by_code[code].repeat is None:
-            return self.by_code[code], None
-        for v in self.visits:
+        by_code = self.f.by_code
+        if code in by_code and by_code[code].repeat is None:
+            return by_code[code], None
+        for v in self.f.visits:
             n = self._occurrence_of(v, code) if v.repeat else None
             if n is not None and n > MAX_OCCURRENCES:
                 raise VisitplanError(
@@ -360,8 +361,8 @@ class _Planner:
                 )
             if n is not None:
                 return v, n
-        known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.visits]
-        missing = [v for v in self.protocol.visits if v.code == code and v not in self.visits]
+        known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.f.visits]
+        missing = [v for v in self.protocol.visits if v.code == code and v not in self.f.visits]
         rule = (
             f"applies only to participants flagged {missing[0].condition}"
             if missing
@@ -396,30 +397,15 @@ class _Planner:
         self._with_study_days(day1, skip=self.protocol.day1_visit)
 
     def _with_study_days(self, day1: pendulum.Date, skip: str | None = None) -> None:
-        """Rebuild the planned visits (but ``skip``'s) with study days counted from ``day1``."""
+        """Redo the planned visits (but ``skip``'s) with study days counted from ``day1``.
+
+        Rare: Day 1 is planned as early as its anchors allow (see _Compiled).
+        """
         for code, planned in self.slots.items():
-            if code == skip:
-                continue
-            self.slots[code] = [
-                PlannedVisit(
-                    v.code,
-                    v.name,
-                    v.kind,
-                    v.epoch,
-                    v.target,
-                    v.earliest,
-                    v.latest,
-                    study_day(v.date, day1),
-                    v.tentative,
-                    v.procedures,
-                    v.status,
-                    v.actual,
-                    v.reason,
-                    v.base_code,
-                    v.occurrence,
-                )
-                for v in planned
-            ]
+            if code != skip:
+                self.slots[code] = [
+                    attrs.evolve(v, study_day=study_day(v.date, day1)) for v in planned
+                ]
 
     def _event(self, name: str) -> pendulum.Date | None:
         """A participant event: its recorded date, else (the recovery event) derived from counts."""
