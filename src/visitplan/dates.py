@@ -8,11 +8,14 @@ from __future__ import annotations
 import calendar
 import datetime as _dt
 import re
+from typing import TypeVar
 
 import pendulum
 
 from visitplan.errors import VisitplanError
 from visitplan.model import Span
+
+_D = TypeVar("_D", bound=_dt.date)
 
 #: Dates outside these years are refused as typing mistakes (a trial is planned in decades).
 MIN_YEAR = 1900
@@ -43,7 +46,7 @@ def parse_date(text: object, field: str = "date") -> pendulum.Date:
     return check_year(value, field)
 
 
-def check_year(value: pendulum.Date, field: str) -> pendulum.Date:
+def check_year(value: _D, field: str) -> _D:
     """Refuse dates outside the supported years (a typo such as 0222 or 2922)."""
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise VisitplanError(
@@ -60,11 +63,7 @@ def to_date(value: object, field: str = "date") -> pendulum.Date:
     if type(value) is pendulum.Date:
         return check_year(value, field)
     if type(value) is _dt.date:
-        if not MIN_YEAR <= value.year <= MAX_YEAR:  # the message of check_year, same value
-            raise VisitplanError(
-                field, value.isoformat(), f"year must be between {MIN_YEAR} and {MAX_YEAR}"
-            )
-        return _from_ordinal(value.toordinal())
+        return _from_ordinal(check_year(value, field).toordinal())
     if isinstance(value, _dt.datetime):
         raise VisitplanError(field, value, "must be a calendar date, not a date and time")
     if isinstance(value, _dt.date) and not isinstance(value, pendulum.Date):
