@@ -18,7 +18,8 @@ import functools
 import hashlib
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TypeVar, cast
 
 import attrs
 import icalendar
@@ -464,39 +465,40 @@ def _description(protocol: Protocol, visit: PlannedVisit) -> str:
     return "\n".join(lines)
 
 
-#: id(procedures) -> (procedures, their lines in a description). Keyed by identity because a
-#: visit's procedures are one tuple shared by every plan (hashing one costs more than the
-#: text); the entry keeps the tuple alive so that its id cannot be reused. Bounded.
-_LISTED: dict[int, tuple[tuple[Procedure, ...], str]] = {}
+T = TypeVar("T")
+
+#: What an export works out once per object instead of once per event: a visit's procedures
+#: are one tuple shared by every plan (hashing one costs more than the result), so entries
+#: are keyed by identity, and each keeps its objects alive so that their ids cannot be reused.
+#: (what, id(first), id(second)) -> (first, second, result). Bounded.
+_ONCE: dict[tuple[str, int, int], tuple[object, object, object]] = {}
 
 
-#: (id(reminders), id(procedures)) -> (reminders, procedures, the leads): as _LISTED.
-_LEADS: dict[tuple[int, int], tuple[Reminders, tuple[Procedure, ...], tuple[dt.timedelta, ...]]]
-_LEADS = {}
+def _once(what: str, first: object, second: object, make: Callable[[], T]) -> T:
+    key = (what, id(first), id(second))
+    hit = _ONCE.get(key)
+    if hit is not None and hit[0] is first and hit[1] is second:
+        return cast(T, hit[2])
+    result = make()
+    if len(_ONCE) >= 2048:
+        _ONCE.clear()
+    _ONCE[key] = (first, second, result)
+    return result
 
 
 def _leads(reminders: Reminders, visit: PlannedVisit) -> tuple[dt.timedelta, ...]:
     """``reminders.leads(visit)``, which depends on the visit's procedures alone."""
-    key = (id(reminders), id(visit.procedures))
-    hit = _LEADS.get(key)
-    if hit is not None and hit[0] is reminders and hit[1] is visit.procedures:
-        return hit[2]
-    leads = reminders.leads(visit)
-    if len(_LEADS) >= 1024:
-        _LEADS.clear()
-    _LEADS[key] = (reminders, visit.procedures, leads)
-    return leads
+    return _once("leads", reminders, visit.procedures, lambda: reminders.leads(visit))
 
 
 def _listed(procedures: tuple[Procedure, ...]) -> str:
-    hit = _LISTED.get(id(procedures))
-    if hit is not None and hit[0] is procedures:
-        return hit[1]
-    text = "\n".join(["Procedures:", *(f"- {p.describe()}" for p in procedures)])
-    if len(_LISTED) >= 1024:
-        _LISTED.clear()
-    _LISTED[id(procedures)] = (procedures, text)
-    return text
+    """The procedures as lines of a description."""
+    return _once(
+        "listed",
+        procedures,
+        None,
+        lambda: "\n".join(["Procedures:", *(f"- {p.describe()}" for p in procedures)]),
+    )
 
 
 def _base_event(
