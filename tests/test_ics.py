@@ -98,6 +98,9 @@ def test_description_summary_and_categories(study, p1001):
     assert "window 2022-09-25 to 2022-10-01" in text
     assert "Study day 29" in text
     assert "ianalumab 300 mg s.c. as 2 injections of 150 mg/1 mL" in text
+    assert text.startswith("Study NCT05124925, visit W4: Dose 2 (dosing, Treatment)\n")
+    # The participant and the site are the SUMMARY and the LOCATION; the drug is named once.
+    assert "1001" not in text and "Brest" not in text and "Ianalumab:" not in text
     assert str(w4["SUMMARY"]) == "1001 W4 Dose 2"
     assert w4["CATEGORIES"].cats == ["dosing"]
     eot = found[uid("NCT05124925", "1001", "EOT")]
@@ -402,3 +405,14 @@ def test_milestones_are_all_day_events_that_follow_the_last_dose(study):
     assert "milestone" in contra["CATEGORIES"].to_ical().decode()
     plain = by_uid(export(study, study.plan(Participant("1001", screening="2022-09-12"))))
     assert not [u for u in plain if u.endswith("-milestone@visitplan")]
+
+
+def test_a_dose_is_described_without_repeating_a_drug_named_like_its_procedure():
+    from visitplan.model import Dose, Procedure, ProcedureKind
+
+    dose = Dose("ianalumab", 300, injections=2, presentation="150 mg/1 mL")
+    named = Procedure("DOSE", "Ianalumab", ProcedureKind.DOSE, None, dose)
+    other = Procedure("DOSE", "Study drug", ProcedureKind.DOSE, None, dose)
+    assert named.describe() == "ianalumab 300 mg s.c. as 2 injections of 150 mg/1 mL"
+    assert other.describe() == "Study drug: ianalumab 300 mg s.c. as 2 injections of 150 mg/1 mL"
+    assert Procedure("EXAM", "Exam").describe() == "Exam"
