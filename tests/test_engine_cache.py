@@ -103,3 +103,39 @@ def test_visits_planned_before_day1_get_study_days_from_it(study):
         for v in schedule.visits:
             assert v.study_day == visitplan.dates.study_day(v.date, schedule.day1), v.code
         assert schedule.visit("SCR").study_day == -23
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories())
+def test_the_engines_fast_visit_constructor_builds_the_same_frozen_value(history):
+    # new_visit fills PlannedVisit's slots directly (docs/performance.md); what it returns
+    # must be indistinguishable from the attrs constructor's result.
+    import copy
+    import pickle
+
+    from visitplan.schedule import PlannedVisit, new_visit
+
+    schedule = STUDY.plan(history)
+    assert schedule.visits
+    for fast in schedule.visits:
+        values = [getattr(fast, f.name) for f in attrs.fields(PlannedVisit)]
+        slow = PlannedVisit(*values)
+        assert type(fast) is PlannedVisit
+        assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+        assert new_visit(*values) == slow
+        assert pickle.loads(pickle.dumps(fast)) == fast == copy.deepcopy(fast)
+        assert attrs.evolve(fast, code="X").code == "X" and fast.code != "X"
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            fast.code = "X"  # type: ignore[misc]
+
+
+def test_the_fast_constructor_sets_every_field_of_planned_visit():
+    from visitplan.schedule import PlannedVisit, _VisitSlots, new_visit
+
+    names = [f.name for f in attrs.fields(PlannedVisit)]
+    # PlannedVisit must add no slot of its own, or __class__ assignment fails.
+    assert PlannedVisit.__slots__ == ()
+    assert sorted(_VisitSlots.__slots__) == sorted([*names, "__weakref__"])
+    marks = [object() for _ in names]
+    built = new_visit(*marks)  # type: ignore[arg-type]
+    assert [getattr(built, n) for n in names] == marks

@@ -36,6 +36,7 @@ from visitplan.schedule import (
     PlannedVisit,
     Schedule,
     VisitStatus,
+    new_visit,
 )
 
 _LAST_DOSE = "@last_dose"
@@ -542,9 +543,8 @@ class _Planner:
         day1 = self.day1
         if day1 is None and v.code == self.protocol.day1_visit:
             day1 = actual or target  # the first occurrence of Day 1's visit is Day 1
-        # Positional arguments in PlannedVisit's field order: attrs' __init__ binds them
-        # faster than keywords, and this runs for every visit of every participant.
-        return PlannedVisit(
+        # This runs for every visit of every participant: see new_visit.
+        return new_visit(
             code,
             name,
             kind,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any, cast
 
 import attrs
 import pendulum
@@ -41,8 +42,38 @@ class Finding:
         return f"{self.visit}: {self.kind.value}: {self.message}"
 
 
+class _VisitSlots:
+    """The storage of a :class:`PlannedVisit`, writable, for :func:`new_visit` alone.
+
+    attrs (required) initialises a frozen slotted instance through ``object.__setattr__``, one
+    call per field: 15 of them for each of the ~17 visits of every participant planned, about
+    a fifth of the engine's time (docs/performance.md). The slots live here instead, attrs
+    reuses them for PlannedVisit (which adds none), so an object of this class can be filled
+    with plain attribute stores and then become a PlannedVisit by ``__class__`` assignment.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "actual",
+        "base_code",
+        "code",
+        "earliest",
+        "epoch",
+        "kind",
+        "latest",
+        "name",
+        "occurrence",
+        "procedures",
+        "reason",
+        "status",
+        "study_day",
+        "target",
+        "tentative",
+    )
+
+
 @attrs.frozen
-class PlannedVisit:
+class PlannedVisit(_VisitSlots):
     """One visit of one participant.
 
     ``target``, ``earliest`` and ``latest`` are the protocol's dates computed from the visit's
@@ -77,6 +108,51 @@ class PlannedVisit:
     def open(self) -> bool:
         """True while the visit still has to happen (planned, nothing recorded)."""
         return self.status is VisitStatus.PLANNED
+
+
+_new_slots = object.__new__
+
+
+def new_visit(
+    code: str,
+    name: str,
+    kind: VisitKind,
+    epoch: Epoch,
+    target: pendulum.Date,
+    earliest: pendulum.Date,
+    latest: pendulum.Date,
+    study_day: int,
+    tentative: bool,
+    procedures: tuple[Procedure, ...],
+    status: VisitStatus,
+    actual: pendulum.Date | None,
+    reason: str | None,
+    base_code: str,
+    occurrence: int | None,
+) -> PlannedVisit:
+    """``PlannedVisit(code, name, ...)``, the same frozen value, built about 4 times faster.
+
+    Internal to visitplan: for the engine, which builds every visit of every participant (see
+    :class:`_VisitSlots`). Everyone else calls ``PlannedVisit(...)``.
+    """
+    v: Any = _new_slots(_VisitSlots)
+    v.code = code
+    v.name = name
+    v.kind = kind
+    v.epoch = epoch
+    v.target = target
+    v.earliest = earliest
+    v.latest = latest
+    v.study_day = study_day
+    v.tentative = tentative
+    v.procedures = procedures
+    v.status = status
+    v.actual = actual
+    v.reason = reason
+    v.base_code = base_code
+    v.occurrence = occurrence
+    v.__class__ = PlannedVisit
+    return cast(PlannedVisit, v)
 
 
 @attrs.frozen
