@@ -416,3 +416,71 @@ def test_a_dose_is_described_without_repeating_a_drug_named_like_its_procedure()
     assert named.describe() == "ianalumab 300 mg s.c. as 2 injections of 150 mg/1 mL"
     assert other.describe() == "Study drug: ianalumab 300 mg s.c. as 2 injections of 150 mg/1 mL"
     assert Procedure("EXAM", "Exam").describe() == "Exam"
+
+
+# -- the serialiser against icalendar's own ------------------------------------------------------
+# visitplan writes each event through icalendar's content lines but makes a shared line once and
+# folds ASCII lines itself (docs/performance.md); the bytes must stay exactly icalendar's.
+_FOLDABLE = st.text(
+    alphabet=st.sampled_from([*"ab ,;:\\^n", "é", "漢", "🙂"]), min_size=0, max_size=400
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_FOLDABLE, st.integers(0, 80))
+def test_lines_are_folded_exactly_as_icalendar_folds_them(text, pad):
+    from icalendar.parser import Contentline
+
+    from visitplan.export.ics import _fold
+
+    # Backslashes and carets land on every fold boundary as the padding shifts them.
+    line = Contentline("DESCRIPTION:" + "x" * pad + text)
+    assert _fold(line) == line.to_ical()
+
+
+def test_long_ascii_lines_keep_escapes_whole_across_folds():
+    from icalendar.parser import Contentline
+
+    from visitplan.export.ics import _fold
+
+    for pad in range(60, 80):
+        line = Contentline("DESCRIPTION:" + "a" * pad + "\\n\\,\\;\\\\^n" * 30)
+        folded = _fold(line)
+        assert folded == line.to_ical()
+        assert all(len(piece) <= 75 for piece in folded.split(b"\r\n"))
+        assert folded.replace(b"\r\n ", b"").decode() == line
+
+
+def _as_icalendar_writes_it(monkeypatch):
+    from visitplan.export import ics
+
+    monkeypatch.setattr(ics, "_serialise", lambda component, known: component.to_ical(False))
+
+
+@pytest.mark.parametrize("window_spans", [False, True])
+def test_an_export_is_byte_for_byte_what_icalendar_writes(study, monkeypatch, window_spans):
+    site = Site("BREST", f"Hôpital Morvan, CHU; Brest {HOSTILE}", "Europe/Paris", "FR")
+    local = attrs.evolve(study, sites=(site,))
+    people = [
+        Participant("1001", screening="2022-07-27"),
+        Participant(
+            "1002",
+            screening="2022-09-12",
+            records=[Record("D1", "2022-10-10"), Record("W4", status=Status.MISSED)],
+            flags={"wocbp"},
+        ),
+        Participant("1003", screening="2023-03-01", discontinued="2023-05-02"),
+    ]
+    schedules = [local.plan(p, today=pendulum.date(2023, 6, 1)) for p in people]
+    when = local_datetime(schedules[0].visit("W4").target, "09:30", "Europe/Paris")
+    options = {
+        "appointments": {("1001", "W4"): when},
+        "window_spans": window_spans,
+        "previous": {uid(local.id, "1001", "W8"): EventState(3, "changed")},
+        "name": "Brest, visites de l'étude",
+    }
+    ours = [export(local, *schedules, **options), export(local, *schedules, reminders=None)]
+    # Twice: the second export takes every shared line from the cache the first one filled.
+    assert export(local, *schedules, **options) == ours[0]
+    _as_icalendar_writes_it(monkeypatch)
+    assert ours == [export(local, *schedules, **options), export(local, *schedules, reminders=None)]

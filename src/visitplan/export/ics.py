@@ -228,6 +228,7 @@ def iter_ical(
     holder = icalendar.Event()
     holder.add("DTSTAMP", stamp)
     stamp_prop = holder["DTSTAMP"]
+    known = {id(stamp_prop): _fold(holder.content_line("DTSTAMP", stamp_prop, sorted=False))}
     last = ""
     unused = set(appointments)
     for schedule in stream:
@@ -246,8 +247,8 @@ def iter_ical(
                 )
             last = code
         chunk = _schedule_events(
-            protocol, schedule, appointments, unused, duration, stamp_prop, previous, reminders,
-            window_spans,
+            protocol, schedule, appointments, unused, duration, stamp_prop, known, previous,
+            reminders, window_spans,
         )  # fmt: skip
         yield chunk
     if unused:
@@ -269,11 +270,13 @@ def _schedule_events(
     unused: set[tuple[str, str]],
     duration: dt.timedelta,
     stamp: object,
+    known: Mapping[int, bytes],
     previous: Mapping[str, EventState],
     reminders: Reminders | None,
     window_spans: bool,
 ) -> bytes:
-    """The VEVENTs of one schedule, serialised (``stamp``: the DTSTAMP property, built once)."""
+    """The VEVENTs of one schedule, serialised (``stamp``: the DTSTAMP property, built once,
+    and ``known``: its line, see :func:`_serialise`)."""
     site = _site(protocol, schedule)
     events: list[icalendar.Event] = []
     for visit in schedule.visits:
@@ -308,10 +311,65 @@ def _schedule_events(
         else:
             sequence = before.sequence + 1
         _put(event, "SEQUENCE", sequence)
-        # In the order the properties were added (RFC 5545 gives them none): icalendar's
-        # default re-sorts every event's property and parameter names, 4% of the export.
-        out.append(event.to_ical(sorted=False))
+        out.append(_serialise(event, known))
     return b"".join(out)
+
+
+def _serialise(component: icalendar.Component, known: Mapping[int, bytes]) -> bytes:
+    """``component.to_ical(sorted=False)``, the same bytes, with each shared line made once.
+
+    Unsorted: properties in the order they were added (RFC 5545 gives them none); icalendar's
+    default re-sorts every event's property and parameter names. Every line is icalendar's own
+    (``Component.content_line``), but a property value shared by many events (see :func:`_put`)
+    is turned into its line once, and lines are folded by :func:`_fold`: building and folding
+    the same lines again for every event was most of the export (docs/performance.md).
+    ``known``: id -> line of other values the caller keeps alive (the DTSTAMP of an export).
+    """
+    lines = []
+    for name, value in component.property_items(sorted=False):
+        key = id(value)
+        line = known.get(key) or _LINES.get(key)
+        if line is None:
+            if name == "BEGIN" or name == "END":  # the component's name, made anew each time
+                mark = (name, value)
+                line = _MARKS.get(mark)
+                if line is None:
+                    line = _MARKS[mark] = _fold(component.content_line(name, value))
+            else:
+                line = _fold(component.content_line(name, value, sorted=False))
+                if key in _SHARED:
+                    _LINES[key] = line
+        lines.append(line)
+    lines.append(b"")
+    return b"\r\n".join(lines)
+
+
+def _fold(line: str) -> bytes:
+    """``Contentline.to_ical()``: the line folded as icalendar folds it, encoded.
+
+    icalendar 7.3 folds character by character, every line, short or long (its ``_foldline``,
+    once the largest cost of the export). An ASCII line is folded here by slices with the same
+    rule: at most 74 octets per piece, and a piece never ends with the ``\\`` or ``^`` of an
+    escape, which moves to the next piece (icalendar issue 1501: Google Calendar drops events
+    whose escapes are split). Any other line is icalendar's own. ``tests/test_ics.py`` checks
+    both against icalendar.
+    """
+    if not line.isascii():
+        folded: bytes = line.to_ical()  # type: ignore[attr-defined]
+        return folded
+    size = len(line)
+    if size < 75:
+        return line.encode("ascii")
+    pieces = []
+    start = 0
+    while size - start > 74:
+        end = start + 74
+        if line[end - 1] in "\\^":
+            end -= 1
+        pieces.append(line[start:end])
+        start = end
+    pieces.append(line[start:])
+    return "\r\n ".join(pieces).encode("ascii")
 
 
 #: Property values built once and shared by every event (they are never changed once built):
@@ -320,6 +378,12 @@ def _schedule_events(
 #: time (see docs/performance.md). Bounded: dates over a few years and a few constants.
 _PROPS: dict[tuple[str, type, object], object] = {}
 _PROPS_MAX = 20_000
+#: The ids of the values in _PROPS, which keeps them alive (so an id is never reused), and
+#: id -> the content line of those serialised so far (see _serialise).
+_SHARED: set[int] = set()
+_LINES: dict[int, bytes] = {}
+#: (BEGIN or END, a component name) -> its line.
+_MARKS: dict[tuple[str, object], bytes] = {}
 
 
 def _put(component: icalendar.Component, name: str, value: object) -> None:
@@ -336,6 +400,7 @@ def _put(component: icalendar.Component, name: str, value: object) -> None:
         prop = holder[name]
         if len(_PROPS) < _PROPS_MAX:
             _PROPS[key] = prop
+            _SHARED.add(id(prop))
     component[name] = prop
 
 
