@@ -167,7 +167,10 @@ class _Flagged:
         self.steps = tuple(steps)
         self.dosing = tuple(v.code for v in self.visits if v.code in compiled.dosing)
         self.merging = tuple(v for v in self.visits if v.merge is not None)
-        self.milestones = tuple(m for m in protocol.milestones if _applies(m.condition, flags))
+        #: Each applicable milestone with the span of its offset.
+        self.milestones = tuple(
+            (m, m.offset.span()) for m in protocol.milestones if _applies(m.condition, flags)
+        )
 
 
 class _Compiled:
@@ -201,6 +204,15 @@ class _Compiled:
             for c in (v.condition, *(p.condition for p in v.procedures))
             if c is not None
         ) | {m.condition for m in protocol.milestones if m.condition is not None}
+        #: The spans every plan applies, made once (``Offset.span()`` builds a new Span).
+        self.not_before = {
+            v.code: v.not_before.offset.span() for v in protocol.visits if v.not_before
+        }
+        self.until = {
+            v.code: v.repeat.until.span() for v in protocol.visits if v.repeat and v.repeat.until
+        }
+        gap = protocol.rules.min_dose_gap
+        self.min_gap = None if gap is None else gap.span()
         self._flagged: dict[frozenset[str], _Flagged] = {}
         self._raw: dict[frozenset[str], _Flagged] = {}
         self._occurrences: dict[tuple[str, int | None], _Occurrence] = {}
@@ -458,11 +470,9 @@ class _Planner:
 
     def _milestones(self) -> tuple[PlannedMilestone, ...]:
         out = []
-        for m in self.f.milestones:
+        for m, span in self.f.milestones:
             anchor_date, actual = self._anchor_date(m.anchor, m)
-            out.append(
-                PlannedMilestone(m.code, m.name, shift(anchor_date, m.offset.span()), not actual)
-            )
+            out.append(PlannedMilestone(m.code, m.name, shift(anchor_date, span), not actual))
         return tuple(sorted(out, key=lambda m: m.date))
 
     def _anchor_date(self, anchor: Anchor, owner: Visit | Milestone) -> tuple[pendulum.Date, bool]:
@@ -519,7 +529,7 @@ class _Planner:
                 target = min(max(event, earliest), latest)
         if v.not_before:
             floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
-            floor = shift(floor_anchor, v.not_before.offset.span(), self.c.fields[v.code][3])
+            floor = shift(floor_anchor, self.c.not_before[v.code], self.c.fields[v.code][3])
             if target < floor:
                 self.findings.append(
                     Finding(
@@ -569,7 +579,7 @@ class _Planner:
         anchor_date = anchor[0]
         fields = self.c.fields[v.code]
         where = fields[4]
-        limit = shift(anchor_date, rep.until.span(), fields[5]) if rep.until else None
+        limit = shift(anchor_date, self.c.until[v.code], fields[5]) if rep.until else None
         stop_event = self._event(rep.stop_event) if rep.stop_event else None
         stop_visit = self.slots[rep.stop_visit][0].date if rep.stop_visit else None
         records = self.records
@@ -711,14 +721,13 @@ class _Planner:
         )
 
     def _check_dose_gaps(self) -> None:
-        gap = self.protocol.rules.min_dose_gap
-        if gap is None:
+        gap, span = self.protocol.rules.min_dose_gap, self.c.min_gap
+        if gap is None or span is None:
             return
         # The doses found for the last dose, unless _merge has since left some visits out.
         given = self._given_doses() if self.f.merging else self._doses_given
         if len(given) < 2:
             return
-        span = gap.span()
         for (before, _), (after, code) in itertools.pairwise(given):
             if after < shift(before, span, "rules.min_dose_gap"):
                 days = after.toordinal() - before.toordinal()
