@@ -75,7 +75,11 @@ def dependency_order(protocol: Protocol) -> list[str]:
 
     Raises :class:`ProtocolError` on an anchor cycle or an anchor to an unknown visit.
     """
-    graph = _dependencies(protocol)
+    return _topological(_dependencies(protocol))
+
+
+def _topological(graph: dict[str, set[str]]) -> list[str]:
+    """The codes of a dependency graph (see _dependencies) in planning order."""
     # Sorted predecessors: sets of strings iterate in a per-process hash order, and the cycle
     # reported (and the order of independent visits) must not change from one run to the next.
     ordered = {code: sorted(deps) for code, deps in graph.items()}
@@ -185,12 +189,13 @@ class _Compiled:
 
     def __init__(self, protocol: Protocol) -> None:
         self.protocol = protocol
-        self.order = dependency_order(protocol)
+        graph = _dependencies(protocol)
+        self.order = _topological(graph)
         # Day 1 as early as its own anchors allow: every study day counts from it, and a visit
         # planned before it must be built again once it is known (_found_day1).
         day1 = protocol.day1_visit
         if day1 in self.order:
-            before = _dependencies(protocol)[day1]
+            before = graph[day1]
             place = max((self.order.index(c) for c in before), default=-1) + 1
             self.order.insert(place, self.order.pop(self.order.index(day1)))
         self.index = {v.code: i for i, v in enumerate(protocol.visits)}
@@ -721,8 +726,8 @@ class _Planner:
         )
 
     def _check_dose_gaps(self) -> None:
-        gap, span = self.protocol.rules.min_dose_gap, self.c.min_gap
-        if gap is None or span is None:
+        span = self.c.min_gap
+        if span is None:
             return
         # The doses found for the last dose, unless _merge has since left some visits out.
         given = self._given_doses() if self.f.merging else self._doses_given
@@ -736,7 +741,7 @@ class _Planner:
                         FindingKind.DOSE_GAP,
                         code,
                         f"dose on {after} is {days} days after the previous one ({before}); "
-                        f"the minimum is {gap}",
+                        f"the minimum is {self.protocol.rules.min_dose_gap}",
                     )
                 )
 
