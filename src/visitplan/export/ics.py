@@ -228,7 +228,7 @@ def iter_ical(
     holder = icalendar.Event()
     holder.add("DTSTAMP", stamp)
     stamp_prop = holder["DTSTAMP"]
-    known = {id(stamp_prop): _fold(holder.content_line("DTSTAMP", stamp_prop, sorted=False))}
+    known = {id(stamp_prop): _line(holder, "DTSTAMP", stamp_prop)}
     last = ""
     unused = set(appointments)
     for schedule in stream:
@@ -334,14 +334,17 @@ def _serialise(component: icalendar.Component, known: Mapping[int, bytes]) -> by
                 mark = (name, value)
                 line = _MARKS.get(mark)
                 if line is None:
-                    line = _MARKS[mark] = _fold(component.content_line(name, value))
+                    line = _MARKS[mark] = _line(component, name, value)
             else:
-                line = _fold(component.content_line(name, value, sorted=False))
-                if key in _SHARED:
-                    _LINES[key] = line
+                line = _line(component, name, value)
         lines.append(line)
     lines.append(b"")
     return b"\r\n".join(lines)
+
+
+def _line(component: icalendar.Component, name: str, value: object) -> bytes:
+    """The content line of property ``name`` = ``value``: icalendar's, folded, encoded."""
+    return _fold(component.content_line(name, value, sorted=False))
 
 
 def _fold(line: str) -> bytes:
@@ -378,9 +381,8 @@ def _fold(line: str) -> bytes:
 #: time (see docs/performance.md). Bounded: dates over a few years and a few constants.
 _PROPS: dict[tuple[str, type, object], object] = {}
 _PROPS_MAX = 20_000
-#: The ids of the values in _PROPS, which keeps them alive (so an id is never reused), and
-#: id -> the content line of those serialised so far (see _serialise).
-_SHARED: set[int] = set()
+#: id -> the content line of each value in _PROPS, made with it (see _serialise). _PROPS keeps
+#: the values alive, so an id here is never reused by another object.
 _LINES: dict[int, bytes] = {}
 #: (BEGIN or END, a component name) -> its line.
 _MARKS: dict[tuple[str, object], bytes] = {}
@@ -399,8 +401,8 @@ def _put(component: icalendar.Component, name: str, value: object) -> None:
         holder.add(name, value)
         prop = holder[name]
         if len(_PROPS) < _PROPS_MAX:
+            _LINES[id(prop)] = _line(holder, name, prop)
             _PROPS[key] = prop
-            _SHARED.add(id(prop))
     component[name] = prop
 
 
