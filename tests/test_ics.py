@@ -438,7 +438,7 @@ def test_lines_are_folded_exactly_as_icalendar_folds_them(text, pad):
     assert _fold(line) == line.to_ical()
 
 
-def test_long_ascii_lines_keep_escapes_whole_across_folds():
+def test_long_ascii_lines_with_escapes_fold_as_icalendar_and_unfold_to_the_original():
     from icalendar.parser import Contentline
 
     from visitplan.export.ics import _fold
