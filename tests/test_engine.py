@@ -249,3 +249,20 @@ def test_a_recorded_follow_up_occurrence_is_kept(study):
     )
     assert s.visit("FU2").actual == pendulum.date(2023, 8, 3)
     assert s.visit("FU2").status is VisitStatus.DONE
+
+
+def test_visits_on_the_same_day_follow_the_protocols_order_not_the_planning_order():
+    # PRE is listed before D1 but anchored on W4, so it is planned after W4, on W4's day: the
+    # schedule lists same-day visits in the protocol's order whatever order they are planned.
+    from pathlib import Path
+
+    from visitplan.protocol_file import loads
+
+    text = (Path(__file__).parent / "protocols" / "valid-minimal.toml").read_text()
+    pre = '[[visits]]\ncode = "PRE"\nname = "Pre-dose check"\nkind = "assessment"\n'
+    pre += 'epoch = "TREAT"\nanchor = "W4"\nprocedures = ["LAB"]\n\n'
+    at = text.index('[[visits]]\ncode = "D1"')
+    study = loads(text[:at] + pre + text[at:])
+    s = study.plan(Participant("X1", screening="2024-01-10"))
+    assert [v.code for v in s.visits][:5] == ["SCR", "D1", "PRE", "W4", "FU1"]
+    assert s.visit("PRE").date == s.visit("W4").date

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import graphlib
 import itertools
+import operator
 import re
 
 import attrs
@@ -198,7 +199,6 @@ class _Compiled:
             before = graph[day1]
             place = max((self.order.index(c) for c in before), default=-1) + 1
             self.order.insert(place, self.order.pop(self.order.index(day1)))
-        self.index = {v.code: i for i, v in enumerate(protocol.visits)}
         self.epochs = {e.code: e for e in protocol.epochs}
         self.dosing = frozenset(v.code for v in protocol.visits if v.is_dosing)
         #: The flags the protocol looks at; other flags cannot change a plan, and keying the
@@ -749,13 +749,15 @@ class _Planner:
         day1 = self.slots[self.protocol.day1_visit][0].date
         if day1 != self.day1:  # Day 1's first occurrence was left out by _merge
             self._with_study_days(day1)
-        index = self.c.index
-        # A date is always truthy, so ``actual or target`` is ``PlannedVisit.date`` without
-        # the property call; the key runs once per visit planned.
+        # In date order, ties in the protocol's order of visits, then by occurrence. A study
+        # day grows with the date, so a stable sort on it of the visits in protocol order
+        # (each repeat's occurrences in order) gives exactly that, with a key written in C
+        # instead of a Python function called for every visit planned.
+        slots = self.slots
         visits = tuple(
             sorted(
-                (v for planned in self.slots.values() for v in planned),
-                key=lambda v: (v.actual or v.target, index[v.base_code], v.occurrence or 0),
+                (v for visit in self.f.visits if visit.code in slots for v in slots[visit.code]),
+                key=_STUDY_DAY,
             )
         )
         findings: tuple[Finding, ...] = ()
@@ -780,6 +782,7 @@ class _Planner:
 
 
 _PLANNED = VisitStatus.PLANNED
+_STUDY_DAY = operator.attrgetter("study_day")
 
 
 def _applies(condition: str | None, flags: frozenset[str]) -> bool:
