@@ -86,3 +86,34 @@ def test_bad_input_is_one_line_exit_2(args, message):
     assert r.stderr.startswith(message), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_plan_table_never_cuts_a_date_or_study_day(width):
+    # Narrow terminals (80 columns is common) once got "2022-1…" and "1…" in the table.
+    import io
+
+    from rich.console import Console
+
+    import visitplan
+    from visitplan import Participant, Record
+    from visitplan.cli.render import print_schedule
+
+    study = visitplan.builtin("NCT05124925")
+    person = Participant("1001", "2022-07-27", records=[Record("D1", "2022-08-30")])
+    schedule = study.plan(person)
+    out = io.StringIO()
+    print_schedule(study, schedule, Console(file=out, width=width, color_system=None))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "…" not in text
+    lines = text.splitlines()
+    for v in schedule.visits:
+        row = next(line for line in lines if line.replace("│", " ").split()[:1] == [v.code])
+        assert str(v.target) in row and str(v.study_day) in row.replace("│", " ").split()
+        if v.earliest != v.latest:
+            assert f"{v.earliest}..{v.latest}" in row
+        assert v.status.value in row
+        if v.actual:
+            assert str(v.actual) in row
+    assert ("dosing" in text) == (width >= 160)  # the kind column, when there is room

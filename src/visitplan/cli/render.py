@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
@@ -17,31 +17,42 @@ _STATUS_STYLE = {
 }
 
 
+#: The cells of a schedule row, and the width of its status without markup.
+_Row = tuple[str, str, str, str, str, str, str, int]
+
+
 def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | None = None) -> None:
-    """Print a participant's schedule as a table, then its findings."""
+    """Print a participant's schedule as a table, then its findings.
+
+    Codes, dates, windows, study days and statuses are never cut short ("2022-1…" is no date).
+    When the table is wider than the terminal, the visit's name wraps, the kind column is
+    left out and the borders are lighter.
+    """
     console = console or Console()
-    table = Table(
-        title=escape(f"{protocol.id} participant {schedule.participant}: Day 1 {schedule.day1}"),
-        title_justify="left",
-    )
-    for name, justify in (("Code", "left"), ("Visit", "left"), ("Target", "left"),
-                          ("Window", "left"), ("Day", "right"), ("Status", "left"),
-                          ("Kind", "left")):  # fmt: skip
-        table.add_column(name, justify=justify, no_wrap=name != "Visit")  # type: ignore[arg-type]
+    title = escape(f"{protocol.id} participant {schedule.participant}: Day 1 {schedule.day1}")
+    rows: list[_Row] = []
     for v in schedule.visits:
         target = f"{v.target} {v.target.format('ddd')}" + ("?" if v.tentative else "")
         window = "" if v.earliest == v.latest else f"{v.earliest}..{v.latest}"
         status = v.status.value + (f" {v.actual}" if v.actual else "")
+        style = _STATUS_STYLE[v.status]
         # Protocol text is data, not rich markup: "[/b]" in a visit name must print as is.
-        table.add_row(
-            escape(v.code),
-            escape(v.name),
-            target,
-            window,
-            str(v.study_day),
-            f"[{_STATUS_STYLE[v.status]}]{status}[/]" if _STATUS_STYLE[v.status] else status,
-            escape(v.kind.value),
+        rows.append(
+            (
+                escape(v.code),
+                escape(v.name),
+                target,
+                window,
+                str(v.study_day),
+                f"[{style}]{status}[/]" if style else status,
+                escape(v.kind.value),
+                len(status),
+            )
         )
+    table = _schedule_table(title, rows, narrow=False)
+    natural = console.measure(table, options=console.options.update(max_width=10_000))
+    if natural.maximum > console.width:
+        table = _schedule_table(title, rows, narrow=True)
     console.print(table)
     if schedule.milestones:
         dates = Table(title="Milestones (dates that are not visits)", title_justify="left")
@@ -57,6 +68,24 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
         console.print("? tentative: the date waits for an event (e.g. B-cell recovery)")
     for f in schedule.findings:
         console.print(f"[yellow]! {escape(str(f))}[/]")
+
+
+def _schedule_table(title: str, rows: list[_Row], narrow: bool) -> Table:
+    table = Table(title=title, title_justify="left")
+    if narrow:  # no borders: columns one space apart
+        table.box, table.padding, table.pad_edge = None, (0, 1, 0, 0), False
+    names = ("Code", "Visit", "Target", "Window", "Day", "Status", "Kind")
+    for i, name in enumerate(names[:-1] if narrow else names):
+        if name in ("Visit", "Kind"):
+            table.add_column(name, overflow="fold")
+            continue
+        # The widest cell (the status's without its markup) is the column's least width.
+        widths = [row[7] if name == "Status" else len(str(row[i])) for row in rows]
+        justify: JustifyMethod = "right" if name == "Day" else "left"
+        table.add_column(name, justify=justify, no_wrap=True, min_width=max([len(name), *widths]))
+    for row in rows:
+        table.add_row(*[str(cell) for cell in row[: 6 if narrow else 7]])
+    return table
 
 
 def print_activities(protocol: Protocol, console: Console | None = None) -> None:
