@@ -74,6 +74,11 @@ def _visit_code(value: object) -> str:
 def _status(value: object) -> Status:
     if type(value) is Status:
         return value
+    # A dictionary first: Status("done") goes through enum's lookup machinery, several times
+    # slower, and a roster query converts every stored record's status (docs/performance.md).
+    found = _STATUSES.get(value) if isinstance(value, str) else None
+    if found is not None:
+        return found
     try:
         return Status(value)
     except ValueError:
@@ -87,6 +92,9 @@ class Status(enum.Enum):
     DONE = "done"
     MISSED = "missed"
     CANCELLED = "cancelled"
+
+
+_STATUSES = {s.value: s for s in Status}
 
 
 @attrs.frozen
