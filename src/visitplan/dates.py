@@ -109,7 +109,7 @@ class Spans:
 
     The three dates depend only on the spans and the anchor, so they are remembered (see
     ``_MEMO``): participants of a study share calendar days (screening days, Day 1s, dose
-    days), and remembering saved a sixth of planning's instructions (docs/performance.md).
+    days), and remembering was a fifth of planning's instructions (docs/performance.md).
     """
 
     __slots__ = ("_days", "fields", "spans")
