@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from unittest import mock
 
 import pendulum
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visitplan import dates
 from visitplan.dates import Spans, local_datetime, parse_date, shift, study_day
 from visitplan.errors import VisitplanError
 from visitplan.model import Span
@@ -125,47 +123,6 @@ def test_spans_give_the_dates_and_errors_of_three_shifts(day, spans):
         got_dates = Spans(spans, fields).apply(day)
         assert got_dates == expected
         assert all(type(d) is pendulum.Date for d in got_dates)
-
-
-@given(
-    spans=st.tuples(_spans, _spans, _spans),
-    days=st.lists(_any_dates | _month_ends, min_size=1, max_size=12),
-)
-def test_spans_remembered_dates_stay_those_of_three_shifts(spans, days):
-    # Spans.apply remembers its results; one Spans applied to many anchors, each twice, with
-    # a memo small enough to be emptied on the way, must still give exactly the shifts, and
-    # raise again (errors are not remembered) for an anchor whose dates leave the calendar.
-    fields = ("a.offset", "a.window.before", "a.window.after")
-    one = Spans(spans, fields)
-    with mock.patch.object(dates, "_MEMO", {}), mock.patch.object(dates, "_MEMO_MAX", 5):
-        for day in days + days:
-            try:
-                expected = tuple(shift(day, s, f) for s, f in zip(spans, fields, strict=True))
-            except VisitplanError:
-                with pytest.raises(VisitplanError):
-                    one.apply(day)
-            else:
-                assert one.apply(day) == expected
-            assert len(dates._MEMO) <= dates._MEMO_MAX
-
-
-def test_spans_memo_is_keyed_by_the_spans_and_the_day():
-    # Remembered per Spans object and anchor: another Spans on the same day gets its own
-    # dates, a stdlib date finds the same entry as the equal pendulum date, and a date
-    # beyond the calendar is reported with each one's own field.
-    first = Spans((Span(0, 1), Span(0, 0), Span(0, 2)), ("a.offset", "a.before", "a.after"))
-    second = Spans((Span(0, 3), Span(0, 0), Span(0, 4)), ("b.offset", "b.before", "b.after"))
-    day = pendulum.date(2024, 2, 28)
-    assert first.apply(day) == (pendulum.date(2024, 2, 29), day, pendulum.date(2024, 3, 1))
-    assert second.apply(day) == (pendulum.date(2024, 3, 2), day, pendulum.date(2024, 3, 3))
-    plain = first.apply(dt.date(2024, 2, 28))
-    assert plain == first.apply(day)
-    assert all(type(d) is pendulum.Date for d in plain)
-    last = pendulum.date(9999, 12, 31)
-    for spans, field in ((first, "a.offset"), (second, "b.offset"), (first, "a.offset")):
-        with pytest.raises(VisitplanError) as error:
-            spans.apply(last)
-        assert error.value.field == field
 
 
 def test_shift_clamps_to_month_end_and_leap_day():

@@ -106,10 +106,6 @@ class Spans:
     call: planning asks for these three dates for every visit of every participant, and three
     calls of :func:`shift` were the largest part of the engine's own time (docs/performance.md).
     When no span has months, the anchor's ordinal is read once and the days added to it.
-
-    The three dates depend only on the spans and the anchor, so they are remembered (see
-    ``_MEMO``): participants of a study share calendar days (screening days, Day 1s, dose
-    days), and remembering was a fifth of planning's instructions (docs/performance.md).
     """
 
     __slots__ = ("_days", "fields", "spans")
@@ -121,18 +117,6 @@ class Spans:
 
     def apply(self, anchor: pendulum.Date) -> tuple[pendulum.Date, pendulum.Date, pendulum.Date]:
         """The three dates: ``anchor`` moved by each span."""
-        key = (self, anchor)  # a Spans is equal only to itself: hashed by identity
-        hit = _MEMO.get(key)
-        if hit is not None:
-            return hit
-        found = self._apply(anchor)
-        if len(_MEMO) >= _MEMO_MAX:
-            _MEMO.clear()
-        _MEMO[key] = found
-        return found
-
-    def _apply(self, anchor: pendulum.Date) -> tuple[pendulum.Date, pendulum.Date, pendulum.Date]:
-        """:meth:`apply` without the memo."""
         days = self._days
         if days is not None:
             ordinal = anchor.toordinal()
@@ -153,12 +137,6 @@ class Spans:
             shift(anchor, spans[2], fields[2]),
         )
 
-
-#: (spans, anchor) -> the three dates, for :meth:`Spans.apply`. Only results are kept, never
-#: errors. Emptied when full, so it stays under about 11 MB (65,536 entries of ~170 bytes);
-#: planning 100,000 generated participants over six years of screening days fills 40,000.
-_MEMO: dict[tuple[Spans, pendulum.Date], tuple[pendulum.Date, pendulum.Date, pendulum.Date]] = {}
-_MEMO_MAX = 1 << 16
 
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
