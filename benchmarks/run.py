@@ -210,7 +210,6 @@ def timed_pair(
 # -- (1) planning ----------------------------------------------------------------------------------
 def bench_plan(n: int, repeat: int) -> list[Row]:
     import visitplan
-    import visitplan.dates
 
     study = visitplan.builtin(PROTOCOL)
     facts = make_facts(n)
@@ -241,19 +240,6 @@ def bench_plan(n: int, repeat: int) -> list[Row]:
     )
     (engine, engine_cpu), (baseline, baseline_cpu) = timed_pair(run_engine, run_baseline, repeat)
 
-    def stream_unshared() -> None:
-        # Spans.apply remembers dates per (visit, anchor day): the 100,000 participants share
-        # days. With no room, every date is worked out again: a roster sharing no day at all.
-        room = visitplan.dates._MEMO_MAX
-        visitplan.dates._MEMO_MAX = 0
-        try:
-            stream_engine()
-        finally:
-            visitplan.dates._MEMO_MAX = room
-
-    (unshared, unshared_cpu), (unshared_base, unshared_base_cpu) = timed_pair(
-        stream_unshared, stream_baseline, repeat
-    )
     with collector_time() as collecting:
         run_engine()
 
@@ -280,10 +266,6 @@ def bench_plan(n: int, repeat: int) -> list[Row]:
          f"{stream_cpu / stream_base_cpu:.2f}x", "<= 3x", _ok(stream / stream_base <= 3)),
         ("per participant (visitplan, stream)", f"{stream / n * 1e6:.0f} µs",
          f"{stream_cpu / n * 1e6:.0f} µs", "", ""),
-        ("the stream again, no dates remembered (as if no two participants shared a day)",
-         f"{unshared:.2f} s", f"{unshared_cpu:.2f} s", "", ""),
-        ("  ratio to the loop (run in alternation with it)", f"{unshared / unshared_base:.2f}x",
-         f"{unshared_cpu / unshared_base_cpu:.2f}x", "", ""),
         (f"plan {n:,} participants, every schedule kept in a list", f"{engine:.2f} s",
          f"{engine_cpu:.2f} s", target, _ok(engine < 5, full)),
         ("  of which CPython's cyclic garbage collector (gc.callbacks, one run)",
