@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from visitplan.model import Protocol
 from visitplan.schedule import Schedule, VisitStatus
@@ -17,10 +18,6 @@ _STATUS_STYLE = {
 }
 
 
-#: The cells of a schedule row, and the width of its status without markup.
-_Row = tuple[str, str, str, str, str, str, str, int]
-
-
 def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | None = None) -> None:
     """Print a participant's schedule as a table, then its findings.
 
@@ -30,7 +27,7 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
     """
     console = console or Console()
     title = escape(f"{protocol.id} participant {schedule.participant}: Day 1 {schedule.day1}")
-    rows: list[_Row] = []
+    rows: list[tuple[str, ...]] = []  # rich markup, one string a cell
     for v in schedule.visits:
         target = f"{v.target} {v.target.format('ddd')}" + ("?" if v.tentative else "")
         window = "" if v.earliest == v.latest else f"{v.earliest}..{v.latest}"
@@ -46,7 +43,6 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
                 str(v.study_day),
                 f"[{style}]{status}[/]" if style else status,
                 escape(v.kind.value),
-                len(status),
             )
         )
     table = _schedule_table(title, rows, narrow=False)
@@ -70,21 +66,22 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
         console.print(f"[yellow]! {escape(str(f))}[/]")
 
 
-def _schedule_table(title: str, rows: list[_Row], narrow: bool) -> Table:
+def _schedule_table(title: str, rows: list[tuple[str, ...]], narrow: bool) -> Table:
     table = Table(title=title, title_justify="left")
     if narrow:  # no borders: columns one space apart
         table.box, table.padding, table.pad_edge = None, (0, 1, 0, 0), False
-    names = ("Code", "Visit", "Target", "Window", "Day", "Status", "Kind")
-    for i, name in enumerate(names[:-1] if narrow else names):
+    names: tuple[str, ...] = ("Code", "Visit", "Target", "Window", "Day", "Status", "Kind")
+    names = names[:-1] if narrow else names
+    for i, name in enumerate(names):
         if name in ("Visit", "Kind"):
             table.add_column(name, overflow="fold")
             continue
-        # The widest cell (the status's without its markup) is the column's least width.
-        widths = [row[7] if name == "Status" else len(str(row[i])) for row in rows]
+        # The widest cell as printed (markup and escapes left out) is the column's least width.
+        widest = max([len(name), *(Text.from_markup(row[i]).cell_len for row in rows)])
         justify: JustifyMethod = "right" if name == "Day" else "left"
-        table.add_column(name, justify=justify, no_wrap=True, min_width=max([len(name), *widths]))
+        table.add_column(name, justify=justify, no_wrap=True, min_width=widest)
     for row in rows:
-        table.add_row(*[str(cell) for cell in row[: 6 if narrow else 7]])
+        table.add_row(*row[: len(names)])
     return table
 
 
