@@ -724,16 +724,12 @@ class Roster:
         booked = {(a.participant, a.visit): a for a in self.appointments()}
 
         def read(conn: sa.Connection) -> list[DueVisit]:
-            found: list[DueVisit] = []
-            for batch in self._batches(conn, among):
-                for person in batch:
-                    for v in plan(self.protocol, person, today=day).visits:
-                        if v.status is not VisitStatus.PLANNED:
-                            continue
-                        if v.target <= horizon and v.latest >= day:
-                            appointment = booked.get((person.code, v.code))
-                            found.append(DueVisit(person.code, person.site, v, appointment))
-            return found
+            return [
+                DueVisit(person.code, person.site, v, booked.get((person.code, v.code)))
+                for person, schedule in self._replanned(conn, among, day)
+                for v in schedule.visits
+                if v.status is VisitStatus.PLANNED and v.target <= horizon and v.latest >= day
+            ]
 
         found = self._read(read)
         found.sort(key=lambda d: (d.visit.target, d.participant, d.visit.code))
@@ -755,18 +751,14 @@ class Roster:
 
         def read(conn: sa.Connection) -> list[Deviation]:
             found: list[Deviation] = []
-            for batch in self._batches(conn, among):
-                for person in batch:
-                    schedule = plan(self.protocol, person, today=day)
-                    by_code = {v.code: v for v in schedule.visits}
-                    for f in schedule.findings:
-                        if f.kind in wanted:
-                            planned = by_code.get(f.visit)
-                            found.append(
-                                Deviation(
-                                    person.code, person.site, f.kind, f.visit, f.message, planned
-                                )
-                            )
+            for person, schedule in self._replanned(conn, among, day):
+                by_code = {v.code: v for v in schedule.visits}
+                for f in schedule.findings:
+                    if f.kind in wanted:
+                        planned = by_code.get(f.visit)
+                        found.append(
+                            Deviation(person.code, person.site, f.kind, f.visit, f.message, planned)
+                        )
             return found
 
         found = self._read(read)
@@ -956,20 +948,23 @@ class Roster:
         """Every participant's facts, by code."""
         return self._load_codes(conn, None)
 
-    def _batches(
-        self, conn: sa.Connection, among: sa.CompoundSelect[Any]
-    ) -> Iterator[list[Participant]]:
-        """The facts of the participants whose code ``among`` selects, by code, 500 at a time.
+    def _replanned(
+        self, conn: sa.Connection, among: sa.CompoundSelect[Any], day: pendulum.Date
+    ) -> Iterator[tuple[Participant, Schedule]]:
+        """Each participant whose code ``among`` selects, by code, with the engine's plan on
+        ``day``.
 
-        A query plans each batch before it reads the next, inside the same read transaction,
-        so it holds one batch of facts at a time instead of all of them (some 130,000 records
-        for ``deviations`` over 100,000 participants), and the garbage collector has fewer
-        live objects to walk (docs/performance.md).
+        Their facts are read 500 at a time, and a batch is planned before the next is read,
+        inside the caller's read transaction: the query holds one batch of facts at a time
+        instead of all of them (some 130,000 records for ``deviations`` over 100,000
+        participants), and the garbage collector has fewer live objects to walk
+        (docs/performance.md).
         """
         # Select the codes once; then read their facts by primary-key ranges of codes.
         codes = sorted({str(c) for c in conn.execute(among).scalars()})
         for i in range(0, len(codes), 500):
-            yield self._load_codes(conn, codes[i : i + 500])
+            for person in self._load_codes(conn, codes[i : i + 500]):
+                yield person, plan(self.protocol, person, today=day)
 
     def _load_codes(self, conn: sa.Connection, codes: list[str] | None) -> list[Participant]:
         p, r, e, b = schema.participants, schema.records, schema.events, schema.bcell_counts
