@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import visitplan
+from visitplan.facts import known_flags
 from visitplan.model import Offset, Repeat, Unit, Window
 from visitplan.participant import Participant, Record, Status
-from visitplan.facts import known_flags
 from visitplan.protocol_file import ProtocolErrors, dumps, from_dict, load, loads
 
 HERE = Path(__file__).parent

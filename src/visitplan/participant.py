@@ -132,7 +132,11 @@ def _records(value: Iterable[Record] | Mapping[str, object]) -> tuple[Record, ..
         if not isinstance(r, Record):
             raise VisitplanError("records", r, "must be a Record (visit code, date, status)")
         if r.code in seen:
-            raise VisitplanError("visit", r.code, "is recorded twice; a visit has one record")
+            raise VisitplanError(
+                "visit",
+                r.code,
+                "is recorded twice; a visit has one record (correct or void the one recorded)",
+            )
         seen.add(r.code)
     return records
 
@@ -173,7 +177,9 @@ def _counts(
     for c in items:
         if c.date in seen:
             raise VisitplanError(
-                "bcell_count.date", c.date.isoformat(), "has two counts; one count a day"
+                "bcell_count.date",
+                c.date.isoformat(),
+                "has two counts; one count a day (correct or void the one recorded)",
             )
         seen.add(c.date)
     return tuple(sorted(items, key=lambda c: c.date))
