@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visitplan.dates import Spans, local_datetime, parse_date, shift, study_day
+from visitplan.dates import Span, Spans, local_datetime, parse_date, shift, study_day
 from visitplan.errors import VisitplanError
-from visitplan.model import Span
 
 
 def test_shift_applies_months_once_from_the_anchor():

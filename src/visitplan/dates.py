@@ -10,10 +10,10 @@ import datetime as _dt
 import re
 from typing import TypeVar
 
+import attrs
 import pendulum
 
 from visitplan.errors import VisitplanError
-from visitplan.model import Span
 
 _D = TypeVar("_D", bound=_dt.date)
 
@@ -23,6 +23,31 @@ MAX_YEAR = 2199
 
 #: ASCII digits only: ``\d`` alone would also read Arabic-Indic or Devanagari digits as a date.
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
+
+
+@attrs.frozen
+class Span:
+    """Calendar months plus days: the sum of offsets, applied from an anchor in one step.
+
+    Months are applied first (end-of-month clamped), then days, so ``anchor + 5 months + 19
+    months`` is computed as ``anchor + 24 months``, never as two clamped steps.
+    """
+
+    months: int = 0
+    days: int = 0
+
+    def __add__(self, other: Span) -> Span:
+        return Span(self.months + other.months, self.days + other.days)
+
+    def __neg__(self) -> Span:
+        return Span(-self.months, -self.days)
+
+    def __sub__(self, other: Span) -> Span:
+        return self + (-other)
+
+    def times(self, k: int) -> Span:
+        """This span repeated ``k`` times (for the k-th occurrence of a repeat)."""
+        return Span(self.months * k, self.days * k)
 
 
 def parse_date(text: object, field: str = "date") -> pendulum.Date:

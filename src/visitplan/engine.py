@@ -14,7 +14,7 @@ import re
 import attrs
 import pendulum
 
-from visitplan.dates import Spans, shift, study_day, to_date
+from visitplan.dates import Span, Spans, shift, study_day, to_date
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.model import (
     Anchor,
@@ -24,7 +24,6 @@ from visitplan.model import (
     Milestone,
     Procedure,
     Protocol,
-    Span,
     Visit,
     VisitKind,
 )

@@ -21,10 +21,10 @@ from typing import Any
 import attrs
 import pendulum
 
-from visitplan.dates import parse_date, shift
+from visitplan.dates import Span, parse_date, shift
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.fileio import read_text
-from visitplan.model import ProcedureKind, Site, Span, VisitKind
+from visitplan.model import ProcedureKind, Site, VisitKind
 from visitplan.schedule import PlannedVisit
 
 _ONE_DAY = Span(0, 1)

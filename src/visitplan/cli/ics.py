@@ -168,6 +168,7 @@ def ics(
         ]
     if output is None and per_participant is None:
         output = "-"
+    from visitplan.engine import plan
     from visitplan.export.ics import _default_name
 
     if name is None:
@@ -179,10 +180,10 @@ def ics(
     if per_participant is None and not appointments:
         # One calendar and nothing to look up across it: plan each participant as the stream
         # writes it, so a large roster's calendar needs no memory for all its schedules.
-        schedules = (protocol.plan(p) for p in people)
+        schedules = (plan(protocol, p) for p in people)
         options["appointments"] = {}
     else:
-        schedules = [protocol.plan(p) for p in people]
+        schedules = [plan(protocol, p) for p in people]
         options["appointments"] = _appointments(protocol, schedules, appointments)
     written: list[Path] = []
     if per_participant is not None:

@@ -26,10 +26,10 @@ import icalendar
 import pendulum
 from icalendar import vText
 
-from visitplan.dates import local_datetime, shift
+from visitplan.dates import Span, local_datetime, shift
 from visitplan.errors import VisitplanError
 from visitplan.export.vtimezone import check_instants, vtimezone
-from visitplan.model import Procedure, ProcedureKind, Protocol, Site, Span
+from visitplan.model import Procedure, ProcedureKind, Protocol, Site
 from visitplan.schedule import PlannedMilestone, PlannedVisit, Schedule, VisitStatus
 
 __all__ = ["EventState", "Reminders", "iter_ical", "read_state", "to_ical", "uid"]

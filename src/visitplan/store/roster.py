@@ -21,10 +21,10 @@ import attrs
 import pendulum
 import sqlalchemy as sa
 
-from visitplan.dates import local_datetime, shift, to_date
+from visitplan.dates import Span, local_datetime, shift, to_date
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
-from visitplan.model import Protocol, Span
+from visitplan.model import Protocol
 from visitplan.participant import Count, Participant, Record, Status, check_code
 from visitplan.schedule import FindingKind, PlannedVisit, Schedule, VisitStatus
 from visitplan.store import backend, schema
