@@ -311,3 +311,48 @@ def test_a_visit_coded_like_the_last_dose_node_is_reported_not_a_crash():
     messages = [str(e) for e in info.value.errors]
     assert messages[0].startswith("x: visits.last-dose.code 'last-dose': visit codes are")
     assert any("anchors form a cycle" in m for m in messages)
+
+
+def cycle_doc(visits: list[dict[str, object]]) -> dict[str, object]:
+    return {
+        "study": {"id": "A", "title": "B", "day1_visit": "D1"},
+        "epochs": [{"code": "E", "name": "e"}],
+        "procedures": {"DOSE": {"name": "d", "dose": {"drug": "x", "amount": 1}}},
+        "visits": [{"name": "v", "kind": "assessment", "epoch": "E", **v} for v in visits],
+    }
+
+
+@pytest.mark.parametrize(
+    ("visits", "expected"),
+    [
+        # Read as "anchors on", from the cycle's first visit in the file, with its field.
+        ([{"code": "D1", "anchor": "screening"}, {"code": "C", "anchor": "A"},
+          {"code": "A", "anchor": "B"}, {"code": "B", "anchor": "C"}],
+         "x: visits.C.anchor 'A': anchors form a cycle: C -> A -> B -> C"),
+        ([{"code": "D1", "anchor": "screening"}, {"code": "W4", "anchor": "D1"},
+          {"code": "X", "anchor": "screening", "not_before": {"anchor": "W4", "offset": "1 days"}},
+          {"code": "W8", "anchor": "X"}, {"code": "W12", "anchor": "D1",
+          "repeat": {"every": "1 weeks", "count": 2, "stop_visit": "W8"}}],
+         None),
+        ([{"code": "D1", "anchor": "screening"},
+          {"code": "W4", "anchor": "last-dose", "procedures": ["DOSE"]}],
+         "x: visits.W4.anchor 'last-dose': anchors form a cycle: W4 -> last-dose -> W4"),
+        ([{"code": "D1", "anchor": "screening"},
+          {"code": "A", "anchor": "screening", "not_before": {"anchor": "B", "offset": "1 days"}},
+          {"code": "B", "anchor": "A"}],
+         "x: visits.A.not_before.anchor 'B': anchors form a cycle: A -> B -> A"),
+        ([{"code": "D1", "anchor": "screening"},
+          {"code": "R", "anchor": "D1", "procedures": ["DOSE"],
+           "repeat": {"every": "1 weeks", "count": 2, "stop_visit": "S"}},
+          {"code": "S", "anchor": "last-dose"}],
+         "x: visits.R.repeat.stop_visit 'S': anchors form a cycle: R -> S -> last-dose -> R"),
+    ],
+)  # fmt: skip
+def test_a_cycle_is_found_by_the_engines_check_and_named_as_the_file_reads(visits, expected):
+    doc = cycle_doc(visits)
+    if expected is None:
+        assert from_dict(doc, source="x").visit("W12").repeat.stop_visit == "W8"
+        return
+    with pytest.raises(ProtocolErrors) as info:
+        from_dict(doc, source="x")
+    assert [str(e) for e in info.value.errors] == [expected]
