@@ -169,7 +169,7 @@ def ics(
     if output is None and per_participant is None:
         output = "-"
     from visitplan.engine import plan
-    from visitplan.export.ics import _default_name
+    from visitplan.export.ics.writer import _default_name
 
     if name is None:
         name = _default_name(protocol, [(p.code, p.site) for p in people])
