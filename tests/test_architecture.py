@@ -21,6 +21,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "visitplan"
 #: The core, lowest first: each may import only modules before it in this list.
 CORE = (
     "visitplan.errors",
+    "visitplan.codes",
     "visitplan.dates",
     "visitplan.model",
     "visitplan.participant",

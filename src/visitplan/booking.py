@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 import pendulum
 
+from visitplan.codes import check_code
 from visitplan.dates import local_datetime, parse_date
 from visitplan.errors import VisitplanError
 from visitplan.fileio import read_text
 from visitplan.model import VisitKind
-from visitplan.participant import check_code
 from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
 from visitplan.site import MovePolicy, SiteCalendar, capacity_kinds, check_visit, choose
 

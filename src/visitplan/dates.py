@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import calendar
 import datetime as _dt
-import re
 from typing import TypeVar
 
 import attrs
 import pendulum
 
+from visitplan.codes import ISO_DATE, wall_time
 from visitplan.errors import VisitplanError
 
 _D = TypeVar("_D", bound=_dt.date)
@@ -20,9 +20,6 @@ _D = TypeVar("_D", bound=_dt.date)
 #: Dates outside these years are refused as typing mistakes (a trial is planned in decades).
 MIN_YEAR = 1900
 MAX_YEAR = 2199
-
-#: ASCII digits only: ``\d`` alone would also read Arabic-Indic or Devanagari digits as a date.
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
 
 
 @attrs.frozen
@@ -60,7 +57,7 @@ def parse_date(text: object, field: str = "date") -> pendulum.Date:
         return check_year(text, field)
     if not isinstance(text, str):
         raise VisitplanError(field, text, "must be a date written YYYY-MM-DD")
-    m = _ISO_DATE.match(text.strip())
+    m = ISO_DATE.match(text.strip())
     if not m:
         raise VisitplanError(field, text, "must be a date written YYYY-MM-DD")
     year, month, day = (int(g) for g in m.groups())
@@ -228,12 +225,12 @@ def local_datetime(day: pendulum.Date, time: str | pendulum.Time, zone: str) -> 
     if not isinstance(time, str | _dt.time):
         raise VisitplanError("time", time, "must be a wall-clock time written HH:MM (00:00-23:59)")
     if isinstance(time, str):
-        m = re.match(r"^([01]\d|2[0-3]):([0-5]\d)$", time.strip(), re.ASCII)
-        if not m:
+        parsed = wall_time(time)
+        if parsed is None:
             raise VisitplanError(
                 "time", time, "must be a wall-clock time written HH:MM (00:00-23:59)"
             )
-        hour, minute = int(m.group(1)), int(m.group(2))
+        hour, minute = parsed
     else:
         hour, minute = time.hour, time.minute
     try:

@@ -340,7 +340,7 @@ class Protocol:
             if s.code == code:
                 return s
         known = ", ".join(s.code for s in self.sites) or "none"
-        raise VisitplanError("site", code, f"unknown site of {self.id}; defined: {known}")
+        raise VisitplanError("site", code, f"is not a site of {self.id}; known: {known}")
 
     def plan(self, participant: Participant, *, today: pendulum.Date | None = None) -> Schedule:
         """Plan a participant's visits: a shortcut for ``visitplan.engine.plan(self, ...)``.

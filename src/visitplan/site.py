@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
@@ -21,6 +20,7 @@ from typing import Any
 import attrs
 import pendulum
 
+from visitplan.codes import SITE_CODE, wall_time
 from visitplan.dates import Span, parse_date, shift
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.fileio import read_text
@@ -31,11 +31,9 @@ from visitplan.schedule import PlannedVisit
 _ONE_DAY = Span(0, 1)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday 1..7
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 #: Defaults when a site file gives no hours (Brest's file states them anyway).
 _OPENS = pendulum.time(8, 30)
 _CLOSES = pendulum.time(17, 0)
-_CODE = re.compile(r"^[A-Z][A-Z0-9_-]{0,15}$")
 
 
 class MovePolicy(enum.Enum):
@@ -335,11 +333,11 @@ class _SiteReader(Reader):
         value = raw.get(key)
         if value is None:
             return default
-        m = _HHMM.match(value) if isinstance(value, str) else None
-        if not m:
+        parsed = wall_time(value)
+        if parsed is None:
             self.error(f"clinic.{key}", value, "must be a wall-clock time written HH:MM")
             return default
-        return pendulum.time(int(m.group(1)), int(m.group(2)))
+        return pendulum.time(*parsed)
 
     def site(self, doc: Mapping[str, Any]) -> SiteCalendar | None:
         doc = self.table(doc, "", {"site", "clinic", "capacity", "closures"}, set())
@@ -349,7 +347,7 @@ class _SiteReader(Reader):
         s = self.table(doc["site"], "site", {"code", "name", "timezone", "country",
                                               "subdivision", "policy"}, set())  # fmt: skip
         code = self.nonempty_text(s, "code", "site", required=True)
-        if code is not None and not _CODE.match(code):
+        if code is not None and not SITE_CODE.match(code):
             self.error("site.code", code, "must be 1-16 capitals, digits, '-' or '_'")
         name = self.nonempty_text(s, "name", "site", required=False) or code or ""
         zone = self.nonempty_text(s, "timezone", "site", required=True)

@@ -340,7 +340,7 @@ def _appointments(protocol: Any, schedules: list[Any], items: tuple[str, ...]) -
         schedule = next((s for s in schedules if s.participant == who), None)
         if schedule is None:
             raise VisitplanError("--appointment", item, "names no participant being exported")
-        site = next((s for s in protocol.sites if s.code == schedule.site), protocol.site)
+        site = protocol.site_of(schedule.site)
         zone_day = parse_date(day, f"--appointment {key}")
         found[(who, visit)] = local_datetime(zone_day, time, site.timezone)
     return found

@@ -8,10 +8,10 @@ collects errors instead of stopping at the first; the checks across parts follow
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from visitplan.codes import COUNTRY, MILESTONE_CODE, is_visit_code
 from visitplan.engine import MAX_OCCURRENCES, dependency_order
 from visitplan.errors import ProtocolError
 from visitplan.model import (
@@ -39,12 +39,9 @@ from visitplan.protocol_file.checks import (
     check_references,
     check_unique,
 )
-from visitplan.protocol_file.reading import VISIT_CODE, ProtocolErrors, Reader
+from visitplan.protocol_file.reading import ProtocolErrors, Reader
 
 T = TypeVar("T")
-
-_MILESTONE_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,31}\Z")
-_COUNTRY = re.compile(r"^[A-Z]{2}\Z")
 
 
 def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
@@ -163,7 +160,7 @@ def _site(r: Reader, raw: object, path: str) -> Site | None:
         except Exception:  # pendulum raises several types for an unknown zone
             r.error(f"{path}.timezone", zone, "unknown IANA time zone (e.g. 'Europe/Paris')")
     country = r.text(s, "country", path)
-    if country and not _COUNTRY.match(country):
+    if country and not COUNTRY.match(country):
         r.error(f"{path}.country", country, "must be an ISO 3166 two-letter code such as 'FR'")
     return Site(
         code=r.text(s, "code", path),
@@ -200,7 +197,7 @@ def _milestone(r: Reader, raw: object, path: str) -> Milestone | None:
     if not m:
         return None
     code = r.text(m, "code", path)
-    if code and not _MILESTONE_CODE.match(code):
+    if code and not MILESTONE_CODE.match(code):
         r.error(
             f"{path}.code",
             code,
@@ -249,7 +246,7 @@ def _washout(r: Reader, raw: object, path: str) -> Washout | None:
             except ValueError:
                 r.error(f"{path}.since", item, "must be 'last-dose' or 'last-change'")
     binds = r.text(w, "binds", path)
-    if binds and not VISIT_CODE.match(binds):
+    if binds and not is_visit_code(binds):
         r.error(f"{path}.binds", binds, "must be a visit code (e.g. 'D1' or 'SCR')")
     if interval is None:
         return None
@@ -273,7 +270,7 @@ def _procedures(r: Reader, raw: object) -> dict[str, Procedure]:
     out: dict[str, Procedure] = {}
     for code, body in raw.items():
         path = f"procedures.{code}"
-        if not VISIT_CODE.match(code):
+        if not is_visit_code(code):
             r.error(path, code, "procedure codes are upper-case letters, digits and '_'")
         p = r.table(body, path, {"name", "kind", "condition", "dose"}, {"name"})
         if not p:
@@ -343,7 +340,7 @@ def _visit(r: Reader, raw: object, path: str, procedures: Mapping[str, Procedure
     if not v:
         return None
     code = r.text(v, "code", path)
-    if code and not VISIT_CODE.match(code):
+    if code and not is_visit_code(code):
         r.error(
             f"{path}.code",
             code,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from visitplan.codes import reads_as_occurrence
 from visitplan.engine import _LAST_DOSE, _topological
 from visitplan.errors import ProtocolError
 from visitplan.model import AnchorKind, Epoch, Milestone, Rules, Visit, Washout
@@ -65,8 +66,7 @@ def check_references(
                 r.error(path, stop, f"only applies when flagged {target.condition}")
         if v.repeat:
             for other in visits:
-                rest = other.code[len(v.code) :]
-                if other is not v and other.code.startswith(v.code) and rest.isdigit():
+                if other is not v and reads_as_occurrence(other.code, v.code):
                     # FU repeating makes FU1, FU2, ...: a visit FU1 (or a repeat FU1 making
                     # FU12) would share a code with an occurrence; records could not tell.
                     r.error(

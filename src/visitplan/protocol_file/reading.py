@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from visitplan.codes import NAME_RULE, is_name, is_visit_code
 from visitplan.dates import MAX_YEAR, MIN_YEAR
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.fileio import read_text
@@ -23,9 +24,6 @@ from visitplan.model import Anchor, Offset, Unit
 T = TypeVar("T")
 
 _OFFSET = re.compile(r"^\s*([+-]?\d+)\s*([A-Za-z]+)\s*\Z", re.ASCII)
-# ``\Z`` rather than ``$``, which would also accept a code followed by a newline.
-VISIT_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}\Z")
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
 _UNITS = {
     "day": Unit.DAYS,
     "days": Unit.DAYS,
@@ -170,7 +168,7 @@ class Reader:
             return Anchor.screening()
         if raw == "last-dose":
             return Anchor.last_dose()
-        if isinstance(raw, str) and VISIT_CODE.match(raw):
+        if is_visit_code(raw):
             return Anchor.of_visit(raw)
         if raw is None:
             return None  # reported as a missing required field
@@ -190,8 +188,8 @@ class Reader:
     def name(self, raw: object, path: str) -> str | None:
         if raw is None:
             return None
-        if not isinstance(raw, str) or not _NAME.match(raw):
-            self.error(path, raw, "must be a lower-case name such as 'hbcab_positive'")
+        if not is_name(raw):
+            self.error(path, raw, NAME_RULE)
             return None
         return raw
 

@@ -86,15 +86,6 @@ def _uid_piece(text: str) -> str:
     )
 
 
-def _site(protocol: Protocol, schedule: Schedule) -> Site:
-    if schedule.site is not None:
-        for site in protocol.sites:
-            if site.code == schedule.site:
-                return site
-        raise VisitplanError("site", schedule.site, f"is not a site of {protocol.id}")
-    return protocol.site
-
-
 def _in_zone(start: dt.datetime, site: Site, participant: str, visit: str) -> dt.datetime:
     field = f"appointment {participant} {visit}"
     if not isinstance(start, dt.datetime) or start.utcoffset() is None:

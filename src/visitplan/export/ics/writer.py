@@ -14,7 +14,6 @@ from visitplan.export.ics.events import (
     Reminders,
     _in_zone,
     _milestone_event,
-    _site,
     _visit_event,
     _window_event,
 )
@@ -118,7 +117,9 @@ def iter_ical(
             else _default_name(protocol, [(s.participant, s.site) for s in schedules])
         )
         booked = {who for who, _ in appointments}
-        zones = sorted({_site(protocol, s).timezone for s in schedules if s.participant in booked})
+        zones = sorted(
+            {protocol.site_of(s.site).timezone for s in schedules if s.participant in booked}
+        )
         stream = iter(schedules)
     else:
         stream = iter(schedules)
@@ -197,7 +198,7 @@ def _schedule_events(
 ) -> bytes:
     """The VEVENTs of one schedule, serialised (``stamp``: the DTSTAMP property, built once,
     and ``known``: its line, see :func:`_serialise`)."""
-    site = _site(protocol, schedule)
+    site = protocol.site_of(schedule.site)
     events: list[icalendar.Event] = []
     for visit in schedule.visits:
         key = (schedule.participant, visit.code)
