@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
+import typing
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import attrs
 import pendulum
@@ -413,7 +414,7 @@ def save_bookings(
 # -- the roster database -----------------------------------------------------------------------
 
 
-class StoredAppointment(Protocol):
+class StoredAppointment(typing.Protocol):
     """What the store keeps of an appointment (:class:`visitplan.store.Appointment`)."""
 
     @property

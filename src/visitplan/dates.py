@@ -1,6 +1,10 @@
 """Date helpers: strict parsing, anchor arithmetic and the study-day rule.
 
-This is the only module that does calendar arithmetic; the engine calls it, nothing else does.
+This is the only module that does calendar arithmetic. The engine computes every visit's
+dates with it; the few edges that need a calendar step of their own call it too, never adding
+days themselves: :func:`next_day` for the exclusive end of an all-day calendar event and the
+site calendar's walk over days, :func:`shift` for the store's horizon of due visits and the
+half-lives of a washout, :func:`earliest_clear` for washouts.
 """
 
 from __future__ import annotations
@@ -118,6 +122,14 @@ def shift(anchor: pendulum.Date, span: Span, field: str = "date") -> pendulum.Da
         raise VisitplanError(
             field, f"{anchor.isoformat()} + {amount}", "falls outside the calendar (years 1-9999)"
         ) from None
+
+
+_ONE_DAY = Span(0, 1)
+
+
+def next_day(day: pendulum.Date) -> pendulum.Date:
+    """The day after ``day`` (an all-day event's exclusive end; a walk over days)."""
+    return shift(day, _ONE_DAY)
 
 
 class Spans:

@@ -4,7 +4,7 @@ The settings are data (a TOML site file, e.g. ``sites/BREST.toml``), read into a
 :class:`SiteCalendar`. This module answers "can a visit happen on this day?" and proposes the
 bookable days inside a visit's window; it never moves a date by itself. The window bounds come
 from the engine's :class:`~visitplan.schedule.PlannedVisit`; days are stepped with
-:func:`visitplan.dates.shift`, the project's one calendar arithmetic.
+:func:`visitplan.dates.next_day`, the project's one calendar arithmetic.
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ import attrs
 import pendulum
 
 from visitplan.codes import SITE_CODE, wall_time
-from visitplan.dates import Span, parse_date, shift
+from visitplan.dates import next_day, parse_date
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.fileio import read_text
 from visitplan.model import ProcedureKind, Site, VisitKind
 from visitplan.protocol_file.reading import ProtocolErrors, Reader
 from visitplan.schedule import PlannedVisit
 
-_ONE_DAY = Span(0, 1)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday 1..7
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 #: Defaults when a site file gives no hours (Brest's file states them anyway).
@@ -127,7 +126,7 @@ class SiteCalendar:
         day = start
         while day <= end:
             yield day
-            day = shift(day, _ONE_DAY)
+            day = next_day(day)
 
     def working_days(self, start: pendulum.Date, end: pendulum.Date) -> list[pendulum.Date]:
         """The open days from ``start`` to ``end`` inclusive, in date order."""

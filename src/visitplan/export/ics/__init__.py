@@ -8,7 +8,7 @@ changed since the ``previous`` export (see :func:`read_state`). No personal data
 participants appear by study code only, and there is no ORGANIZER, ATTENDEE or METHOD.
 
 The exporter computes no date: dates come from the engine, the exclusive end of an all-day
-event from :func:`visitplan.dates.shift`.
+event from :func:`visitplan.dates.next_day`.
 
 The package is split by seam: :mod:`~visitplan.export.ics.events` maps a schedule to events,
 :mod:`~visitplan.export.ics.state` keeps SEQUENCE across exports,

@@ -2,7 +2,7 @@
 
 UIDs come only from the study id, the participant's study code and the visit code; no
 personal data is written. The exclusive end of an all-day event comes from
-:func:`visitplan.dates.shift`; every other date comes from the engine.
+:func:`visitplan.dates.next_day`; every other date comes from the engine.
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ import icalendar
 import pendulum
 from icalendar import vText
 
-from visitplan.dates import Span, local_datetime, shift
+from visitplan.dates import local_datetime, next_day
 from visitplan.errors import VisitplanError
 from visitplan.export.ics.lines import _put
 from visitplan.model import Procedure, ProcedureKind, Protocol, Site
 from visitplan.schedule import PlannedMilestone, PlannedVisit, Schedule, VisitStatus
 
 UID_DOMAIN = "visitplan"
-#: The exclusive end of an all-day event is the next day.
-_NEXT_DAY = Span(days=1)
 
 
 def _no_negative(
@@ -205,7 +203,7 @@ def _visit_event(
     if start is None:
         day = visit.date
         _put(event, "DTSTART", dt.date(day.year, day.month, day.day))
-        end = shift(day, _NEXT_DAY)  # DTEND of an all-day event is exclusive
+        end = next_day(day)  # DTEND of an all-day event is exclusive
         _put(event, "DTEND", dt.date(end.year, end.month, end.day))
         _put(event, "TRANSP", "TRANSPARENT")
     else:
@@ -230,7 +228,7 @@ def _window_event(
     event = _base_event(protocol, schedule, visit, site, part="window")
     event["SUMMARY"] = vText(f"{schedule.participant} {visit.code} window")
     first = visit.earliest
-    end = shift(visit.latest, _NEXT_DAY)
+    end = next_day(visit.latest)
     _put(event, "DTSTART", dt.date(first.year, first.month, first.day))
     _put(event, "DTEND", dt.date(end.year, end.month, end.day))
     _put(event, "TRANSP", "TRANSPARENT")
@@ -255,7 +253,7 @@ def _milestone_event(
         lines.append("Tentative: moves with the last dose until it is given.")
     event["DESCRIPTION"] = vText("\n".join(lines))
     day = milestone.date
-    end = shift(day, _NEXT_DAY)  # DTEND of an all-day event is exclusive
+    end = next_day(day)  # DTEND of an all-day event is exclusive
     _put(event, "DTSTART", dt.date(day.year, day.month, day.day))
     _put(event, "DTEND", dt.date(end.year, end.month, end.day))
     _put(event, "TRANSP", "TRANSPARENT")
