@@ -335,8 +335,12 @@ def test_read_state_refuses_what_is_not_a_calendar():
 
 
 def test_protocol_without_matching_site_is_refused(study):
-    s = study.plan(Participant("1001", screening="2022-07-27", site="NOPE"))
-    with pytest.raises(VisitplanError, match="is not a site of NCT05124925"):
+    rule = r"^site 'NOPE': is not a site of NCT05124925; known: BREST$"
+    with pytest.raises(VisitplanError, match=rule):  # planning refuses it first
+        study.plan(Participant("1001", screening="2022-07-27", site="NOPE"))
+    # A schedule made another way (or for another protocol) is refused by the export too.
+    s = attrs.evolve(study.plan(Participant("1001", screening="2022-07-27")), site="NOPE")
+    with pytest.raises(VisitplanError, match=rule):
         export(study, s)
 
 
