@@ -852,8 +852,7 @@ class Roster:
     def due(self, today: object, days: int) -> list[DueVisit]:
         """Open visits of every participant with a target up to ``today + days`` whose window
         has not closed before ``today``, in date order."""
-        from visitplan.dates import shift
-        from visitplan.model import Span
+        from visitplan.dates import Span, shift
 
         day = to_date(today, "today")
         if isinstance(days, bool) or not isinstance(days, int) or days < 0:
