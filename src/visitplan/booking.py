@@ -384,14 +384,13 @@ def read_bookings(text: str, zone: str, *, source: str = "bookings") -> Appointm
 
 def dump_bookings(appointments: Mapping[Key, pendulum.DateTime], zone: str) -> str:
     """CSV text of ``appointments`` (local date and time in ``zone``), sorted by time."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(BOOKING_COLUMNS)
-    rows = sorted(appointments.items(), key=lambda kv: (kv[1], kv[0]))
-    for (participant, visit), when in rows:
+    from visitplan import csvfile
+
+    rows = []
+    for (participant, visit), when in sorted(appointments.items(), key=lambda kv: (kv[1], kv[0])):
         local = when.in_timezone(zone)
-        w.writerow([participant, visit, local.date().isoformat(), local.strftime("%H:%M")])
-    return buf.getvalue()
+        rows.append([participant, visit, local.date().isoformat(), local.strftime("%H:%M")])
+    return csvfile.to_csv(BOOKING_COLUMNS, rows)
 
 
 def load_bookings(path: str | Path, zone: str, *, missing_ok: bool = False) -> Appointments:
