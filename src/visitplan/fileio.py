@@ -4,29 +4,115 @@ never outside the chosen folder."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from visitplan.errors import VisitplanError
 
+#: The largest file any reader reads, unless it names a smaller limit of its own (each reader's
+#: limit is listed in docs/reliability.md).
+MAX_READ_BYTES = 64 * 1024 * 1024
 
-def read_text(path: str | Path, what: str, *, encoding: str = "utf-8-sig") -> str:
-    """The text of a file a user names (``what``: "roster file", "site file", ...).
 
-    The default encoding accepts a UTF-8 BOM, as Excel and Windows editors write one. A missing
-    file, bytes that are not UTF-8, or any other operating-system failure (a folder, no
-    permission) raises :class:`VisitplanError` naming ``what`` and the path, never a traceback.
+def read_bytes(
+    path: str | Path, what: str, *, limit: int = MAX_READ_BYTES, usual: str = ""
+) -> bytes:
+    """The bytes of a file a user names (``what``: "roster file", "site file", ...).
+
+    Only a regular file is read, and only up to ``limit`` bytes: a FIFO would block forever, a
+    link to ``/dev/zero`` would never end, and a huge file would fill the memory. The file is
+    opened without blocking and checked through its open descriptor (``fstat``), so it cannot
+    be swapped for another between the check and the read; a file that grows while it is read
+    is still cut off at ``limit``. A missing file, a folder, a FIFO or device, a file over
+    ``limit`` or any other operating-system failure raises :class:`VisitplanError` naming
+    ``what`` and the path, never a traceback. ``usual`` says in that message what size such a
+    file has ("a protocol is a few kB").
     """
+    fd = _open_regular(path, what)
+    with os.fdopen(fd, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            raise _too_large(path, what, limit, usual)
+        try:
+            data = fh.read(limit + 1)
+        except OSError as exc:
+            raise VisitplanError(what, str(path), f"cannot be read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise _too_large(path, what, limit, usual)
+    return data
+
+
+def read_text(
+    path: str | Path,
+    what: str,
+    *,
+    encoding: str = "utf-8-sig",
+    limit: int = MAX_READ_BYTES,
+    usual: str = "",
+) -> str:
+    """The text of a file a user names, read as :func:`read_bytes` reads it.
+
+    The default encoding accepts a UTF-8 BOM, as Excel and Windows editors write one; bytes
+    that are not UTF-8 raise :class:`VisitplanError` naming ``what`` and the path.
+    """
+    data = read_bytes(path, what, limit=limit, usual=usual)
     try:
-        return Path(path).read_text(encoding=encoding)
-    except FileNotFoundError:
-        raise VisitplanError(what, str(path), "does not exist") from None
+        return data.decode(encoding)
     except UnicodeDecodeError:
         raise VisitplanError(what, str(path), "must be UTF-8 text") from None
-    except OSError as exc:
-        raise VisitplanError(what, str(path), f"cannot be read: {exc.strerror}") from None
+
+
+def regular_file(path: str | Path, what: str) -> Path:
+    """``path`` if it is a regular file (following links), else :class:`VisitplanError`.
+
+    For readers that open the file themselves (openpyxl, SQLite): a FIFO, a device or a
+    socket is refused before anything blocks on it.
+    """
+    os.close(_open_regular(path, what))
+    return Path(path)
+
+
+def size_limit(limit: int) -> str:
+    """``limit`` bytes as people write it: ``4 MB``, ``512 kB``."""
+    mb = 1024 * 1024
+    return f"{limit // mb} MB" if limit % mb == 0 else f"{limit // 1024} kB"
+
+
+def _open_regular(path: str | Path, what: str) -> int:
+    """A read-only descriptor of the regular file ``path``; anything else is refused.
+
+    O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise VisitplanError(what, str(path), "does not exist") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or "not a valid path"
+        raise VisitplanError(what, str(path), f"cannot be read: {reason}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise VisitplanError(what, str(path), f"cannot be read: {os.strerror(errno.EISDIR)}")
+        if not stat.S_ISREG(mode):
+            raise VisitplanError(
+                what, str(path), "is not a regular file (a FIFO, a device or a socket)"
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _too_large(path: str | Path, what: str, limit: int, usual: str) -> VisitplanError:
+    return VisitplanError(
+        what, str(path), f"is larger than {size_limit(limit)}; {usual or 'the limit of its reader'}"
+    )
 
 
 def atomic_write(path: str | Path, data: str | bytes | Iterable[bytes]) -> Path:
