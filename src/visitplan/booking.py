@@ -352,20 +352,36 @@ def agenda(
 # -- the bookings file -------------------------------------------------------------------------
 
 
+#: A bookings file holds one line per appointment (about 30 bytes): 16 MB is half a million.
+MAX_BOOKINGS_BYTES = 16 * 1024 * 1024
+
+
 def read_bookings(text: str, zone: str, *, source: str = "bookings") -> Appointments:
     """Appointments from CSV text ``participant,visit,date,time`` (local wall-clock in ``zone``).
 
     Each bad row is refused as ``source:line: error``.
     """
-    reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != BOOKING_COLUMNS:
+    # Strict: an unclosed quote is an error, not a cell swallowing the rest of the file.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = tuple(reader.fieldnames or ())
+    except csv.Error as exc:
+        raise VisitplanError(f"{source}: line", 1, f"is not valid CSV: {exc}") from None
+    if header != BOOKING_COLUMNS:
         raise VisitplanError(
-            f"{source}: header",
-            ",".join(reader.fieldnames or ()),
-            f"must be {','.join(BOOKING_COLUMNS)}",
+            f"{source}: header", ",".join(header), f"must be {','.join(BOOKING_COLUMNS)}"
         )
     out: Appointments = {}
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # e.g. a cell over the csv module's limit (128 kB), or a quote never closed
+            raise VisitplanError(f"{source}: line", start, f"is not valid CSV: {exc}") from None
         line = reader.line_num
         try:
             if None in row or any(v is None for v in row.values()):
@@ -397,7 +413,7 @@ def load_bookings(path: str | Path, zone: str, *, missing_ok: bool = False) -> A
     """Read a bookings file; a missing file is an error unless ``missing_ok``."""
     if missing_ok and not Path(path).exists():
         return {}
-    text = read_text(path, "bookings file")
+    text = read_text(path, "bookings file", limit=MAX_BOOKINGS_BYTES)
     return read_bookings(text, zone, source=str(path))
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -49,8 +52,16 @@ class VisitplanGroup(click.Group):
         """Run the CLI; click's usage errors read as one line like every other user error."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
+        real = sys.stdout
+        sys.stdout = _Checked(real)  # type: ignore[assignment]
         try:
-            rv = super().main(args, prog_name, complete_var, False, **extra)
+            try:
+                rv = super().main(args, prog_name, complete_var, False, **extra)
+            finally:
+                sys.stdout = real
+            _flush(real)
+        except _StdoutError as exc:
+            exc.exit()
         except _NO_ARGS as exc:  # bare ``visitplan``: the help text is the answer
             exc.show()
             sys.exit(exc.exit_code)
@@ -68,6 +79,59 @@ class VisitplanGroup(click.Group):
             return super().invoke(ctx)
         except VisitplanError as exc:
             fail(str(exc))
+
+
+class _StdoutError(Exception):
+    """Standard output could not be written (a full disk, a closed pipe)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+    def exit(self) -> None:
+        # Whatever is still buffered goes nowhere: Python's own flush at exit must not fail
+        # again with "Exception ignored ... BrokenPipeError".
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        if self.error.errno == errno.EPIPE:
+            # The reader stopped reading (``visitplan plan | head``): nothing to report.
+            raise SystemExit(1)
+        fail(f"standard output: cannot be written: {self.error.strerror}")
+
+
+class _Checked:
+    """Standard output (or its binary buffer) whose write errors are checked, as coreutils
+    check theirs: a full disk (``> /dev/full``) or a closed pipe raises :class:`_StdoutError`,
+    which the CLI reports, instead of a traceback or, for a buffered write, a success."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, data: Any) -> Any:
+        try:
+            return self._stream.write(data)
+        except OSError as exc:
+            raise _StdoutError(exc) from None
+
+    def flush(self) -> None:
+        _flush(self._stream)
+
+    @property
+    def buffer(self) -> _Checked:
+        return _Checked(self._stream.buffer)  # AttributeError if it has none, as it would
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _flush(stream: Any) -> None:
+    try:
+        stream.flush()
+    except OSError as exc:
+        raise _StdoutError(exc) from None
+    except ValueError:  # already closed
+        pass
 
 
 def fail(message: str) -> None:
