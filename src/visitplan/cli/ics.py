@@ -116,6 +116,10 @@ def ics(
 
     from visitplan.export.ics import Reminders
 
+    if name is not None:
+        from visitplan.export.ics.writer import check_name
+
+        check_name(name, "--name")
     protocol = load_protocol(protocol_spec)
     options: dict[str, Any] = {
         "duration": dt.timedelta(minutes=duration),
