@@ -33,8 +33,15 @@ def one_line(text: str, limit: int = 2000) -> str:
     """``text`` with control characters, line breaks and lone surrogates escaped, and cut to
     ``limit`` characters: a message built from hostile input still prints as one clean line.
     """
-    clean = _UNSAFE.sub(lambda m: repr(m.group())[1:-1], text)
+    clean = printable(text)
     return clean if len(clean) <= limit else clean[: limit - 3] + "..."
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters, line breaks and lone surrogates written escaped
+    (``'\\x1b[2J'`` for an escape sequence that would clear the screen): safe to print on a
+    terminal, in a table cell or a line of output, whatever a user or a file put in it."""
+    return _UNSAFE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 #: C0/C1 controls (line breaks, escape sequences), Unicode line/paragraph separators, surrogates.

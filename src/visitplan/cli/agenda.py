@@ -61,7 +61,7 @@ def agenda(
     from visitplan.booking import agenda as build_agenda
     from visitplan.booking import propose_dates
     from visitplan.cli.sitectx import choose_db, load_site_data
-    from visitplan.errors import VisitplanError
+    from visitplan.errors import VisitplanError, printable
     from visitplan.site import MovePolicy
 
     if end < start:
@@ -75,8 +75,10 @@ def agenda(
     if site.daily_limit is not None:
         limits += f", all visits {site.daily_limit}/day"
     click.echo(
-        f"{site.code} ({site.timezone}, clinic {site.hours}, capacity {limits or 'unlimited'}): "
-        f"{start} to {end}"
+        printable(
+            f"{site.code} ({site.timezone}, clinic {site.hours}, capacity {limits or 'unlimited'}"
+            f"): {start} to {end}"
+        )
     )
     for d in days:
         flags = []
@@ -84,7 +86,8 @@ def agenda(
             flags.append(f"CLOSED ({d.closed})")
         if d.over:
             flags.append(f"OVER CAPACITY ({'; '.join(d.over)})")
-        click.echo(f"{d.day} {d.day.format('ddd')}  load {d.total}  {'  '.join(flags)}".rstrip())
+        day_line = f"{d.day} {d.day.format('ddd')}  load {d.total}  {'  '.join(flags)}"
+        click.echo(printable(day_line.rstrip()))
         for e in d.entries:
             state = e.when.strftime("%H:%M") + " booked" if e.when else e.state
             line = f"    {e.participant:<8} {e.visit:<5} {e.name:<22} {state:<13}"
@@ -94,7 +97,7 @@ def agenda(
                 line += f"  open days: {shown}"
             elif d.closed and e.state in ("planned", "tentative"):
                 line += "  open days: none in window"
-            click.echo(line.rstrip())
+            click.echo(printable(line.rstrip()))
     closed = sum(1 for d in days if d.closed)
     over = sum(1 for d in days if d.over)
     click.echo(f"{len(days)} days with visits, {closed} closed, {over} over capacity")
@@ -106,4 +109,6 @@ def agenda(
                    f"{len(proposals)} visits need another day")  # fmt: skip
         for p in moved:
             day = p.day.isoformat() if p.day else "no day with room in window"
-            click.echo(f"    {p.participant:<8} {p.visit:<5} {p.target} -> {day}  ({p.reason})")
+            click.echo(
+                printable(f"    {p.participant:<8} {p.visit:<5} {p.target} -> {day}  ({p.reason})")
+            )
