@@ -169,3 +169,31 @@ def test_the_schedule_table_prints_hostile_protocol_text_escaped():
                    Console(file=out, width=200))  # fmt: skip
     assert_clean(out.getvalue())
     assert "Dose\\x1b[2J\\r2" in out.getvalue()
+
+
+# -- item 14: exit codes in every help ----------------------------------------------------------
+
+
+def all_command_paths() -> list[list[str]]:
+    import click
+
+    from visitplan.cli import COMMANDS
+
+    paths: list[list[str]] = [[]]
+    ctx = click.Context(cli)
+    for _, name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        paths.append([name])
+        if isinstance(command, click.Group):
+            paths += [[name, sub] for sub in command.commands]
+    return paths
+
+
+@pytest.mark.parametrize("path", all_command_paths(), ids=" ".join)
+def test_every_help_states_the_exit_codes(path):
+    r = run(*path, "--help", env={"COLUMNS": "1000"})
+    assert r.exit_code == 0, r.output
+    assert (
+        "Exit codes: 0 done; 1 a check found a problem (audit verify: the trail is not intact); "
+        "2 bad input or a refused change, said in one line on stderr ('error: ...')."
+    ) in " ".join(r.stdout.split())

@@ -15,6 +15,11 @@ import click
 from visitplan.errors import VisitplanError, one_line
 
 EXIT_USER_ERROR = 2
+#: What every help text says about exit codes (``visitplan --help`` and each command's).
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 a check found a problem (audit verify: the trail is not intact); "
+    "2 bad input or a refused change, said in one line on stderr ('error: ...')."
+)
 #: click >= 8.2 raises this for a group run without arguments (older clicks print help).
 _NO_ARGS: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
@@ -38,7 +43,7 @@ class VisitplanGroup(click.Group):
             name = cmd_name.replace("-", "_")
             # A command named after a keyword (``import``) is defined as ``import_``.
             command: click.Command = getattr(module, name, None) or getattr(module, name + "_")
-            return command
+            return with_exit_codes(command)
         return super().get_command(ctx, cmd_name)
 
     def main(
@@ -132,6 +137,16 @@ def _flush(stream: Any) -> None:
         raise _StdoutError(exc) from None
     except ValueError:  # already closed
         pass
+
+
+def with_exit_codes(command: click.Command) -> click.Command:
+    """``command`` (and each subcommand of a group) with :data:`EXIT_CODES` as its epilog."""
+    if not command.epilog:
+        command.epilog = EXIT_CODES
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            with_exit_codes(sub)
+    return command
 
 
 def fail(message: str) -> None:
