@@ -197,3 +197,149 @@ def test_every_help_states_the_exit_codes(path):
         "Exit codes: 0 done; 1 a check found a problem (audit verify: the trail is not intact); "
         "2 bad input or a refused change, said in one line on stderr ('error: ...')."
     ) in " ".join(r.stdout.split())
+
+
+# -- items 8, 9, 13: calendar files ---------------------------------------------------------------
+
+ROSTER_HEADER = "participant,site,screening,day1,flags\n"
+
+
+def roster_file(tmp_path: Path, *codes: str) -> str:
+    path = tmp_path / "r.csv"
+    path.write_text(ROSTER_HEADER + "".join(f"{c},,2022-07-27,,\n" for c in codes))
+    return str(path)
+
+
+def listing(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.exists() else {}
+
+
+def test_per_participant_files_are_written_all_or_none(tmp_path):
+    roster = roster_file(tmp_path, "1001", "1002", "1003")
+    cal = tmp_path / "cal"
+    cal.mkdir()
+    (cal / "1002.ics").write_bytes(b"not a calendar")  # refused as a previous export
+    before = listing(cal)
+    r = run("ics", "--roster", roster, "--per-participant", str(cal))
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith(f"error: -o '{cal / '1002.ics'}': is not a calendar to update")
+    assert listing(cal) == before  # 1001.ics was written before 1002 was refused
+    # And when -o fails after every participant's file is made, none of them is written.
+    (cal / "1002.ics").unlink()
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where -o wants a folder")
+    r = run("ics", "--roster", roster, "--per-participant", str(cal), "-o",
+            str(blocker / "site.ics"))  # fmt: skip
+    assert r.exit_code == 2, r.output
+    assert listing(cal) == {}
+
+
+def test_per_participant_files_from_a_database_are_written_all_or_none(tmp_path):
+    db = str(tmp_path / "r.db")
+    for code in ("1001", "ab", "AB"):
+        r = run("enroll", code, "--screening", "2022-07-27", "--db", db, "--today", TODAY)
+        assert r.exit_code == 0, r.output
+    cal = tmp_path / "cal"
+    r = run("ics", "--db", db, "--today", TODAY, "--per-participant", str(cal))
+    assert r.exit_code == 2, r.output
+    assert r.stderr == (
+        "error: output files 'AB.ics and ab.ics': differ only in case: they would be one file "
+        "on Windows and macOS\n"
+    )
+    assert not cal.exists()
+
+
+@pytest.mark.parametrize(
+    ("codes", "message"),
+    [
+        (["1001", "CON"], "output file 'CON.ics': is named after a Windows device (CON): "
+         "Windows would not make it"),
+        (["nul.txt", "1001"], "output file 'nul.txt.ics': is named after a Windows device (NUL): "
+         "Windows would not make it"),
+        (["com1", "1001"], "output file 'com1.ics': is named after a Windows device (COM1): "
+         "Windows would not make it"),
+        (["ab", "AB"], "output files 'AB.ics and ab.ics': differ only in case: they would be "
+         "one file on Windows and macOS"),
+    ],
+)  # fmt: skip
+def test_per_participant_names_are_portable(tmp_path, codes, message):
+    cal = tmp_path / "cal"
+    r = run("ics", "--roster", roster_file(tmp_path, *codes), "--per-participant", str(cal))
+    assert r.exit_code == 2, r.output
+    assert r.stderr == f"error: {message}\n"
+    assert not cal.exists()
+
+
+def test_demo_refuses_a_participant_named_after_a_device(tmp_path):
+    out = tmp_path / "out"
+    r = run("demo", "--roster", roster_file(tmp_path, "1001", "PRN"), "--out", str(out))
+    assert r.exit_code == 2, r.output
+    assert "'plans/PRN.json': is named after a Windows device (PRN)" in r.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("code", ["BR EST", "../x", "=1+1", "a" * 33])
+def test_protocol_site_codes_are_study_codes(tmp_path, code):
+    import visitplan
+    from visitplan.protocol_file import dumps
+
+    path = tmp_path / "p.toml"
+    path.write_text(dumps(visitplan.builtin("NCT05124925")).replace('"BREST"', f'"{code}"', 1))
+    r = run("protocol", "check", str(path))
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0].endswith(
+        "must be a study code of 1-32 letters, digits, '.', '-' or '_' (no names)"
+    ), r.stderr
+    assert ".code " in r.stderr.splitlines()[0]
+
+
+ONE = ["ics", "--participant", "1001", "--screening", "2022-07-27",
+       "--dtstamp", "2026-01-01T00:00:00Z"]  # fmt: skip
+
+
+def test_o_dev_stdout_through_a_pipe_writes_the_calendar_and_ends(tmp_path):
+    import subprocess
+    import sys
+
+    bin_ = Path(sys.executable).with_name("visitplan")
+    cmd = [str(bin_)] if bin_.exists() else [sys.executable, "-m", "visitplan"]
+    r = subprocess.run(
+        [*cmd, *ONE, "-o", "/dev/stdout"], capture_output=True, timeout=60, cwd=tmp_path
+    )  # fmt: skip  (it read its own pipe and hung)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == run(*ONE).stdout_bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_o_an_existing_empty_file_is_written(tmp_path):
+    target = tmp_path / "cal.ics"
+    target.write_bytes(b"")
+    r = run(*ONE, "-o", str(target))
+    assert r.exit_code == 0, r.output
+    assert target.read_bytes() == run(*ONE).stdout_bytes
+
+
+def test_o_a_file_that_is_no_calendar_is_named_in_the_error(tmp_path):
+    target = tmp_path / "cal.ics"
+    target.write_bytes(b"BEGIN:VCALENDAR\r\nnonsense")
+    r = run(*ONE, "-o", str(target))
+    assert r.exit_code == 2
+    assert r.stderr.startswith(f"error: -o '{target}': is not a calendar to update (")
+    assert target.read_bytes() == b"BEGIN:VCALENDAR\r\nnonsense"
+
+
+def test_previous_that_is_a_fifo_is_refused_at_once(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "prev.ics"
+    os.mkfifo(fifo)
+    bin_ = Path(sys.executable).with_name("visitplan")
+    cmd = [str(bin_)] if bin_.exists() else [sys.executable, "-m", "visitplan"]
+    r = subprocess.run([*cmd, *ONE, "--previous", str(fifo)], capture_output=True, text=True,
+                       timeout=60)  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == (
+        f"error: --previous '{fifo}': is not a regular file (a FIFO, a device or a socket)\n"
+    )

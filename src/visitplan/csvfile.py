@@ -37,21 +37,6 @@ def safe_cell(value: object) -> str:
     return text
 
 
-class _Minimal(csv.Dialect):
-    """Comma-separated, ``"\\n"`` line ends, quotes only where needed."""
-
-    delimiter = ","
-    quotechar = '"'
-    doublequote = True
-    skipinitialspace = False
-    lineterminator = "\n"
-    quoting = csv.QUOTE_MINIMAL
-
-
-class _All(_Minimal):
-    quoting = csv.QUOTE_ALL
-
-
 def to_csv(header: Sequence[str], rows: Iterable[Iterable[object]]) -> str:
     """``header`` then ``rows`` as CSV text, every cell through :func:`safe_cell`.
 
@@ -65,8 +50,8 @@ def to_csv(header: Sequence[str], rows: Iterable[Iterable[object]]) -> str:
 
 def write_rows(out: TextIO, header: Sequence[str], rows: Iterable[Iterable[object]]) -> None:
     """:func:`to_csv` into an open text stream, one row at a time."""
-    plain = csv.writer(out, dialect=_Minimal)
-    quoted = csv.writer(out, dialect=_All)
+    plain = csv.writer(out, lineterminator="\n")
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     for row in _with_header(header, rows):
         cells = [safe_cell(c) for c in row]
         broken = any("\r" in c or "\n" in c for c in cells)

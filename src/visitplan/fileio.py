@@ -142,18 +142,33 @@ def atomic_write(path: str | Path, data: str | bytes | Iterable[bytes]) -> Path:
 def write_files(folder: str | Path, files: Mapping[str, str | bytes]) -> list[Path]:
     """Write every ``name -> data`` of ``files`` under ``folder``, all or nothing.
 
-    Every name is checked with :func:`inside` and every file is staged to a temporary file
-    before the first one replaces its target, so a bad name or a failed write leaves the folder
-    exactly as it was (folders created for the attempt are removed again).
+    Every name is checked with :func:`portable_names` and :func:`inside`, then written by
+    :func:`write_all`: a bad name or a failed write leaves the folder exactly as it was
+    (folders created for the attempt are removed again).
     """
-    targets = {inside(folder, name): data for name, data in files.items()}
-    for target in targets:
-        if target.is_dir():
-            raise VisitplanError("output file", str(target), "is a folder; remove it first")
+    portable_names(files)
+    return write_all((inside(folder, name), data) for name, data in files.items())
+
+
+def write_all(files: Iterable[tuple[Path, str | bytes | Iterable[bytes]]]) -> list[Path]:
+    """Write each ``(path, data)`` of ``files``, all or nothing.
+
+    Each file is staged to a temporary file beside its target as it comes (so an iterator can
+    make them one at a time, holding one in memory), and only once every one is staged are
+    they renamed over their targets. If making or staging any of them fails, every temporary
+    file and every folder made for the attempt is removed, and no target has changed.
+    """
     made: list[Path] = []
     staged: list[tuple[Path, Path]] = []
+    seen: set[Path] = set()
     try:
-        for target, data in targets.items():
+        for target, data in files:
+            if target.is_dir():
+                raise VisitplanError("output file", str(target), "is a folder; remove it first")
+            key = target.resolve()
+            if key in seen:
+                raise VisitplanError("output file", str(target), "would be written twice")
+            seen.add(key)
             made += _make_parents(target)
             staged.append((_stage(target, data), target))
         for tmp, target in staged:
@@ -163,7 +178,42 @@ def write_files(folder: str | Path, files: Mapping[str, str | bytes]) -> list[Pa
             tmp.unlink(missing_ok=True)
         _remove_dirs(made)
         raise
-    return list(targets)
+    return [target for _, target in staged]
+
+
+#: Names Windows keeps for devices, whatever their case and extension (``nul.txt.ics`` is NUL).
+WINDOWS_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{port}{n}" for port in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³"]]
+)
+
+
+def portable_names(names: Iterable[str]) -> None:
+    """Refuse file names that are not the same files everywhere a folder may be copied to.
+
+    A part of a name that is a Windows device (``CON.ics``, ``nul.txt.ics``: Windows opens the
+    device, not a file) and two names that differ only in case (``ab.ics`` and ``AB.ics``: one
+    file on Windows and macOS, so one participant's calendar would replace the other's) raise
+    :class:`VisitplanError` naming them.
+    """
+    seen: dict[str, str] = {}
+    for name in names:
+        for part in name.replace("\\", "/").split("/"):
+            device = part.split(".")[0].rstrip(" ").upper()
+            if device in WINDOWS_DEVICES:
+                raise VisitplanError(
+                    "output file",
+                    name,
+                    f"is named after a Windows device ({device}): Windows would not make it",
+                )
+        key = name.casefold()
+        if key in seen:
+            raise VisitplanError(
+                "output files",
+                f"{seen[key]} and {name}",
+                "differ only in case: they would be one file on Windows and macOS",
+            )
+        seen[key] = name
 
 
 def inside(folder: str | Path, name: str) -> Path:

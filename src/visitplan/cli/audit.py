@@ -35,5 +35,5 @@ def verify(expect: str | None, db: str, protocol_spec: str, today: Any, wait: fl
         return
     from visitplan.errors import printable
 
-    click.echo(f"NOT intact: {printable(found.problem)}")
+    click.echo(f"NOT intact: {printable(found.problem or '')}")
     raise SystemExit(1)

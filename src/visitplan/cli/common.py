@@ -58,7 +58,7 @@ class VisitplanGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
         real = sys.stdout
-        sys.stdout = _Checked(real)  # type: ignore[assignment]
+        sys.stdout = _Checked(real)
         try:
             try:
                 rv = super().main(args, prog_name, complete_var, False, **extra)
