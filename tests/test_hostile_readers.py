@@ -368,3 +368,121 @@ def test_a_csv_history_with_a_column_twice_or_extra_cells_is_refused(tmp_path, m
         run("eligibility", "--screening", SCREENING, "--history", "h.csv"),
         "h.csv row 2 '3 cells': has more cells than the header's 2",
     )
+
+
+# -- item 4 and 7: roster files and workbooks ---------------------------------------------------
+
+
+def workbook(path: Path, rows: list[list[Any]]) -> Path:
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    book.save(path)
+    return path
+
+
+def rezip(path: Path, change: Any) -> None:
+    """Rewrite the workbook's zip with ``change(name, data) -> data`` applied to each member."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        members = [(i.filename, z.read(i)) for i in z.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members:
+            z.writestr(name, change(name, data))
+
+
+HEADER_ROW = ["participant", "site", "screening", "day1", "flags"]
+
+
+def test_an_xlsx_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
+    import datetime as dt
+
+    path = workbook(tmp_path / "bomb.xlsx", [HEADER_ROW, ["1001", None, dt.date(2022, 7, 27)]])
+    # 300 MB of spaces inside the sheet's XML: a few hundred kB packed.
+    rezip(path, lambda name, data: data.replace(b"<sheetData>", b"<sheetData>" + b" " * 300_000_000)
+          if name == "xl/worksheets/sheet1.xml" else data)  # fmt: skip
+    assert path.stat().st_size < 1_000_000
+    r = run("import", str(path), "--db", str(tmp_path / "r.db"))
+    one_line(r, f"roster file '{path}': holds 'xl/worksheets/sheet1.xml', which unpacks ...")
+    assert "times larger (at most 100): not a workbook, a zip bomb" in r.stderr
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_an_xlsx_whose_members_unpack_to_too_much_is_refused(tmp_path, monkeypatch):
+    from visitplan.store import importing
+
+    path = workbook(tmp_path / "r.xlsx", [HEADER_ROW, ["1001", None, "2022-07-27"]])
+    monkeypatch.setattr(importing, "MAX_XLSX_UNPACKED", 1024)
+    r = run("import", str(path), "--db", str(tmp_path / "r.db"))
+    one_line(r, f"roster file '{path}': unpacks to more than 1 kB: not a roster workbook")
+
+
+def test_an_xlsx_numeric_cell_holding_text_is_one_line(tmp_path):
+    path = workbook(tmp_path / "r.xlsx", [HEADER_ROW, ["1001", None, "2022-07-27"], [1002]])
+    rezip(path, lambda name, data: data.replace(b"<v>1002</v>", b"<v>abc</v>")
+          if name == "xl/worksheets/sheet1.xml" else data)  # fmt: skip
+    r = run("import", str(path), "--db", str(tmp_path / "r.db"))
+    one_line(r, f"{path}:3 'ValueError': is a row openpyxl cannot read")
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_an_xlsx_with_an_xml_entity_bomb_is_refused(tmp_path):
+    import openpyxl.xml
+
+    assert openpyxl.xml.DEFUSEDXML  # installed with the xlsx extra: openpyxl parses with it
+    path = workbook(tmp_path / "r.xlsx", [HEADER_ROW, ["1001", None, "2022-07-27"]])
+    entities = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)).replace(
+        "&lol0;", "lol"
+    )
+    doctype = f"<!DOCTYPE worksheet [{entities}]>".encode()
+
+    def bomb(name: str, data: bytes) -> bytes:
+        if name != "xl/worksheets/sheet1.xml":
+            return data
+        return doctype + data.replace(b"<t>1001</t>", b"<t>&lol9;</t>")
+
+    rezip(path, bomb)
+    r = run("import", str(path), "--db", str(tmp_path / "r.db"))
+    one_line(r, f"roster file '{path}': is not a readable .xlsx workbook (EntitiesForbidden)")
+
+
+def test_an_xlsx_padded_with_a_million_empty_rows_is_refused(tmp_path):
+    path = workbook(tmp_path / "r.xlsx", [HEADER_ROW, ["1001", None, "2022-07-27"]])
+
+    def pad(name: str, data: bytes) -> bytes:
+        if name != "xl/worksheets/sheet1.xml":
+            return data
+        row = b'<row r="1000000"><c r="A1000000" t="n"><v>1</v></c></row></sheetData>'
+        return data.replace(b"</sheetData>", row).replace(b'ref="A1:E2"', b'ref="A1:E1000000"')
+
+    rezip(path, pad)
+    r = run("import", str(path), "--db", str(tmp_path / "r.db"))
+    one_line(r, f"{path} 'more than 10,000 rows': is too long for one roster; split it")
+
+
+def test_an_import_longer_than_its_limit_is_refused_before_the_roster_is_opened(tmp_path):
+    roster = tmp_path / "r.csv"
+    roster.write_text(
+        "participant,site,screening,day1,flags\n"
+        + "".join(f"P{i},,2022-07-27,,\n" for i in range(10_001))
+        + "\x00" * 100
+    )
+    r = run("import", str(roster), "--db", str(tmp_path / "r.db"))
+    one_line(r, f"{roster} 'more than 10,000 rows': is too long for one roster; split it")
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_an_xlsx_import_still_reads_dates_numbers_and_blank_columns(tmp_path):
+    import datetime as dt
+
+    path = workbook(tmp_path / "r.xlsx", [
+        [*HEADER_ROW, None, None],
+        [5001.0, "BREST", dt.datetime(2022, 7, 27), dt.date(2022, 8, 30), "wocbp", None],
+        [],
+        ["5002", None, "2022-08-01"],
+    ])  # fmt: skip
+    r = run("import", str(path), "--db", str(tmp_path / "r.db"), "--today", "2022-12-01")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == f"imported 2 participants from {path}\n"
