@@ -11,16 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import attrs
 import icalendar
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.fuzzing import one_line
+from tests.test_fuzz import EXAMPLES, FUZZ
 
 import visitplan
 from visitplan import Participant, VisitplanError
@@ -34,12 +34,6 @@ from visitplan.site import loads_site
 
 pytestmark = pytest.mark.fuzz
 
-EXAMPLES = int(os.environ.get("VISITPLAN_FUZZ_EXAMPLES", "75"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
 #: Readers that build a workbook or a database per example: fewer examples in CI.
 SLOW = settings(FUZZ, max_examples=max(8, EXAMPLES // 8))
 STUDY = visitplan.builtin("NCT05124925")

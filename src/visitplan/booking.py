@@ -11,8 +11,6 @@ events.
 
 from __future__ import annotations
 
-import csv
-import io
 import typing
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING
 import attrs
 import pendulum
 
+from visitplan import csvfile
 from visitplan.codes import check_code
 from visitplan.dates import local_datetime, parse_date
 from visitplan.errors import VisitplanError
@@ -361,47 +360,39 @@ def read_bookings(text: str, zone: str, *, source: str = "bookings") -> Appointm
 
     Each bad row is refused as ``source:line: error``.
     """
-    # Strict: an unclosed quote is an error, not a cell swallowing the rest of the file.
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = tuple(reader.fieldnames or ())
-    except csv.Error as exc:
-        raise VisitplanError(f"{source}: line", 1, f"is not valid CSV: {exc}") from None
-    if header != BOOKING_COLUMNS:
-        raise VisitplanError(
-            f"{source}: header", ",".join(header), f"must be {','.join(BOOKING_COLUMNS)}"
-        )
     out: Appointments = {}
-    rows = iter(reader)
-    while True:
-        start = reader.line_num + 1
-        try:
-            row = next(rows)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            # e.g. a cell over the csv module's limit (128 kB), or a quote never closed
-            raise VisitplanError(f"{source}: line", start, f"is not valid CSV: {exc}") from None
-        line = reader.line_num
-        try:
-            if None in row or any(v is None for v in row.values()):
-                raise VisitplanError("row", line, "must have exactly 4 cells")
-            participant = check_code(row["participant"].strip(), "participant")
-            visit = check_code(row["visit"].strip(), "visit")
-            day = parse_date(row["date"].strip(), "date")
-            key = (participant, visit)
-            if key in out:
-                raise VisitplanError("booking", f"{participant} {visit}", "appears twice")
-            out[key] = local_datetime(day, row["time"].strip(), zone)
-        except VisitplanError as exc:
-            raise VisitplanError(f"{source}:{line}: {exc.field}", exc.value, exc.rule) from None
+    try:
+        rows = csvfile.read_rows(text)
+        header = tuple(next(rows, (1, []))[1])
+        if header != BOOKING_COLUMNS:
+            raise VisitplanError(
+                f"{source}: header", ",".join(header), f"must be {','.join(BOOKING_COLUMNS)}"
+            )
+        for line, cells in rows:
+            if not cells:
+                continue  # a blank line
+            try:
+                if len(cells) != len(BOOKING_COLUMNS):
+                    raise VisitplanError("row", line, "must have exactly 4 cells")
+                row = dict(zip(BOOKING_COLUMNS, cells, strict=True))
+                participant = check_code(row["participant"].strip(), "participant")
+                visit = check_code(row["visit"].strip(), "visit")
+                day = parse_date(row["date"].strip(), "date")
+                key = (participant, visit)
+                if key in out:
+                    raise VisitplanError("booking", f"{participant} {visit}", "appears twice")
+                out[key] = local_datetime(day, row["time"].strip(), zone)
+            except VisitplanError as exc:
+                raise VisitplanError(f"{source}:{line}: {exc.field}", exc.value, exc.rule) from None
+    except csvfile.CsvError as exc:
+        raise VisitplanError(
+            f"{source}: line", exc.line, f"is not valid CSV: {exc.reason}"
+        ) from None
     return out
 
 
 def dump_bookings(appointments: Mapping[Key, pendulum.DateTime], zone: str) -> str:
     """CSV text of ``appointments`` (local date and time in ``zone``), sorted by time."""
-    from visitplan import csvfile
-
     rows = []
     for (participant, visit), when in sorted(appointments.items(), key=lambda kv: (kv[1], kv[0])):
         local = when.in_timezone(zone)

@@ -1,5 +1,5 @@
-"""Writing CSV: the one writer behind every CSV visitplan writes (schedules, CDISC datasets,
-bookings).
+"""CSV: the one writer behind every CSV visitplan writes (schedules, CDISC datasets,
+bookings), and the strict row reader behind every CSV it reads (rosters, bookings, histories).
 
 Two things make a cell dangerous when a coordinator opens the file in a spreadsheet:
 
@@ -63,3 +63,35 @@ def _with_header(
 ) -> Iterator[Iterable[object]]:
     yield header
     yield from rows
+
+
+class CsvError(Exception):
+    """A line the CSV reader cannot read: ``line`` where its row starts, ``reason`` in words."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+def read_rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line, cells)`` of each row of CSV ``text``, ``line`` the row's last physical line.
+
+    Read as the csv module needs (``newline=""``: a quoted line break stays in its cell, and
+    CR-only line ends read like any other) and strictly: an unclosed quote or a cell over the
+    csv module's 128 kB limit raises :class:`CsvError` with the line its row starts on, instead
+    of a cell swallowing the rest of the file or a traceback.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            reason = str(exc)
+            if reason == "unexpected end of data":
+                reason = "a quote is opened and never closed"
+            raise CsvError(start, reason) from None
+        yield reader.line_num, cells

@@ -10,8 +10,6 @@ it, and which rule binds Day 1 (the latest earliest date). See docs/events-and-c
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -21,6 +19,7 @@ from typing import Any
 import attrs
 import pendulum
 
+from visitplan import csvfile
 from visitplan.dates import Span, earliest_clear, shift, to_date
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
@@ -294,10 +293,9 @@ def read_history(text: str, *, source: str = "history", fmt: str = "csv") -> lis
         for where, row in rows:
             _no_duplicates(row, where)
     else:
-        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-        start = 1  # the line the row being read starts on
         try:
-            header = reader.fieldnames or []
+            lines = csvfile.read_rows(text)
+            header = next(lines, (1, []))[1]
             if "rule" not in header:
                 raise VisitplanError(
                     f"{source} header",
@@ -307,27 +305,22 @@ def read_history(text: str, *, source: str = "history", fmt: str = "csv") -> lis
             if len(set(header)) != len(header):
                 twice = sorted({c for c in header if header.count(c) > 1})
                 raise VisitplanError(f"{source} header", ",".join(twice), "column appears twice")
-            start = reader.line_num + 1
-            for row in reader:
-                where = f"{source} row {reader.line_num}"
-                if None in row:
-                    cells = len(header) + len(row[None])
+            for line, cells in lines:
+                if not cells:
+                    continue  # a blank line
+                where = f"{source} row {line}"
+                if len(cells) > len(header):
                     raise VisitplanError(
-                        where, f"{cells} cells", f"has more cells than the header's {len(header)}"
+                        where,
+                        f"{len(cells)} cells",
+                        f"has more cells than the header's {len(header)}",
                     )
-                rows.append((where, row))
-                start = reader.line_num + 1
-        except csv.Error as exc:
+                rows.append((where, dict(zip(header, cells, strict=False))))
+        except csvfile.CsvError as exc:
             raise VisitplanError(
-                f"{source} row", start, f"is not valid CSV: {_csv_error(exc)}"
+                f"{source} row", exc.line, f"is not valid CSV: {exc.reason}"
             ) from None
     return [_item(where, row) for where, row in rows]
-
-
-def _csv_error(exc: csv.Error) -> str:
-    """The csv module's message, in words for the mistake people make."""
-    text = str(exc)
-    return "a quote is opened and never closed" if text == "unexpected end of data" else text
 
 
 def _no_duplicates(row: Mapping[str, Any], where: str) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from visitplan import csvfile
 from visitplan.dates import to_date
 from visitplan.errors import VisitplanError, one_line
 from visitplan.fileio import read_text
@@ -46,26 +45,17 @@ def read_roster(
     """
     if not isinstance(text, str):
         raise VisitplanError(source, type(text).__name__, "roster text must be a str")
-    # newline="" as the csv module requires: quoted line breaks stay in their cell, and files
-    # with old Mac line ends (CR only) read like any other.
-    # strict: an unclosed quote is an error, not a cell swallowing the rest of the file.
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
 
     def rows() -> Iterator[tuple[int, list[str]]]:
-        while True:
-            start = reader.line_num + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                if start == 1:
-                    raise VisitplanError(
-                        f"{source}:1: header", None, f"is not valid CSV: {exc}"
-                    ) from None
-                # A broken line (e.g. a cell over the csv module's size limit) ends the file.
-                raise _BrokenRow(f"{source}:{start}: row is not valid CSV: {exc}") from None
-            yield reader.line_num, cells
+        try:
+            yield from csvfile.read_rows(text)
+        except csvfile.CsvError as exc:
+            if exc.line == 1:
+                raise VisitplanError(
+                    f"{source}:1: header", None, f"is not valid CSV: {exc.reason}"
+                ) from None
+            # A broken line (e.g. a cell over the csv module's size limit) ends the file.
+            raise _BrokenRow(f"{source}:{exc.line}: row is not valid CSV: {exc.reason}") from None
 
     return read_rows(rows(), source=source, day1_visit=day1_visit, max_rows=max_rows)
 
