@@ -17,10 +17,11 @@ from typing import Any
 import attrs
 import pendulum
 
+from visitplan.cdisc_ct import default_epoch_term, epoch_term
 from visitplan.dates import Span, study_day, to_date
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
-from visitplan.model import AnchorKind, Offset, Protocol, Unit, Visit
+from visitplan.model import AnchorKind, Epoch, Offset, Protocol, Unit, Visit
 from visitplan.participant import Participant
 from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
 
@@ -34,8 +35,8 @@ TA_COLUMNS = (
     "EPOCH",
 )  # fmt: skip
 SV_COLUMNS = (
-    "STUDYID", "DOMAIN", "USUBJID", "VISITNUM", "VISIT", "SVSTDTC", "SVENDTC", "SVSTDY",
-    "SVENDY", "SVPRESP", "SVOCCUR", "SVREASOC", "SVUPDES",
+    "STUDYID", "DOMAIN", "USUBJID", "VISITNUM", "VISIT", "SVPRESP", "SVOCCUR", "SVREASOC",
+    "EPOCH", "SVSTDTC", "SVENDTC", "SVSTDY", "SVENDY", "SVUPDES",
 )  # fmt: skip
 
 #: VISITNUM = position of the visit definition in the protocol file x this + occurrence.
@@ -101,19 +102,40 @@ def iso_duration(span: Offset | Span) -> str:
     return f"P{days // 7}W" if days and days % 7 == 0 else f"P{days}D"
 
 
+def etcd(epoch: Epoch) -> str:
+    """SDTM ETCD of an epoch's element: its ``etcd``, else its code when that fits 8 characters.
+
+    A longer code is never cut (two epochs could share the cut code): the protocol file names
+    the element code instead.
+    """
+    code = epoch.etcd or epoch.code
+    if len(code) > _ETCD_MAX:
+        raise VisitplanError(
+            f"epochs.{epoch.code}.code",
+            epoch.code,
+            f"is longer than the {_ETCD_MAX} characters of an SDTM element code (ETCD): "
+            "give etcd = ... in the protocol file",
+        )
+    return code
+
+
+def epoch_value(epoch: Epoch) -> str:
+    """SDTM EPOCH: the epoch's CDISC EPOCH term (C99079), given or spelt by its code or name."""
+    term = (epoch_term(epoch.type) if epoch.type else None) or default_epoch_term(
+        epoch.code, epoch.name
+    )
+    if term is None:
+        raise VisitplanError(
+            f"epochs.{epoch.code}.type",
+            "(missing)",
+            "neither the epoch code nor its name is a CDISC EPOCH term (C99079): "
+            "give type = ... in the protocol file (e.g. 'SCREENING', 'TREATMENT', 'FOLLOW-UP')",
+        )
+    return term.submission
+
+
 def _etcds(protocol: Protocol) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for e in protocol.epochs:
-        etcd = e.code[:_ETCD_MAX]
-        clash = [k for k, v in out.items() if v == etcd]
-        if clash:
-            raise VisitplanError(
-                "ETCD",
-                etcd,
-                f"epochs {clash[0]} and {e.code} share it once cut to {_ETCD_MAX} characters",
-            )
-        out[e.code] = etcd
-    return out
+    return {e.code: etcd(e) for e in protocol.epochs}
 
 
 def default_arm(protocol: Protocol) -> tuple[str, str]:
@@ -303,6 +325,7 @@ def ta_rows(protocol: Protocol, *, armcd: str | None = None, arm: str | None = N
         raise VisitplanError("ARMCD", armcd, f"must be at most {_ARMCD_MAX} characters")
     etcd = _etcds(protocol)
     names = {e.code: e.name for e in protocol.epochs}
+    epochs = {e.code: epoch_value(e) for e in protocol.epochs}
     return [
         {
             "STUDYID": studyid(protocol),
@@ -314,7 +337,7 @@ def ta_rows(protocol: Protocol, *, armcd: str | None = None, arm: str | None = N
             "ELEMENT": names[code],
             "TABRANCH": "",
             "TATRANS": "",
-            "EPOCH": names[code],
+            "EPOCH": epochs[code],
         }
         for i, (code, _, _) in enumerate(_epoch_bounds(protocol), start=1)
     ]
@@ -347,6 +370,7 @@ def sv_rows(
         if code not in known:
             raise VisitplanError("unscheduled visit participant", code, "is not in the roster")
     sid = studyid(protocol)
+    epochs = {e.code: epoch_value(e) for e in protocol.epochs}
     rows: list[tuple[str, float, Row]] = []
     for person, schedule in zip(participants, schedules, strict=True):
         if schedule.participant != person.code:
@@ -370,17 +394,22 @@ def sv_rows(
                     usubjid,
                     float(num),
                     _sv(sid, usubjid, str(num), v.name, when, day, "Y", "Y" if done else "N")
-                    | {"SVREASOC": reason},
+                    | {"SVREASOC": reason, "EPOCH": epochs[v.epoch.code]},
                 )
             )
-        for k_by_prev, u in _number_unscheduled(protocol, schedule, extra.get(person.code, [])):
+        unplanned = _number_unscheduled(protocol, schedule, extra.get(person.code, []))
+        for k_by_prev, epoch, u in unplanned:
             day = str(study_day(u.date, schedule.day1)) if day1_done else ""
             rows.append(
                 (
                     usubjid,
                     float(k_by_prev),
                     _sv(sid, usubjid, k_by_prev, "Unscheduled", u.date.isoformat(), day, "", "")
-                    | {"VISIT": f"Unscheduled {k_by_prev}", "SVUPDES": u.description},
+                    | {
+                        "VISIT": f"Unscheduled {k_by_prev}",
+                        "SVUPDES": u.description,
+                        "EPOCH": epochs[epoch] if epoch else "",
+                    },
                 )
             )
     rows.sort(key=lambda r: (r[0], r[1]))
@@ -403,29 +432,33 @@ def _sv(
         "SVPRESP": presp,
         "SVOCCUR": occur,
         "SVREASOC": "",
+        "EPOCH": "",
         "SVUPDES": "",
     }
 
 
 def _number_unscheduled(
     protocol: Protocol, schedule: Schedule, visits: list[UnscheduledVisit]
-) -> list[tuple[str, UnscheduledVisit]]:
-    """Decimal VISITNUMs: the last planned visit on or before the date, then .01, .02, ..."""
+) -> list[tuple[str, str | None, UnscheduledVisit]]:
+    """Decimal VISITNUMs: the last planned visit on or before the date, then .01, .02, ...
+
+    Each comes with the epoch it happened in: that of the same planned visit.
+    """
     out = []
     counts: dict[int, int] = {}
     for u in sorted(visits, key=lambda u: u.date):
-        before = [v for v in schedule.visits if v.date <= u.date]
-        prev = (
-            max(visitnum(protocol, v.base_code or v.code, v.occurrence) for v in before)
-            if before
-            else 0
-        )
+        before = [
+            (visitnum(protocol, v.base_code or v.code, v.occurrence), v.epoch.code)
+            for v in schedule.visits
+            if v.date <= u.date
+        ]
+        prev, epoch = max(before) if before else (0, None)
         counts[prev] = counts.get(prev, 0) + 1
         if counts[prev] >= 100:
             raise VisitplanError(
                 "unscheduled visits", u.date.isoformat(), "at most 99 after one planned visit"
             )
-        out.append((f"{prev}.{counts[prev]:02d}", u))
+        out.append((f"{prev}.{counts[prev]:02d}", epoch, u))
     return out
 
 
