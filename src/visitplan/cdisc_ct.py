@@ -94,6 +94,16 @@ ENDPOINT_LEVEL = {
     "exploratory": Term("C170559", "Exploratory Endpoint", "Exploratory Endpoint"),
 }
 
+#: Intervention Type Response (C99078, SDTM CT): a study intervention's type.
+INTTYPE = _codelist(
+    ("C307", "BIOLOGIC", "Biological Agent"),
+    ("C16830", "DEVICE", "Medical Device"),
+    ("C1505", "DIETARY SUPPLEMENT", "Dietary Supplement"),
+    ("C1909", "DRUG", "Pharmacologic Substance"),
+    ("C15238", "GENETIC", "Gene Therapy"),
+    ("C923", "VACCINE", "Vaccine"),
+)
+
 # Single terms of DDF and SDTM codelists (codelist in the comment).
 ENCOUNTER_VISIT = Term("C25716", "Visit", "Visit")  # C188728 Encounter Type
 TIMING_AFTER = Term("C201356", "After", "After Timing Type")  # C201264 Timing Type
@@ -104,6 +114,9 @@ OFFICIAL_TITLE = Term("C207616", "Official Study Title", "Official Study Title")
 PHARMA_COMPANY = Term("C54149", "Pharmaceutical Company", "Drug Company")  # C188724
 STUDY_REGISTRY = Term("C93453", "Clinical Study Registry", "Study Registry")  # C188724
 SPONSOR_ROLE = Term("C70793", "Sponsor", "Clinical Study Sponsor")  # C215480 Study Role
+INTERVENTION_ROLE = Term(
+    "C41161", "Experimental Intervention", "Protocol Agent"
+)  # C207417 Study Intervention Role
 EXPERIMENTAL_ARM = Term("C174266", "Experimental Arm", "Investigational Arm")  # C174222
 WITHIN_STUDY = Term(
     "C188866", "Data Generated Within Study", "Data Generated Within Study"

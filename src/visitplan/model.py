@@ -128,6 +128,8 @@ class Dose:
     route: str = "s.c."
     injections: int = 1
     presentation: str = ""
+    #: The CDISC intervention type (C99078 term, e.g. ``BIOLOGIC``); empty: ``DRUG``.
+    intervention_type: str = ""
 
     def __str__(self) -> str:
         amount = f"{self.amount:g} {self.unit}"

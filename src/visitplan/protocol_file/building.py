@@ -307,7 +307,15 @@ def _procedures(r: Reader, raw: object) -> dict[str, Procedure]:
             d = r.table(
                 p["dose"],
                 f"{path}.dose",
-                {"drug", "amount", "unit", "route", "injections", "presentation"},
+                {
+                    "drug",
+                    "amount",
+                    "unit",
+                    "route",
+                    "injections",
+                    "presentation",
+                    "intervention_type",
+                },
                 {"drug", "amount"},
             )
             amount, injections = d.get("amount"), d.get("injections", 1)
@@ -331,6 +339,7 @@ def _procedures(r: Reader, raw: object) -> dict[str, Procedure]:
                 route=r.text(d, "route", f"{path}.dose", "s.c."),
                 injections=injections,
                 presentation=r.text(d, "presentation", f"{path}.dose"),
+                intervention_type=design.intervention_type(r, d, f"{path}.dose"),
             )
         kind = r.enum(
             p, "kind", path, ProcedureKind, ProcedureKind.DOSE if dose else ProcedureKind.OTHER

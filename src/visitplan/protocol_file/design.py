@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from visitplan.cdisc_ct import EPOCH, EPOCH_CODELIST, OBJECTIVE_LEVEL, PHASE, SEX
+from visitplan.cdisc_ct import EPOCH, EPOCH_CODELIST, INTTYPE, OBJECTIVE_LEVEL, PHASE, SEX
 from visitplan.codes import is_visit_code
 from visitplan.model import Criterion, Epoch, Objective, Population
 from visitplan.protocol_file.checks import check_unique
@@ -67,6 +67,17 @@ def phase(r: Reader, study: Mapping[str, Any]) -> str:
     value = r.text(study, "phase", "study")
     if value and value not in PHASE:
         r.error("study.phase", value, f"must be a CDISC trial phase (C66737): {', '.join(PHASE)}")
+    return value
+
+
+def intervention_type(r: Reader, dose: Mapping[str, Any], path: str) -> str:
+    value = r.text(dose, "intervention_type", path)
+    if value and value not in INTTYPE:
+        r.error(
+            f"{path}.intervention_type",
+            value,
+            f"must be a CDISC intervention type (C99078): {', '.join(INTTYPE)}",
+        )
     return value
 
 

@@ -75,6 +75,8 @@ def to_dict(protocol: Protocol) -> dict[str, Any]:
                 }
                 if d.presentation:
                     entry["dose"]["presentation"] = d.presentation
+                if d.intervention_type:
+                    entry["dose"]["intervention_type"] = d.intervention_type
             procs[p.code] = entry
     doc["procedures"] = procs
     doc["visits"] = [_visit_dict(v) for v in protocol.visits]
