@@ -1,6 +1,6 @@
-"""CDISC exports: SDTM trial design (TV, TE, TA), subject visits (SV) and a USDM timeline.
+"""CDISC SDTM exports: trial design (TV, TE, TA) and subject visits (SV); USDM is export.usdm.
 
-Versions followed: SDTMIG v3.4 (SDTM v2.0) for the datasets, USDM v4.0 for the timeline; see
+Versions followed: SDTMIG v3.4 (SDTM v2.0), codes from :mod:`visitplan.cdisc_ct`; see
 docs/cdisc.md for every mapping choice. No date is computed here: planned study days come from
 the engine (a reference participant planned by :func:`visitplan.engine.plan`), actual study
 days from the engine's ``study_day`` or :func:`visitplan.dates.study_day`.
