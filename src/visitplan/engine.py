@@ -100,6 +100,10 @@ def _dependencies(protocol: Protocol) -> dict[str, set[str]]:
     codes = {v.code for v in protocol.visits}
     graph: dict[str, set[str]] = {_LAST_DOSE: {v.code for v in protocol.visits if v.is_dosing}}
     for v in protocol.visits:
+        if v.merge is MergeRule.GAP and v.repeat is None:
+            raise ProtocolError(
+                f"visits.{v.code}.merge", "gap", "needs a repeat: its every is the longest gap"
+            )
         deps: set[str] = set()
         anchors = [v.anchor] + ([v.not_before.anchor] if v.not_before else [])
         for a in anchors:
@@ -139,6 +143,8 @@ class _Flagged:
         "by_code",
         "copied",
         "dosing",
+        "gapped",
+        "hosts",
         "merging",
         "milestones",
         "procedures",
@@ -162,16 +168,34 @@ class _Flagged:
         #: whose occurrences are worked out as it is planned) and what its PlannedVisits copy
         #: from it, and None where the last dose resolves.
         steps: list[_Step | None] = []
+        #: Maximum-gap monitoring visits (merge = "gap"): planned last, once every visit that
+        #: could do their procedures is (nothing can anchor on them: they repeat).
+        self.gapped = tuple(
+            (v, self.copied[v.code]) for v in self.visits if v.merge is MergeRule.GAP
+        )
+        #: Gap visit code -> the codes of the other visits doing all its procedures.
+        self.hosts = {
+            v.code: tuple(
+                h.code
+                for h in self.visits
+                if h is not v
+                and {p.code for p in self.procedures[v.code]}
+                <= {p.code for p in self.procedures[h.code]}
+            )
+            for v, _ in self.gapped
+        }
         for code in compiled.order:
             if code == _LAST_DOSE:
                 steps.append(None)
-            elif code in self.by_code:
+            elif code in self.by_code and self.by_code[code].merge is not MergeRule.GAP:
                 v = self.by_code[code]
                 occurrence = None if v.repeat else compiled.occurrence(v, None)
                 steps.append((v, occurrence, self.copied[code]))
         self.steps = tuple(steps)
         self.dosing = tuple(v.code for v in self.visits if v.code in compiled.dosing)
-        self.merging = tuple(v for v in self.visits if v.merge is not None)
+        self.merging = tuple(
+            v for v in self.visits if v.merge is not None and v.merge is not MergeRule.GAP
+        )
         #: Each applicable milestone with the span of its offset.
         self.milestones = tuple(
             (m, m.offset.span()) for m in protocol.milestones if _applies(m.condition, flags)
@@ -213,6 +237,9 @@ class _Compiled:
         self.not_before = {
             v.code: v.not_before.offset.span() for v in protocol.visits if v.not_before
         }
+        #: The window's after-span of a visit with a floor: a held target keeps it (rule 1 of
+        #: docs/events-and-conditions.md, "Held dates").
+        self.after = {v.code: v.window.after.span() for v in protocol.visits if v.not_before}
         self.until = {
             v.code: v.repeat.until.span() for v in protocol.visits if v.repeat and v.repeat.until
         }
@@ -222,6 +249,7 @@ class _Compiled:
         self._raw: dict[frozenset[str], _Flagged] = {}
         self._occurrences: dict[tuple[str, int | None], _Occurrence] = {}
         self._repeats: dict[str, list[_Occurrence]] = {}
+        self._gaps: dict[tuple[str, int], Spans] = {}
         #: Visit code -> the field names its date errors report. Built once: formatting them
         #: for every occurrence planned cost more than the error path they serve ever runs.
         self.fields = {
@@ -257,6 +285,20 @@ class _Compiled:
             known = known + [self.occurrence(v, n) for n in range(len(known) + 1, count + 1)]
             self._repeats[v.code] = known
         return known
+
+    def gap(self, v: Visit, k: int) -> Spans:
+        """Target/earliest/latest spans of ``k`` times ``v.repeat.every`` (a maximum-gap
+        visit's occurrence after the last visit doing its procedures), made once."""
+        key = (v.code, k)
+        found = self._gaps.get(key)
+        if found is None:
+            assert v.repeat is not None
+            fields = self.fields[v.code]
+            span = v.repeat.every.span().times(k)
+            found = Spans(_window_spans(v, span), (fields[6], fields[1], fields[2]))
+            if len(self._gaps) < 4096:
+                self._gaps[key] = found
+        return found
 
     def occurrence(self, v: Visit, occurrence: int | None) -> _Occurrence:
         """Code, name and target/earliest/latest spans of ``v``'s occurrence.
@@ -324,6 +366,10 @@ class _Planner:
         self.day1: pendulum.Date | None = None
         self.last_dose: pendulum.Date | None = None
         self.last_dose_actual = False
+        #: Why there is no last dose (no dose given and none to come), else None; the date
+        #: that stands in for it (see _resolve_last_dose).
+        self._no_dose: str | None = None
+        self._no_dose_date: pendulum.Date | None = None
         self.findings: list[Finding] = []
         #: The facts other than records that can change a visit's status (see ``_plan``).
         self._dated_facts = (
@@ -404,6 +450,8 @@ class _Planner:
                 slots[v.code] = [self._plan(v, occurrence, copied, anchor)]
             if self.day1 is None and v.code == day1_visit and slots[v.code]:
                 self._found_day1(slots[v.code][0].date)
+        for v, copied in self.f.gapped:
+            slots[v.code] = self._plan_gap(v, copied)
         if self.f.merging:
             self._merge()
         self._check_dose_gaps()
@@ -476,6 +524,8 @@ class _Planner:
     def _milestones(self) -> tuple[PlannedMilestone, ...]:
         out = []
         for m, span in self.f.milestones:
+            if self._no_dose is not None and m.anchor.kind is AnchorKind.LAST_DOSE:
+                continue  # no dose given: no date after it (docs/events-and-conditions.md)
             anchor_date, actual = self._anchor_date(m.anchor, m)
             out.append(PlannedMilestone(m.code, m.name, shift(anchor_date, span), not actual))
         return tuple(sorted(out, key=lambda m: m.date))
@@ -495,7 +545,9 @@ class _Planner:
             return (slots[0].target, False) if actual is None else (actual, True)
         if kind is AnchorKind.SCREENING:
             return self.p.screening, True
-        assert self.last_dose is not None
+        if self.last_dose is None:
+            assert self._no_dose_date is not None
+            return self._no_dose_date, False
         return self.last_dose, self.last_dose_actual
 
     def _plan(
@@ -515,6 +567,8 @@ class _Planner:
         """
         anchor_date, anchor_actual = anchor
         code, name, spans = occ
+        if self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE:
+            return self._not_planned(v, occ, copied, number)
         if v.code == self._early_end:
             assert self.p.discontinued is not None
             anchor_date, anchor_actual = self.p.discontinued, True
@@ -532,9 +586,13 @@ class _Planner:
                 target, tentative = latest, True
             else:
                 target = min(max(event, earliest), latest)
-        if v.not_before:
+        if v.not_before and not (
+            # No dose given: no floor counts from a dose that does not exist.
+            self._no_dose is not None and v.not_before.anchor.kind is AnchorKind.LAST_DOSE
+        ):
             floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
-            floor = shift(floor_anchor, self.c.not_before[v.code], self.c.fields[v.code][3])
+            fields = self.c.fields[v.code]
+            floor = shift(floor_anchor, self.c.not_before[v.code], fields[3])
             if target < floor:
                 self.findings.append(
                     Finding(
@@ -544,9 +602,11 @@ class _Planner:
                         f"({v.not_before.anchor} + {v.not_before.offset})",
                     )
                 )
+                # The held target keeps the protocol's window after it (EOT held to last
+                # dose + 21 days is still due up to 7 days later), never opens before it.
                 target = floor
                 earliest = max(earliest, floor)
-                latest = max(latest, floor)
+                latest = max(latest, shift(floor, self.c.after[v.code], fields[2]))
         status, actual, reason = _PLANNED, None, None
         # Without a record for this occurrence, _apply_record only acts on today, a
         # discontinuation or a withdrawal; most participants have none of them, so skip it.
@@ -554,6 +614,8 @@ class _Planner:
             status, actual, reason = self._apply_record(
                 v, code, target, earliest, latest, anchor_date if anchor_actual else None
             )
+        if status is not _PLANNED:
+            tentative = False  # done, missed or cancelled: the date waits for nothing
         kind, epoch, procedures = copied
         day1 = self.day1
         if day1 is None and v.code == self.protocol.day1_visit:
@@ -577,6 +639,47 @@ class _Planner:
             number,
         )
 
+    def _not_planned(
+        self, v: Visit, occ: _Occurrence, copied: _Copied, number: int | None
+    ) -> PlannedVisit:
+        """An occurrence anchored on the last dose when no dose was given (_resolve_last_dose).
+
+        Not planned: cancelled with the reason, on the date standing in for the last dose,
+        with no window; a record of it is kept as recorded, and flagged as outside the plan
+        (a repeat's own loop flags its occurrences).
+        """
+        assert self._no_dose is not None and self._no_dose_date is not None
+        code, name, _ = occ
+        day = self._no_dose_date
+        record = self.records.get(code)
+        status, actual = VisitStatus.CANCELLED, None
+        reason: str | None = f"not planned: {self._no_dose}"
+        if record is not None:
+            status, actual, reason = _RECORDED[record.status], record.date, record.reason
+            if record.status is not Status.DONE:
+                actual = None
+            if number is None:
+                self._unplanned(code, self._no_dose)
+        kind, epoch, procedures = copied
+        day1 = self.day1
+        return new_visit(
+            code,
+            name,
+            kind,
+            epoch,
+            day,
+            day,
+            day,
+            0 if day1 is None else study_day(actual or day, day1),
+            False,
+            procedures,
+            status,
+            actual,
+            reason,
+            v.code,
+            number,
+        )
+
     def _plan_repeat(self, v: Visit, copied: _Copied) -> list[PlannedVisit]:
         rep = v.repeat
         assert rep is not None
@@ -587,6 +690,10 @@ class _Planner:
         limit = shift(anchor_date, self.c.until[v.code], fields[5]) if rep.until else None
         stop_event = self._event(rep.stop_event) if rep.stop_event else None
         stop_visit = self.slots[rep.stop_visit][0].date if rep.stop_visit else None
+        # Once the stop visit is done, an occurrence done after it is outside the plan.
+        stop_done = self.slots[rep.stop_visit][0].actual if rep.stop_visit else None
+        # No dose given: nothing anchored on the last dose is planned (_resolve_last_dose).
+        no_dose = self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE
         records = self.records
         last_recorded = (
             max((n for c in records if (n := self._occurrence_of(v, c)) is not None), default=0)
@@ -611,12 +718,13 @@ class _Planner:
                 dates = None
                 target = shift(anchor_date, spans.spans[0], fields[6])
             ended = (
-                (rep.count is not None and k >= rep.count)
+                no_dose
+                or (rep.count is not None and k >= rep.count)
                 or (limit is not None and target > limit)
                 or (stop_event is not None and target > stop_event)
                 or (stop_visit is not None and target >= stop_visit)
             )
-            if ended and f"{v.code}{n}" not in records:
+            if ended and occ[0] not in records:
                 if n > last_recorded:
                     return planned
                 continue
@@ -625,8 +733,139 @@ class _Planner:
                 raise ProtocolError(
                     where, str(rep.every), f"does not end within {MAX_OCCURRENCES} occurrences"
                 )
-            planned.append(self._plan(v, occ, copied, anchor, n, dates))
+            pv = self._plan(v, occ, copied, anchor, n, dates)
+            planned.append(pv)
+            if ended:
+                # A record of an occurrence the plan does not have: kept, and flagged.
+                why = self._ended_why(v, k, target, limit, stop_event, stop_visit)
+                self._unplanned(occ[0], why)
+            elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
+                self._unplanned(occ[0], f"done {pv.actual}, after {rep.stop_visit} ({stop_done})")
         return planned  # not reached: the loop returns or raises at MAX_OCCURRENCES + 1
+
+    def _ended_why(
+        self,
+        v: Visit,
+        k: int,
+        target: pendulum.Date,
+        limit: pendulum.Date | None,
+        stop_event: pendulum.Date | None,
+        stop_visit: pendulum.Date | None,
+    ) -> str:
+        """Why occurrence ``k`` (from 0) of repeat ``v``, at ``target``, is not in the plan."""
+        rep = v.repeat
+        assert rep is not None
+        if self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE:
+            return self._no_dose
+        if rep.count is not None and k >= rep.count:
+            return f"the protocol plans {rep.count} occurrence{'s' if rep.count != 1 else ''}"
+        if limit is not None and target > limit:
+            return f"its target {target} is after {v.anchor} + {rep.until} ({limit})"
+        if stop_event is not None and target > stop_event:
+            return f"its target {target} is after {rep.stop_event} on {stop_event}"
+        return f"its target {target} is on or after {rep.stop_visit} ({stop_visit})"
+
+    def _unplanned(self, code: str, why: str) -> None:
+        self.findings.append(
+            Finding(FindingKind.UNPLANNED, code, f"recorded, but not in the plan: {why}")
+        )
+
+    def _plan_gap(self, v: Visit, copied: _Copied) -> list[PlannedVisit]:
+        """The occurrences of maximum-gap visit ``v`` (merge = "gap", see MergeRule.GAP).
+
+        Walks forward from the anchor: the next occurrence would be ``offset`` after the
+        anchor, or ``k * every`` after the last visit doing its procedures (its actual date
+        once done, else its target), each computed from that date in one step. When one of
+        those visits falls after that date and on or before the occurrence's latest date, the
+        walk moves on to the last of them; otherwise the occurrence is needed and gets the next
+        number. The repeat's end (count, until, stop event, stop visit) applies as for any
+        repeat. A recorded occurrence keeps its number; once done, the next gap counts from
+        its actual date. Records beyond the occurrences needed are kept and flagged.
+        """
+        rep = v.repeat
+        assert rep is not None
+        anchor = self._anchor_date(v.anchor, v)
+        fields = self.c.fields[v.code]
+        limit = shift(anchor[0], self.c.until[v.code], fields[5]) if rep.until else None
+        stop_event = self._event(rep.stop_event) if rep.stop_event else None
+        stop_visit = self.slots[rep.stop_visit][0].date if rep.stop_visit else None
+        stop_done = self.slots[rep.stop_visit][0].actual if rep.stop_visit else None
+        no_dose = self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE
+        records = self.records
+        last_recorded = (
+            max((n for c in records if (n := self._occurrence_of(v, c)) is not None), default=0)
+            if records
+            else 0
+        )
+        hosts = sorted(
+            h.date
+            for code in self.f.hosts[v.code]
+            for h in self.slots.get(code, ())
+            if h.status is _PLANNED or h.status is VisitStatus.DONE
+        )
+        known = self.c.repeat(v, 4)
+        planned: list[PlannedVisit] = []
+        # The walk: ``base`` is the anchor (k-th occurrence from it: offset + k * every) or,
+        # once one is found, the last visit doing the procedures (k * every after it).
+        base, from_anchor, k = anchor[0], True, 0
+        n = 0  # occurrences numbered so far
+        needed = -1  # how many the plan needs, once the repeat has ended
+        i = 0  # hosts[i:] are the visits after base
+        while True:
+            spans = self.c.repeat(v, k + 1)[k][2] if from_anchor else self.c.gap(v, k)
+            dates = spans.apply(base)
+            target, latest = dates[0], dates[2]
+            ended = (
+                no_dose
+                or (rep.count is not None and n >= rep.count)
+                or (limit is not None and target > limit)
+                or (stop_event is not None and target > stop_event)
+                or (stop_visit is not None and target >= stop_visit)
+            )
+            if not ended:
+                while i < len(hosts) and hosts[i] <= base:
+                    i += 1
+                j = i
+                while j < len(hosts) and hosts[j] <= latest:
+                    j += 1
+                if j > i:  # done at the last visit doing the procedures by its latest date
+                    base, from_anchor, k, i = hosts[j - 1], False, 1, j
+                    continue
+            else:
+                if needed < 0:
+                    needed = n  # the occurrences the plan needs; records after it are extra
+                if n >= last_recorded:
+                    return planned
+            n += 1
+            if n > MAX_OCCURRENCES:
+                raise ProtocolError(
+                    fields[4], str(rep.every), f"does not end within {MAX_OCCURRENCES} occurrences"
+                )
+            if n > len(known):
+                known = self.c.repeat(v, min(2 * n, MAX_OCCURRENCES))
+            occ = known[n - 1]
+            if ended and occ[0] not in records:
+                k += 1
+                continue
+            record = records.get(occ[0])
+            if ended and record is not None and record.date is not None:
+                dates = (record.date, record.date, record.date)  # no position: its own date
+            pv = self._plan(v, occ, copied, anchor, n, dates)
+            planned.append(pv)
+            if ended:
+                why = (
+                    self._no_dose
+                    if self._no_dose is not None and no_dose
+                    else f"{needed or 'no'} occurrence{'s' if needed != 1 else ''} of {v.code} "
+                    f"needed: the visits doing its procedures leave no other gap over {rep.every}"
+                )
+                self._unplanned(occ[0], why)
+            elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
+                self._unplanned(occ[0], f"done {pv.actual}, after {rep.stop_visit} ({stop_done})")
+            if pv.actual is not None and pv.actual > base:
+                base, from_anchor, k = pv.actual, False, 1
+            else:
+                k += 1
 
     @staticmethod
     def _occurrence_of(v: Visit, code: str) -> int | None:
@@ -712,9 +951,20 @@ class _Planner:
         elif given:
             self.last_dose, self.last_dose_actual = given[-1][0], True
         else:
-            # No dose given and none to come (e.g. discontinued before Day 1): count from Day 1.
-            d1 = self.slots[self.protocol.day1_visit][0]
-            self.last_dose, self.last_dose_actual = d1.date, d1.actual is not None
+            # No dose given and none to come (Day 1 missed, then discontinued; or withdrawn
+            # before it): there is no last dose, and nothing is hung on a dose never given.
+            # Visits anchored on it are not planned (cancelled, with this reason), milestones
+            # anchored on it left out, floors on it do not apply. The date standing in for it
+            # only places those cancelled visits: the day treatment ended (discontinuation),
+            # else the withdrawal, else the last dosing visit's date.
+            self.last_dose = None
+            self._no_dose = "no dose of the study drug was given"
+            p = self.p
+            stops = [d for d in (p.discontinued, p.withdrawn) if d is not None]
+            if p.discontinued is not None:
+                self._no_dose += f" (treatment discontinued on {p.discontinued})"
+            dosing = [s.date for code in self.f.dosing for s in self.slots.get(code, ())]
+            self._no_dose_date = stops[0] if stops else max(dosing, default=p.screening)
 
     def _given_doses(self) -> list[tuple[pendulum.Date, str]]:
         """(actual date, code) of every dose given, in date order."""
@@ -782,6 +1032,11 @@ class _Planner:
 
 
 _PLANNED = VisitStatus.PLANNED
+_RECORDED = {
+    Status.DONE: VisitStatus.DONE,
+    Status.MISSED: VisitStatus.MISSED,
+    Status.CANCELLED: VisitStatus.CANCELLED,
+}
 _STUDY_DAY = operator.attrgetter("study_day")
 
 
