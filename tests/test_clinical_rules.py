@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-import pytest
 from click.testing import CliRunner
 
 import visitplan
@@ -40,9 +39,17 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> str:
 
 def plan_json(*facts: str) -> dict[str, Any]:
     out = invoke(
-        "plan", "--participant", "X", "--screening", SCREENING, "--day1", DAY1, *facts,
-        "--format", "json",
-    )  # fmt: skip
+        "plan",
+        "--participant",
+        "X",
+        "--screening",
+        SCREENING,
+        "--day1",
+        DAY1,
+        *facts,
+        "--format",
+        "json",
+    )
     doc: dict[str, Any] = json.loads(out)
     return doc
 
@@ -59,16 +66,24 @@ def test_eot_held_by_the_last_dose_floor_keeps_the_window_after_it():
     doc = plan_json("--actual", "W20=2023-02-07")
     eot = visit(doc, "EOT")
     assert (eot["target"], eot["earliest"], eot["latest"]) == (
-        "2023-02-28", "2023-02-28", "2023-03-07",
-    )  # fmt: skip
-    assert {"visit": "EOT", "kind": "held",
-            "message": "target 2023-02-15 held to 2023-02-28 (last_dose + 21 days)"} in doc["findings"]  # fmt: skip
+        "2023-02-28",
+        "2023-02-28",
+        "2023-03-07",
+    )
+    assert {
+        "visit": "EOT",
+        "kind": "held",
+        "message": "target 2023-02-15 held to 2023-02-28 (last_dose + 21 days)",
+    } in doc["findings"]
     # EOT done 3 March, inside the kept width: no deviation. 8 March is one day past it.
     inside = plan_json("--actual", "W20=2023-02-07", "--actual", "EOT=2023-03-03")
     assert not [f for f in inside["findings"] if f["visit"] == "EOT" and f["kind"] != "held"]
     late = plan_json("--actual", "W20=2023-02-07", "--actual", "EOT=2023-03-08")
-    assert {"visit": "EOT", "kind": "out-of-window",
-            "message": "done 2023-03-08, outside its window 2023-02-28 to 2023-03-07"} in late["findings"]  # fmt: skip
+    assert {
+        "visit": "EOT",
+        "kind": "out-of-window",
+        "message": "done 2023-03-08, outside its window 2023-02-28 to 2023-03-07",
+    } in late["findings"]
 
 
 def test_a_floor_inside_the_window_keeps_the_width_after_the_held_target(study):
@@ -93,9 +108,18 @@ def test_a_done_eos_is_not_tentative_in_json_and_calendar():
     eos = visit(doc, "EOS")
     assert (eos["status"], eos["actual"], eos["tentative"]) == ("done", "2023-07-01", False)
     ics = invoke(
-        "ics", "--participant", "X", "--screening", SCREENING, "--day1", DAY1,
-        "--actual", "EOS=2023-07-01", "--dtstamp", "2026-01-01T00:00:00Z",
-    )  # fmt: skip
+        "ics",
+        "--participant",
+        "X",
+        "--screening",
+        SCREENING,
+        "--day1",
+        DAY1,
+        "--actual",
+        "EOS=2023-07-01",
+        "--dtstamp",
+        "2026-01-01T00:00:00Z",
+    )
     event = ics.split("UID:NCT05124925-X-EOS@visitplan")[1].split("END:VEVENT")[0]
     assert "STATUS:CONFIRMED" in event and "TENTATIVE" not in event.upper()
     assert "SUMMARY:X EOS End of study (done)" in event
@@ -111,16 +135,34 @@ def test_missed_or_cancelled_eos_is_not_tentative_either(study):
         assert (eos.status.value, eos.tentative) == (status.value, False)
 
 
-# -- 3. no dose given: nothing hangs on a dose never given ------------------------------------------
+# -- 3. no dose given: nothing hangs on a dose never given ---------------------------------------
 def test_missed_day1_then_discontinued_plans_nothing_from_a_dose_never_given(tmp_path: Path):
     db = tmp_path / "site.db"
     env = {"VISITPLAN_DB": str(db)}
     today = ("--today", "2022-09-20")
-    invoke("enroll", "4001", "--screening", SCREENING, "--flag", "wocbp",
-           "--flag", "hbcab_positive", *today, env=env)  # fmt: skip
+    invoke(
+        "enroll",
+        "4001",
+        "--screening",
+        SCREENING,
+        "--flag",
+        "wocbp",
+        "--flag",
+        "hbcab_positive",
+        *today,
+        env=env,
+    )
     invoke("record", "4001", "D1", "--status", "missed", "--reason", "ill", *today, env=env)
-    out = invoke("discontinue", "4001", "--date", "2022-09-12", "--reason", "withdrew consent",
-                 *today, env=env)  # fmt: skip
+    out = invoke(
+        "discontinue",
+        "4001",
+        "--date",
+        "2022-09-12",
+        "--reason",
+        "withdrew consent",
+        *today,
+        env=env,
+    )
     # EOT is planned from the discontinuation date, with no floor from a dose never given.
     assert out == "discontinued treatment of 4001 on 2022-09-12; EOT target 2022-09-12\n"
     doc = json.loads(invoke("show", "4001", "--format", "json", *today, env=env))
@@ -136,17 +178,29 @@ def test_missed_day1_then_discontinued_plans_nothing_from_a_dose_never_given(tmp
     )
     eot = by_code["EOT"]
     assert (eot["status"], eot["earliest"], eot["target"], eot["latest"]) == (
-        "planned", "2022-09-05", "2022-09-12", "2022-09-19",
-    )  # fmt: skip
+        "planned",
+        "2022-09-05",
+        "2022-09-12",
+        "2022-09-19",
+    )
     assert {v["status"] for c, v in by_code.items() if c[0] == "W"} == {"cancelled"}
 
 
 def test_a_missed_dose_is_not_the_last_dose(study):
     # Dose 6 missed: the last dose is dose 5 as given (21 Dec 2022), not the missed one.
-    records = [Record(c, d) for c, d in (("D1", DAY1), ("W4", "2022-09-28"), ("W8", "2022-10-26"),
-                                         ("W12", "2022-11-23"), ("W16", "2022-12-21"))]  # fmt: skip
-    p = Participant("X", SCREENING, records=[*records, Record("W20", None, Status.MISSED)],
-                    flags={"wocbp"})  # fmt: skip
+    records = [
+        Record(c, d)
+        for c, d in (
+            ("D1", DAY1),
+            ("W4", "2022-09-28"),
+            ("W8", "2022-10-26"),
+            ("W12", "2022-11-23"),
+            ("W16", "2022-12-21"),
+        )
+    ]
+    p = Participant(
+        "X", SCREENING, records=[*records, Record("W20", None, Status.MISSED)], flags={"wocbp"}
+    )
     s = study.plan(p)
     assert s.last_dose == D(2022, 12, 21)
     assert s.milestone("CONTRACEPTION_END").date == D(2023, 6, 21)
@@ -158,9 +212,11 @@ def test_a_missed_dose_is_not_the_last_dose(study):
 
 def test_a_record_of_a_visit_hung_on_no_dose_is_kept_and_flagged(study):
     p = Participant(
-        "X", SCREENING, records=[Record("D1", None, Status.MISSED), Record("EOS", "2022-10-01")],
+        "X",
+        SCREENING,
+        records=[Record("D1", None, Status.MISSED), Record("EOS", "2022-10-01")],
         discontinued="2022-09-12",
-    )  # fmt: skip
+    )
     s = study.plan(p)
     assert (s.visit("EOS").status, s.visit("EOS").actual) == (VisitStatus.DONE, D(2022, 10, 1))
     assert [f.kind for f in s.findings if f.visit == "EOS"] == [FindingKind.UNPLANNED]
@@ -211,10 +267,10 @@ def test_a_long_gap_still_gets_an_hbv_trip(study):
     # Done 8 March: the next gap counts from the day it was done (EOS, 18 days later).
     done = study.plan(
         discontinued_45_days_after_dose_3(
-            events={"bcell_recovery": "2023-01-26"}, records={"D1": DAY1, "W4": "2022-09-28",
-                                                              "W8": "2022-10-26", "HBV1": "2023-03-08"},
+            events={"bcell_recovery": "2023-01-26"},
+            records={"D1": DAY1, "W4": "2022-09-28", "W8": "2022-10-26", "HBV1": "2023-03-08"},
         )
-    )  # fmt: skip
+    )
     assert [v.code for v in done.visits if v.base_code == "HBV"] == ["HBV1"]
     assert not [f for f in done.findings if f.visit == "HBV1"]
 
@@ -223,8 +279,9 @@ def test_hbv_trips_every_12_weeks_once_follow_up_stops_and_eos_is_far(study):
     # Never recovered, every follow-up visit missed: nothing tests between EOT and EOS (last
     # dose + 24 months), so a trip every 12 weeks, each computed from EOT in one step.
     missed = [Record(f"FU{i}", None, Status.MISSED) for i in range(1, 9)]
-    p = Participant("HB2", SCREENING, flags={"hbcab_positive"},
-                    records=[Record("D1", DAY1), *missed])  # fmt: skip
+    p = Participant(
+        "HB2", SCREENING, flags={"hbcab_positive"}, records=[Record("D1", DAY1), *missed]
+    )
     s = study.plan(p)
     trips = [(v.code, v.target) for v in s.visits if v.base_code == "HBV"]
     eot = s.visit("EOT").target
@@ -241,10 +298,13 @@ def test_fu9_past_last_dose_plus_24_months_is_unplanned(study):
     p = Participant("1001", SCREENING, records={"D1": DAY1, "FU9": "2025-03-12"})
     s = study.plan(p)
     assert s.visit("FU9").actual == D(2025, 3, 12)
-    assert unplanned(s) == [(
-        "FU9", "recorded, but not in the plan: its target 2025-03-12 is after "
-        "last_dose + 24 months (2025-01-18)",
-    )]  # fmt: skip
+    assert unplanned(s) == [
+        (
+            "FU9",
+            "recorded, but not in the plan: its target 2025-03-12 is after "
+            "last_dose + 24 months (2025-01-18)",
+        )
+    ]
     # FU8 is the last one the plan has: recording it is no finding.
     assert (
         unplanned(
@@ -255,26 +315,37 @@ def test_fu9_past_last_dose_plus_24_months_is_unplanned(study):
 
 
 def test_follow_up_after_recovery_or_after_eos_is_unplanned(study):
-    after_recovery = Participant("1001", SCREENING, records={"D1": DAY1, "FU2": "2023-08-02"},
-                                 events={"bcell_recovery": "2023-06-01"})  # fmt: skip
-    assert unplanned(study.plan(after_recovery)) == [(
-        "FU2", "recorded, but not in the plan: its target 2023-08-02 is after "
-        "bcell_recovery on 2023-06-01",
-    )]  # fmt: skip
+    after_recovery = Participant(
+        "1001",
+        SCREENING,
+        records={"D1": DAY1, "FU2": "2023-08-02"},
+        events={"bcell_recovery": "2023-06-01"},
+    )
+    assert unplanned(study.plan(after_recovery)) == [
+        (
+            "FU2",
+            "recorded, but not in the plan: its target 2023-08-02 is after "
+            "bcell_recovery on 2023-06-01",
+        )
+    ]
     # EOS done on 1 Aug 2023 (recovery 20 July): FU2 on 2 Aug is on or after EOS; FU1 done
     # 9 May stays in the plan.
     after_eos = Participant(
-        "1001", SCREENING, events={"bcell_recovery": "2023-07-20"},
+        "1001",
+        SCREENING,
+        events={"bcell_recovery": "2023-07-20"},
         records={"D1": DAY1, "FU1": "2023-05-09", "EOS": "2023-08-01", "FU2": "2023-08-03"},
-    )  # fmt: skip
+    )
     found = unplanned(study.plan(after_eos))
     assert [code for code, _ in found] == ["FU2"]
     # A follow-up visit in the plan (FU2, target 2 Aug, before recovery on 10 Aug) but done
     # after EOS was done (10 Aug) is outside it too.
     late = Participant(
-        "1001", SCREENING, events={"bcell_recovery": "2023-08-10"},
+        "1001",
+        SCREENING,
+        events={"bcell_recovery": "2023-08-10"},
         records={"D1": DAY1, "EOS": "2023-08-10", "FU2": "2023-08-12"},
-    )  # fmt: skip
+    )
     assert unplanned(study.plan(late)) == [
         ("FU2", "recorded, but not in the plan: done 2023-08-12, after EOS (2023-08-10)")
     ]

@@ -12,6 +12,7 @@ events.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -175,7 +176,7 @@ def booking_errors(
 
 def appointment_findings(
     schedule: Schedule,
-    appointments: Mapping[Key, pendulum.DateTime] | Iterable[StoredAppointment],
+    appointments: Mapping[Key, datetime.datetime] | Iterable[StoredAppointment],
     site: SiteCalendar | None = None,
 ) -> tuple[Finding, ...]:
     """What is wrong with the appointments of ``schedule``'s participant under this plan.
@@ -199,7 +200,9 @@ def appointment_findings(
     if isinstance(appointments, Mapping):
         for (participant, code), when in appointments.items():
             if participant == who:
-                local = when.in_timezone(site.timezone) if site is not None else when
+                local = pendulum.instance(when)
+                if site is not None:
+                    local = local.in_timezone(site.timezone)
                 booked.append((code, local.date(), local.strftime("%H:%M")))
     else:
         booked.extend((r.visit, r.date, r.time) for r in appointments if r.participant == who)

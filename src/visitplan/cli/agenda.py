@@ -106,7 +106,8 @@ def agenda(
     over = sum(1 for d in days if d.over)
     rebook = sum(1 for d in days for e in d.entries if e.problems)
     summary = f"{len(days)} days with visits, {closed} closed, {over} over capacity"
-    click.echo(summary + (f", {rebook} appointments to re-book" if rebook else ""))
+    plural = "s" if rebook != 1 else ""
+    click.echo(summary + (f", {rebook} appointment{plural} to re-book" if rebook else ""))
     if propose:
         chosen = MovePolicy(policy) if policy else site.policy
         now = today if today is not None else pendulum.today(site.timezone).date()

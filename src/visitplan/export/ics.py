@@ -19,7 +19,7 @@ import hashlib
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import attrs
 import icalendar
@@ -32,7 +32,18 @@ from visitplan.export.vtimezone import check_instants, vtimezone
 from visitplan.model import Procedure, ProcedureKind, Protocol, Site, Span
 from visitplan.schedule import PlannedMilestone, PlannedVisit, Schedule, VisitStatus
 
-__all__ = ["EventState", "Reminders", "iter_ical", "read_state", "to_ical", "uid"]
+if TYPE_CHECKING:
+    from visitplan.site import SiteCalendar
+
+__all__ = [
+    "EventState",
+    "Reminders",
+    "check_appointment",
+    "iter_ical",
+    "read_state",
+    "to_ical",
+    "uid",
+]
 
 PRODID = "-//visitplan//visitplan iCalendar export//EN"
 UID_DOMAIN = "visitplan"
@@ -116,6 +127,7 @@ def to_ical(
     reminders: Reminders | None = Reminders(),  # frozen: a shared default is safe
     window_spans: bool = False,
     name: str | None = None,
+    site_calendars: Mapping[str, SiteCalendar] | None = None,
 ) -> bytes:
     """The schedules as one iCalendar file (UTF-8 bytes, CRLF line ends).
 
@@ -128,6 +140,14 @@ def to_ical(
     previous SEQUENCE + 1. ``reminders`` sets the VALARMs (None: no alarm). ``window_spans``
     adds, for each open visit with a window, an all-day event spanning earliest..latest.
     ``name`` is the calendar name shown by clients (NAME and X-WR-CALNAME).
+
+    A timed event ends ``duration`` after its start in elapsed time, whatever the clocks do
+    in between (an end whose wall time a DST change repeats is written in UTC, which every
+    client reads the same way). An appointment that breaks a rule of booking under the
+    current plan (outside its visit's window; with ``site_calendars``, site code -> calendar,
+    also on a closed day or outside clinic hours) is still written at its time, flagged
+    ``(re-book)`` in the SUMMARY with the rule in the DESCRIPTION
+    (:func:`visitplan.booking.appointment_findings`).
 
     The bytes are those of :func:`iter_ical` over the same schedules, joined.
     """
@@ -142,6 +162,7 @@ def to_ical(
             reminders=reminders,
             window_spans=window_spans,
             name=name,
+            site_calendars=site_calendars,
         )
     )
 
@@ -157,6 +178,7 @@ def iter_ical(
     reminders: Reminders | None = Reminders(),  # frozen: a shared default is safe
     window_spans: bool = False,
     name: str | None = None,
+    site_calendars: Mapping[str, SiteCalendar] | None = None,
 ) -> Iterator[bytes]:
     """:func:`to_ical` as a stream: the calendar's bytes in chunks, one participant at a time.
 
@@ -248,7 +270,7 @@ def iter_ical(
             last = code
         chunk = _schedule_events(
             protocol, schedule, appointments, unused, duration, stamp_prop, known, previous,
-            reminders, window_spans,
+            reminders, window_spans, site_calendars,
         )  # fmt: skip
         yield chunk
     if unused:
@@ -274,21 +296,45 @@ def _schedule_events(
     previous: Mapping[str, EventState],
     reminders: Reminders | None,
     window_spans: bool,
+    site_calendars: Mapping[str, SiteCalendar] | None = None,
 ) -> bytes:
     """The VEVENTs of one schedule, serialised (``stamp``: the DTSTAMP property, built once,
     and ``known``: its line, see :func:`_serialise`)."""
     site = _site(protocol, schedule)
     events: list[icalendar.Event] = []
+    problems: dict[str, list[str]] = {}
+    if appointments:
+        own = {
+            key: appointments[key]
+            for v in schedule.visits
+            if (key := (schedule.participant, v.code)) in appointments
+        }
+        if own:
+            from visitplan.booking import appointment_findings
+
+            calendar = (site_calendars or {}).get(site.code)
+            for f in appointment_findings(schedule, own, calendar):
+                problems.setdefault(f.visit, []).append(f.message)
     for visit in schedule.visits:
         key = (schedule.participant, visit.code)
         start = appointments.get(key)
         if start is not None:
             unused.discard(key)
-            local = _in_zone(start, site, schedule.participant, visit.code)
-            check_instants(site.timezone, [local, local + duration])
+            local = _timed_start(site, schedule.participant, visit.code, start, duration)
         else:
             local = None
-        events.append(_visit_event(protocol, schedule, visit, site, local, duration, reminders))
+        events.append(
+            _visit_event(
+                protocol,
+                schedule,
+                visit,
+                site,
+                local,
+                duration,
+                reminders,
+                problems.get(visit.code, ()),
+            )
+        )
         if window_spans and visit.open and visit.earliest != visit.latest:
             events.append(_window_event(protocol, schedule, visit, site))
     for milestone in schedule.milestones:
@@ -471,6 +517,48 @@ def _in_zone(start: dt.datetime, site: Site, participant: str, visit: str) -> dt
     return dt.datetime(wall.year, wall.month, wall.day, wall.hour, wall.minute, tzinfo=wall.tzinfo)
 
 
+def _end(start: dt.datetime, duration: dt.timedelta) -> dt.datetime:
+    """``start`` + ``duration`` in elapsed time, in ``start``'s zone.
+
+    Aware datetimes in one zone add in wall-clock time (01:59 + 1 hour on the spring-forward
+    night would be 02:59, which does not exist): the sum is made in UTC instead.
+    """
+    return (start.astimezone(dt.UTC) + duration).astimezone(start.tzinfo)
+
+
+def _repeated(when: dt.datetime) -> bool:
+    """True if ``when``'s wall time happens twice in its zone (the autumn change)."""
+    return when.replace(fold=0).utcoffset() != when.replace(fold=1).utcoffset()
+
+
+def _timed_start(
+    site: Site, participant: str, visit: str, start: dt.datetime, duration: dt.timedelta
+) -> dt.datetime:
+    """The start of an appointment's event in the site's zone, checked as the export writes
+    it: a whole minute, a wall time clients read unambiguously, the VTIMEZONE's offset."""
+    local = _in_zone(start, site, participant, visit)
+    end = _end(local, duration)
+    check_instants(site.timezone, [local, *(() if _repeated(end) else (end,))])
+    return local
+
+
+def check_appointment(
+    protocol: Protocol,
+    schedule: Schedule,
+    visit: str,
+    start: dt.datetime,
+    duration: dt.timedelta = dt.timedelta(minutes=60),
+) -> None:
+    """Raise :class:`VisitplanError` if :func:`to_ical` would refuse ``start`` as the
+    appointment of ``schedule``'s ``visit``: naive, not on a whole minute, a wall time a DST
+    change skips or repeats at the site, or before the zone's current daylight-saving rule.
+
+    For an exporter of stored bookings that reports such an appointment and writes its visit
+    as an all-day event instead of failing the whole calendar (``visitplan ics --db``).
+    """
+    _timed_start(_site(protocol, schedule), schedule.participant, visit, start, duration)
+
+
 def _check_appointment_keys(
     schedules: Sequence[Schedule], appointments: Mapping[tuple[str, str], dt.datetime]
 ) -> None:
@@ -587,10 +675,15 @@ def _visit_event(
     start: dt.datetime | None,
     duration: dt.timedelta,
     reminders: Reminders | None,
+    problems: Sequence[str] = (),
 ) -> icalendar.Event:
     event = _base_event(protocol, schedule, visit, site)
-    summary = vText(_summary(schedule, visit))
+    summary = vText(_summary(schedule, visit) + (" (re-book)" if problems else ""))
     event["SUMMARY"] = summary
+    if problems:
+        # The appointment breaks a rule of booking under the current plan: say which.
+        lines = [f"Re-book the appointment: {p}" for p in problems]
+        event["DESCRIPTION"] = vText("\n".join([str(event["DESCRIPTION"]), *lines]))
     if start is None:
         day = visit.date
         _put(event, "DTSTART", dt.date(day.year, day.month, day.day))
@@ -600,7 +693,10 @@ def _visit_event(
     else:
         # Not cached: aware datetimes in different zones compare equal at the same instant.
         event.add("DTSTART", start)
-        event.add("DTEND", start + duration)
+        finish = _end(start, duration)
+        # An end in the repeated hour of the autumn change: RFC 5545 reads such a wall time as
+        # its first occurrence, ical.js as its second; the UTC instant is read alike by all.
+        event.add("DTEND", finish.astimezone(dt.UTC) if _repeated(finish) else finish)
         _put(event, "TRANSP", "OPAQUE")
     _put(event, "STATUS", _status(visit))
     if reminders is not None and visit.open:
