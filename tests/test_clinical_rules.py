@@ -20,6 +20,8 @@ from typing import Any
 
 import pendulum
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import visitplan
 from visitplan import Participant, Record, Status, VisitStatus
@@ -362,3 +364,37 @@ def test_deviations_lists_unplanned_visits(tmp_path: Path):
     assert ("FU9", "unplanned") in rows
     table = invoke("deviations", *today, env=env)
     assert "unplanned" in table and "FU9" in table
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    eot_shift=st.integers(-7, 12),
+    stop_after=st.one_of(st.none(), st.integers(1, 5)),
+    recovery=st.one_of(st.none(), st.integers(60, 800)),
+    missed=st.sets(st.integers(1, 8), max_size=4),
+)
+def test_hbv_gap_rule_holds_for_any_history(study, eot_shift, stop_after, recovery, missed):
+    # Any EOT day, discontinuation after any dose, recovery date and missed follow-up visits:
+    # between EOT and EOS the HBV tests are never more than 12 weeks (+ the trip's 7-day
+    # window) apart, and every trip planned is needed: 12 weeks after the last test, with no
+    # visit that tests between that test and the trip's latest date.
+    day1 = D(2022, 8, 31)
+    doses = ["D1", "W4", "W8", "W12", "W16", "W20"][: (stop_after or 5) + 1]
+    records = [Record(c, day1.add(days=28 * i)) for i, c in enumerate(doses)]
+    stop = records[-1].date.add(days=10) if stop_after else None  # type: ignore[union-attr]
+    if stop is None:
+        records.append(Record("EOT", day1.add(days=168 + eot_shift)))
+    records += [Record(f"FU{i}", None, Status.MISSED) for i in sorted(missed)]
+    events = {} if recovery is None else {"bcell_recovery": day1.add(days=168 + recovery)}
+    p = Participant("HB", SCREENING, records=records, flags={"hbcab_positive"},
+                    discontinued=stop, events=events)  # fmt: skip
+    s = study.plan(p)
+    eot, eos = s.visit("EOT").date, s.visit("EOS").date
+    tests = [d for _, d in hbv_days(s) if eot <= d <= eos]
+    assert tests[0] == eot and tests[-1] == eos
+    assert all((b - a).days <= 84 + 7 for a, b in itertools.pairwise(tests))
+    hosts = [d for c, d in hbv_days(s) if not c.startswith("HBV")]
+    for trip in (v for v in s.visits if v.base_code == "HBV"):
+        before = max(d for d in tests if d < trip.target)
+        assert trip.target == before.add(days=84)
+        assert not [h for h in hosts if before < h <= trip.latest]
