@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import icalendar
 import pendulum
@@ -176,27 +177,16 @@ def test_propose_never_proposes_a_day_before_today(tmp_path: Path):
 
 def test_propose_dates_today_bounds_the_window(study):
     s = study.plan(Participant("1001", "2022-07-27"))  # EOT target Wed 15 Feb 2023, 8-22 Feb
-    before = propose_dates(
-        BREST, [s], start=pendulum.date(2023, 2, 1), end=pendulum.date(2023, 2, 28)
-    )
-    assert next(p for p in before if p.visit == "EOT").day == pendulum.date(2023, 2, 15)
-    after = propose_dates(
-        BREST,
-        [s],
-        start=pendulum.date(2023, 2, 1),
-        end=pendulum.date(2023, 2, 28),
-        today=pendulum.date(2023, 2, 16),
-    )
-    eot = next(p for p in after if p.visit == "EOT")
+
+    def propose(today: pendulum.Date | None = None) -> Any:
+        found = propose_dates(BREST, [s], start=pendulum.date(2023, 2, 1),
+                              end=pendulum.date(2023, 2, 28), today=today)  # fmt: skip
+        return next(p for p in found if p.visit == "EOT")
+
+    assert propose().day == pendulum.date(2023, 2, 15)
+    eot = propose(pendulum.date(2023, 2, 16))
     assert (eot.day, eot.reason) == (pendulum.date(2023, 2, 16), "2023-02-15 is past")
-    closed = propose_dates(
-        BREST,
-        [s],
-        start=pendulum.date(2023, 2, 1),
-        end=pendulum.date(2023, 2, 28),
-        today=pendulum.date(2023, 2, 23),
-    )
-    eot = next(p for p in closed if p.visit == "EOT")
+    eot = propose(pendulum.date(2023, 2, 23))
     assert (eot.day, eot.reason) == (None, "its window closed on 2023-02-22")
 
 

@@ -39,20 +39,12 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> str:
     return str(result.stdout)
 
 
+#: Participant X of the issue's commands: screened 27 July 2022, Day 1 on 31 August.
+X = ("--participant", "X", "--screening", SCREENING, "--day1", DAY1)
+
+
 def plan_json(*facts: str) -> dict[str, Any]:
-    out = invoke(
-        "plan",
-        "--participant",
-        "X",
-        "--screening",
-        SCREENING,
-        "--day1",
-        DAY1,
-        *facts,
-        "--format",
-        "json",
-    )
-    doc: dict[str, Any] = json.loads(out)
+    doc: dict[str, Any] = json.loads(invoke("plan", *X, *facts, "--format", "json"))
     return doc
 
 
@@ -109,19 +101,7 @@ def test_a_done_eos_is_not_tentative_in_json_and_calendar():
     doc = plan_json("--actual", "EOS=2023-07-01")
     eos = visit(doc, "EOS")
     assert (eos["status"], eos["actual"], eos["tentative"]) == ("done", "2023-07-01", False)
-    ics = invoke(
-        "ics",
-        "--participant",
-        "X",
-        "--screening",
-        SCREENING,
-        "--day1",
-        DAY1,
-        "--actual",
-        "EOS=2023-07-01",
-        "--dtstamp",
-        "2026-01-01T00:00:00Z",
-    )
+    ics = invoke("ics", *X, "--actual", "EOS=2023-07-01", "--dtstamp", "2026-01-01T00:00:00Z")
     event = ics.split("UID:NCT05124925-X-EOS@visitplan")[1].split("END:VEVENT")[0]
     assert "STATUS:CONFIRMED" in event and "TENTATIVE" not in event.upper()
     assert "SUMMARY:X EOS End of study (done)" in event

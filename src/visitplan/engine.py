@@ -129,6 +129,19 @@ _Occurrence = tuple[str, str, Spans]
 _Copied = tuple[VisitKind, Epoch, tuple[Procedure, ...]]
 #: a visit, its occurrence (None for a repeat) and what its PlannedVisits copy from it.
 _Step = tuple[Visit, _Occurrence | None, _Copied]
+#: What ends a repeat for one participant: its anchor (date, actual?), the last target
+#: ``anchor + until`` allows, the stop event's date, the stop visit's date and actual date,
+#: whether no dose was given (it is anchored on a last dose that does not exist), and the
+#: highest occurrence number recorded.
+_Ends = tuple[
+    tuple[pendulum.Date, bool],
+    pendulum.Date | None,
+    pendulum.Date | None,
+    pendulum.Date | None,
+    pendulum.Date | None,
+    bool,
+    int,
+]
 
 
 class _Flagged:
@@ -568,54 +581,59 @@ class _Planner:
         anchor_date, anchor_actual = anchor
         code, name, spans = occ
         if self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE:
-            return self._not_planned(v, occ, copied, number)
-        if v.code == self._early_end:
-            assert self.p.discontinued is not None
-            anchor_date, anchor_actual = self.p.discontinued, True
-            fields = self.c.fields[v.code]
-            dates = Spans(_window_spans(v, Span()), (fields[0], fields[1], fields[2])).apply(
-                anchor_date
-            )
-        elif dates is None:
-            dates = spans.apply(anchor_date)
-        target, earliest, latest = dates
-        tentative = False
-        if v.wait_for:
-            event = self._event(v.wait_for)
-            if event is None:
-                target, tentative = latest, True
-            else:
-                target = min(max(event, earliest), latest)
-        if v.not_before and not (
-            # No dose given: no floor counts from a dose that does not exist.
-            self._no_dose is not None and v.not_before.anchor.kind is AnchorKind.LAST_DOSE
-        ):
-            floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
-            fields = self.c.fields[v.code]
-            floor = shift(floor_anchor, self.c.not_before[v.code], fields[3])
-            if target < floor:
-                self.findings.append(
-                    Finding(
-                        FindingKind.HELD,
-                        code,
-                        f"target {target} held to {floor} "
-                        f"({v.not_before.anchor} + {v.not_before.offset})",
-                    )
+            # No dose given: not planned, on the date standing in for it, with no window.
+            assert self._no_dose_date is not None
+            target = earliest = latest = self._no_dose_date
+            tentative = False
+            status, actual, reason = self._not_planned(code, number)
+        else:
+            if v.code == self._early_end:
+                assert self.p.discontinued is not None
+                anchor_date, anchor_actual = self.p.discontinued, True
+                fields = self.c.fields[v.code]
+                dates = Spans(_window_spans(v, Span()), (fields[0], fields[1], fields[2])).apply(
+                    anchor_date
                 )
-                # The held target keeps the protocol's window after it (EOT held to last
-                # dose + 21 days is still due up to 7 days later), never opens before it.
-                target = floor
-                earliest = max(earliest, floor)
-                latest = max(latest, shift(floor, self.c.after[v.code], fields[2]))
-        status, actual, reason = _PLANNED, None, None
-        # Without a record for this occurrence, _apply_record only acts on today, a
-        # discontinuation or a withdrawal; most participants have none of them, so skip it.
-        if self._dated_facts or code in self.records:
-            status, actual, reason = self._apply_record(
-                v, code, target, earliest, latest, anchor_date if anchor_actual else None
-            )
-        if status is not _PLANNED:
-            tentative = False  # done, missed or cancelled: the date waits for nothing
+            elif dates is None:
+                dates = spans.apply(anchor_date)
+            target, earliest, latest = dates
+            tentative = False
+            if v.wait_for:
+                event = self._event(v.wait_for)
+                if event is None:
+                    target, tentative = latest, True
+                else:
+                    target = min(max(event, earliest), latest)
+            if v.not_before and not (
+                # No dose given: no floor counts from a dose that does not exist.
+                self._no_dose is not None and v.not_before.anchor.kind is AnchorKind.LAST_DOSE
+            ):
+                floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
+                fields = self.c.fields[v.code]
+                floor = shift(floor_anchor, self.c.not_before[v.code], fields[3])
+                if target < floor:
+                    self.findings.append(
+                        Finding(
+                            FindingKind.HELD,
+                            code,
+                            f"target {target} held to {floor} "
+                            f"({v.not_before.anchor} + {v.not_before.offset})",
+                        )
+                    )
+                    # The held target keeps the protocol's window after it (EOT held to last
+                    # dose + 21 days is still due up to 7 days later), never opens before it.
+                    target = floor
+                    earliest = max(earliest, floor)
+                    latest = max(latest, shift(floor, self.c.after[v.code], fields[2]))
+            status, actual, reason = _PLANNED, None, None
+            # Without a record for this occurrence, _apply_record only acts on today, a
+            # discontinuation or a withdrawal; most participants have none of them, so skip it.
+            if self._dated_facts or code in self.records:
+                status, actual, reason = self._apply_record(
+                    v, code, target, earliest, latest, anchor_date if anchor_actual else None
+                )
+            if status is not _PLANNED:
+                tentative = False  # done, missed or cancelled: the date waits for nothing
         kind, epoch, procedures = copied
         day1 = self.day1
         if day1 is None and v.code == self.protocol.day1_visit:
@@ -640,66 +658,53 @@ class _Planner:
         )
 
     def _not_planned(
-        self, v: Visit, occ: _Occurrence, copied: _Copied, number: int | None
-    ) -> PlannedVisit:
-        """An occurrence anchored on the last dose when no dose was given (_resolve_last_dose).
-
-        Not planned: cancelled with the reason, on the date standing in for the last dose,
-        with no window; a record of it is kept as recorded, and flagged as outside the plan
-        (a repeat's own loop flags its occurrences).
-        """
-        assert self._no_dose is not None and self._no_dose_date is not None
-        code, name, _ = occ
-        day = self._no_dose_date
+        self, code: str, number: int | None
+    ) -> tuple[VisitStatus, pendulum.Date | None, str | None]:
+        """Status, actual date and reason of an occurrence anchored on the last dose when no
+        dose was given (_resolve_last_dose): cancelled with the reason; a record of it is kept
+        as recorded, and flagged as outside the plan (a repeat's own loop flags its
+        occurrences)."""
+        assert self._no_dose is not None
         record = self.records.get(code)
-        status, actual = VisitStatus.CANCELLED, None
-        reason: str | None = f"not planned: {self._no_dose}"
-        if record is not None:
-            status, actual, reason = _RECORDED[record.status], record.date, record.reason
-            if record.status is not Status.DONE:
-                actual = None
-            if number is None:
-                self._unplanned(code, self._no_dose)
-        kind, epoch, procedures = copied
-        day1 = self.day1
-        return new_visit(
-            code,
-            name,
-            kind,
-            epoch,
-            day,
-            day,
-            day,
-            0 if day1 is None else study_day(actual or day, day1),
-            False,
-            procedures,
-            status,
-            actual,
-            reason,
-            v.code,
-            number,
+        if record is None:
+            return VisitStatus.CANCELLED, None, f"not planned: {self._no_dose}"
+        if number is None:
+            self._unplanned(code, self._no_dose)
+        actual = record.date if record.status is Status.DONE else None
+        return _RECORDED[record.status], actual, record.reason
+
+    def _repeat_ends(self, v: Visit) -> _Ends:
+        """What ends repeat ``v`` for this participant (see _Ends)."""
+        rep = v.repeat
+        assert rep is not None
+        anchor = self._anchor_date(v.anchor, v)
+        fields = self.c.fields[v.code]
+        stop = self.slots[rep.stop_visit][0] if rep.stop_visit else None
+        records = self.records
+        return (
+            anchor,
+            shift(anchor[0], self.c.until[v.code], fields[5]) if rep.until else None,
+            self._event(rep.stop_event) if rep.stop_event else None,
+            None if stop is None else stop.date,
+            # Once the stop visit is done, an occurrence done after it is outside the plan.
+            None if stop is None else stop.actual,
+            # No dose given: nothing anchored on the last dose is planned (_resolve_last_dose).
+            self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE,
+            max((n for c in records if (n := self._occurrence_of(v, c)) is not None), default=0)
+            if records
+            else 0,
         )
 
     def _plan_repeat(self, v: Visit, copied: _Copied) -> list[PlannedVisit]:
         rep = v.repeat
         assert rep is not None
-        anchor = self._anchor_date(v.anchor, v)
+        anchor, limit, stop_event, stop_visit, stop_done, no_dose, last_recorded = (
+            self._repeat_ends(v)
+        )
         anchor_date = anchor[0]
         fields = self.c.fields[v.code]
         where = fields[4]
-        limit = shift(anchor_date, self.c.until[v.code], fields[5]) if rep.until else None
-        stop_event = self._event(rep.stop_event) if rep.stop_event else None
-        stop_visit = self.slots[rep.stop_visit][0].date if rep.stop_visit else None
-        # Once the stop visit is done, an occurrence done after it is outside the plan.
-        stop_done = self.slots[rep.stop_visit][0].actual if rep.stop_visit else None
-        # No dose given: nothing anchored on the last dose is planned (_resolve_last_dose).
-        no_dose = self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE
         records = self.records
-        last_recorded = (
-            max((n for c in records if (n := self._occurrence_of(v, c)) is not None), default=0)
-            if records
-            else 0
-        )
         known = self.c.repeat(v, 16)
         planned: list[PlannedVisit] = []
         for k in range(MAX_OCCURRENCES + 1):
@@ -784,19 +789,11 @@ class _Planner:
         """
         rep = v.repeat
         assert rep is not None
-        anchor = self._anchor_date(v.anchor, v)
-        fields = self.c.fields[v.code]
-        limit = shift(anchor[0], self.c.until[v.code], fields[5]) if rep.until else None
-        stop_event = self._event(rep.stop_event) if rep.stop_event else None
-        stop_visit = self.slots[rep.stop_visit][0].date if rep.stop_visit else None
-        stop_done = self.slots[rep.stop_visit][0].actual if rep.stop_visit else None
-        no_dose = self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE
-        records = self.records
-        last_recorded = (
-            max((n for c in records if (n := self._occurrence_of(v, c)) is not None), default=0)
-            if records
-            else 0
+        anchor, limit, stop_event, stop_visit, stop_done, no_dose, last_recorded = (
+            self._repeat_ends(v)
         )
+        fields = self.c.fields[v.code]
+        records = self.records
         hosts = sorted(
             h.date
             for code in self.f.hosts[v.code]
