@@ -48,18 +48,21 @@ def main(argv: list[str]) -> None:
 
 
 def _block_in_record_audit(n: int) -> None:
-    real = Roster._audit
+    from visitplan.store import journal
+
+    real = journal.append
     calls = {"record": 0}
 
-    def audit(conn, at, code, action, field, old, new, reason):  # type: ignore[no-untyped-def]
-        if action == "record":
-            calls["record"] += 1
-            if calls["record"] == n:
-                print(f"inside {code} {field}", flush=True)
-                sys.stdin.readline()  # never answered: the test kills this process here
-        real(conn, at, code, action, field, old, new, reason)
+    def append(conn, rows):  # type: ignore[no-untyped-def]
+        for row in rows:
+            if row["action"] == "record":
+                calls["record"] += 1
+                if calls["record"] == n:
+                    print(f"inside {row['participant']} {row['field']}", flush=True)
+                    sys.stdin.readline()  # never answered: the test kills this process here
+        real(conn, rows)
 
-    Roster._audit = staticmethod(audit)  # type: ignore[assignment]
+    journal.append = append
 
 
 def _block_in_migration() -> None:

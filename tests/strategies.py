@@ -167,13 +167,16 @@ def histories(draw: st.DrawFn, protocol: Protocol) -> Participant:
     anchor's actual date (the engine refuses that as impossible).
     """
     from visitplan.engine import dependency_order
+    from visitplan.facts import known_events, known_flags
 
+    # Only flags and events the protocol knows: any other is refused (visitplan.facts).
+    flags = sorted(known_flags(protocol))
     p = Participant(
         "P1",
         draw(screenings),
-        flags=frozenset(draw(st.sets(st.sampled_from(FLAGS)))),
+        flags=frozenset(draw(st.sets(st.sampled_from(flags)))) if flags else frozenset(),
     )
-    if draw(st.booleans()):
+    if "event_a" in known_events(protocol) and draw(st.booleans()):
         p = _with_events(p, {"event_a": p.screening + dt.timedelta(days=draw(st.integers(0, 900)))})
     for code in dependency_order(protocol):
         if code.startswith("@") or draw(st.integers(0, 2)) != 0:

@@ -143,7 +143,8 @@ BAD = [
     (["record", "1001", "W12", "--status", "done", "--date", "2022-11-11"],
      "error: W12.date '2022-11-11': is after today (2022-11-10)"),
     (["discontinue", "1001", "--date", "2022-09-20", "--reason", "AE"],
-     "error: discontinued '2022-09-20': is before W4, a dose done on 2022-09-28"),
+     "error: W4.date '2022-09-28': is after treatment was discontinued (2022-09-20); "
+     "no dose follows discontinuation"),
     (["enroll", "Jean Dupont", "--screening", "2022-07-27"],
      "error: participant 'Jean Dupont': must be a study code"),
     (["due", "--protocol", "nope.toml"], "error: protocol file 'nope.toml': does not exist"),
@@ -170,8 +171,8 @@ def test_withdrawn_participant_refuses_records(tmp_path):
     r = run(db, "record", "2001", "W4", "--date", "2022-09-17")
     assert r.returncode == 2
     assert r.stderr == (
-        "error: participant '2001': was withdrawn from the study on 2022-09-01; "
-        "no visit on or after it can be recorded\n"
+        "error: W4.date '2022-09-17': is on or after the withdrawal from the study "
+        "(2022-09-01); no visit follows withdrawal\n"
     )
     assert dump(db) == before
 

@@ -148,9 +148,9 @@ def test_recovery_pure_functions():
 @pytest.mark.parametrize(
     ("counts", "message"),
     [
-        ({"2023-05-10": -1}, "bcell_counts.value -1: must be a count of at least 0"),
-        ({"2023-02-30": 5}, "bcell_counts.date '2023-02-30': is not a day of the calendar"),
-        ([("2023-05-10", 5), ("2023-05-10", 6)], "bcell_counts.date '2023-05-10': has two"),
+        ({"2023-05-10": -1}, "bcell_count.value -1: must be a finite count of at least 0"),
+        ({"2023-02-30": 5}, "bcell_count.date '2023-02-30': is not a day of the calendar"),
+        ([("2023-05-10", 5), ("2023-05-10", 6)], "bcell_count.date '2023-05-10': has two"),
     ],
 )
 def test_bad_counts_are_refused(counts, message):

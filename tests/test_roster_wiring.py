@@ -108,7 +108,7 @@ def test_count_in_another_unit_is_refused_and_nothing_stored(tmp_path: Path) -> 
                 "--date", "2023-05-10", *extra, today=today)  # fmt: skip
         assert r.exit_code == 2
         assert r.stderr == (
-            "error: bcell.unit '10^9/L': must be cells/uL, the unit of site BREST's bcell_lln\n"
+            "error: bcell_count.unit '10^9/L': must be cells/uL, the unit of site BREST's bcell_lln\n"
         )
         assert dump(db) == before
     # Two counts the same day are refused the same way.

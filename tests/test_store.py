@@ -34,15 +34,19 @@ def roster(db: Path):
 def test_sqlite_settings_and_schema(roster, db):
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert con.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+    # Marked as a visitplan roster, so no command mistakes another application's file for one.
+    assert con.execute("PRAGMA application_id").fetchone() == (0x76706C6E,)
+    assert con.execute("PRAGMA user_version").fetchone() == (3,)
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables >= {
         "participants", "records", "unscheduled", "bcell_counts", "events", "appointments",
         "calendar_state", "audit", "schema_version", "settings",
     }  # fmt: skip
-    with roster._engine.connect() as conn:
+    with roster._db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        # The default --wait of 10 s, in milliseconds.
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
 
 
 def test_audit_is_append_only_even_in_raw_sql(roster, db):
@@ -172,15 +176,15 @@ BAD = [
     (lambda r: r.enroll("Jane Doe", "2022-07-27"), "participant 'Jane Doe': must be a study code"),
     (lambda r: r.enroll("1003", "2022-02-30"), "screening '2022-02-30': is not a day"),
     (lambda r: r.enroll("1003", "2022-07-27", site="PARIS"), "site 'PARIS': is not a site"),
-    (lambda r: r.enroll("1003", "2022-07-27", flags="wocbp"), "flags 'wocbp': must be a list"),
+    (lambda r: r.enroll("1003", "2022-07-27", flags="wocbp"), "flags 'wocbp': must be a collection"),
     (lambda r: r.record_unscheduled("1001", "2022-07-01"), "unscheduled.date '2022-07-01'"),
-    (lambda r: r.record_bcell("1001", "2022-11-01", -1), "bcell.value -1: must be a finite"),
+    (lambda r: r.record_bcell("1001", "2022-11-01", -1), "bcell_count.value -1: must be a finite"),
     (lambda r: r.record_event("1001", "recovery", "2022-11-01"), "event 'recovery': is not"),
     (
         lambda r: r.discontinue("1001", "2022-09-20", "AE"),
-        "discontinued '2022-09-20': is before W4",
+        "W4.date '2022-09-28': is after treatment was discontinued (2022-09-20)",
     ),
-    (lambda r: r.discontinue("1001", "2022-10-20", " "), "discontinued.reason ' ': a reason"),
+    (lambda r: r.discontinue("1001", "2022-10-20", " "), "discontinued.reason ' ': is required"),
     (
         lambda r: r.set_appointment("1001", "W12", "2023-03-26", "02:30"),
         "appointment time (Europe/Paris) '2023-03-26 02:30': does not exist",
@@ -210,7 +214,7 @@ def test_withdrawn_participant_refuses_records(roster, db):
         lambda: roster.withdraw("1001", "2022-10-21", "again"),
         lambda: roster.discontinue("1001", "2022-10-21", "late"),
     ):
-        with pytest.raises(visitplan.VisitplanError, match="withdrawn"):
+        with pytest.raises(visitplan.VisitplanError, match="withdraw"):
             call()
     assert dump(db) == before
     # A visit done before the withdrawal can still be entered late.
@@ -239,7 +243,7 @@ def test_import_is_all_or_nothing(roster, db):
 def test_roster_refuses_bad_databases(tmp_path, db, roster):
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(visitplan.VisitplanError, match="is not a usable roster database"):
+    with pytest.raises(visitplan.VisitplanError, match="is not a SQLite database"):
         Roster.open(junk)
     with pytest.raises(visitplan.VisitplanError, match="folder does not exist"):
         Roster.open(tmp_path / "nope" / "x.db")
@@ -265,25 +269,40 @@ def test_url_form_opens_the_same_file(roster, db):
         assert again.codes() == ["1001", "1002"]
 
 
-def test_a_locked_database_is_retried_until_the_lock_goes(db, monkeypatch):
-    from visitplan.store import backend
+def test_a_locked_database_is_waited_for_until_the_lock_goes(db):
+    import threading
+    import time
 
     Roster.open(db).close()
-    monkeypatch.setattr(backend, "BUSY_TIMEOUT_MS", 1)  # give up waiting at once
-    roster = Roster.open(db, today=TODAY)
-    blocker = sqlite3.connect(db, isolation_level=None)
+    roster = Roster.open(db, today=TODAY, wait=5)
+    blocker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
-    seen: list[str] = []
-    real = backend.is_retryable
-
-    def release_then_check(exc):  # type: ignore[no-untyped-def]
-        seen.append(str(exc.orig))
-        blocker.execute("COMMIT")  # the other writer finishes
-        return real(exc)
-
-    monkeypatch.setattr(backend, "is_retryable", release_then_check)
+    threading.Timer(0.3, lambda: blocker.execute("COMMIT")).start()
+    started = time.monotonic()
     roster.enroll("1001", "2022-07-27")
-    assert seen == ["database is locked"]
+    assert time.monotonic() - started >= 0.25  # it waited for the other writer
     assert roster.codes() == ["1001"]
     roster.close()
     blocker.close()
+
+
+def test_a_roster_locked_too_long_is_refused_in_one_line(db):
+    import time
+
+    Roster.open(db).close()
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    with Roster.open(db, today=TODAY, wait=0.5) as roster:
+        with pytest.raises(visitplan.VisitplanError) as info:
+            roster.enroll("1001", "2022-07-27")
+    waited = time.monotonic() - started
+    assert str(info.value) == (
+        f"--db '{db}': the roster is locked by another process (waited 0.5 s; "
+        "--wait SECONDS waits longer)"
+    )
+    assert 0.4 <= waited < 5
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    with Roster.open(db) as roster:
+        assert roster.codes() == []

@@ -14,6 +14,7 @@ import re
 import attrs
 import pendulum
 
+from visitplan import facts
 from visitplan.dates import Spans, shift, study_day, to_date
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.model import (
@@ -240,12 +241,8 @@ class _Compiled:
         self.dosing = frozenset(v.code for v in protocol.visits if v.is_dosing)
         #: The flags the protocol looks at; other flags cannot change a plan, and keying the
         #: per-flag caches on these alone keeps them bounded whatever flags the data carries.
-        self.conditions = frozenset(
-            c
-            for v in protocol.visits
-            for c in (v.condition, *(p.condition for p in v.procedures))
-            if c is not None
-        ) | {m.condition for m in protocol.milestones if m.condition is not None}
+        self.conditions = facts.known_flags(protocol)
+        self.known_events = facts.known_events(protocol)
         #: The spans every plan applies, made once (``Offset.span()`` builds a new Span).
         self.not_before = {
             v.code: v.not_before.offset.span() for v in protocol.visits if v.not_before
@@ -400,11 +397,14 @@ class _Planner:
     # -- facts -----------------------------------------------------------------------------
     def _check_records(self) -> dict[str, Record]:
         p = self.p
-        for field, day in (("discontinued", p.discontinued), ("withdrawn", p.withdrawn)):
-            if day is not None and day < p.screening:
-                raise VisitplanError(
-                    field, day.isoformat(), f"is before the screening date {p.screening}"
-                )
+        facts.check(
+            self.protocol,
+            p,
+            self.today,
+            flags=self.c.conditions,
+            events=self.c.known_events,
+            is_dose=self._is_dose,
+        )
         records: dict[str, Record] = {}
         for r in p.records:
             self._visit_of(r.code)
@@ -424,6 +424,9 @@ class _Planner:
                 )
             records[r.code] = r
         return records
+
+    def _is_dose(self, code: str) -> bool:
+        return self._visit_of(code)[0].code in self.c.dosing
 
     def _visit_of(self, code: str) -> tuple[Visit, int | None]:
         """The definition and occurrence number a recorded code refers to."""
@@ -994,6 +997,7 @@ class _Planner:
 
     def _schedule(self) -> Schedule:
         day1 = self.slots[self.protocol.day1_visit][0].date
+        facts.check_day1(self.protocol, self.p, day1)
         if day1 != self.day1:  # Day 1's first occurrence was left out by _merge
             self._with_study_days(day1)
         # In date order, ties in the protocol's order of visits, then by occurrence. A study

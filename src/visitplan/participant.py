@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Iterable, Mapping
 
@@ -71,6 +72,11 @@ def _visit_code(value: object) -> str:
     return value
 
 
+def parse_status(value: object) -> Status:
+    """A record's status from its value (``"done"``, ``"missed"``, ``"cancelled"``)."""
+    return _status(value)
+
+
 def _status(value: object) -> Status:
     if type(value) is Status:
         return value
@@ -132,17 +138,20 @@ def _records(value: Iterable[Record] | Mapping[str, object]) -> tuple[Record, ..
 
 
 def _count_value(value: object, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise VisitplanError(field, value, "must be a count of at least 0")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise VisitplanError(field, value, "must be a number")
+    # NaN compares false with everything: a NaN count would never be "below" anything.
+    if not math.isfinite(value) or value < 0:
+        raise VisitplanError(field, value, "must be a finite count of at least 0")
     return float(value)
 
 
 def _count_date(value: object) -> pendulum.Date:
-    return to_date(value, "bcell_counts.date")
+    return to_date(value, "bcell_count.date")
 
 
 def _count(value: object) -> float:
-    return _count_value(value, "bcell_counts.value")
+    return _count_value(value, "bcell_count.value")
 
 
 @attrs.frozen
@@ -163,7 +172,9 @@ def _counts(
     seen: set[pendulum.Date] = set()
     for c in items:
         if c.date in seen:
-            raise VisitplanError("bcell_counts.date", c.date.isoformat(), "has two counts")
+            raise VisitplanError(
+                "bcell_count.date", c.date.isoformat(), "has two counts; one count a day"
+            )
         seen.add(c.date)
     return tuple(sorted(items, key=lambda c: c.date))
 

@@ -5,18 +5,24 @@
 ...     roster.enroll("1001", "2022-07-27")
 ...     roster.record("1001", "D1", "2022-08-31")
 
-See docs/roster.md for the coordinator's daily use, the schema and the audit guarantees.
+See docs/roster.md for the coordinator's daily use, corrections, the schema and the audit
+guarantees. The package's modules, by seam: ``roster`` (the Roster: changes and queries),
+``database`` (opening, locks, transactions), ``backend`` (dialect specifics), ``schema``
+(tables, migrations), ``journal`` (the hash-chained audit trail and its verification),
+``rows`` (rows to values), ``cache`` (the plan cache), ``values`` (what is handed back).
 """
 
-from visitplan.store.roster import (
+from visitplan.store.journal import default_user
+from visitplan.store.roster import Roster
+from visitplan.store.values import (
     DEVIATION_KINDS,
     Appointment,
     AuditEntry,
     BcellCount,
     Deviation,
     DueVisit,
-    Roster,
     UnscheduledVisit,
+    Verification,
 )
 
 __all__ = [
@@ -28,4 +34,6 @@ __all__ = [
     "DueVisit",
     "Roster",
     "UnscheduledVisit",
+    "Verification",
+    "default_user",
 ]

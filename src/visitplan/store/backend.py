@@ -17,8 +17,6 @@ from sqlalchemy import event
 
 from visitplan.errors import VisitplanError
 
-#: How long SQLite waits for another writer's lock before reporting "database is locked".
-BUSY_TIMEOUT_MS = 30_000
 #: Execution option that marks a connection's transaction as a write (BEGIN IMMEDIATE).
 WRITE = "visitplan_write"
 
@@ -45,28 +43,48 @@ def database_url(path_or_url: str | Path) -> sa.URL:
     return url
 
 
-def make_engine(url: sa.URL) -> sa.Engine:
-    """An engine with the durability and locking settings the roster relies on."""
+def make_engine(url: sa.URL, *, wait: float = 10.0) -> sa.Engine:
+    """An engine with the durability and locking settings the roster relies on; a lock held
+    by another process is waited for at most ``wait`` seconds per statement."""
+    busy_ms = int(wait * 1000)
     if url.get_backend_name() == "sqlite":
         database = Path(url.database or "")
         if not database.parent.is_dir():
             raise VisitplanError("--db", str(database), "its folder does not exist")
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _sqlite_connect)
+        engine = sa.create_engine(url, connect_args={"timeout": wait})
+        event.listen(engine, "connect", lambda con, _rec: _sqlite_connect(con, busy_ms))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     # PostgreSQL: SERIALIZABLE gives the same "check then write" safety as SQLite's single
-    # writer; serialization failures are retried like SQLite's lock timeouts.
-    return sa.create_engine(url, isolation_level="SERIALIZABLE")
+    # writer; serialization failures are retried like SQLite's lock timeouts. Writers also
+    # take an advisory lock (_pg_begin): the audit chain needs one writer at a time.
+    engine = sa.create_engine(
+        url,
+        isolation_level="SERIALIZABLE",
+        connect_args={"options": f"-c lock_timeout={max(busy_ms, 1)}"},
+    )
+    event.listen(engine, "begin", _pg_begin)
+    return engine
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+#: The key of the transaction-scoped advisory lock that makes PostgreSQL writers take turns.
+_WRITER_LOCK = 0x76706C6E
+
+
+def _pg_begin(conn: sa.Connection) -> None:
+    # Writers take turns, as SQLite's BEGIN IMMEDIATE makes them: the audit chain's next entry
+    # follows the last one committed. SERIALIZABLE still guards every read-then-write.
+    if conn.get_execution_options().get(WRITE, False):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITER_LOCK})")
+
+
+def _sqlite_connect(dbapi_connection: Any, busy_ms: int) -> None:
     # The sqlite3 module's own transaction handling issues BEGIN lazily (and not before
     # DDL); turn it off and let _sqlite_begin say BEGIN, so every statement is inside it.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
         cursor.execute("PRAGMA foreign_keys = ON")
         mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -86,9 +104,28 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 
 
 def is_retryable(exc: sa.exc.DBAPIError) -> bool:
-    """True for errors another writer causes: SQLite busy/locked, PostgreSQL 40001/40P01."""
+    """True for errors another writer causes: SQLite busy/locked, PostgreSQL serialization
+    failure, deadlock or lock timeout."""
     text = str(exc.orig).lower()
     if "database is locked" in text or "database is busy" in text:
         return True
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return code in ("40001", "40P01")
+    return code in ("40001", "40P01", "55P03")
+
+
+def explain(exc: sa.exc.DBAPIError) -> str | None:
+    """One line for a database that cannot be used (damaged, read-only, gone, refused), or
+    None for an error that is visitplan's own mistake (a constraint or a bad statement)."""
+    if isinstance(exc, sa.exc.IntegrityError | sa.exc.ProgrammingError):
+        return None
+    text = (
+        str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+    )
+    low = text.lower()
+    if "malformed" in low or "not a database" in low or "corrupt" in low:
+        return f"is damaged ({text}); restore it from a backup"
+    if "readonly" in low or "read-only" in low:
+        return f"cannot be written here ({text})"
+    if "no such table" in low or "no such column" in low:
+        return f"is not a usable roster database ({text})"
+    return f"cannot be used ({text})"

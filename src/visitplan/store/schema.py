@@ -126,6 +126,11 @@ audit = sa.Table(
     sa.Column("old", sa.Text),
     sa.Column("new", sa.Text),
     sa.Column("reason", sa.Text),
+    # Schema 3: who, the replayable row changes (JSON), and the hash chain (store/journal.py).
+    sa.Column("username", sa.String(64)),
+    sa.Column("data", sa.Text),
+    sa.Column("prev", sa.String(64)),
+    sa.Column("hash", sa.String(64)),
     sa.Index("audit_by_participant", "participant", "id"),
 )
 
@@ -205,8 +210,60 @@ def _v2_plan_cache(conn: sa.Connection) -> None:
     planned_findings.create(conn)
 
 
+#: Lift and restore the append-only triggers, for a migration that must rewrite audit rows.
+_LIFT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "sqlite": (
+        ("DROP TRIGGER audit_no_update", "DROP TRIGGER audit_no_delete"),
+        APPEND_ONLY["sqlite"],
+    ),
+    "postgresql": (
+        ("ALTER TABLE audit DISABLE TRIGGER audit_no_change",),
+        ("ALTER TABLE audit ENABLE TRIGGER audit_no_change",),
+    ),
+}
+
+
+def _v3_audit_chain(conn: sa.Connection) -> None:
+    """Version 3: the audit trail names its user, keeps replayable row changes and is
+    hash-chained. Entries written before are hashed in order, and each participant gets a
+    ``baseline`` entry holding the facts as stored at the upgrade, which a replay starts from
+    (the older entries carry no row changes)."""
+    from visitplan.store import journal
+
+    have = {c["name"] for c in sa.inspect(conn).get_columns("audit")}
+    for column in ("username", "data", "prev", "hash"):
+        if column not in have:
+            kind = "VARCHAR(64)" if column != "data" else "TEXT"
+            conn.exec_driver_sql(f"ALTER TABLE audit ADD COLUMN {column} {kind}")
+    lift, restore = _LIFT.get(conn.dialect.name, ((), ()))
+    for statement in lift:
+        conn.exec_driver_sql(statement)
+    hashed = journal.chain_legacy(conn)
+    for statement in restore:
+        conn.exec_driver_sql(statement)
+    if not hashed:
+        return
+    book = journal.Journal(
+        conn, user="visitplan", reason="upgrade to schema version 3 (hash-chained audit)"
+    )
+    codes = conn.execute(sa.select(participants.c.code).order_by(participants.c.code)).scalars()
+    for code in list(codes):
+        ops = journal.snapshot_ops(conn, code)
+        # The rows exist already: the entry records them for replays, it does not write them.
+        book.entry(code, "baseline", "facts", None, f"{len(ops)} rows as stored", ops, write=False)
+    book.flush()
+
+
 #: The ordered migration steps; step ``i`` brings the schema from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (_v1_initial, _v2_plan_cache)
+MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
+    _v1_initial,
+    _v2_plan_cache,
+    _v3_audit_chain,
+)
+
+#: ``PRAGMA application_id`` of a visitplan roster ("vpln"): marks the file as ours, so a
+#: command never changes another application's SQLite database.
+APPLICATION_ID = 0x76706C6E
 
 #: The schema version this code writes and reads.
 VERSION = len(MIGRATIONS)
@@ -240,4 +297,7 @@ def migrate(conn: sa.Connection, where: str) -> int:
     for step in MIGRATIONS[found:]:
         step(conn)
     conn.execute(schema_version.update().values(version=VERSION))
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.exec_driver_sql(f"PRAGMA user_version = {VERSION}")
     return found

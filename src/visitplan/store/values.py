@@ -1,0 +1,98 @@
+"""The values the roster hands back: plain frozen records of what is stored or found."""
+
+from __future__ import annotations
+
+import attrs
+import pendulum
+
+from visitplan.schedule import FindingKind, PlannedVisit
+
+#: Findings that count as protocol deviations (``held`` is the engine's note, not a deviation).
+DEVIATION_KINDS = (
+    FindingKind.OUT_OF_WINDOW,
+    FindingKind.DOSE_GAP,
+    FindingKind.OVERDUE,
+    FindingKind.MISSED,
+)
+
+
+@attrs.frozen
+class AuditEntry:
+    """One append-only audit row: who did it (``user``), to which participant (by code),
+    what field, old and new value, when (``at``, UTC) and why."""
+
+    id: int
+    at: str
+    participant: str | None
+    action: str
+    field: str
+    old: str | None
+    new: str | None
+    reason: str | None
+    user: str | None = None
+
+
+@attrs.frozen
+class Appointment:
+    """A booked appointment for a visit (the booking rules live elsewhere; this is storage)."""
+
+    participant: str
+    visit: str
+    date: pendulum.Date
+    time: str | None = None
+
+
+@attrs.frozen
+class UnscheduledVisit:
+    """An unscheduled visit, numbered per participant: ``U1``, ``U2``, ..."""
+
+    participant: str
+    code: str
+    date: pendulum.Date
+    time: str | None
+    reason: str | None
+
+
+@attrs.frozen
+class BcellCount:
+    """A blood B-cell count taken at a visit."""
+
+    participant: str
+    date: pendulum.Date
+    value: float
+    unit: str
+
+
+@attrs.frozen
+class DueVisit:
+    """A coming visit of one participant, with its window and any booked appointment."""
+
+    participant: str
+    site: str | None
+    visit: PlannedVisit
+    appointment: Appointment | None = None
+
+
+@attrs.frozen
+class Deviation:
+    """A finding of the engine that a coordinator must act on (see :data:`DEVIATION_KINDS`)."""
+
+    participant: str
+    site: str | None
+    kind: FindingKind
+    visit: str
+    message: str
+    planned: PlannedVisit | None = None
+
+
+@attrs.frozen
+class Verification:
+    """What ``audit verify`` found: ``problem`` is None when the trail is intact."""
+
+    entries: int
+    head: str
+    problem: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
