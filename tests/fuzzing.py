@@ -13,8 +13,8 @@ from pathlib import Path
 
 import visitplan
 from visitplan import Participant, VisitplanError, plan
+from visitplan.codes import STUDY_CODE
 from visitplan.export.tabular import to_csv, to_json
-from visitplan.participant import CODE_PATTERN
 from visitplan.protocol_file import load, loads
 from visitplan.roster_csv import load_roster, read_roster
 
@@ -77,7 +77,7 @@ def check_roster_text(text: str) -> None:
         one_line(exc)
         return
     for p in people[:3]:
-        assert CODE_PATTERN.match(p.code), p.code
+        assert STUDY_CODE.match(p.code), p.code
         try:
             schedule = plan(STUDY, p)
         except VisitplanError as exc:

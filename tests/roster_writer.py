@@ -16,8 +16,7 @@ import sys
 
 import pendulum
 
-from visitplan.dates import shift
-from visitplan.model import Span
+from visitplan.dates import Span, shift
 from visitplan.store import Roster
 
 SCREENING = pendulum.date(2022, 7, 27)

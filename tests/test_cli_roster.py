@@ -132,7 +132,8 @@ BAD = [
     (["record", "1003", "D1", "--date", "2022-10-19"],
      "error: D1.date '2022-10-19': is before the screening date 2022-10-20"),
     (["record", "1001", "W4", "--date", "2022-09-29"],
-     "error: visit 'W4': is already recorded for participant 1001 (done 2022-09-28)"),
+     "error: visit 'W4': is recorded twice; a visit has one record (correct or void the one "
+     "recorded)"),
     (["record", "1001", "W12", "--date", "2022-08-30"],
      "error: W12.date '2022-08-30': is before Day 1 (2022-08-31)"),
     (["record", "1001", "W12", "--date", "2022-11-09", "--time", "9h30"],

@@ -62,3 +62,22 @@ def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         visitplan.nope  # noqa: B018
     assert "plan" in dir(visitplan)
+
+
+def test_the_version_is_pyprojects_read_on_first_use():
+    import tomllib
+    from pathlib import Path
+
+    import visitplan
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    written = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    assert visitplan.__version__ == written
+    assert "__version__" in dir(visitplan)
+    # Neither `import visitplan` nor `--help` reads the installed metadata.
+    assert "importlib.metadata" not in loaded_after("import visitplan")
+    code = (
+        "from visitplan.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+    )
+    assert "importlib.metadata" not in loaded_after(code)
+    assert "importlib.metadata" in loaded_after("import visitplan\nvisitplan.__version__")

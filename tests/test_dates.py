@@ -10,9 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visitplan.dates import Spans, local_datetime, parse_date, shift, study_day
+from visitplan.dates import (
+    Span,
+    Spans,
+    local_datetime,
+    next_day,
+    parse_date,
+    shift,
+    study_day,
+)
 from visitplan.errors import VisitplanError
-from visitplan.model import Span
 
 
 def test_shift_applies_months_once_from_the_anchor():
@@ -132,3 +139,11 @@ def test_shift_clamps_to_month_end_and_leap_day():
     assert shift(pendulum.date(2023, 12, 31), Span(2, -1)) == pendulum.date(2024, 2, 28)
     assert shift(pendulum.date(2000, 1, 31), Span(1)) == pendulum.date(2000, 2, 29)
     assert shift(pendulum.date(1900, 1, 31), Span(1)) == pendulum.date(1900, 2, 28)
+
+
+def test_next_day_crosses_months_years_and_leap_days():
+    assert next_day(pendulum.date(2024, 2, 28)) == pendulum.date(2024, 2, 29)
+    assert next_day(pendulum.date(2023, 2, 28)) == pendulum.date(2023, 3, 1)
+    assert next_day(pendulum.date(2023, 12, 31)) == pendulum.date(2024, 1, 1)
+    with pytest.raises(VisitplanError, match="falls outside the calendar"):
+        next_day(pendulum.date(9999, 12, 31))

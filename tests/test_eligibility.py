@@ -15,9 +15,8 @@ from hypothesis import strategies as st
 from tests.test_cli_plan import run
 
 from visitplan import Participant, VisitplanError
-from visitplan.dates import earliest_clear, shift
+from visitplan.dates import Span, earliest_clear, shift
 from visitplan.eligibility import HistoryItem, check, parse_half_life, read_history
-from visitplan.model import Span
 
 D = pendulum.date
 S = "2022-07-27"

@@ -335,8 +335,12 @@ def test_read_state_refuses_what_is_not_a_calendar():
 
 
 def test_protocol_without_matching_site_is_refused(study):
-    s = study.plan(Participant("1001", screening="2022-07-27", site="NOPE"))
-    with pytest.raises(VisitplanError, match="is not a site of NCT05124925"):
+    rule = r"^site 'NOPE': is not a site of NCT05124925; known: BREST$"
+    with pytest.raises(VisitplanError, match=rule):  # planning refuses it first
+        study.plan(Participant("1001", screening="2022-07-27", site="NOPE"))
+    # A schedule made another way (or for another protocol) is refused by the export too.
+    s = attrs.evolve(study.plan(Participant("1001", screening="2022-07-27")), site="NOPE")
+    with pytest.raises(VisitplanError, match=rule):
         export(study, s)
 
 
@@ -431,7 +435,7 @@ _FOLDABLE = st.text(
 def test_lines_are_folded_exactly_as_icalendar_folds_them(text, pad):
     from icalendar.parser import Contentline
 
-    from visitplan.export.ics import _fold
+    from visitplan.export.ics.lines import _fold
 
     # Backslashes and carets land on every fold boundary as the padding shifts them.
     line = Contentline("DESCRIPTION:" + "x" * pad + text)
@@ -441,7 +445,7 @@ def test_lines_are_folded_exactly_as_icalendar_folds_them(text, pad):
 def test_long_ascii_lines_with_escapes_fold_as_icalendar_and_unfold_to_the_original():
     from icalendar.parser import Contentline
 
-    from visitplan.export.ics import _fold
+    from visitplan.export.ics.lines import _fold
 
     for pad in range(60, 80):
         line = Contentline("DESCRIPTION:" + "a" * pad + "\\n\\,\\;\\\\^n" * 30)
@@ -452,9 +456,9 @@ def test_long_ascii_lines_with_escapes_fold_as_icalendar_and_unfold_to_the_origi
 
 
 def _as_icalendar_writes_it(monkeypatch):
-    from visitplan.export import ics
+    from visitplan.export.ics import writer
 
-    monkeypatch.setattr(ics, "_serialise", lambda component, known: component.to_ical(False))
+    monkeypatch.setattr(writer, "_serialise", lambda component, known: component.to_ical(False))
 
 
 @pytest.mark.parametrize("window_spans", [False, True])

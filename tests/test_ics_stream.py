@@ -195,6 +195,6 @@ def test_cli_error_found_mid_stream_writes_nothing(tmp_path):
     for target in (str(out), "-"):
         done = subprocess.run([*cmd, *args, target], capture_output=True, env=dict(os.environ))
         assert done.returncode == 2
-        assert done.stderr == b"error: site 'NOPE': is not a site of NCT05124925\n"
+        assert done.stderr == b"error: site 'NOPE': is not a site of NCT05124925; known: BREST\n"
         assert done.stdout == b""  # the first participant's events were not printed either
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.csv"]  # no file, no temp

@@ -108,7 +108,8 @@ def test_count_in_another_unit_is_refused_and_nothing_stored(tmp_path: Path) -> 
                 "--date", "2023-05-10", *extra, today=today)  # fmt: skip
         assert r.exit_code == 2
         assert r.stderr == (
-            "error: bcell_count.unit '10^9/L': must be cells/uL, the unit of site BREST's bcell_lln\n"
+            "error: bcell_count.unit '10^9/L': must be cells/uL, "
+            "the unit of site BREST's bcell_lln\n"
         )
         assert dump(db) == before
     # Two counts the same day are refused the same way.
@@ -116,7 +117,7 @@ def test_count_in_another_unit_is_refused_and_nothing_stored(tmp_path: Path) -> 
     before = dump(db)
     r = run(db, "record", "1003", "--bcell", "30", "--date", "2023-05-10", today=today)
     assert r.exit_code == 2
-    assert "a count is already recorded for 1003 that day" in r.stderr
+    assert "bcell_count.date '2023-05-10': has two counts; one count a day" in r.stderr
     assert dump(db) == before
 
 

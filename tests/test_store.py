@@ -163,7 +163,10 @@ BAD = [
         lambda r: r.record("1002", "D1", "2022-01-05"),
         "D1.date '2022-01-05': is before the screening date 2022-01-10",
     ),
-    (lambda r: r.record("1001", "W4", "2022-09-29"), "visit 'W4': is already recorded"),
+    (
+        lambda r: r.record("1001", "W4", "2022-09-29"),
+        "visit 'W4': is recorded twice; a visit has one record",
+    ),
     (
         lambda r: r.record("1002", "D1", "2022-02-15"),
         "D1.date '2022-02-15': must be between 2022-01-11 and 2022-02-14",
@@ -176,7 +179,10 @@ BAD = [
     (lambda r: r.enroll("Jane Doe", "2022-07-27"), "participant 'Jane Doe': must be a study code"),
     (lambda r: r.enroll("1003", "2022-02-30"), "screening '2022-02-30': is not a day"),
     (lambda r: r.enroll("1003", "2022-07-27", site="PARIS"), "site 'PARIS': is not a site"),
-    (lambda r: r.enroll("1003", "2022-07-27", flags="wocbp"), "flags 'wocbp': must be a collection"),
+    (
+        lambda r: r.enroll("1003", "2022-07-27", flags="wocbp"),
+        "flags 'wocbp': must be a collection",
+    ),
     (lambda r: r.record_unscheduled("1001", "2022-07-01"), "unscheduled.date '2022-07-01'"),
     (lambda r: r.record_bcell("1001", "2022-11-01", -1), "bcell_count.value -1: must be a finite"),
     (lambda r: r.record_event("1001", "recovery", "2022-11-01"), "event 'recovery': is not"),
@@ -293,9 +299,11 @@ def test_a_roster_locked_too_long_is_refused_in_one_line(db):
     blocker = sqlite3.connect(db, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     started = time.monotonic()
-    with Roster.open(db, today=TODAY, wait=0.5) as roster:
-        with pytest.raises(visitplan.VisitplanError) as info:
-            roster.enroll("1001", "2022-07-27")
+    with (
+        Roster.open(db, today=TODAY, wait=0.5) as roster,
+        pytest.raises(visitplan.VisitplanError) as info,
+    ):
+        roster.enroll("1001", "2022-07-27")
     waited = time.monotonic() - started
     assert str(info.value) == (
         f"--db '{db}': the roster is locked by another process (waited 0.5 s; "

@@ -13,6 +13,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    #: The installed distribution's version (pyproject.toml's, the one place it is written).
+    __version__: str
+
     from visitplan.engine import plan
     from visitplan.errors import ProtocolError, VisitplanError
     from visitplan.model import Protocol
@@ -55,10 +58,16 @@ __all__ = [
     "load",
     "plan",
 ]
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        # Read from the installed metadata on first use: importlib.metadata is not free, and
+        # `visitplan --help` never asks (tests/test_cold_start.py).
+        from importlib.metadata import version
+
+        globals()[name] = value = version("visitplan")
+        return value
     module = _WHERE.get(name)
     if module is None:
         # `import visitplan` used to load the submodules too; keep `visitplan.engine` working.
@@ -74,4 +83,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+    return sorted({*globals(), *_WHERE, "__version__"})

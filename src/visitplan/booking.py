@@ -14,19 +14,20 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import typing
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import attrs
 import pendulum
 
+from visitplan.codes import check_code
 from visitplan.dates import local_datetime, parse_date
 from visitplan.errors import VisitplanError
 from visitplan.fileio import read_text
 from visitplan.model import VisitKind
-from visitplan.participant import check_code
 from visitplan.schedule import Finding, FindingKind, PlannedVisit, Schedule, VisitStatus
 from visitplan.site import MovePolicy, SiteCalendar, capacity_kinds, check_visit, choose
 
@@ -536,7 +537,7 @@ def save_bookings(
 # -- the roster database -----------------------------------------------------------------------
 
 
-class StoredAppointment(Protocol):
+class StoredAppointment(typing.Protocol):
     """What the store keeps of an appointment (:class:`visitplan.store.Appointment`)."""
 
     @property

@@ -1,19 +1,23 @@
 """Date helpers: strict parsing, anchor arithmetic and the study-day rule.
 
-This is the only module that does calendar arithmetic; the engine calls it, nothing else does.
+This is the only module that does calendar arithmetic. The engine computes every visit's
+dates with it; the few edges that need a calendar step of their own call it too, never adding
+days themselves: :func:`next_day` for the exclusive end of an all-day calendar event and the
+site calendar's walk over days, :func:`shift` for the store's horizon of due visits and the
+half-lives of a washout, :func:`earliest_clear` for washouts.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as _dt
-import re
 from typing import TypeVar
 
+import attrs
 import pendulum
 
+from visitplan.codes import ISO_DATE, wall_time
 from visitplan.errors import VisitplanError
-from visitplan.model import Span
 
 _D = TypeVar("_D", bound=_dt.date)
 
@@ -21,8 +25,30 @@ _D = TypeVar("_D", bound=_dt.date)
 MIN_YEAR = 1900
 MAX_YEAR = 2199
 
-#: ASCII digits only: ``\d`` alone would also read Arabic-Indic or Devanagari digits as a date.
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
+
+@attrs.frozen
+class Span:
+    """Calendar months plus days: the sum of offsets, applied from an anchor in one step.
+
+    Months are applied first (end-of-month clamped), then days, so ``anchor + 5 months + 19
+    months`` is computed as ``anchor + 24 months``, never as two clamped steps.
+    """
+
+    months: int = 0
+    days: int = 0
+
+    def __add__(self, other: Span) -> Span:
+        return Span(self.months + other.months, self.days + other.days)
+
+    def __neg__(self) -> Span:
+        return Span(-self.months, -self.days)
+
+    def __sub__(self, other: Span) -> Span:
+        return self + (-other)
+
+    def times(self, k: int) -> Span:
+        """This span repeated ``k`` times (for the k-th occurrence of a repeat)."""
+        return Span(self.months * k, self.days * k)
 
 
 def parse_date(text: object, field: str = "date") -> pendulum.Date:
@@ -35,7 +61,7 @@ def parse_date(text: object, field: str = "date") -> pendulum.Date:
         return check_year(text, field)
     if not isinstance(text, str):
         raise VisitplanError(field, text, "must be a date written YYYY-MM-DD")
-    m = _ISO_DATE.match(text.strip())
+    m = ISO_DATE.match(text.strip())
     if not m:
         raise VisitplanError(field, text, "must be a date written YYYY-MM-DD")
     year, month, day = (int(g) for g in m.groups())
@@ -96,6 +122,14 @@ def shift(anchor: pendulum.Date, span: Span, field: str = "date") -> pendulum.Da
         raise VisitplanError(
             field, f"{anchor.isoformat()} + {amount}", "falls outside the calendar (years 1-9999)"
         ) from None
+
+
+_ONE_DAY = Span(0, 1)
+
+
+def next_day(day: pendulum.Date) -> pendulum.Date:
+    """The day after ``day`` (an all-day event's exclusive end; a walk over days)."""
+    return shift(day, _ONE_DAY)
 
 
 class Spans:
@@ -203,12 +237,12 @@ def local_datetime(day: pendulum.Date, time: str | pendulum.Time, zone: str) -> 
     if not isinstance(time, str | _dt.time):
         raise VisitplanError("time", time, "must be a wall-clock time written HH:MM (00:00-23:59)")
     if isinstance(time, str):
-        m = re.match(r"^([01]\d|2[0-3]):([0-5]\d)$", time.strip(), re.ASCII)
-        if not m:
+        parsed = wall_time(time)
+        if parsed is None:
             raise VisitplanError(
                 "time", time, "must be a wall-clock time written HH:MM (00:00-23:59)"
             )
-        hour, minute = int(m.group(1)), int(m.group(2))
+        hour, minute = parsed
     else:
         hour, minute = time.hour, time.minute
     try:

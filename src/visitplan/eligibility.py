@@ -22,10 +22,11 @@ from typing import Any
 import attrs
 import pendulum
 
-from visitplan.dates import earliest_clear, shift, to_date
+from visitplan.dates import Span, earliest_clear, shift, to_date
+from visitplan.engine import plan
 from visitplan.errors import VisitplanError
 from visitplan.fileio import read_text
-from visitplan.model import Protocol, Since, Span, Washout
+from visitplan.model import Protocol, Since, Washout
 from visitplan.participant import Participant
 
 _HALF_LIFE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(hour|hours|h|day|days|d|week|weeks)\s*$")
@@ -155,7 +156,7 @@ def check(
     if day1 is not None:
         person = person.done(protocol.day1_visit, day1)
         source = "given"
-    schedule = protocol.plan(person)
+    schedule = plan(protocol, person)
     rules = {w.code: w for w in protocol.washouts}
     items = list(history)
     for i, item in enumerate(items, start=1):

@@ -9,13 +9,13 @@ from __future__ import annotations
 import graphlib
 import itertools
 import operator
-import re
 
 import attrs
 import pendulum
 
 from visitplan import facts
-from visitplan.dates import Spans, shift, study_day, to_date
+from visitplan.codes import occurrence_number
+from visitplan.dates import Span, Spans, shift, study_day, to_date
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.model import (
     Anchor,
@@ -25,7 +25,6 @@ from visitplan.model import (
     Milestone,
     Procedure,
     Protocol,
-    Span,
     Visit,
     VisitKind,
 )
@@ -44,8 +43,6 @@ from visitplan.schedule import (
 _LAST_DOSE = "@last_dose"
 #: A repeat with no count and no end is refused at load; this only guards against a runaway.
 MAX_OCCURRENCES = 1000
-#: An occurrence number as written in a code (FU2): ASCII digits, no leading zero.
-_OCCURRENCE = re.compile(r"[1-9][0-9]{0,5}", re.ASCII)
 
 
 def plan(
@@ -870,8 +867,7 @@ class _Planner:
     @staticmethod
     def _occurrence_of(v: Visit, code: str) -> int | None:
         """The occurrence number ``code`` names (FU2 -> 2); None unless written canonically."""
-        rest = code[len(v.code) :]
-        return int(rest) if code.startswith(v.code) and _OCCURRENCE.fullmatch(rest) else None
+        return occurrence_number(code, v.code)
 
     def _apply_record(
         self,

@@ -157,7 +157,8 @@ def require_reason(reason: object, field: str = "reason", context: str | None = 
     """A correction, a void, a discontinuation or withdrawal says why: refused without."""
     if not isinstance(reason, str) or not reason.strip():
         rule = "is required: say why (it is kept in the audit trail)"
-        raise VisitplanError(field, reason, f"{context}; a reason {rule[3:]}" if context else rule)
+        shown = "" if reason is None else reason
+        raise VisitplanError(field, shown, f"{context}; a reason {rule[3:]}" if context else rule)
     return reason
 
 
@@ -252,21 +253,14 @@ def check_day1(protocol: Protocol, person: Participant, day1: pendulum.Date) -> 
 
 def add_record(person: Participant, record: Record) -> Participant:
     """A new record of a visit. A visit has one record: a second is refused (correct it)."""
-    old = person.record(record.code)
-    if old is not None:
-        raise VisitplanError(
-            "visit",
-            record.code,
-            f"is already recorded for participant {person.code} ({show_record(old)}); "
-            "a visit has one record: use 'correct' or 'void' with a reason",
-        )
     if person.withdrawn is not None and record.date is None:
         raise VisitplanError(
             "participant",
             person.code,
             f"was withdrawn from the study on {person.withdrawn}; nothing can be recorded after it",
         )
-    return person.with_record(record)
+    # Participant refuses two records of a visit, with the message every path gives.
+    return attrs.evolve(person, records=(*person.records, record))
 
 
 def recorded(person: Participant, code: str) -> Record:
@@ -302,15 +296,18 @@ def correct_record(
         day = old.date
     else:
         day = None
-    new = Record(code, day, state, old.reason if reason is None else reason)
+    # A visit's reason says why it was missed or cancelled: it goes with a change of status
+    # (the correction's own reason is in the audit trail).
+    kept = old.reason if state is old.status else None
+    new = Record(code, day, state, kept if reason is None else reason)
     if new == old and not time_changed:
         raise VisitplanError(
             "visit",
             code,
             f"is already recorded as {show_record(old)}; the correction changes nothing",
         )
-    kept = tuple(new if r.code == code else r for r in person.records)
-    return old, new, attrs.evolve(person, records=kept)
+    records = tuple(new if r.code == code else r for r in person.records)
+    return old, new, attrs.evolve(person, records=records)
 
 
 def void_record(person: Participant, code: str) -> tuple[Record, Participant]:
@@ -364,13 +361,9 @@ def set_count(
     """Record (or, with ``replace``, correct) the B-cell count of a day: one count a day."""
     value = check_count_value(value)
     old = _count_on(person, day)
-    if old is not None and not replace:
-        raise VisitplanError(
-            "bcell_count.date",
-            day.isoformat(),
-            f"a count is already recorded for {person.code} that day; one count a day: "
-            "use 'correct' or 'void' with a reason",
-        )
+    if not replace:
+        # Participant refuses two counts on a day, with the message every path gives.
+        return None, attrs.evolve(person, bcell_counts=(*person.bcell_counts, Count(day, value)))
     if old is None and replace:
         raise VisitplanError(
             "bcell_count.date", day.isoformat(), f"no count is recorded for {person.code} that day"

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from visitplan.dates import Span
+from visitplan.errors import VisitplanError
+
 if TYPE_CHECKING:
     import pendulum
 
@@ -44,31 +47,6 @@ class Offset:
 
     def __str__(self) -> str:
         return f"{self.value} {self.unit.value}"
-
-
-@attrs.frozen
-class Span:
-    """Calendar months plus days: the sum of offsets, applied from an anchor in one step.
-
-    Months are applied first (end-of-month clamped), then days, so ``anchor + 5 months + 19
-    months`` is computed as ``anchor + 24 months``, never as two clamped steps.
-    """
-
-    months: int = 0
-    days: int = 0
-
-    def __add__(self, other: Span) -> Span:
-        return Span(self.months + other.months, self.days + other.days)
-
-    def __neg__(self) -> Span:
-        return Span(-self.months, -self.days)
-
-    def __sub__(self, other: Span) -> Span:
-        return self + (-other)
-
-    def times(self, k: int) -> Span:
-        """This span repeated ``k`` times (for the k-th occurrence of a repeat)."""
-        return Span(self.months * k, self.days * k)
 
 
 class AnchorKind(enum.Enum):
@@ -369,13 +347,16 @@ class Protocol:
         for s in self.sites:
             if s.code == code:
                 return s
-        from visitplan.errors import VisitplanError
-
         known = ", ".join(s.code for s in self.sites) or "none"
-        raise VisitplanError("site", code, f"unknown site of {self.id}; defined: {known}")
+        raise VisitplanError("site", code, f"is not a site of {self.id}; known: {known}")
 
     def plan(self, participant: Participant, *, today: pendulum.Date | None = None) -> Schedule:
-        """Plan a participant's visits; see :func:`visitplan.plan`."""
+        """Plan a participant's visits: a shortcut for ``visitplan.engine.plan(self, ...)``.
+
+        For users at a prompt or in a notebook; visitplan's own code calls the engine. The
+        model sits below the engine, so the engine is imported here, on call: the one import
+        that runs upward (tests/test_architecture.py lists it).
+        """
         from visitplan.engine import plan
 
         return plan(self, participant, today=today)

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 from collections.abc import Iterable, Mapping
 
 import attrs
 import pendulum
 
+from visitplan.codes import NAME, STUDY_CODE
+from visitplan.codes import check_code as check_code
 from visitplan.dates import to_date
 from visitplan.errors import VisitplanError
 
-#: A study code: letters, digits, dot, dash, underscore; no spaces, so no names fit by accident.
-#: ``\Z``, not ``$``: ``$`` also matches before a final newline, which would let "1001\n" in.
-CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z")
-
-
-def check_code(value: object, field: str = "participant") -> str:
-    """Return ``value`` if it is a valid study code, else raise :class:`VisitplanError`."""
-    if not isinstance(value, str) or not CODE_PATTERN.match(value):
-        raise VisitplanError(
-            field,
-            value,
-            "must be a study code of 1-32 letters, digits, '.', '-' or '_' (no names)",
-        )
-    return value
+# The patterns live in visitplan.codes; these are their names here from before.
+CODE_PATTERN = STUDY_CODE
+NAME_PATTERN = NAME
 
 
 def _record_date(value: object) -> pendulum.Date | None:
@@ -43,10 +33,6 @@ def _discontinued(value: object) -> pendulum.Date | None:
 
 def _withdrawn(value: object) -> pendulum.Date | None:
     return None if value is None else to_date(value, "withdrawn")
-
-
-#: A flag or event name, the same form a protocol uses for conditions (``hbcab_positive``).
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
 
 
 def _name(value: object, field: str) -> str:
@@ -132,7 +118,11 @@ def _records(value: Iterable[Record] | Mapping[str, object]) -> tuple[Record, ..
         if not isinstance(r, Record):
             raise VisitplanError("records", r, "must be a Record (visit code, date, status)")
         if r.code in seen:
-            raise VisitplanError("visit", r.code, "is recorded twice; a visit has one record")
+            raise VisitplanError(
+                "visit",
+                r.code,
+                "is recorded twice; a visit has one record (correct or void the one recorded)",
+            )
         seen.add(r.code)
     return records
 
@@ -173,7 +163,9 @@ def _counts(
     for c in items:
         if c.date in seen:
             raise VisitplanError(
-                "bcell_count.date", c.date.isoformat(), "has two counts; one count a day"
+                "bcell_count.date",
+                c.date.isoformat(),
+                "has two counts; one count a day (correct or void the one recorded)",
             )
         seen.add(c.date)
     return tuple(sorted(items, key=lambda c: c.date))

@@ -4,14 +4,13 @@ The settings are data (a TOML site file, e.g. ``sites/BREST.toml``), read into a
 :class:`SiteCalendar`. This module answers "can a visit happen on this day?" and proposes the
 bookable days inside a visit's window; it never moves a date by itself. The window bounds come
 from the engine's :class:`~visitplan.schedule.PlannedVisit`; days are stepped with
-:func:`visitplan.dates.shift`, the project's one calendar arithmetic.
+:func:`visitplan.dates.next_day`, the project's one calendar arithmetic.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
@@ -21,20 +20,19 @@ from typing import Any
 import attrs
 import pendulum
 
-from visitplan.dates import parse_date, shift
+from visitplan.codes import SITE_CODE, wall_time
+from visitplan.dates import next_day, parse_date
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.fileio import read_text
-from visitplan.model import ProcedureKind, Site, Span, VisitKind
+from visitplan.model import ProcedureKind, Site, VisitKind
+from visitplan.protocol_file.reading import ProtocolErrors, Reader
 from visitplan.schedule import PlannedVisit
 
-_ONE_DAY = Span(0, 1)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday 1..7
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 #: Defaults when a site file gives no hours (Brest's file states them anyway).
 _OPENS = pendulum.time(8, 30)
 _CLOSES = pendulum.time(17, 0)
-_CODE = re.compile(r"^[A-Z][A-Z0-9_-]{0,15}$")
 
 
 class MovePolicy(enum.Enum):
@@ -128,7 +126,7 @@ class SiteCalendar:
         day = start
         while day <= end:
             yield day
-            day = shift(day, _ONE_DAY)
+            day = next_day(day)
 
     def working_days(self, start: pendulum.Date, end: pendulum.Date) -> list[pendulum.Date]:
         """The open days from ``start`` to ``end`` inclusive, in date order."""
@@ -303,8 +301,6 @@ def site_for(spec: str | None, protocol_site: Site | None = None) -> SiteCalenda
 
 def loads_site(text: str, *, source: str = "<site>") -> SiteCalendar:
     """Parse site-file TOML text into a :class:`SiteCalendar`."""
-    from visitplan.protocol_file import ProtocolErrors
-
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -316,24 +312,12 @@ def loads_site(text: str, *, source: str = "<site>") -> SiteCalendar:
     return site
 
 
-class _SiteReader:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.errors: list[ProtocolError] = []
+class _SiteReader(Reader):
+    """The protocol file's reader (errors with field paths, tables) and a site file's fields."""
 
-    def error(self, field: str, value: object, rule: str) -> None:
-        self.errors.append(ProtocolError(field, value, rule, self.source))
-
-    def table(self, raw: object, path: str, allowed: set[str]) -> dict[str, Any]:
-        if not isinstance(raw, Mapping):
-            self.error(path, raw, "must be a table")
-            return {}
-        for key in raw:
-            if key not in allowed:
-                self.error(f"{path}.{key}" if path else key, raw[key], "unknown field")
-        return dict(raw)
-
-    def text(self, raw: Mapping[str, Any], key: str, path: str, *, required: bool) -> str | None:
+    def nonempty_text(
+        self, raw: Mapping[str, Any], key: str, path: str, *, required: bool
+    ) -> str | None:
         value = raw.get(key)
         if value is None:
             if required:
@@ -348,31 +332,31 @@ class _SiteReader:
         value = raw.get(key)
         if value is None:
             return default
-        m = _HHMM.match(value) if isinstance(value, str) else None
-        if not m:
+        parsed = wall_time(value)
+        if parsed is None:
             self.error(f"clinic.{key}", value, "must be a wall-clock time written HH:MM")
             return default
-        return pendulum.time(int(m.group(1)), int(m.group(2)))
+        return pendulum.time(*parsed)
 
     def site(self, doc: Mapping[str, Any]) -> SiteCalendar | None:
-        doc = self.table(doc, "", {"site", "clinic", "capacity", "closures"})
+        doc = self.table(doc, "", {"site", "clinic", "capacity", "closures"}, set())
         if "site" not in doc:
             self.error("site", None, "is required (a [site] table)")
             return None
         s = self.table(doc["site"], "site", {"code", "name", "timezone", "country",
-                                              "subdivision", "policy"})  # fmt: skip
-        code = self.text(s, "code", "site", required=True)
-        if code is not None and not _CODE.match(code):
+                                              "subdivision", "policy"}, set())  # fmt: skip
+        code = self.nonempty_text(s, "code", "site", required=True)
+        if code is not None and not SITE_CODE.match(code):
             self.error("site.code", code, "must be 1-16 capitals, digits, '-' or '_'")
-        name = self.text(s, "name", "site", required=False) or code or ""
-        zone = self.text(s, "timezone", "site", required=True)
+        name = self.nonempty_text(s, "name", "site", required=False) or code or ""
+        zone = self.nonempty_text(s, "timezone", "site", required=True)
         if zone is not None:
             try:
                 pendulum.timezone(zone)
             except Exception:  # pendulum raises several types for an unknown zone
                 self.error("site.timezone", zone, "is not a known IANA time zone")
-        country = self.text(s, "country", "site", required=True)
-        subdivision = self.text(s, "subdivision", "site", required=False)
+        country = self.nonempty_text(s, "country", "site", required=True)
+        subdivision = self.nonempty_text(s, "subdivision", "site", required=False)
         if country is not None:
             self._check_holidays(country, subdivision)
         policy = MovePolicy.NEAREST
@@ -383,7 +367,7 @@ class _SiteReader:
                 choices = ", ".join(p.value for p in MovePolicy)
                 self.error("site.policy", s["policy"], f"must be one of: {choices}")
 
-        c = self.table(doc.get("clinic", {}), "clinic", {"days", "opens", "closes"})
+        c = self.table(doc.get("clinic", {}), "clinic", {"days", "opens", "closes"}, set())
         weekdays = self._weekdays(c.get("days", list(_WEEKDAYS[:5])))
         opens = self.time(c, "opens", _OPENS)
         closes = self.time(c, "closes", _CLOSES)
@@ -434,7 +418,7 @@ class _SiteReader:
 
     def _capacity(self, raw: object) -> tuple[dict[VisitKind, int], int | None]:
         kinds = [k.value for k in VisitKind]
-        table = self.table(raw, "capacity", {*kinds, "all"})
+        table = self.table(raw, "capacity", {*kinds, "all"}, set())
         capacity: dict[VisitKind, int] = {}
         daily_limit: int | None = None
         for key, value in table.items():
@@ -456,7 +440,7 @@ class _SiteReader:
         out: list[Closure] = []
         for i, item in enumerate(raw):
             path = f"closures[{i}]"
-            t = self.table(item, path, {"date", "from", "to", "reason"})
+            t = self.table(item, path, {"date", "from", "to", "reason"}, set())
             try:
                 if "date" in t:
                     if "from" in t or "to" in t:
@@ -474,7 +458,7 @@ class _SiteReader:
             except VisitplanError as exc:
                 self.error(exc.field, exc.value, exc.rule)
                 continue
-            reason = self.text(t, "reason", path, required=False) or "site closed"
+            reason = self.nonempty_text(t, "reason", path, required=False) or "site closed"
             out.append(Closure(start, end, reason))
         return tuple(out)
 

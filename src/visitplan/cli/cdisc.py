@@ -84,6 +84,7 @@ def sv(
     """SDTM SV (subject visits) for every participant of a roster CSV or database."""
     import pendulum
 
+    from visitplan.engine import plan
     from visitplan.errors import VisitplanError
     from visitplan.export.cdisc import SV_COLUMNS, UnscheduledVisit, sv_rows, to_csv
 
@@ -110,7 +111,7 @@ def sv(
         assert roster is not None
         people = load_roster(roster, day1_visit=study.day1_visit)
         today = today or pendulum.today().date()
-    schedules = [study.plan(p, today=today) for p in people]
+    schedules = [plan(study, p, today=today) for p in people]
     _emit(to_csv(sv_rows(study, people, schedules, extra), SV_COLUMNS), output)
 
 

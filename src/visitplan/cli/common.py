@@ -200,11 +200,12 @@ def participant_from_options(
     for item in events:
         name, day = pair_option(item, "--event")
         event_dates[name] = _date(day, f"--event {name}")
-    counts = {}
+    # A list, not a dict: two counts on one day are refused by Participant, not overwritten.
+    counts = []
     for item in bcell_counts:
         day, value = pair_option(item, "--bcell-count", "DATE=VALUE")
         try:
-            counts[_date(day, "--bcell-count")] = float(value)
+            counts.append((_date(day, "--bcell-count"), float(value)))
         except ValueError:
             raise VisitplanError("--bcell-count", item, "the count must be a number") from None
     return Participant(

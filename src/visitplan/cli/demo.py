@@ -75,10 +75,11 @@ def _calendar(protocol: Protocol, schedules: list[Schedule], folder: Path, name:
 
 def _plan(protocol: Any, person: Any) -> Any:
     """The participant's schedule; a planning error names the participant it is about."""
+    from visitplan.engine import plan
     from visitplan.errors import VisitplanError
 
     try:
-        return protocol.plan(person)
+        return plan(protocol, person)
     except VisitplanError as exc:
         raise VisitplanError(
             f"participant {person.code}: {exc.field}", exc.value, exc.rule

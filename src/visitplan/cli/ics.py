@@ -179,7 +179,8 @@ def ics(
         ]
     if output is None and per_participant is None:
         output = "-"
-    from visitplan.export.ics import _default_name
+    from visitplan.engine import plan
+    from visitplan.export.ics.writer import _default_name
 
     if name is None:
         name = _default_name(protocol, [(p.code, p.site) for p in people])
@@ -190,10 +191,10 @@ def ics(
     if per_participant is None and not appointments:
         # One calendar and nothing to look up across it: plan each participant as the stream
         # writes it, so a large roster's calendar needs no memory for all its schedules.
-        schedules = (protocol.plan(p) for p in people)
+        schedules = (plan(protocol, p) for p in people)
         options["appointments"] = {}
     else:
-        schedules = [protocol.plan(p) for p in people]
+        schedules = [plan(protocol, p) for p in people]
         options["appointments"] = _appointments(
             protocol, schedules, appointments, options["site_calendars"], {}
         )
@@ -405,7 +406,7 @@ def _appointments(
         schedule = next((s for s in schedules if s.participant == who), None)
         if schedule is None:
             raise VisitplanError("--appointment", item, "names no participant being exported")
-        site = next((s for s in protocol.sites if s.code == schedule.site), protocol.site)
+        site = protocol.site_of(schedule.site)
         calendar = calendars.get(site.code)
         if calendar is None:
             raise VisitplanError(

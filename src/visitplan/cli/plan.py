@@ -52,7 +52,9 @@ def plan(
         bcell_counts=bcell_counts,
         bcell_baseline=bcell_baseline,
     )
-    schedule = protocol.plan(person, today=today)
+    from visitplan.engine import plan as plan_visits
+
+    schedule = plan_visits(protocol, person, today=today)
     if fmt == "json":
         from visitplan.export.tabular import to_json
 

@@ -26,7 +26,14 @@ DEFAULT_DB = "visitplan.db"
 
 
 def roster_options(fn: F) -> F:
-    """``--db``, ``--protocol`` and ``--today``."""
+    """``--db``, ``--protocol``, ``--today`` and ``--wait``."""
+    fn = click.option(
+        "--wait",
+        type=click.FloatRange(0, 86_400),
+        default=10.0,
+        show_default=True,
+        help="Seconds to wait for a roster another process has locked.",
+    )(fn)
     fn = click.option(
         "--today",
         callback=parse_date_option,
@@ -43,6 +50,15 @@ def roster_options(fn: F) -> F:
     return fn
 
 
+def user_option(fn: F) -> F:
+    """``--user``: who makes the change (kept in the audit trail)."""
+    return click.option(
+        "--user",
+        envvar="VISITPLAN_USER",
+        help="Who makes the change, for the audit trail (env VISITPLAN_USER; default: login).",
+    )(fn)
+
+
 format_option = click.option(
     "--format",
     "fmt",
@@ -52,10 +68,25 @@ format_option = click.option(
 )
 
 
-def _open(db: str, protocol_spec: str, today: Any, *, create: bool = False) -> Roster:
+def _open(
+    db: str,
+    protocol_spec: str,
+    today: Any,
+    wait: float,
+    *,
+    create: bool = False,
+    user: str | None = None,
+) -> Roster:
     from visitplan.store import Roster
 
-    return Roster.open(db, protocol=load_protocol(protocol_spec), today=today, create=create)
+    return Roster.open(
+        db,
+        protocol=load_protocol(protocol_spec),
+        today=today,
+        create=create,
+        wait=wait,
+        user=user or None,
+    )
 
 
 def _today(roster: Roster) -> pendulum.Date:
@@ -73,6 +104,7 @@ def _echo_json(doc: object) -> None:
 @click.option("--flag", "flags", multiple=True, help="e.g. hbcab_positive, wocbp (repeatable).")
 @click.option("--reason", help="Why (kept in the audit trail).")
 @roster_options
+@user_option
 def enroll(
     code: str,
     screening: Any,
@@ -82,11 +114,25 @@ def enroll(
     db: str,
     protocol_spec: str,
     today: Any,
+    wait: float,
+    user: str | None,
 ) -> None:
     """Enrol participant CODE (a study code, never a name) with a screening date."""
-    with _open(db, protocol_spec, today, create=True) as roster:
+    from visitplan.engine import plan
+    from visitplan.facts import check_site
+    from visitplan.participant import Participant
+    from visitplan.store.database import is_new
+
+    # The rulebook first: a refused first enrolment must not leave an empty roster behind.
+    protocol = load_protocol(protocol_spec)
+    site = check_site(protocol, site)
+    plan(protocol, Participant(code, screening, flags=flags, site=site), today=today)
+    created = is_new(db)
+    with _open(db, protocol_spec, today, wait, create=True, user=user) as roster:
         person = roster.enroll(code, screening, site=site, flags=flags, reason=reason)
         schedule = roster.schedule(person.code)
+    if created:
+        click.echo(f"created the roster {db}")
     click.echo(
         f"enrolled {person.code}: screening {person.screening}, Day 1 target {schedule.day1}"
     )
@@ -110,6 +156,7 @@ def enroll(
 @click.option("--baseline", is_flag=True, help="--bcell is the pre-treatment baseline count.")
 @click.option("--event", help="Record a dated event the protocol waits for (bcell_recovery).")
 @roster_options
+@user_option
 def record(
     code: str,
     visit: str | None,
@@ -125,6 +172,8 @@ def record(
     db: str,
     protocol_spec: str,
     today: Any,
+    wait: float,
+    user: str | None,
 ) -> None:
     """Record what happened: VISIT done/missed/cancelled, or --unscheduled, --bcell, --event."""
     from visitplan.errors import VisitplanError
@@ -137,7 +186,7 @@ def record(
             " ".join(kinds) or "nothing",
             "give exactly one of VISIT, --unscheduled, --bcell VALUE or --event NAME",
         )
-    with _open(db, protocol_spec, today) as roster:
+    with _open(db, protocol_spec, today, wait, user=user) as roster:
         when = day if day is not None else _today(roster)
         if visit is not None:
             schedule = roster.record(code, visit, day, status=status, time=time, reason=reason)
@@ -164,9 +213,19 @@ def record(
 @click.option("--date", "day", required=True, callback=parse_date_option, help="YYYY-MM-DD.")
 @click.option("--reason", required=True, help="Why treatment stopped (audited).")
 @roster_options
-def discontinue(code: str, day: Any, reason: str, db: str, protocol_spec: str, today: Any) -> None:
+@user_option
+def discontinue(
+    code: str,
+    day: Any,
+    reason: str,
+    db: str,
+    protocol_spec: str,
+    today: Any,
+    wait: float,
+    user: str | None,
+) -> None:
     """Stop CODE's treatment early: remaining doses cancelled, EOT re-planned, follow-up goes on."""
-    with _open(db, protocol_spec, today) as roster:
+    with _open(db, protocol_spec, today, wait, user=user) as roster:
         schedule = roster.discontinue(code, day, reason)
     eot = roster.protocol.rules.early_end_visit
     extra = f"; {eot} target {schedule.visit(eot).target}" if eot else ""
@@ -178,9 +237,19 @@ def discontinue(code: str, day: Any, reason: str, db: str, protocol_spec: str, t
 @click.option("--date", "day", required=True, callback=parse_date_option, help="YYYY-MM-DD.")
 @click.option("--reason", required=True, help="Why the participant left (audited).")
 @roster_options
-def withdraw(code: str, day: Any, reason: str, db: str, protocol_spec: str, today: Any) -> None:
+@user_option
+def withdraw(
+    code: str,
+    day: Any,
+    reason: str,
+    db: str,
+    protocol_spec: str,
+    today: Any,
+    wait: float,
+    user: str | None,
+) -> None:
     """Withdraw CODE from the study: every visit from the date on is cancelled."""
-    with _open(db, protocol_spec, today) as roster:
+    with _open(db, protocol_spec, today, wait, user=user) as roster:
         schedule = roster.withdraw(code, day, reason)
     cancelled = sum(1 for v in schedule.visits if v.status.value == "cancelled")
     click.echo(f"withdrew {code} on {day}; {cancelled} visits cancelled")
@@ -190,9 +259,9 @@ def withdraw(code: str, day: Any, reason: str, db: str, protocol_spec: str, toda
 @click.argument("code")
 @format_option
 @roster_options
-def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any) -> None:
+def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
     """CODE's plan (re-planned from what is recorded), unscheduled visits and B-cell counts."""
-    with _open(db, protocol_spec, today) as roster:
+    with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
         person = roster.participant(code)
         schedule = roster.schedule(code, day)
@@ -256,7 +325,7 @@ def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any) -> None:
 @click.option("--days", default=14, show_default=True, type=click.IntRange(min=0))
 @format_option
 @roster_options
-def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any) -> None:
+def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
     """Visits coming up in the next N days for the whole site, in date order, with windows.
 
     An appointment that a re-plan has left outside its visit's window, on a closed day or
@@ -265,7 +334,7 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any) -> None:
     from visitplan.booking import booking_errors
     from visitplan.cli.sitectx import site_calendar_of
 
-    with _open(db, protocol_spec, today) as roster:
+    with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
         found = roster.due(day, days)
     calendars = {s: site_calendar_of(roster.protocol, s) for s in {d.site for d in found}}
@@ -327,9 +396,9 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any) -> None:
 @click.command()
 @format_option
 @roster_options
-def overdue(fmt: str, db: str, protocol_spec: str, today: Any) -> None:
+def overdue(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
     """Visits past their latest date with nothing recorded, for the whole site."""
-    with _open(db, protocol_spec, today) as roster:
+    with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
         found = roster.overdue(day)
     _print_deviations(f"Overdue on {day}", day, found, fmt, "overdue")
@@ -338,13 +407,13 @@ def overdue(fmt: str, db: str, protocol_spec: str, today: Any) -> None:
 @click.command()
 @format_option
 @roster_options
-def deviations(fmt: str, db: str, protocol_spec: str, today: Any) -> None:
+def deviations(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
     """Out-of-window visits, doses too close together, overdue and missed visits, visits
     recorded outside the plan, and appointments a re-plan has left breaking a rule of `book`."""
     from visitplan.cli.sitectx import appointment_deviations
     from visitplan.schedule import DEVIATION_KINDS
 
-    with _open(db, protocol_spec, today) as roster:
+    with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
         found = roster.deviations(day, DEVIATION_KINDS) + appointment_deviations(roster, day)
     found.sort(key=lambda d: (d.planned.date if d.planned else day, d.participant, d.visit,
@@ -356,14 +425,20 @@ def deviations(fmt: str, db: str, protocol_spec: str, today: Any) -> None:
 @click.argument("code")
 @format_option
 @roster_options
-def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any) -> None:
-    """CODE's audit trail: every change, old and new value, when (UTC) and why."""
-    with _open(db, protocol_spec, today) as roster:
+def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+    """CODE's audit trail: every change, old and new value, who, when and why.
+
+    Times are shown in the site's zone (the JSON keeps ``at`` in UTC, as stored).
+    """
+    with _open(db, protocol_spec, today, wait) as roster:
         entries = roster.history(code)
+        person = roster.participant(code)
+        zone = roster.protocol.site_of(person.site).timezone if roster.protocol.sites else "UTC"
     rows: list[dict[str, Any]] = [
         {
             "id": e.id,
             "at": e.at,
+            "user": e.user,
             "action": e.action,
             "field": e.field,
             "old": e.old,
@@ -376,23 +451,41 @@ def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any) -> Non
         _echo_json({"participant": code, "history": rows})
         return
     _table(
-        f"History of {code}",
-        ["#", "At (UTC)", "Action", "Field", "Old", "New", "Reason"],
-        [[str(r["id"]), *(r[k] or "" for k in _HISTORY_COLUMNS)] for r in rows],
+        f"History of {code} (times in {zone})",
+        ["#", "At", "User", "Action", "Field", "Old", "New", "Reason"],
+        [
+            [str(r["id"]), _local(r["at"], zone), *(r[k] or "" for k in _HISTORY_COLUMNS)]
+            for r in rows
+        ],
     )
 
 
-_HISTORY_COLUMNS = ("at", "action", "field", "old", "new", "reason")
+_HISTORY_COLUMNS = ("user", "action", "field", "old", "new", "reason")
 
 
-_HISTORY_COLUMNS = ("at", "action", "field", "old", "new", "reason")
+def _local(at: str, zone: str) -> str:
+    """A stored UTC time shown in the site's zone, to the second."""
+    import pendulum
+
+    when = pendulum.parse(at)
+    assert isinstance(when, pendulum.DateTime)
+    return when.in_timezone(zone).format("YYYY-MM-DD HH:mm:ss")
 
 
 @click.command("import")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--reason", help="Why (kept in the audit trail).")
 @roster_options
-def import_(path: str, reason: str | None, db: str, protocol_spec: str, today: Any) -> None:
+@user_option
+def import_(
+    path: str,
+    reason: str | None,
+    db: str,
+    protocol_spec: str,
+    today: Any,
+    wait: float,
+    user: str | None,
+) -> None:
     """Enrol every participant of a roster file (CSV, or .xlsx), all of them or none.
 
     Columns: participant, site, screening, day1, flags (';'-separated). Every bad row is
@@ -406,7 +499,9 @@ def import_(path: str, reason: str | None, db: str, protocol_spec: str, today: A
     try:
         # The file is read first: a missing or unreadable file creates no empty database.
         people = read_roster_file(path, day1_visit=protocol.day1_visit)
-        with Roster.open(db, protocol=protocol, today=today) as roster:
+        with Roster.open(
+            db, protocol=protocol, today=today, wait=wait, user=user or None
+        ) as roster:
             kept = roster.import_participants(people, source=path, reason=reason)
     except RosterError as exc:
         for row in exc.rows:
@@ -457,7 +552,7 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
     table = Table(title=title, title_justify="left")
     for name in columns:
-        table.add_column(name, no_wrap=name not in ("What", "Name", "Reason", "Old", "New"))
+        table.add_column(name, no_wrap=name not in ("What", "Name", "Reason", "Old", "New", "User"))
     for row in rows:
         # User text (reasons) is shown as is, never read as rich markup.
         from rich.text import Text

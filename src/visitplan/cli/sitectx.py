@@ -69,6 +69,7 @@ def load_context(
     """
     from importlib import resources
 
+    from visitplan.engine import plan
     from visitplan.roster_csv import load_roster, read_roster
 
     protocol, site = load_site(protocol_spec, site_spec)
@@ -77,7 +78,7 @@ def load_context(
         people = read_roster(text, source="sample-roster.csv", day1_visit=protocol.day1_visit)
     else:
         people = load_roster(roster, day1_visit=protocol.day1_visit)
-    schedules = [protocol.plan(p) for p in people if p.site in (None, site.code)]
+    schedules = [plan(protocol, p) for p in people if p.site in (None, site.code)]
     return protocol, site, schedules
 
 
@@ -101,9 +102,10 @@ def from_store(
     that B-cell recovery ended); they take no place and are not shown.
     """
     from visitplan.booking import timed_appointments
+    from visitplan.engine import plan
 
     here = [p for p in people if p.site in (None, site.code)]
-    schedules = [protocol.plan(p, today=today) for p in here]
+    schedules = [plan(protocol, p, today=today) for p in here]
     planned = {(s.participant, v.code) for s in schedules for v in s.visits}
     codes = {p.code for p in here}
     mine = [r for r in rows if r.participant in codes]

@@ -17,10 +17,10 @@ from typing import Any
 import attrs
 import pendulum
 
-from visitplan.dates import study_day, to_date
+from visitplan.dates import Span, study_day, to_date
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
-from visitplan.model import AnchorKind, Offset, Protocol, Span, Unit, Visit
+from visitplan.model import AnchorKind, Offset, Protocol, Unit, Visit
 from visitplan.participant import Participant
 from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
 

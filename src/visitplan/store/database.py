@@ -161,3 +161,16 @@ def _check_server_database(conn: sa.Connection, where: str, create: bool) -> Non
             where,
             "is not a visitplan roster (another application's database); it is left as it is",
         )
+
+
+def is_new(path_or_url: str | Path) -> bool:
+    """True when ``path_or_url`` is a SQLite file that does not exist yet (or is empty): a
+    creating command then says it made a new roster."""
+    try:
+        url = backend.database_url(path_or_url)
+    except VisitplanError:
+        return False
+    if url.get_backend_name() != "sqlite":
+        return False
+    path = Path(url.database or "")
+    return not path.exists() or (path.is_file() and path.stat().st_size == 0)

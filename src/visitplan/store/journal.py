@@ -333,7 +333,8 @@ def verify(conn: sa.Connection, expect: str | None = None) -> Verification:
             if op["v"] is None:
                 replayed.pop(where, None)
             else:
-                replayed[where] = op["v"]
+                # An update names only the columns it changes.
+                replayed[where] = {**replayed.get(where, {}), **op["v"]}
         prev, last = str(row["hash"]), ident
         if not seen_expected and expect is not None and prev.startswith(expect):
             seen_expected = True
@@ -355,14 +356,17 @@ def _compare(
         if have == want:
             continue
         table, key = where
+        columns = AUDITED[table][1]
+        have = None if have is None else {c: have.get(c) for c in columns}
+        want = None if want is None else {c: want.get(c) for c in columns}
         if want is None:
             return f"{table} {key}: stored ({_show(have)}) but not in the audit trail"
         if have is None:
             return f"{table} {key}: in the audit trail ({_show(want)}) but not stored"
-        diff = [c for c in want if have.get(c) != want.get(c)]
+        diff = [c for c in {**have, **want} if have.get(c) != want.get(c)]
         return (
             f"{table} {key}: stored {_show({c: have.get(c) for c in diff})} "
-            f"but the audit trail gives {_show({c: want[c] for c in diff})}"
+            f"but the audit trail gives {_show({c: want.get(c) for c in diff})}"
         )
     return None
 

@@ -1,0 +1,58 @@
+"""SEQUENCE state: what a re-export must know of the events already published.
+
+An event keeps its SEQUENCE while its start, end and status stay the same (its fingerprint);
+any change raises it by one (RFC 5545 3.8.7.4), so clients update instead of ignoring it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import attrs
+import icalendar
+
+from visitplan.errors import VisitplanError
+
+
+@attrs.frozen
+class EventState:
+    """What a re-export needs to know about an event already published under a UID."""
+
+    sequence: int
+    #: A digest of the event's start, end and status: a change means SEQUENCE must rise.
+    fingerprint: str
+
+
+def read_state(data: bytes | str) -> dict[str, EventState]:
+    """UID -> :class:`EventState` of every event in an iCalendar file written by :func:`to_ical`.
+
+    Pass the result as ``previous`` to the next export to the same place; also the state of a
+    fresh export, for a store that keeps it instead of the file.
+    """
+    try:
+        cal = icalendar.Calendar.from_ical(data)
+    except ValueError as exc:
+        raise VisitplanError("previous calendar", str(exc)[:60], "is not iCalendar data") from None
+    state: dict[str, EventState] = {}
+    for event in cal.walk("VEVENT"):
+        if "UID" not in event:
+            continue
+        sequence = event.get("SEQUENCE", 0)
+        state[str(event["UID"])] = EventState(int(sequence), _fingerprint(event))
+    return state
+
+
+def _fingerprint(event: icalendar.Component) -> str:
+    # Built from the serialised values so a parsed file and a fresh event agree exactly.
+    parts = []
+    for prop in ("DTSTART", "DTEND", "STATUS"):
+        value = event.get(prop)
+        if value is None:
+            parts.append("")
+            continue
+        text = value.to_ical()
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        tzid = value.params.get("TZID", "") if hasattr(value, "params") else ""
+        kind = value.params.get("VALUE", "") if hasattr(value, "params") else ""
+        parts.append(f"{tzid};{kind};{text}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
