@@ -411,11 +411,10 @@ def deviations(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -
     """Out-of-window visits, doses too close together, overdue and missed visits, visits
     recorded outside the plan, and appointments a re-plan has left breaking a rule of `book`."""
     from visitplan.cli.sitectx import appointment_deviations
-    from visitplan.schedule import DEVIATION_KINDS
 
     with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
-        found = roster.deviations(day, DEVIATION_KINDS) + appointment_deviations(roster, day)
+        found = roster.deviations(day) + appointment_deviations(roster, day)
     found.sort(key=lambda d: (d.planned.date if d.planned else day, d.participant, d.visit,
                               d.kind.value))  # fmt: skip
     _print_deviations(f"Deviations on {day}", day, found, fmt, "deviations")
