@@ -17,6 +17,7 @@ from visitplan.cli.common import (
     participant_from_options,
     protocol_option,
 )
+from visitplan.cli.sitectx import site_option
 from visitplan.errors import VisitplanError
 
 _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})$")
@@ -48,8 +49,11 @@ _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})
     "appointments",
     multiple=True,
     metavar="[PARTICIPANT/]VISIT=YYYY-MM-DDTHH:MM",
-    help="A booked time in the site's zone: a timed event instead of an all-day one.",
+    help="A booked time in the site's zone: a timed event instead of an all-day one. "
+    "Checked as `visitplan book` checks a booking (window, closed days, clinic hours, "
+    "capacity), with the same messages.",
 )
+@site_option
 @click.option(
     "--duration",
     default=60,
@@ -96,6 +100,7 @@ def ics(
     per_participant: str | None,
     output: str | None,
     appointments: tuple[str, ...],
+    site_spec: str | None,
     duration: int,
     dtstamp: str | None,
     previous: str | None,
@@ -110,7 +115,9 @@ def ics(
     Either one participant (--participant, --screening and the facts options of `plan`),
     a --roster CSV for a site calendar (and, with --per-participant DIR, one file each), or a
     roster database (--db, optionally --participant CODE) with its stored appointments and
-    SEQUENCE bookkeeping.
+    SEQUENCE bookkeeping. A stored appointment that cannot be written as a timed event is
+    reported on stderr and its visit written as an all-day event; one that a re-plan has
+    left outside its window or on a closed day is written flagged "(re-book)".
     """
     import datetime as dt
 
@@ -126,6 +133,10 @@ def ics(
         "dtstamp": _dtstamp(dtstamp),
         "reminders": None if no_alarms else Reminders(),
         "window_spans": window_spans,
+        # Only what checks appointments needs: a site file is read when there can be some.
+        "site_calendars": _calendars(protocol, site_spec)
+        if db is not None or appointments or site_spec is not None
+        else {},
     }
     if db is not None:
         given = (roster, screening, day1, actuals, flags, events, bcell_counts, previous)
@@ -188,7 +199,9 @@ def ics(
         options["appointments"] = {}
     else:
         schedules = [plan(protocol, p) for p in people]
-        options["appointments"] = _appointments(protocol, schedules, appointments)
+        options["appointments"] = _appointments(
+            protocol, schedules, appointments, options["site_calendars"], {}
+        )
     # Every file is made and staged before the first one replaces its target (all or none);
     # stdout gets its calendar whole, once every file is in place.
     files: list[tuple[Path, Iterable[bytes]]] = []
@@ -325,8 +338,8 @@ def _from_roster(
         day = store.today()
         people = [store.participant(code)] if code is not None else store.participants()
         schedules = [plan(protocol, p, today=day) for p in people]
-        booked = _stored_appointments(schedules, store, code)
-        booked.update(_appointments(protocol, schedules, extra))
+        booked = _stored_appointments(protocol, schedules, store, code, options["duration"])
+        booked.update(_appointments(protocol, schedules, extra, options["site_calendars"], booked))
         previous = {uid: EventState(seq, fp) for uid, (seq, fp) in store.calendar_state().items()}
         common = {**options, "previous": previous}
         if output is None and per_participant is None:
@@ -358,14 +371,40 @@ def _from_roster(
         store.save_calendar_state(state)
 
 
-def _stored_appointments(schedules: list[Any], store: Any, code: str | None) -> dict[Any, Any]:
-    """The database's timed appointments of visits still in the plans, zone-aware."""
-    from visitplan.booking import appointments_from_store
+def _stored_appointments(
+    protocol: Any, schedules: list[Any], store: Any, code: str | None, duration: Any
+) -> dict[Any, Any]:
+    """The database's timed appointments of visits still in the plans, zone-aware.
 
-    planned = {(s.participant, v.code) for s in schedules for v in s.visits}
-    # A visit the re-plan dropped has no event, so its old booking has none either.
-    found = appointments_from_store(store, code=code)
-    return {key: start for key, start in found.items() if key in planned}
+    One booking must never block the site's export: a stored appointment the calendar
+    cannot hold as a timed event (a wall time the zone's rules no longer give, or one
+    before its current daylight-saving rule) is left out with a note on stderr, and its
+    visit is written as an all-day event.
+    """
+    from visitplan.booking import timed_appointments
+    from visitplan.export.ics import check_appointment
+
+    by_code = {s.participant: s for s in schedules}
+    sites = {s.participant: s.site for s in schedules}
+    found: dict[Any, Any] = {}
+    for row in store.appointments(code):
+        schedule = by_code.get(row.participant)
+        # A visit the re-plan dropped has no event, so its old booking has none either.
+        if schedule is None or row.visit not in {v.code for v in schedule.visits}:
+            continue
+        try:
+            zone = protocol.site_of(sites[row.participant]).timezone
+            for key, start in timed_appointments([row], zone).items():
+                check_appointment(protocol, schedule, row.visit, start, duration)
+                found[key] = start
+        except VisitplanError as exc:
+            when = f"{row.date} {row.time or ''}".strip()
+            click.echo(
+                f"note: appointment {row.participant} {row.visit} on {when} is not written "
+                f"as a timed event ({exc}); the visit is an all-day event",
+                err=True,
+            )
+    return found
 
 
 def _dtstamp(text: str | None) -> Any:
@@ -383,10 +422,37 @@ def _dtstamp(text: str | None) -> Any:
         raise VisitplanError("--dtstamp", text, "is not a valid date and time") from None
 
 
-def _appointments(protocol: Any, schedules: list[Any], items: tuple[str, ...]) -> dict[Any, Any]:
-    from visitplan.dates import local_datetime, parse_date
+def _calendars(protocol: Any, site_spec: str | None) -> dict[str, Any]:
+    """Site code -> site calendar: ``--site`` (a code or a site file), else each protocol
+    site's built-in site file where there is one."""
+    from visitplan.cli.sitectx import site_calendar_of
+    from visitplan.site import site_for
+
+    calendars = {}
+    for site in protocol.sites:
+        found = site_calendar_of(protocol, site.code)
+        if found is not None:
+            calendars[site.code] = found
+    if site_spec is not None:
+        chosen = site_for(site_spec, protocol.sites[0] if protocol.sites else None)
+        calendars[chosen.code] = chosen
+    return calendars
+
+
+def _appointments(
+    protocol: Any,
+    schedules: list[Any],
+    items: tuple[str, ...],
+    calendars: dict[str, Any],
+    held: dict[Any, Any],
+) -> dict[Any, Any]:
+    """The ``--appointment`` items, each checked as ``visitplan book`` checks a booking (one
+    rule, one place: :func:`visitplan.booking.book`), against ``held`` and each other."""
+    from visitplan.booking import book
+    from visitplan.dates import parse_date
 
     found = {}
+    held = dict(held)
     form = "[PARTICIPANT/]VISIT=YYYY-MM-DDTHH:MM"
     for item in items:
         key, when = pair_option(item, "--appointment", form)
@@ -402,6 +468,15 @@ def _appointments(protocol: Any, schedules: list[Any], items: tuple[str, ...]) -
         if schedule is None:
             raise VisitplanError("--appointment", item, "names no participant being exported")
         site = protocol.site_of(schedule.site)
+        calendar = calendars.get(site.code)
+        if calendar is None:
+            raise VisitplanError(
+                "--appointment",
+                item,
+                f"site {site.code} has no site file to check it against (clinic days, hours); "
+                "give --site FILE.toml",
+            )
         zone_day = parse_date(day, f"--appointment {key}")
-        found[(who, visit)] = local_datetime(zone_day, time, site.timezone)
+        held = book(calendar, schedules, who, visit, zone_day, time, held)
+        found[(who, visit)] = held[(who, visit)]
     return found
