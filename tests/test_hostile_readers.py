@@ -472,3 +472,17 @@ def test_an_xlsx_import_still_reads_dates_numbers_and_blank_columns(tmp_path):
     r = run("import", str(path), "--db", str(tmp_path / "r.db"), "--today", "2022-12-01")
     assert r.exit_code == 0, r.output
     assert r.stdout == f"imported 2 participants from {path}\n"
+
+
+def test_a_site_file_name_with_control_characters_is_refused():
+    from visitplan.site import loads_site
+
+    site = (Path(visitplan.__file__).parent / "sites" / "BREST.toml").read_text()
+    text = site.replace(
+        'name = "Novartis Investigative Site, Brest"', 'name = "Brest\\r\\u001b[2J"'
+    )
+    with pytest.raises(VisitplanError) as info:
+        loads_site(text, source="s.toml")
+    assert str(info.value) == (
+        "s.toml: site.name 'Brest\\r\\x1b[2J': must not contain control characters or line breaks"
+    )

@@ -317,8 +317,10 @@ class _SiteReader(Reader):
     """The protocol file's reader (errors with field paths, tables) and a site file's fields."""
 
     def nonempty_text(
-        self, raw: Mapping[str, Any], key: str, path: str, *, required: bool
+        self, raw: Mapping[str, Any], key: str, path: str, *, required: bool, plain: bool = True
     ) -> str | None:
+        """Non-empty text; ``plain``: no control characters or line breaks either (a field
+        with a pattern of its own, the code, says what it must be instead)."""
         value = raw.get(key)
         if value is None:
             if required:
@@ -327,7 +329,7 @@ class _SiteReader(Reader):
         if not isinstance(value, str) or not value.strip():
             self.error(f"{path}.{key}", value, "must be non-empty text")
             return None
-        return self.text(raw, key, path) or None  # no control characters, no line breaks
+        return (self.text(raw, key, path) or None) if plain else value
 
     def time(self, raw: Mapping[str, Any], key: str, default: pendulum.Time) -> pendulum.Time:
         value = raw.get(key)
@@ -346,7 +348,7 @@ class _SiteReader(Reader):
             return None
         s = self.table(doc["site"], "site", {"code", "name", "timezone", "country",
                                               "subdivision", "policy"}, set())  # fmt: skip
-        code = self.nonempty_text(s, "code", "site", required=True)
+        code = self.nonempty_text(s, "code", "site", required=True, plain=False)
         if code is not None and not SITE_CODE.match(code):
             self.error("site.code", code, "must be 1-16 capitals, digits, '-' or '_'")
         name = self.nonempty_text(s, "name", "site", required=False) or code or ""

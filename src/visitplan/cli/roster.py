@@ -385,9 +385,11 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: floa
             for r in rows
         ],
     )
+    from visitplan.errors import printable
+
     for r in rows:
         for problem in (r["appointment"] or {}).get("problems", []):
-            click.echo(f"! {r['participant']} {r['visit']}: re-book: {problem}")
+            click.echo(printable(f"! {r['participant']} {r['visit']}: re-book: {problem}"))
 
 
 @click.command()
