@@ -2,7 +2,9 @@
 
 :class:`Roster` is opened here and made of three parts by seam: :class:`~.changes.Changes`
 (facts added), :class:`~.corrections.Corrections` (facts replaced or removed, with a reason)
-and :class:`~.queries.Queries` (reads); :mod:`visitplan.store.base` says how every change runs.
+and :class:`~.queries.Queries` (reads), with :class:`~.calendars.Calendars` (what calendar
+exports read and the SEQUENCE state they keep) and :class:`~.feeds.Feeds` (calendar feeds);
+:mod:`visitplan.store.base` says how every change runs.
 The store holds no rule of its own about facts and computes no date.
 """
 
@@ -17,13 +19,15 @@ from visitplan.dates import to_date
 from visitplan.errors import VisitplanError
 from visitplan.model import Protocol
 from visitplan.store import cache, journal, schema
+from visitplan.store.calendars import Calendars
 from visitplan.store.changes import Changes
 from visitplan.store.corrections import Corrections
 from visitplan.store.database import DEFAULT_WAIT, Database
+from visitplan.store.feeds import Feeds
 from visitplan.store.queries import Queries
 
 
-class Roster(Changes, Corrections, Queries):
+class Roster(Changes, Corrections, Queries, Calendars, Feeds):
     """A study's participants, kept in a SQLite file (or a PostgreSQL database).
 
     Open it with :meth:`open`; use it as a context manager to close it. ``today`` fixes the

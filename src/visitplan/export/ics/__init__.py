@@ -19,9 +19,17 @@ The package is split by seam: :mod:`~visitplan.export.ics.events` maps a schedul
 from __future__ import annotations
 
 from visitplan.export.ics.events import UID_DOMAIN as UID_DOMAIN
-from visitplan.export.ics.events import Reminders, uid
+from visitplan.export.ics.events import Reminders, uid, uid_participant
 from visitplan.export.ics.state import EventState, read_state
 from visitplan.export.ics.writer import PRODID as PRODID
 from visitplan.export.ics.writer import iter_ical, to_ical
 
-__all__ = ["EventState", "Reminders", "iter_ical", "read_state", "to_ical", "uid"]
+__all__ = [
+    "EventState",
+    "Reminders",
+    "iter_ical",
+    "read_state",
+    "to_ical",
+    "uid",
+    "uid_participant",
+]
