@@ -242,55 +242,79 @@ def _from_roster(
     options: dict[str, Any],
     name: str | None,
 ) -> None:
-    """Calendars of a roster database, with SEQUENCE kept in the database.
+    """Calendars of a roster database, streamed, with SEQUENCE kept in the database.
 
-    The previous state is the database's ``calendar_state``, not a file: every file written
-    here from the same plans carries the same SEQUENCE for the same event, and the state of
-    what was written is saved (one transaction) once the files are in place.
+    :class:`~visitplan.publish.RosterCalendar` reads and plans the participants a batch at a
+    time and saves the SEQUENCE state it writes as it goes (raise-only, shared with the feed
+    server and ``publish``); the site calendar and the per-participant files of one run are
+    written from the same plans, so they carry the same SEQUENCE for the same event.
     """
-    from visitplan.engine import plan
-    from visitplan.export.ics import EventState, read_state, to_ical
+    from visitplan.cli.progress import progress
+    from visitplan.publish import RosterCalendar
     from visitplan.store import Roster
 
     with Roster.open(db, protocol=protocol, today=today, create=False) as store:
-        day = store.today()
-        people = [store.participant(code)] if code is not None else store.participants()
-        schedules = [plan(protocol, p, today=day) for p in people]
-        booked = _stored_appointments(schedules, store, code)
-        booked.update(_appointments(protocol, schedules, extra))
-        previous = {uid: EventState(seq, fp) for uid, (seq, fp) in store.calendar_state().items()}
-        common = {**options, "previous": previous}
+        booked = _db_appointments(protocol, store, code, extra)
+        calendar = RosterCalendar(store, code, extra=booked, name=name, **options)
         if output is None and per_participant is None:
             output = "-"
-        files: list[tuple[Path | None, bytes]] = []
-        if per_participant is not None:
-            from visitplan.fileio import inside
-
-            for schedule in schedules:
-                own = {k: v for k, v in booked.items() if k[0] == schedule.participant}
-                data = to_ical(protocol, [schedule], **{**common, "appointments": own})
-                files.append((inside(per_participant, f"{schedule.participant}.ics"), data))
-        if output is not None:
-            data = to_ical(protocol, schedules, **{**common, "appointments": booked}, name=name)
-            files.append((None if output == "-" else Path(output), data))
-        state: dict[str, tuple[int, str]] = {}
-        for path, data in files:
-            if path is None:
-                click.echo(data, nl=False)
+        written: list[Path] = []
+        with progress("Writing calendars", calendar.count) as advance:
+            schedules = calendar.schedules(advance)
+            if per_participant is not None:
+                schedules = _each_file(calendar, schedules, per_participant, written)
+            if output is None:
+                for _ in schedules:
+                    pass
+            elif output == "-":
+                # Whole before the first byte, as for --roster: no half calendar on stdout.
+                click.echo(b"".join(calendar.calendar(schedules)), nl=False)
             else:
-                click.echo(f"wrote {_save(path, data)}", err=True)
-            state.update({u: (e.sequence, e.fingerprint) for u, e in read_state(data).items()})
-        store.save_calendar_state(state)
+                written.append(_save(Path(output), calendar.calendar(schedules)))
+        calendar.flush()
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
 
 
-def _stored_appointments(schedules: list[Any], store: Any, code: str | None) -> dict[Any, Any]:
-    """The database's timed appointments of visits still in the plans, zone-aware."""
-    from visitplan.booking import appointments_from_store
+def _each_file(
+    calendar: Any, schedules: Iterator[Any], folder: str, written: list[Path]
+) -> Iterator[Any]:
+    """Pass the schedules on, writing each participant's own calendar on the way."""
+    from visitplan.fileio import inside
 
-    planned = {(s.participant, v.code) for s in schedules for v in s.visits}
-    # A visit the re-plan dropped has no event, so its old booking has none either.
-    found = appointments_from_store(store, code=code)
-    return {key: start for key, start in found.items() if key in planned}
+    for schedule in schedules:
+        path = inside(folder, f"{schedule.participant}.ics")
+        written.append(_save(path, calendar.participant_calendar(schedule)))
+        yield schedule
+
+
+def _db_appointments(
+    protocol: Any, store: Any, code: str | None, items: tuple[str, ...]
+) -> dict[Any, Any]:
+    """``--appointment`` options with ``--db``: the participant's site (for the zone) comes
+    from the roster; the calendar checks that each names a visit of the plan."""
+    from types import SimpleNamespace
+
+    found: dict[Any, Any] = {}
+    form = "[PARTICIPANT/]VISIT=YYYY-MM-DDTHH:MM"
+    for item in items:
+        key, when = pair_option(item, "--appointment", form)
+        who, sep, visit = key.rpartition("/")
+        if not sep:
+            if code is None:
+                raise VisitplanError("--appointment", item, f"name the participant: {form}")
+            who = code
+        if code is not None and who != code:
+            raise VisitplanError("--appointment", item, "names no participant being exported")
+        try:
+            site = store.participant(who).site
+        except VisitplanError:
+            raise VisitplanError(
+                "--appointment", item, "names no participant being exported"
+            ) from None
+        member = SimpleNamespace(participant=who, site=site)
+        found.update(_appointments(protocol, [member], (f"{who}/{visit}={when}",)))
+    return found
 
 
 def _write(protocol: Any, schedules: list[Any], path: Path, options: dict[str, Any]) -> Path:

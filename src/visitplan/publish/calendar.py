@@ -111,7 +111,9 @@ class RosterCalendar:
         # list is only made long enough not to read as one participant's.
         return _default_name(self.protocol, [("", s) for s in sites] * 2)
 
-    def _appointments(self, extra: Mapping[tuple[str, str], dt.datetime]) -> dict[str, Appointments]:
+    def _appointments(
+        self, extra: Mapping[tuple[str, str], dt.datetime]
+    ) -> dict[str, Appointments]:
         """The stored timed appointments (and ``extra``), zone-aware, by participant."""
         by_zone: dict[str, list[Any]] = {}
         for booked, site in self.roster.calendar_appointments(self.participant):

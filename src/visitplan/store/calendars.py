@@ -11,6 +11,7 @@ running at once cannot lower a SEQUENCE a client has already seen.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -29,7 +30,8 @@ _CHUNK = 500
 
 @attrs.frozen
 class Revision:
-    """The latest audit entry of a roster: what its calendars are computed from. ``at`` is its UTC time (``None`` for an empty roster)."""
+    """The latest audit entry of a roster: what its calendars are computed from. ``at`` is
+    its UTC time (``None`` for an empty roster)."""
 
     entry: int
     hash: str
@@ -75,37 +77,41 @@ class Calendars(RosterBase):
         """The participants (every one, in code order, or only ``code``) ``size`` at a time,
         each batch with the stored ``uid -> (sequence, fingerprint)`` of their events."""
         p, c = schema.participants, schema.calendar_state
+
+        def read(
+            conn: sa.Connection, after: str | None
+        ) -> tuple[list[Participant], dict[str, tuple[int, str]]]:
+            if code is not None:
+                people = [rows.load(conn, code)]
+            else:
+                query = sa.select(p.c.code).order_by(p.c.code).limit(size)
+                if after is not None:
+                    query = query.where(p.c.code > after)
+                codes = [str(x) for x in conn.execute(query).scalars()]
+                people = rows.load_codes(conn, codes) if codes else []
+            state = {}
+            if people:
+                owners = [person.code for person in people]
+                found = conn.execute(
+                    sa.select(c.c.uid, c.c.sequence, c.c.fingerprint).where(
+                        c.c.participant.in_(owners)
+                    )
+                )
+                state = {str(r.uid): (int(r.sequence), str(r.fingerprint)) for r in found}
+            return people, state
+
         last: str | None = None
         while True:
-
-            def read(conn: sa.Connection) -> tuple[list[Participant], dict[str, tuple[int, str]]]:
-                if code is not None:
-                    people = [rows.load(conn, code)]
-                else:
-                    query = sa.select(p.c.code).order_by(p.c.code).limit(size)
-                    if last is not None:
-                        query = query.where(p.c.code > last)
-                    codes = [str(x) for x in conn.execute(query).scalars()]
-                    people = rows.load_codes(conn, codes) if codes else []
-                state = {}
-                if people:
-                    owners = [person.code for person in people]
-                    found = conn.execute(
-                        sa.select(c.c.uid, c.c.sequence, c.c.fingerprint).where(
-                            c.c.participant.in_(owners)
-                        )
-                    )
-                    state = {str(r.uid): (int(r.sequence), str(r.fingerprint)) for r in found}
-                return people, state
-
-            people, state = self._db.read(read)
+            people, state = self._db.read(functools.partial(read, after=last))
             if people:
                 yield people, state
             if code is not None or len(people) < size:
                 return
             last = people[-1].code
 
-    def calendar_appointments(self, code: str | None = None) -> list[tuple[Appointment, str | None]]:
+    def calendar_appointments(
+        self, code: str | None = None
+    ) -> list[tuple[Appointment, str | None]]:
         """The stored appointments (of everyone, or of ``code``), each with its participant's
         site: what an export turns into timed events."""
         a, p = schema.appointments, schema.participants
@@ -164,9 +170,7 @@ class Calendars(RosterBase):
                 if higher:
                     raise_one = c.update().where(c.c.uid == sa.bindparam("u"))
                     conn.execute(
-                        raise_one.values(
-                            sequence=sa.bindparam("s"), fingerprint=sa.bindparam("f")
-                        ),
+                        raise_one.values(sequence=sa.bindparam("s"), fingerprint=sa.bindparam("f")),
                         higher,
                     )
                 written += len(new) + len(higher)

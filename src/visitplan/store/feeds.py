@@ -147,9 +147,7 @@ def _scope(participant: str | None) -> str:
 
 def _feeds(conn: sa.Connection, where: sa.ColumnElement[bool] | None = None) -> list[Feed]:
     f, u = schema.feeds, schema.feed_usage
-    query = (
-        sa.select(f, u.c.last_used).outerjoin(u, u.c.label == f.c.label).order_by(f.c.label)
-    )
+    query = sa.select(f, u.c.last_used).outerjoin(u, u.c.label == f.c.label).order_by(f.c.label)
     if where is not None:
         query = query.where(where)
     return [

@@ -1,8 +1,8 @@
 """The audit trail: every change to a fact, who made it and why, hash-chained and replayable.
 
 Every write to a fact table (participants, records, unscheduled visits, B-cell counts,
-events, appointments) and to the calendar feeds goes through a :class:`Journal`, which writes the row and an audit
-entry in the same transaction. An entry carries
+events, appointments) and to the calendar feeds goes through a :class:`Journal`, which writes
+the row and an audit entry in the same transaction. An entry carries
 
 - what a person reads: action, field, old and new value, reason, the user, the UTC time;
 - what a machine replays: ``data``, the row changes it made (``[{"t": table, "k": key,
