@@ -93,18 +93,17 @@ def resources(chunks: Iterable[bytes]) -> Iterator[Resource]:
             yield Resource(uid, data, digest)
 
 
-def _stored_digest(data: str) -> str | None:
-    for line in data.replace("\r\n", "\n").split("\n"):
-        if line.upper().startswith(HASH.decode() + ":"):
+def _lines(data: str) -> list[str]:
+    """Content lines, unfolded (a server may fold lines anywhere, with CRLF or LF)."""
+    text = data.replace("\r\n", "\n")
+    return re.sub(r"\n[ \t]", "", text).split("\n")
+
+
+def _stored(data: str, name: str) -> str | None:
+    """The value of the first ``name`` property of a stored resource."""
+    for line in _lines(data):
+        if line.upper().startswith(name + ":"):
             return line.split(":", 1)[1].strip()
-    return None
-
-
-def _stored_uid(data: str) -> str | None:
-    text = data.replace("\r\n ", "").replace("\n ", "")
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if line.upper().startswith("UID:"):
-            return line[4:].strip()
     return None
 
 
@@ -180,13 +179,13 @@ def _held(collection: Any, calendar: RosterCalendar) -> dict[str, tuple[str, str
     held: dict[str, tuple[str, str | None]] = {}
     for item in collection.get_events():
         data = str(item.data or "")
-        key = _stored_uid(data)
+        key = _stored(data, "UID")
         if key is None or not key.startswith(study):
             continue
         owner = uid_participant(key)
         if owner is None or (calendar.participant is not None and owner != calendar.participant):
             continue
-        held[key] = (str(item.url), _stored_digest(data))
+        held[key] = (str(item.url), _stored(data, HASH.decode()))
     return held
 
 
