@@ -92,7 +92,8 @@ def create(
 @format_option
 @roster_options
 def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
-    """Every feed: label, scope, created (when, by whom), last used, revoked. Never a token."""
+    """Every feed: label, scope ('site', or a participant's code), created (when, by whom),
+    last used, revoked. Never a token: none is kept."""
     with _open(db, protocol_spec, today, wait) as roster:
         found = roster.feeds()
         protocol = roster.protocol
@@ -124,7 +125,7 @@ def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> Non
     for f in found:
         cells = [
             f.label,
-            "site" if f.participant is None else f"participant {f.participant}",
+            "site" if f.participant is None else f.participant,
             _local(f.created_at, zone)[:16],
             f.created_by,
             _local(f.last_used, zone)[:16] if f.last_used else "never",
