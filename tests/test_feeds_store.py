@@ -69,7 +69,7 @@ def test_a_feed_keeps_only_its_token_hash_and_is_audited(db: Path) -> None:
         ("feed-revoke", "front desk", "alice", "phone lost"),
     ]
     # Use is not a fact: it is not in the trail.
-    assert "feed_usage" not in dumped.split("INSERT INTO \"audit\"", 1)[-1].split("\n", 1)[0]
+    assert "feed_usage" not in dumped.split('INSERT INTO "audit"', 1)[-1].split("\n", 1)[0]
     con.close()
 
 
@@ -144,7 +144,9 @@ def test_feed_commands(db: Path) -> None:
     # Whole at 60 columns: folded where it must be, never cut.
     assert "p1001" in table.stdout and "never" in table.stdout and "…" not in table.stdout
     wide = runner.invoke(cli, ["feed", "list", "--db", str(db)], env={"COLUMNS": "100"})
-    assert re.search(r"│ p1001 +│ 1001 +│ \d{4}-\d\d-\d\d \d\d:\d\d +│ \S+ +│ never +│", wide.stdout)
+    assert re.search(
+        r"│ p1001 +│ 1001 +│ \d{4}-\d\d-\d\d \d\d:\d\d +│ \S+ +│ never +│", wide.stdout
+    )
     gone = runner.invoke(cli, ["feed", "revoke", "desk", "--db", str(db), "--reason", "left"])
     assert (gone.exit_code, gone.stdout) == (0, "revoked feed 'desk'\n")
     again = runner.invoke(cli, ["feed", "revoke", "desk", "--db", str(db)])
@@ -206,7 +208,9 @@ def test_schema_4_migration_fills_the_participant_of_stored_state(db: Path) -> N
     con.close()
 
 
-@pytest.mark.skipif(not BASE and not os.environ.get("CI"), reason="VISITPLAN_TEST_PG_URL is not set")
+@pytest.mark.skipif(
+    not BASE and not os.environ.get("CI"), reason="VISITPLAN_TEST_PG_URL is not set"
+)
 def test_feeds_and_calendar_state_on_postgres(url: str) -> None:  # noqa: F811
     with Roster.open(url, today=TODAY, user="alice") as r:
         r.enroll("1001", "2022-07-27")
