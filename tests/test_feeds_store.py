@@ -75,7 +75,7 @@ def test_a_feed_keeps_only_its_token_hash_and_is_audited(db: Path) -> None:
 
 def test_tampering_with_a_feed_is_found_by_verify(db: Path) -> None:
     with Roster.open(db, today=TODAY) as r:
-        _, token = r.create_feed("desk")
+        r.create_feed("desk")
         r.revoke_feed("desk")
     # Someone un-revokes the feed by hand, or swaps its hash for one of a token they know.
     for sql, field in (
@@ -127,10 +127,10 @@ def test_feed_commands(db: Path) -> None:
     path = made.stdout.strip()
     assert path.startswith("/feeds/") and path.endswith(".ics") and len(path) == 7 + 43 + 4
     assert "shown this once" in made.stderr
-    url = runner.invoke(cli, ["feed", "create", "--db", str(db), "--name", "p1001",
-                              "--participant", "1001", "--base-url", "https://cal.example.org/"])  # fmt: skip
-    assert url.exit_code == 0, url.output
-    assert url.stdout.startswith("https://cal.example.org/feeds/")
+    full = runner.invoke(cli, ["feed", "create", "--db", str(db), "--name", "p1001",
+                               "--participant", "1001", "--base-url", "https://cal.example.org/"])  # fmt: skip
+    assert full.exit_code == 0, full.output
+    assert full.stdout.startswith("https://cal.example.org/feeds/")
     listed = runner.invoke(cli, ["feed", "list", "--db", str(db), "--format", "json"])
     doc = json.loads(listed.stdout)["feeds"]
     assert [(f["label"], f["participant"], f["created_by"], f["last_used"]) for f in doc] == [

@@ -186,8 +186,9 @@ def test_a_feed_over_http(roster: Path, tmp_path: Path) -> None:
         token = site[len("/feeds/") : -len(".ics")]
         altered = token[:-1] + ("A" if token[-1] != "A" else "B")
         missing = [server.get(p) for p in (
-            "/nowhere", "/feeds/", f"/feeds/{altered}.ics", f"/feeds/{token}", f"/feeds/{token}.ICS",
-            "/feeds/" + "A" * 43 + ".ics", f"/feeds/{token}.ics/x", "/feeds/%2e%2e%2fetc.ics",
+            "/nowhere", "/feeds/", f"/feeds/{altered}.ics", f"/feeds/{token}",
+            f"/feeds/{token}.ICS", "/feeds/" + "A" * 43 + ".ics", f"/feeds/{token}.ics/x",
+            "/feeds/%2e%2e%2fetc.ics",
         )]  # fmt: skip
         assert {(s, b, h["content-type"], h["content-length"]) for s, h, b in missing} == {
             (404, b"Not Found", "text/plain; charset=utf-8", "9")
