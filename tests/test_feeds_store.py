@@ -127,8 +127,9 @@ def test_feed_commands(db: Path) -> None:
     path = made.stdout.strip()
     assert path.startswith("/feeds/") and path.endswith(".ics") and len(path) == 7 + 43 + 4
     assert "shown this once" in made.stderr
+    base = ("--base-url", "https://cal.example.org/")
     full = runner.invoke(cli, ["feed", "create", "--db", str(db), "--name", "p1001",
-                               "--participant", "1001", "--base-url", "https://cal.example.org/"])  # fmt: skip
+                               "--participant", "1001", *base])  # fmt: skip
     assert full.exit_code == 0, full.output
     assert full.stdout.startswith("https://cal.example.org/feeds/")
     listed = runner.invoke(cli, ["feed", "list", "--db", str(db), "--format", "json"])
