@@ -169,7 +169,7 @@ def test_a_feed_over_http(roster: Path, tmp_path: Path) -> None:
 
         # A change in the roster is in the next response; SEQUENCE rises for what it moved.
         with Roster.open(roster, user="bob") as r:
-            r.record("1001", "W12", "2022-11-26")  # 3 days late: later visits move with it
+            r.record("1001", "W12", "2022-11-26")  # 3 days late
             r.correct("1002", "D1", date="2022-09-02", reason="date misread")
         status, changed, body2 = server.get(site, {"If-None-Match": etag})
         assert status == 200 and changed["etag"] != etag

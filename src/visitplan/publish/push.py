@@ -158,14 +158,23 @@ def _connect(url: str, username: str | None, password: str | None, timeout: int)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise VisitplanError("--caldav", url, "must be the http(s) URL of a calendar collection")
     if parsed.username or parsed.password:
+        # Never echo a password, not even in an error.
+        shown = parsed._replace(netloc="***@" + parsed.netloc.rpartition("@")[2]).geturl()
         raise VisitplanError(
             "--caldav",
-            url,
+            shown,
             "must not carry credentials: use --username and VISITPLAN_CALDAV_PASSWORD",
         )
     # No DNS discovery (RFC 6764): the URL names the collection itself.
+    # Basic authentication sent up front (over TLS in real use): no unauthenticated request
+    # first, which servers answer 401, some of them after a deliberate delay.
     client = DAVClient(
-        url=url, username=username, password=password, timeout=timeout, enable_rfc6764=False
+        url=url,
+        username=username,
+        password=password,
+        auth_type="basic" if username else None,
+        timeout=timeout,
+        enable_rfc6764=False,
     )
     return client, client.calendar(url=url)  # type: ignore[no-untyped-call]
 
