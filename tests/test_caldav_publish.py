@@ -150,7 +150,8 @@ def test_publish_creates_updates_deletes_and_a_second_run_writes_nothing(
     before = radicale.writes()
     code, out, err = publish(roster, url)
     assert (code, err) == (0, ""), err
-    assert out == f"published to {url}: {len(expected)} created, 0 updated, 0 deleted, 0 unchanged\n"
+    n = len(expected)
+    assert out == f"published to {url}: {n} created, 0 updated, 0 deleted, 0 unchanged\n"
     assert radicale.writes() - before == len(expected)
     stored = radicale.stored(url)
     assert set(stored) == set(expected) | {"staff-meeting@example.org"}
@@ -166,7 +167,7 @@ def test_publish_creates_updates_deletes_and_a_second_run_writes_nothing(
     before = radicale.writes()
     code, out, _ = publish(roster, url)
     assert code == 0
-    assert out == f"published to {url}: 0 created, 0 updated, 0 deleted, {len(expected)} unchanged\n"
+    assert out == f"published to {url}: 0 created, 0 updated, 0 deleted, {n} unchanged\n"
     assert radicale.writes() == before
 
     # A dose done 3 days late: its event changes (doses are anchored on Day 1, so the others
