@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar, overload
 
 Advance = Callable[[int], None]
+T = TypeVar("T")
 
 
 def _nothing(_: int = 1) -> None:
@@ -49,3 +51,27 @@ def progress(what: str, total: int | None) -> Iterator[Advance]:
             bar.advance(task, steps)
 
         yield advance
+
+
+class Counted(Sequence[T]):
+    """``items`` as a sequence that advances the bar as it is iterated (a roster import walks
+    its participants once, checking and planning each)."""
+
+    def __init__(self, items: Sequence[T], advance: Advance) -> None:
+        self._items = items
+        self._advance = advance
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        return self._items[index]
+
+    def __iter__(self) -> Iterator[T]:
+        for item in self._items:
+            yield item
+            self._advance(1)
