@@ -80,8 +80,9 @@ def test_every_batch_size_gives_the_same_calendar_and_state(db: Path, tmp_path: 
 def test_one_participant_is_the_same_calendar_from_every_way_out(db: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "each"
-    done = runner.invoke(cli, ["ics", "--db", str(db), "--today", TODAY, "-o",
-                               str(tmp_path / "site.ics"), "--per-participant", str(out)])  # fmt: skip
+    site = str(tmp_path / "site.ics")
+    done = runner.invoke(cli, ["ics", "--db", str(db), "--today", TODAY, "-o", site,
+                               "--per-participant", str(out)])  # fmt: skip
     assert done.exit_code == 0, done.output
     alone = runner.invoke(cli, ["ics", "--db", str(db), "--today", TODAY, "--participant", "1001"])
     assert alone.stdout_bytes == (out / "1001.ics").read_bytes()
