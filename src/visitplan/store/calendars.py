@@ -21,11 +21,13 @@ import sqlalchemy as sa
 from visitplan.dates import to_date
 from visitplan.participant import Participant
 from visitplan.store import journal, rows, schema
+from visitplan.store.backend import insert_rows
 from visitplan.store.base import RosterBase
 from visitplan.store.values import Appointment
 
 #: Rows per statement when state is read or written by UID.
 _CHUNK = 500
+_STATE_COLUMNS = ("uid", "sequence", "fingerprint", "participant")
 
 
 @attrs.frozen
@@ -151,22 +153,14 @@ class Calendars(RosterBase):
                         sa.select(c.c.uid, c.c.sequence).where(c.c.uid.in_([u for u, _ in part]))
                     )
                 }
-                new: list[dict[str, Any]] = []
+                new: list[tuple[Any, ...]] = []
                 higher: list[dict[str, Any]] = []
                 for uid, (sequence, fingerprint) in part:
                     if uid not in stored:
-                        new.append(
-                            {
-                                "uid": uid,
-                                "sequence": sequence,
-                                "fingerprint": fingerprint,
-                                "participant": uid_participant(uid),
-                            }
-                        )
+                        new.append((uid, sequence, fingerprint, uid_participant(uid)))
                     elif sequence > stored[uid]:
                         higher.append({"u": uid, "s": sequence, "f": fingerprint})
-                if new:
-                    conn.execute(c.insert(), new)
+                insert_rows(conn, c, _STATE_COLUMNS, new)
                 if higher:
                     raise_one = c.update().where(c.c.uid == sa.bindparam("u"))
                     conn.execute(
