@@ -75,6 +75,7 @@ async def feed(request: Request) -> Response:
         log.info("feed %r: 304", found.label)
         return Response(status_code=304, headers=headers)
     if request.method == "HEAD":
+        log.info("feed %r: 200 (HEAD)", found.label)
         # No Content-Length: it is known only once the body is made (RFC 9110 9.3.2).
         return StreamingResponse(iter(()), headers=headers, media_type=MEDIA_TYPE)
     try:
