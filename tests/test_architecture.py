@@ -28,6 +28,7 @@ CORE = (
     "visitplan.facts",
     "visitplan.schedule",
     "visitplan.recovery",
+    "visitplan.compiled",
     "visitplan.engine",
 )
 

@@ -83,11 +83,16 @@ def test_roster_site_calendar_and_per_participant_files(tmp_path):
     ("args", "message"),
     [
         ([], "error: --participant/--screening 'missing': give both, or a --roster FILE"),
+        # An appointment is checked as `visitplan book` checks a booking, with its messages
+        # (the DST refusal itself: tests/test_booking_rules.py, on a site open on Sundays).
         (
             [*ONE, "--appointment", "W4=2022-10-30T02:30"],
-            "error: appointment time (Europe/Paris) '2022-10-30 02:30': happens twice",
+            "error: date '2022-10-30': is outside W4's window 2022-09-25 to 2022-10-01",
         ),
-        ([*ONE, "--appointment", "X9=2022-10-01T09:00"], "error: appointment '1001/X9'"),
+        (
+            [*ONE, "--appointment", "X9=2022-10-01T09:00"],
+            "error: visit 'X9': is not a planned visit of participant 1001",
+        ),
         ([*ONE, "--appointment", "W4=2022-10-01"], "error: --appointment 'W4=2022-10-01'"),
         ([*ONE, "--dtstamp", "2026-01-01"], "error: --dtstamp '2026-01-01': must be a date"),
         ([*ONE, "--per-participant", "x"], "error: --per-participant 'x': needs --roster or --db"),

@@ -28,7 +28,9 @@ def one_line_error(r: subprocess.CompletedProcess[str], start: str) -> None:
 
 
 def test_agenda_shows_holidays_with_their_name_and_proposals():
-    r = run("agenda", "--from", "2023-04-01", "--to", "2023-06-30", "--propose")
+    r = run(
+        "agenda", "--from", "2023-04-01", "--to", "2023-06-30", "--propose", "--today", "2023-04-01"
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("BREST (Europe/Paris, clinic 08:30-17:00, capacity biopsy 2/day)")

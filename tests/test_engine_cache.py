@@ -1,4 +1,4 @@
-"""The engine's per-protocol precomputation (engine._Compiled) must never change a result.
+"""The engine's per-protocol precomputation (compiled._Compiled) must never change a result.
 
 It is keyed on the protocol object's identity: an edited copy (attrs.evolve) is another
 object and must be planned from its own data, and a broken protocol must fail every time.

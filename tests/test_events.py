@@ -214,13 +214,19 @@ def test_hbv_monitoring_at_11_months_recovery(study):
     ],
 )
 def test_merge_rule_is_the_monitoring_window(study, eot, standalone):
+    # The window rule (merge = "window"), no longer the built-in one: see the gap rule below.
+    hbv = attrs.evolve(study.visit("HBV"), merge=MergeRule.WINDOW)
+    window = attrs.evolve(study, visits=tuple(hbv if v.code == "HBV" else v for v in study.visits))
     p = person(
         flags={"hbcab_positive"},
         records=[Record("D1", DAY1), Record("EOT", eot)],
         events={"bcell_recovery": "2023-12-18"},
     )
-    s = study.plan(p)
+    s = window.plan(p)
     assert [(v.code, v.target) for v in s.visits if v.base_code == "HBV"] == standalone
+    # The built-in gap rule: FU1 is 76 days after an EOT done on 23 February, FU2 and FU3 12
+    # weeks apart, EOS 8 weeks after FU3: never more than 12 weeks without HBV tests.
+    assert not [v for v in study.plan(p).visits if v.base_code == "HBV"]
 
 
 def test_same_day_merge_rule_keeps_a_shifted_occurrence(study):
@@ -361,8 +367,10 @@ def test_plan_cli_shows_milestones_and_uses_counts():
 def test_a_missed_follow_up_does_not_absorb_the_monitoring(study):
     missed = Record("FU2", None, visitplan.Status.MISSED, "travel")
     s = study.plan(person(flags={"hbcab_positive"}, records=[Record("D1", DAY1), missed]))
+    # FU1 10 May, FU2 missed, FU3 25 October: 24 weeks without HBV tests, so the first trip
+    # needed is 12 weeks after FU1, on FU2's date.
     assert [(v.code, v.target) for v in s.visits if v.base_code == "HBV"] == [
-        ("HBV2", D(2023, 8, 2))
+        ("HBV1", D(2023, 8, 2))
     ]
 
 

@@ -11,7 +11,7 @@ from visitplan.protocol_file import ProtocolErrors, dumps, from_dict, loads, to_
 def test_builtin_fields_are_read(study):
     assert (study.site.bcell_lln, study.site.bcell_unit) == (80.0, "cells/uL")
     assert study.rules.recovery_event == "bcell_recovery"
-    assert study.visit("HBV").merge is MergeRule.WINDOW
+    assert study.visit("HBV").merge is MergeRule.GAP
     assert [m.code for m in study.milestones] == ["PROPHYLAXIS_END", "CONTRACEPTION_END"]
     assert [(w.code, str(w.interval), w.binds) for w in study.washouts] == [
         ("investigational", "30 days", "D1"), ("bcell_depleting", "36 weeks", "D1"),

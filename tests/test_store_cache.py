@@ -312,3 +312,24 @@ def test_a_version_1_roster_gets_its_cache_when_opened(filled, tmp_path):
     con = sqlite3.connect(db)
     assert con.execute("SELECT version FROM schema_version").fetchall() == [(4,)]
     con.close()
+
+
+def test_a_change_to_the_engines_rules_replans_the_cache(tmp_path, monkeypatch):
+    # The version number does not change with every rule (a development build): the code of
+    # the modules that decide a plan is part of what the cache was computed from.
+    from visitplan.store import roster as roster_module
+
+    db = tmp_path / "r.db"
+    with Roster.open(db, today=STORE_TODAY) as roster:
+        roster.enroll("1001", "2022-07-27")
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM planned_visits")  # a stale cache, as an older engine left it
+    con.commit()
+    with Roster.open(db, today=STORE_TODAY):
+        pass  # same rules: the cache is trusted as it is
+    assert con.execute("SELECT count(*) FROM planned_visits").fetchone() == (0,)
+    monkeypatch.setattr(roster_module, "_rules_digest", lambda: "another-engine")
+    with Roster.open(db, today=STORE_TODAY) as roster:
+        assert_cache_fresh(roster, db)
+    assert con.execute("SELECT count(*) FROM planned_visits").fetchone()[0] > 10
+    con.close()

@@ -12,6 +12,7 @@ events.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import typing
 from collections import Counter
@@ -27,7 +28,7 @@ from visitplan.dates import local_datetime, parse_date
 from visitplan.errors import VisitplanError
 from visitplan.fileio import read_text
 from visitplan.model import VisitKind
-from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
+from visitplan.schedule import Finding, FindingKind, PlannedVisit, Schedule, VisitStatus
 from visitplan.site import MovePolicy, SiteCalendar, capacity_kinds, check_visit, choose
 
 if TYPE_CHECKING:
@@ -95,15 +96,130 @@ def _known(visits: Mapping[Key, PlannedVisit], key: Key) -> PlannedVisit:
 
 def appointment(site: SiteCalendar, day: pendulum.Date, time: str) -> pendulum.DateTime:
     """``day`` at wall-clock ``time`` at ``site``: a working day, in clinic hours, no DST trap."""
+    for error in _site_errors(site, day, time):
+        raise error
+    return local_datetime(day, time, site.timezone)
+
+
+def _site_errors(
+    site: SiteCalendar, day: pendulum.Date, time: str | pendulum.Time | None
+) -> list[VisitplanError]:
+    """The site's rules ``day`` at ``time`` breaks: closed day, DST trap, clinic hours."""
+    errors = []
     closed = site.closed_reason(day)
     if closed is not None:
-        raise VisitplanError("date", day.isoformat(), f"is not bookable at {site.code}: {closed}")
-    when = local_datetime(day, time, site.timezone)
-    if not site.in_hours(when.time()):
-        raise VisitplanError(
-            "time", time, f"is outside clinic hours at {site.code} ({site.hours}, start times)"
+        errors.append(
+            VisitplanError("date", day.isoformat(), f"is not bookable at {site.code}: {closed}")
         )
-    return when
+    if time is None:
+        return errors
+    try:
+        when = local_datetime(day, time, site.timezone)
+    except VisitplanError as exc:
+        errors.append(exc)
+    else:
+        if not site.in_hours(when.time()):
+            shown = time if isinstance(time, str) else when.strftime("%H:%M")
+            errors.append(
+                VisitplanError(
+                    "time",
+                    shown,
+                    f"is outside clinic hours at {site.code} ({site.hours}, start times)",
+                )
+            )
+    return errors
+
+
+def booking_errors(
+    site: SiteCalendar | None,
+    visit: PlannedVisit,
+    day: pendulum.Date,
+    time: str | pendulum.Time | None,
+) -> list[VisitplanError]:
+    """Every rule of :func:`book` (capacity aside) that ``visit`` on ``day`` at ``time`` breaks.
+
+    In the order :func:`book` checks them, each with :func:`book`'s own message: the visit is
+    not open (done, missed, cancelled), tentative, ``day`` is outside its window, closed at
+    ``site``, ``time`` is skipped or repeated by a DST change, or outside clinic hours. Empty
+    when the appointment is allowed. Without ``site`` (no site calendar) only the visit's own
+    rules are checked; without ``time`` (an appointment stored with none) no time rule. This
+    is the one place these rules live: :func:`book` raises the first,
+    :func:`appointment_findings` reports those an appointment already held now breaks, and
+    ``visitplan ics --appointment`` refuses with them.
+    """
+    errors = []
+    if visit.status is not VisitStatus.PLANNED:
+        errors.append(
+            VisitplanError(
+                "visit", visit.code, f"is {visit.status.value}; only a planned visit can be booked"
+            )
+        )
+    if visit.tentative:
+        errors.append(
+            VisitplanError(
+                "visit",
+                visit.code,
+                "is tentative (its date waits for an event); record the event first",
+            )
+        )
+    if not visit.earliest <= day <= visit.latest:
+        errors.append(
+            VisitplanError(
+                "date",
+                day.isoformat(),
+                f"is outside {visit.code}'s window {visit.earliest} to {visit.latest}",
+            )
+        )
+    if site is not None:
+        errors.extend(_site_errors(site, day, time))
+    return errors
+
+
+def appointment_findings(
+    schedule: Schedule,
+    appointments: Mapping[Key, datetime.datetime] | Iterable[StoredAppointment],
+    site: SiteCalendar | None = None,
+) -> tuple[Finding, ...]:
+    """What is wrong with the appointments of ``schedule``'s participant under this plan.
+
+    A re-plan (an actual Day 1, a late dose, B-cell recovery) can leave an appointment booked
+    earlier outside its visit's window, and a site file change can close its day: each open
+    visit's appointment is checked with :func:`booking_errors` (the rules and messages of
+    :func:`book`; closed days, DST and clinic hours only with ``site``), and an appointment of
+    a visit no longer in the plan is reported too. One :class:`~visitplan.schedule.Finding` of
+    kind ``appointment`` per broken rule, e.g. ``W4: appointment: booked 2027-03-08 09:30:
+    date '2027-03-08': is outside W4's window 2027-02-19 to 2027-02-25``.
+
+    ``appointments`` are zone-aware starts keyed by (participant, visit), read as wall-clock
+    times in the site's zone, or stored rows (participant, visit, date, time) as the roster
+    keeps them, whose wall-clock time may itself break a rule (a time a DST change skips).
+    Other participants' appointments are ignored; done, missed and cancelled visits are not
+    checked (their appointment is history). Pure: nothing is moved.
+    """
+    who = schedule.participant
+    booked: list[tuple[str, pendulum.Date, str | None]] = []
+    if isinstance(appointments, Mapping):
+        for (participant, code), when in appointments.items():
+            if participant == who:
+                local = pendulum.instance(when)
+                if site is not None:
+                    local = local.in_timezone(site.timezone)
+                booked.append((code, local.date(), local.strftime("%H:%M")))
+    else:
+        booked.extend((r.visit, r.date, r.time) for r in appointments if r.participant == who)
+    found: list[Finding] = []
+    by_code = {v.code: v for v in schedule.visits}
+    for code, day, time in sorted(booked, key=lambda b: (b[1], b[0])):
+        what = f"booked {day}" + (f" {time}" if time else "")
+        visit = by_code.get(code)
+        if visit is None:
+            found.append(
+                Finding(FindingKind.APPOINTMENT, code, f"{what}: {code} is no longer planned")
+            )
+        elif visit.status is VisitStatus.PLANNED:
+            for error in booking_errors(site, visit, day, time):
+                found.append(Finding(FindingKind.APPOINTMENT, code, f"{what}: {error}"))
+    return tuple(found)
 
 
 def book(
@@ -131,19 +247,9 @@ def book(
             raise VisitplanError("participant", participant, "is not in the roster")
         raise VisitplanError("visit", visit, f"is not a planned visit of participant {participant}")
     pv = visits[key]
-    if pv.status is not VisitStatus.PLANNED:
-        raise VisitplanError(
-            "visit", visit, f"is {pv.status.value}; only a planned visit can be booked"
-        )
-    if pv.tentative:
-        raise VisitplanError(
-            "visit", visit, "is tentative (its date waits for an event); record the event first"
-        )
-    if not pv.earliest <= day <= pv.latest:
-        raise VisitplanError(
-            "date", day.isoformat(), f"is outside {visit}'s window {pv.earliest} to {pv.latest}"
-        )
-    when = appointment(site, day, time)
+    for error in booking_errors(site, pv, day, time):
+        raise error
+    when = local_datetime(day, time, site.timezone)
     load = _committed_load(visits, appointments, skip=key)
     kinds = capacity_kinds(pv)
     if not load.has_room(site, day, kinds):
@@ -194,15 +300,17 @@ def propose_dates(
     *,
     start: pendulum.Date | None = None,
     end: pendulum.Date | None = None,
+    today: pendulum.Date | None = None,
 ) -> list[Proposal]:
     """Propose a day for every open, unbooked, non-tentative visit whose target is in range.
 
     Days are working days inside each visit's window, chosen by ``policy`` (default: the
     site's) among days with room left, counting appointments held, visits done and the
-    proposals already made: the proposals never exceed capacity. Visits are served tightest
-    deadline first (latest date, then target, participant, visit), so a visit with a short
-    window is not crowded out by one that could move. Nothing is booked: the caller books
-    what the coordinator accepts.
+    proposals already made: the proposals never exceed capacity. With ``today``, no day
+    before it is proposed (the part of a window already past is not bookable; a window that
+    closed before today gets no day). Visits are served tightest deadline first (latest date,
+    then target, participant, visit), so a visit with a short window is not crowded out by one
+    that could move. Nothing is booked: the caller books what the coordinator accepts.
     """
     policy = policy or site.policy
     appointments = appointments or {}
@@ -223,12 +331,17 @@ def propose_dates(
     out: list[Proposal] = []
     for participant, v in todo:
         kinds = capacity_kinds(v)
+        first = v.earliest if today is None else max(v.earliest, today)
         closed = site.closed_reason(v.target)
         reason = closed
-        if closed is None and not load.has_room(site, v.target, kinds):
+        if today is not None and v.target < today:
+            reason = (
+                f"its window closed on {v.latest}" if v.latest < today else f"{v.target} is past"
+            )
+        elif closed is None and not load.has_room(site, v.target, kinds):
             reason = f"{v.target} is full"
         candidates = [
-            d for d in site.working_days(v.earliest, v.latest) if load.has_room(site, d, kinds)
+            d for d in site.working_days(first, v.latest) if load.has_room(site, d, kinds)
         ]
         day = choose(v.target, candidates, policy)
         if day is not None:
@@ -261,6 +374,9 @@ class AgendaEntry:
     latest: pendulum.Date
     when: pendulum.DateTime | None = None
     alternatives: tuple[pendulum.Date, ...] = ()
+    #: For a booked visit: the rules of :func:`book` its appointment now breaks (a re-plan
+    #: moved the window, the day closed), as :func:`booking_errors` words them.
+    problems: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -313,8 +429,14 @@ def agenda(
             if not start <= day <= end:
                 continue
             alternatives: tuple[pendulum.Date, ...] = ()
+            problems: tuple[str, ...] = ()
             if state in ("planned", "tentative"):
                 alternatives = check_visit(site, s.participant, v).alternatives
+            elif state == "booked":
+                assert when is not None
+                local = when.in_timezone(site.timezone)
+                found = booking_errors(site, v, local.date(), local.strftime("%H:%M"))
+                problems = tuple(str(e) for e in found)
             by_day.setdefault(day, []).append(
                 AgendaEntry(
                     s.participant,
@@ -326,6 +448,7 @@ def agenda(
                     v.latest,
                     when if state == "booked" else None,
                     alternatives,
+                    problems,
                 )
             )
     days: list[AgendaDay] = []

@@ -6,7 +6,6 @@ Each offset is applied to its anchor in one step; nothing is derived by chaining
 
 from __future__ import annotations
 
-import graphlib
 import itertools
 import operator
 
@@ -15,18 +14,24 @@ import pendulum
 
 from visitplan import facts
 from visitplan.codes import occurrence_number
+
+# The per-protocol tables; names the protocol checks and the cache tests read through here.
+from visitplan.compiled import _COMPILED as _COMPILED
+from visitplan.compiled import _COMPILED_MAX as _COMPILED_MAX
+from visitplan.compiled import _LAST_DOSE as _LAST_DOSE
+from visitplan.compiled import MAX_OCCURRENCES as MAX_OCCURRENCES
+from visitplan.compiled import _compiled, _Copied, _Ends, _Occurrence, _window_spans
+from visitplan.compiled import _topological as _topological
+from visitplan.compiled import dependency_order as dependency_order
 from visitplan.dates import Span, Spans, shift, study_day, to_date
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.model import (
     Anchor,
     AnchorKind,
-    Epoch,
     MergeRule,
     Milestone,
-    Procedure,
     Protocol,
     Visit,
-    VisitKind,
 )
 from visitplan.participant import Participant, Record, Status
 from visitplan.recovery import derived_recovery
@@ -39,10 +44,6 @@ from visitplan.schedule import (
     VisitStatus,
     new_visit,
 )
-
-_LAST_DOSE = "@last_dose"
-#: A repeat with no count and no end is refused at load; this only guards against a runaway.
-MAX_OCCURRENCES = 1000
 
 
 def plan(
@@ -69,237 +70,6 @@ def plan(
     return _Planner(protocol, participant, None if today is None else to_date(today, "today")).run()
 
 
-def dependency_order(protocol: Protocol) -> list[str]:
-    """Visit codes in an order where every anchor comes before what depends on it.
-
-    Raises :class:`ProtocolError` on an anchor cycle or an anchor to an unknown visit.
-    """
-    return _topological(_dependencies(protocol))
-
-
-def _topological(graph: dict[str, set[str]]) -> list[str]:
-    """The codes of a dependency graph (see _dependencies) in planning order."""
-    # Sorted predecessors: sets of strings iterate in a per-process hash order, and the cycle
-    # reported (and the order of independent visits) must not change from one run to the next.
-    ordered = {code: sorted(deps) for code, deps in graph.items()}
-    try:
-        return [c for c in graphlib.TopologicalSorter(ordered).static_order()]
-    except graphlib.CycleError as exc:
-        loop = [str(c).replace(_LAST_DOSE, "last dose") for c in exc.args[1][:-1]]
-        start = loop.index(min(loop))
-        loop = loop[start:] + loop[:start]
-        raise ProtocolError(
-            "visits", " -> ".join([*loop, loop[0]]), "anchors form a cycle"
-        ) from None
-
-
-def _dependencies(protocol: Protocol) -> dict[str, set[str]]:
-    """Visit code (or the last dose) -> what must be planned before it."""
-    codes = {v.code for v in protocol.visits}
-    graph: dict[str, set[str]] = {_LAST_DOSE: {v.code for v in protocol.visits if v.is_dosing}}
-    for v in protocol.visits:
-        deps: set[str] = set()
-        anchors = [v.anchor] + ([v.not_before.anchor] if v.not_before else [])
-        for a in anchors:
-            if a.kind is AnchorKind.VISIT:
-                if a.visit not in codes:
-                    raise ProtocolError(f"visits.{v.code}.anchor", a.visit, "unknown visit")
-                deps.add(a.visit)
-            elif a.kind is AnchorKind.LAST_DOSE:
-                deps.add(_LAST_DOSE)
-        if v.repeat and v.repeat.stop_visit:
-            if v.repeat.stop_visit not in codes:
-                raise ProtocolError(
-                    f"visits.{v.code}.repeat.stop_visit", v.repeat.stop_visit, "unknown visit"
-                )
-            deps.add(v.repeat.stop_visit)
-        graph[v.code] = deps
-    return graph
-
-
-#: code, name and target/earliest/latest spans of a visit occurrence.
-_Occurrence = tuple[str, str, Spans]
-#: kind, epoch and procedures: what a PlannedVisit copies from its visit (for some flags).
-_Copied = tuple[VisitKind, Epoch, tuple[Procedure, ...]]
-#: a visit, its occurrence (None for a repeat) and what its PlannedVisits copy from it.
-_Step = tuple[Visit, _Occurrence | None, _Copied]
-
-
-class _Flagged:
-    """What planning derives from the protocol and one set of participant flags.
-
-    Built once per flag set (only the flags the protocol looks at) and shared, read-only, by
-    every plan with those flags: the profile showed each plan rebuilding these tables, or
-    scanning every visit of the protocol for the few it needed (docs/performance.md).
-    """
-
-    __slots__ = (
-        "by_code",
-        "copied",
-        "dosing",
-        "merging",
-        "milestones",
-        "procedures",
-        "steps",
-        "visits",
-    )
-
-    def __init__(self, compiled: _Compiled, flags: frozenset[str]) -> None:
-        protocol = compiled.protocol
-        self.visits = tuple(v for v in protocol.visits if _applies(v.condition, flags))
-        self.by_code = {v.code: v for v in self.visits}
-        self.procedures = {
-            v.code: tuple(p for p in v.procedures if _applies(p.condition, flags))
-            for v in protocol.visits
-        }
-        #: Visit code -> (kind, epoch, procedures): what a PlannedVisit copies from its visit.
-        self.copied = {
-            v.code: (v.kind, compiled.epochs[v.epoch], self.procedures[v.code]) for v in self.visits
-        }
-        #: The planning order: each applicable visit with its occurrence (None for a repeat,
-        #: whose occurrences are worked out as it is planned) and what its PlannedVisits copy
-        #: from it, and None where the last dose resolves.
-        steps: list[_Step | None] = []
-        for code in compiled.order:
-            if code == _LAST_DOSE:
-                steps.append(None)
-            elif code in self.by_code:
-                v = self.by_code[code]
-                occurrence = None if v.repeat else compiled.occurrence(v, None)
-                steps.append((v, occurrence, self.copied[code]))
-        self.steps = tuple(steps)
-        self.dosing = tuple(v.code for v in self.visits if v.code in compiled.dosing)
-        self.merging = tuple(v for v in self.visits if v.merge is not None)
-        #: Each applicable milestone with the span of its offset.
-        self.milestones = tuple(
-            (m, m.offset.span()) for m in protocol.milestones if _applies(m.condition, flags)
-        )
-
-
-class _Compiled:
-    """What planning derives from the protocol alone, worked out once per protocol object.
-
-    The profile of planning 100,000 participants (docs/performance.md) showed the engine
-    redoing this for every participant: the graphlib dependency order, the spans of every
-    offset and window (attrs ``Span`` objects), ``Visit.is_dosing`` (a scan of procedures)
-    and the visits and procedures that apply to a participant's flags. A protocol is frozen,
-    so each is computed on first use and kept here; per-flag-set tables as they are asked for.
-    """
-
-    def __init__(self, protocol: Protocol) -> None:
-        self.protocol = protocol
-        graph = _dependencies(protocol)
-        self.order = _topological(graph)
-        # Day 1 as early as its own anchors allow: every study day counts from it, and a visit
-        # planned before it must be built again once it is known (_found_day1).
-        day1 = protocol.day1_visit
-        if day1 in self.order:
-            before = graph[day1]
-            place = max((self.order.index(c) for c in before), default=-1) + 1
-            self.order.insert(place, self.order.pop(self.order.index(day1)))
-        self.epochs = {e.code: e for e in protocol.epochs}
-        self.dosing = frozenset(v.code for v in protocol.visits if v.is_dosing)
-        #: The flags the protocol looks at; other flags cannot change a plan, and keying the
-        #: per-flag caches on these alone keeps them bounded whatever flags the data carries.
-        self.conditions = facts.known_flags(protocol)
-        self.known_events = facts.known_events(protocol)
-        #: The spans every plan applies, made once (``Offset.span()`` builds a new Span).
-        self.not_before = {
-            v.code: v.not_before.offset.span() for v in protocol.visits if v.not_before
-        }
-        self.until = {
-            v.code: v.repeat.until.span() for v in protocol.visits if v.repeat and v.repeat.until
-        }
-        gap = protocol.rules.min_dose_gap
-        self.min_gap = None if gap is None else gap.span()
-        self._flagged: dict[frozenset[str], _Flagged] = {}
-        self._raw: dict[frozenset[str], _Flagged] = {}
-        self._occurrences: dict[tuple[str, int | None], _Occurrence] = {}
-        self._repeats: dict[str, list[_Occurrence]] = {}
-        #: Visit code -> the field names its date errors report. Built once: formatting them
-        #: for every occurrence planned cost more than the error path they serve ever runs.
-        self.fields = {
-            v.code: (
-                f"visits.{v.code}.offset",
-                f"visits.{v.code}.window.before",
-                f"visits.{v.code}.window.after",
-                f"visits.{v.code}.not_before.offset",
-                f"visits.{v.code}.repeat",
-                f"visits.{v.code}.repeat.until",
-                f"visits.{v.code}.repeat.every",
-            )
-            for v in protocol.visits
-        }
-
-    def flagged(self, flags: frozenset[str]) -> _Flagged:
-        """The visits, steps and procedures that apply to a participant with these flags."""
-        found = self._raw.get(flags)
-        if found is None:
-            relevant = flags & self.conditions
-            found = self._flagged.get(relevant)
-            if found is None:
-                found = self._flagged[relevant] = _Flagged(self, relevant)
-            if len(self._raw) < 64:  # keyed on the raw flags, so bound it
-                self._raw[flags] = found
-        return found
-
-    def repeat(self, v: Visit, count: int) -> list[_Occurrence]:
-        """The first ``count`` (at least) occurrences of repeating visit ``v``, in order."""
-        known = self._repeats.get(v.code, [])
-        if len(known) < count:
-            # A new list, never one extended in place: another thread may be reading it.
-            known = known + [self.occurrence(v, n) for n in range(len(known) + 1, count + 1)]
-            self._repeats[v.code] = known
-        return known
-
-    def occurrence(self, v: Visit, occurrence: int | None) -> _Occurrence:
-        """Code, name and target/earliest/latest spans of ``v``'s occurrence.
-
-        Everything about a visit occurrence that does not depend on the participant, in one
-        look-up: planning asked for each of these separately for every occurrence of every
-        participant, and formatting ``FU2`` / "Follow-up 2" alone was 4% of the profile.
-        """
-        key = (v.code, occurrence)
-        found = self._occurrences.get(key)
-        if found is None:
-            span = v.offset.span()
-            code, name = v.code, v.name
-            if occurrence is not None:
-                assert v.repeat is not None
-                span = span + v.repeat.every.span().times(occurrence - 1)
-                code, name = f"{v.code}{occurrence}", f"{v.name} {occurrence}"
-            fields = self.fields[v.code]
-            # A repeat's target is reported as its ``every`` (the occurrence's own offset).
-            first = fields[0] if occurrence is None else fields[6]
-            spans = Spans(_window_spans(v, span), (first, fields[1], fields[2]))
-            found = (code, name, spans)
-            self._occurrences[key] = found
-        return found
-
-
-def _window_spans(v: Visit, span: Span) -> tuple[Span, Span, Span]:
-    """``span`` and the spans of ``v``'s earliest and latest dates around it."""
-    return span, span - v.window.before.span(), span + v.window.after.span()
-
-
-#: id(protocol) -> (protocol, its _Compiled). The protocol is kept alive by the entry so that
-#: its id cannot be reused by another object; hashing a Protocol (~20 µs, it hashes every
-#: nested visit) would cost more than planning a participant, so identity is the key.
-_COMPILED: dict[int, tuple[Protocol, _Compiled]] = {}
-_COMPILED_MAX = 32
-
-
-def _compiled(protocol: Protocol) -> _Compiled:
-    hit = _COMPILED.get(id(protocol))
-    if hit is not None and hit[0] is protocol:
-        return hit[1]
-    compiled = _Compiled(protocol)
-    if len(_COMPILED) >= _COMPILED_MAX:
-        _COMPILED.clear()  # a simple bound, safe under threads; recompiling is well under 1 ms
-    _COMPILED[id(protocol)] = (protocol, compiled)
-    return compiled
-
-
 class _Planner:
     def __init__(
         self, protocol: Protocol, participant: Participant, today: pendulum.Date | None
@@ -318,6 +88,10 @@ class _Planner:
         self.day1: pendulum.Date | None = None
         self.last_dose: pendulum.Date | None = None
         self.last_dose_actual = False
+        #: Why there is no last dose (no dose given and none to come), else None; the date
+        #: that stands in for it (see _resolve_last_dose).
+        self._no_dose: str | None = None
+        self._no_dose_date: pendulum.Date | None = None
         self.findings: list[Finding] = []
         #: The facts other than records that can change a visit's status (see ``_plan``).
         self._dated_facts = (
@@ -404,6 +178,8 @@ class _Planner:
                 slots[v.code] = [self._plan(v, occurrence, copied, anchor)]
             if self.day1 is None and v.code == day1_visit and slots[v.code]:
                 self._found_day1(slots[v.code][0].date)
+        for v, copied in self.f.gapped:
+            slots[v.code] = self._plan_gap(v, copied)
         if self.f.merging:
             self._merge()
         self._check_dose_gaps()
@@ -476,6 +252,8 @@ class _Planner:
     def _milestones(self) -> tuple[PlannedMilestone, ...]:
         out = []
         for m, span in self.f.milestones:
+            if self._no_dose is not None and m.anchor.kind is AnchorKind.LAST_DOSE:
+                continue  # no dose given: no date after it (docs/events-and-conditions.md)
             anchor_date, actual = self._anchor_date(m.anchor, m)
             out.append(PlannedMilestone(m.code, m.name, shift(anchor_date, span), not actual))
         return tuple(sorted(out, key=lambda m: m.date))
@@ -495,7 +273,9 @@ class _Planner:
             return (slots[0].target, False) if actual is None else (actual, True)
         if kind is AnchorKind.SCREENING:
             return self.p.screening, True
-        assert self.last_dose is not None
+        if self.last_dose is None:
+            assert self._no_dose_date is not None
+            return self._no_dose_date, False
         return self.last_dose, self.last_dose_actual
 
     def _plan(
@@ -515,45 +295,60 @@ class _Planner:
         """
         anchor_date, anchor_actual = anchor
         code, name, spans = occ
-        if v.code == self._early_end:
-            assert self.p.discontinued is not None
-            anchor_date, anchor_actual = self.p.discontinued, True
-            fields = self.c.fields[v.code]
-            dates = Spans(_window_spans(v, Span()), (fields[0], fields[1], fields[2])).apply(
-                anchor_date
-            )
-        elif dates is None:
-            dates = spans.apply(anchor_date)
-        target, earliest, latest = dates
-        tentative = False
-        if v.wait_for:
-            event = self._event(v.wait_for)
-            if event is None:
-                target, tentative = latest, True
-            else:
-                target = min(max(event, earliest), latest)
-        if v.not_before:
-            floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
-            floor = shift(floor_anchor, self.c.not_before[v.code], self.c.fields[v.code][3])
-            if target < floor:
-                self.findings.append(
-                    Finding(
-                        FindingKind.HELD,
-                        code,
-                        f"target {target} held to {floor} "
-                        f"({v.not_before.anchor} + {v.not_before.offset})",
-                    )
+        if self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE:
+            # No dose given: not planned, on the date standing in for it, with no window.
+            assert self._no_dose_date is not None
+            target = earliest = latest = self._no_dose_date
+            tentative = False
+            status, actual, reason = self._not_planned(code, number)
+        else:
+            if v.code == self._early_end:
+                assert self.p.discontinued is not None
+                anchor_date, anchor_actual = self.p.discontinued, True
+                fields = self.c.fields[v.code]
+                dates = Spans(_window_spans(v, Span()), (fields[0], fields[1], fields[2])).apply(
+                    anchor_date
                 )
-                target = floor
-                earliest = max(earliest, floor)
-                latest = max(latest, floor)
-        status, actual, reason = _PLANNED, None, None
-        # Without a record for this occurrence, _apply_record only acts on today, a
-        # discontinuation or a withdrawal; most participants have none of them, so skip it.
-        if self._dated_facts or code in self.records:
-            status, actual, reason = self._apply_record(
-                v, code, target, earliest, latest, anchor_date if anchor_actual else None
-            )
+            elif dates is None:
+                dates = spans.apply(anchor_date)
+            target, earliest, latest = dates
+            tentative = False
+            if v.wait_for:
+                event = self._event(v.wait_for)
+                if event is None:
+                    target, tentative = latest, True
+                else:
+                    target = min(max(event, earliest), latest)
+            if v.not_before and not (
+                # No dose given: no floor counts from a dose that does not exist.
+                self._no_dose is not None and v.not_before.anchor.kind is AnchorKind.LAST_DOSE
+            ):
+                floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
+                fields = self.c.fields[v.code]
+                floor = shift(floor_anchor, self.c.not_before[v.code], fields[3])
+                if target < floor:
+                    self.findings.append(
+                        Finding(
+                            FindingKind.HELD,
+                            code,
+                            f"target {target} held to {floor} "
+                            f"({v.not_before.anchor} + {v.not_before.offset})",
+                        )
+                    )
+                    # The held target keeps the protocol's window after it (EOT held to last
+                    # dose + 21 days is still due up to 7 days later), never opens before it.
+                    target = floor
+                    earliest = max(earliest, floor)
+                    latest = max(latest, shift(floor, self.c.after[v.code], fields[2]))
+            status, actual, reason = _PLANNED, None, None
+            # Without a record for this occurrence, _apply_record only acts on today, a
+            # discontinuation or a withdrawal; most participants have none of them, so skip it.
+            if self._dated_facts or code in self.records:
+                status, actual, reason = self._apply_record(
+                    v, code, target, earliest, latest, anchor_date if anchor_actual else None
+                )
+            if status is not _PLANNED:
+                tentative = False  # done, missed or cancelled: the date waits for nothing
         kind, epoch, procedures = copied
         day1 = self.day1
         if day1 is None and v.code == self.protocol.day1_visit:
@@ -577,22 +372,54 @@ class _Planner:
             number,
         )
 
-    def _plan_repeat(self, v: Visit, copied: _Copied) -> list[PlannedVisit]:
+    def _not_planned(
+        self, code: str, number: int | None
+    ) -> tuple[VisitStatus, pendulum.Date | None, str | None]:
+        """Status, actual date and reason of an occurrence anchored on the last dose when no
+        dose was given (_resolve_last_dose): cancelled with the reason; a record of it is kept
+        as recorded, and flagged as outside the plan (a repeat's own loop flags its
+        occurrences)."""
+        assert self._no_dose is not None
+        record = self.records.get(code)
+        if record is None:
+            return VisitStatus.CANCELLED, None, f"not planned: {self._no_dose}"
+        if number is None:
+            self._unplanned(code, self._no_dose)
+        actual = record.date if record.status is Status.DONE else None
+        return _RECORDED[record.status], actual, record.reason
+
+    def _repeat_ends(self, v: Visit) -> _Ends:
+        """What ends repeat ``v`` for this participant (see _Ends)."""
         rep = v.repeat
         assert rep is not None
         anchor = self._anchor_date(v.anchor, v)
+        fields = self.c.fields[v.code]
+        stop = self.slots[rep.stop_visit][0] if rep.stop_visit else None
+        records = self.records
+        return (
+            anchor,
+            shift(anchor[0], self.c.until[v.code], fields[5]) if rep.until else None,
+            self._event(rep.stop_event) if rep.stop_event else None,
+            None if stop is None else stop.date,
+            # Once the stop visit is done, an occurrence done after it is outside the plan.
+            None if stop is None else stop.actual,
+            # No dose given: nothing anchored on the last dose is planned (_resolve_last_dose).
+            self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE,
+            max((n for c in records if (n := self._occurrence_of(v, c)) is not None), default=0)
+            if records
+            else 0,
+        )
+
+    def _plan_repeat(self, v: Visit, copied: _Copied) -> list[PlannedVisit]:
+        rep = v.repeat
+        assert rep is not None
+        anchor, limit, stop_event, stop_visit, stop_done, no_dose, last_recorded = (
+            self._repeat_ends(v)
+        )
         anchor_date = anchor[0]
         fields = self.c.fields[v.code]
         where = fields[4]
-        limit = shift(anchor_date, self.c.until[v.code], fields[5]) if rep.until else None
-        stop_event = self._event(rep.stop_event) if rep.stop_event else None
-        stop_visit = self.slots[rep.stop_visit][0].date if rep.stop_visit else None
         records = self.records
-        last_recorded = (
-            max((n for c in records if (n := self._occurrence_of(v, c)) is not None), default=0)
-            if records
-            else 0
-        )
         known = self.c.repeat(v, 16)
         planned: list[PlannedVisit] = []
         for k in range(MAX_OCCURRENCES + 1):
@@ -611,12 +438,13 @@ class _Planner:
                 dates = None
                 target = shift(anchor_date, spans.spans[0], fields[6])
             ended = (
-                (rep.count is not None and k >= rep.count)
+                no_dose
+                or (rep.count is not None and k >= rep.count)
                 or (limit is not None and target > limit)
                 or (stop_event is not None and target > stop_event)
                 or (stop_visit is not None and target >= stop_visit)
             )
-            if ended and f"{v.code}{n}" not in records:
+            if ended and occ[0] not in records:
                 if n > last_recorded:
                     return planned
                 continue
@@ -625,8 +453,131 @@ class _Planner:
                 raise ProtocolError(
                     where, str(rep.every), f"does not end within {MAX_OCCURRENCES} occurrences"
                 )
-            planned.append(self._plan(v, occ, copied, anchor, n, dates))
+            pv = self._plan(v, occ, copied, anchor, n, dates)
+            planned.append(pv)
+            if ended:
+                # A record of an occurrence the plan does not have: kept, and flagged.
+                why = self._ended_why(v, k, target, limit, stop_event, stop_visit)
+                self._unplanned(occ[0], why)
+            elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
+                self._unplanned(occ[0], f"done {pv.actual}, after {rep.stop_visit} ({stop_done})")
         return planned  # not reached: the loop returns or raises at MAX_OCCURRENCES + 1
+
+    def _ended_why(
+        self,
+        v: Visit,
+        k: int,
+        target: pendulum.Date,
+        limit: pendulum.Date | None,
+        stop_event: pendulum.Date | None,
+        stop_visit: pendulum.Date | None,
+    ) -> str:
+        """Why occurrence ``k`` (from 0) of repeat ``v``, at ``target``, is not in the plan."""
+        rep = v.repeat
+        assert rep is not None
+        if self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE:
+            return self._no_dose
+        if rep.count is not None and k >= rep.count:
+            return f"the protocol plans {rep.count} occurrence{'s' if rep.count != 1 else ''}"
+        if limit is not None and target > limit:
+            return f"its target {target} is after {v.anchor} + {rep.until} ({limit})"
+        if stop_event is not None and target > stop_event:
+            return f"its target {target} is after {rep.stop_event} on {stop_event}"
+        return f"its target {target} is on or after {rep.stop_visit} ({stop_visit})"
+
+    def _unplanned(self, code: str, why: str) -> None:
+        self.findings.append(
+            Finding(FindingKind.UNPLANNED, code, f"recorded, but not in the plan: {why}")
+        )
+
+    def _plan_gap(self, v: Visit, copied: _Copied) -> list[PlannedVisit]:
+        """The occurrences of maximum-gap visit ``v`` (merge = "gap", see MergeRule.GAP).
+
+        Walks forward from the anchor: the next occurrence would be ``offset`` after the
+        anchor, or ``k * every`` after the last visit doing its procedures (its actual date
+        once done, else its target), each computed from that date in one step. When one of
+        those visits falls after that date and on or before the occurrence's latest date, the
+        walk moves on to the last of them; otherwise the occurrence is needed and gets the next
+        number. The repeat's end (count, until, stop event, stop visit) applies as for any
+        repeat. A recorded occurrence keeps its number; once done, the next gap counts from
+        its actual date. Records beyond the occurrences needed are kept and flagged.
+        """
+        rep = v.repeat
+        assert rep is not None
+        anchor, limit, stop_event, stop_visit, stop_done, no_dose, last_recorded = (
+            self._repeat_ends(v)
+        )
+        fields = self.c.fields[v.code]
+        records = self.records
+        hosts = sorted(
+            h.date
+            for code in self.f.hosts[v.code]
+            for h in self.slots.get(code, ())
+            if h.status is _PLANNED or h.status is VisitStatus.DONE
+        )
+        known = self.c.repeat(v, 4)
+        planned: list[PlannedVisit] = []
+        # The walk: ``base`` is the anchor (k-th occurrence from it: offset + k * every) or,
+        # once one is found, the last visit doing the procedures (k * every after it).
+        base, from_anchor, k = anchor[0], True, 0
+        n = 0  # occurrences numbered so far
+        needed = -1  # how many the plan needs, once the repeat has ended
+        i = 0  # hosts[i:] are the visits after base
+        while True:
+            spans = self.c.repeat(v, k + 1)[k][2] if from_anchor else self.c.gap(v, k)
+            dates = spans.apply(base)
+            target, latest = dates[0], dates[2]
+            ended = (
+                no_dose
+                or (rep.count is not None and n >= rep.count)
+                or (limit is not None and target > limit)
+                or (stop_event is not None and target > stop_event)
+                or (stop_visit is not None and target >= stop_visit)
+            )
+            if not ended:
+                while i < len(hosts) and hosts[i] <= base:
+                    i += 1
+                j = i
+                while j < len(hosts) and hosts[j] <= latest:
+                    j += 1
+                if j > i:  # done at the last visit doing the procedures by its latest date
+                    base, from_anchor, k, i = hosts[j - 1], False, 1, j
+                    continue
+            else:
+                if needed < 0:
+                    needed = n  # the occurrences the plan needs; records after it are extra
+                if n >= last_recorded:
+                    return planned
+            n += 1
+            if n > MAX_OCCURRENCES:
+                raise ProtocolError(
+                    fields[4], str(rep.every), f"does not end within {MAX_OCCURRENCES} occurrences"
+                )
+            if n > len(known):
+                known = self.c.repeat(v, min(2 * n, MAX_OCCURRENCES))
+            occ = known[n - 1]
+            if ended and occ[0] not in records:
+                k += 1
+                continue
+            record = records.get(occ[0])
+            if ended and record is not None and record.date is not None:
+                dates = (record.date, record.date, record.date)  # no position: its own date
+            pv = self._plan(v, occ, copied, anchor, n, dates)
+            planned.append(pv)
+            if ended:
+                why = (
+                    self._no_dose
+                    if self._no_dose is not None and no_dose
+                    else f"{needed or 'no'} occurrence{'s' if needed != 1 else ''} of {v.code} "
+                    f"needed: the visits doing its procedures leave no other gap over {rep.every}"
+                )
+                self._unplanned(occ[0], why)
+            elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
+                self._unplanned(occ[0], f"done {pv.actual}, after {rep.stop_visit} ({stop_done})")
+            if pv.actual is not None and pv.actual > base:
+                base, from_anchor, k = pv.actual, False, 1
+            else:
+                k += 1
 
     @staticmethod
     def _occurrence_of(v: Visit, code: str) -> int | None:
@@ -711,9 +662,20 @@ class _Planner:
         elif given:
             self.last_dose, self.last_dose_actual = given[-1][0], True
         else:
-            # No dose given and none to come (e.g. discontinued before Day 1): count from Day 1.
-            d1 = self.slots[self.protocol.day1_visit][0]
-            self.last_dose, self.last_dose_actual = d1.date, d1.actual is not None
+            # No dose given and none to come (Day 1 missed, then discontinued; or withdrawn
+            # before it): there is no last dose, and nothing is hung on a dose never given.
+            # Visits anchored on it are not planned (cancelled, with this reason), milestones
+            # anchored on it left out, floors on it do not apply. The date standing in for it
+            # only places those cancelled visits: the day treatment ended (discontinuation),
+            # else the withdrawal, else the last dosing visit's date.
+            self.last_dose = None
+            self._no_dose = "no dose of the study drug was given"
+            p = self.p
+            stops = [d for d in (p.discontinued, p.withdrawn) if d is not None]
+            if p.discontinued is not None:
+                self._no_dose += f" (treatment discontinued on {p.discontinued})"
+            dosing = [s.date for code in self.f.dosing for s in self.slots.get(code, ())]
+            self._no_dose_date = stops[0] if stops else max(dosing, default=p.screening)
 
     def _given_doses(self) -> list[tuple[pendulum.Date, str]]:
         """(actual date, code) of every dose given, in date order."""
@@ -782,8 +744,9 @@ class _Planner:
 
 
 _PLANNED = VisitStatus.PLANNED
+_RECORDED = {
+    Status.DONE: VisitStatus.DONE,
+    Status.MISSED: VisitStatus.MISSED,
+    Status.CANCELLED: VisitStatus.CANCELLED,
+}
 _STUDY_DAY = operator.attrgetter("study_day")
-
-
-def _applies(condition: str | None, flags: frozenset[str]) -> bool:
-    return condition is None or condition in flags

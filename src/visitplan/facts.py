@@ -19,14 +19,14 @@ Nothing here computes a date: comparisons only.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 
 import attrs
 import pendulum
 
+from visitplan.codes import wall_time
 from visitplan.errors import VisitplanError
-from visitplan.model import Protocol
+from visitplan.model import Protocol, Site
 from visitplan.participant import Count, Participant, Record, Status
 
 
@@ -93,15 +93,11 @@ def check_fact_date(
 
 def check_site(protocol: Protocol, site: str | None) -> str | None:
     """A participant's site: one of the protocol's (the only one when none is given)."""
-    known = [s.code for s in protocol.sites]
     if site is None or not site.strip():
-        return known[0] if len(known) == 1 else None
-    site = site.strip()
-    if known and site not in known:
-        raise VisitplanError(
-            "site", site, f"is not a site of {protocol.id}; known: {', '.join(known)}"
-        )
-    return site
+        return protocol.sites[0].code if len(protocol.sites) == 1 else None
+    if not protocol.sites:
+        return site.strip()
+    return protocol.site_of(site.strip()).code
 
 
 def check_time(
@@ -115,27 +111,22 @@ def check_time(
     the site's zone (a time a DST change skips or repeats is refused, never guessed)."""
     if time is None:
         return None
-    if not isinstance(time, str) or not _HHMM.match(time):
+    if wall_time(time) is None:
         raise VisitplanError(field, time, "must be a wall-clock time written HH:MM (00:00-23:59)")
     if day is None:
         raise VisitplanError(field, time, "needs the visit's date")
     from visitplan.dates import local_datetime
 
-    zone = _zone(protocol, site)
-    if zone is not None:
-        local_datetime(day, time, zone)
+    if protocol.sites:
+        local_datetime(day, time, _site(protocol, site).timezone)
+    assert isinstance(time, str)
     return time
 
 
-#: A wall-clock time: ASCII digits, anchored (no trailing newline), 00:00 to 23:59.
-_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]\Z", re.ASCII)
-
-
-def _zone(protocol: Protocol, site: str | None) -> str | None:
-    for s in protocol.sites:
-        if s.code == site:
-            return s.timezone
-    return protocol.sites[0].timezone if protocol.sites else None
+def _site(protocol: Protocol, site: str | None) -> Site:
+    """The participant's site, or the study's first one for a participant without."""
+    known = [s for s in protocol.sites if s.code == site]
+    return known[0] if known else protocol.site
 
 
 def check_count_unit(protocol: Protocol, site: str | None, unit: object) -> str:
@@ -143,12 +134,12 @@ def check_count_unit(protocol: Protocol, site: str | None, unit: object) -> str:
     if not isinstance(unit, str) or not unit.strip():
         raise VisitplanError("bcell_count.unit", unit, "must not be empty")
     unit = unit.strip()
-    found = [s for s in protocol.sites if s.code == site] or list(protocol.sites[:1])
-    if found and found[0].bcell_unit and unit != found[0].bcell_unit:
+    where = _site(protocol, site) if protocol.sites else None
+    if where is not None and where.bcell_unit and unit != where.bcell_unit:
         raise VisitplanError(
             "bcell_count.unit",
             unit,
-            f"must be {found[0].bcell_unit}, the unit of site {found[0].code}'s bcell_lln",
+            f"must be {where.bcell_unit}, the unit of site {where.code}'s bcell_lln",
         )
     return unit
 

@@ -189,6 +189,12 @@ class MergeRule(enum.Enum):
     WINDOW = "window"
     #: The other visit's date is the occurrence's target.
     SAME_DAY = "same-day"
+    #: A maximum gap: the visits doing all its procedures (and the anchor) may be at most
+    #: ``repeat.every`` apart; an occurrence is planned only where they would leave a longer
+    #: gap, ``every`` after the last of them (the first one ``offset`` after the anchor), and
+    #: left out when one of them falls inside its window. Occurrences are numbered in date
+    #: order of need (HBV1 is the first trip needed).
+    GAP = "gap"
 
 
 @attrs.frozen
@@ -213,7 +219,9 @@ class Visit:
     wait_for: str | None = None
     not_before: NotBefore | None = None
     #: For a repeating monitoring visit: leave an occurrence out when another visit doing all
-    #: its procedures is planned inside its window (``window``) or on its target (``same-day``).
+    #: its procedures is planned inside its window (``window``) or on its target (``same-day``),
+    #: or plan one only where those visits leave more than ``repeat.every`` between them
+    #: (``gap``, see :class:`MergeRule`).
     merge: MergeRule | None = None
 
     @property

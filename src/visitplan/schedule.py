@@ -28,6 +28,24 @@ class FindingKind(enum.Enum):
     OVERDUE = "overdue"
     MISSED = "missed"
     HELD = "held"  # a target moved later by a not-before rule (e.g. EOT after last dose + 21 d)
+    #: A recorded occurrence the plan does not have (e.g. FU9 past last dose + 24 months, a
+    #: follow-up visit after B-cell recovery or after the end of study).
+    UNPLANNED = "unplanned"
+    #: An appointment the current plan leaves outside its visit's window, on a closed day or
+    #: outside clinic hours (see :func:`visitplan.booking.appointment_findings`).
+    APPOINTMENT = "appointment"
+
+
+#: The findings a coordinator or data manager must act on: what ``visitplan deviations`` lists.
+#: ``held`` is the engine's note on a date it moved, not a deviation; ``appointment`` findings
+#: come from the bookings (:func:`visitplan.booking.appointment_findings`), not from the engine.
+DEVIATION_KINDS = (
+    FindingKind.OUT_OF_WINDOW,
+    FindingKind.DOSE_GAP,
+    FindingKind.OVERDUE,
+    FindingKind.MISSED,
+    FindingKind.UNPLANNED,
+)
 
 
 @attrs.frozen
@@ -80,7 +98,8 @@ class PlannedVisit(_VisitSlots):
     anchor; they stay what the protocol says even once the visit is done, so that an ``actual``
     outside the window can be reported. ``study_day`` is the study day of :attr:`date` (the
     actual date once done, else the target; Day 1 = first dose, no Day 0). ``tentative`` is
-    true while the date waits for an event (EOS before B-cell recovery is known).
+    true while an open visit's date waits for an event (EOS before B-cell recovery is known);
+    a visit done, missed or cancelled is never tentative.
     """
 
     code: str
@@ -171,7 +190,12 @@ class PlannedMilestone:
 
 @attrs.frozen
 class Schedule:
-    """A participant's plan: visits in date order, and findings."""
+    """A participant's plan: visits in date order, and findings.
+
+    ``last_dose`` is the last dose given, or still to come; None when no dose was given and
+    none is to come (e.g. Day 1 missed, then treatment discontinued): nothing is then
+    planned from it (see docs/events-and-conditions.md).
+    """
 
     protocol: str
     participant: str

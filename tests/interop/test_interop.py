@@ -101,6 +101,9 @@ def read_ical(path: Path) -> dict[str, Event]:
         if not isinstance(value, dt.datetime):
             return value.isoformat()
         key = str(getattr(value.tzinfo, "key", value.tzinfo))
+        if key not in zones:  # a UTC value ("...Z"): no VTIMEZONE involved
+            assert value.utcoffset() == dt.timedelta(0), value
+            return utc(value)
         return utc(value.replace(tzinfo=zones[key]))
 
     return {
@@ -277,3 +280,58 @@ def test_the_files_vtimezone_is_what_each_parser_reads(exported, parser, tmp_pat
     bad.write_bytes(broken)
     e = PARSERS[parser](bad)[uid(study.id, "B", "W12")]
     assert e["start"] == "2030-03-31T09:00:00Z"
+
+
+# --- timed events across the DST changes (issue 17, item 9) --------------------------------
+
+#: (participant, screening, Day 1, W4's local start, duration in minutes, UTC start, UTC end)
+#: worked out by hand for Europe/Paris in 2027: clocks go forward on 28 March at 02:00 (CET
+#: +1 to CEST +2) and back on 31 October at 03:00 (CEST +2 to CET +1).
+ACROSS_DST = [
+    # 01:59 exists; an hour later is 03:59 summer time. The wall-clock end (02:59) does not
+    # exist, and made the whole export fail.
+    ("S1", "2027-02-01", "2027-02-28", "2027-03-28 01:59", 60,
+     "2027-03-28T00:59:00Z", "2027-03-28T01:59:00Z"),
+    # 01:30 summer time + 1 hour = 02:30 summer time, a wall time that happens twice: ical.js
+    # read it as the second one (winter time), a 2-hour event.
+    ("A1", "2027-09-01", "2027-10-03", "2027-10-31 01:30", 60,
+     "2027-10-30T23:30:00Z", "2027-10-31T00:30:00Z"),
+    # 01:45 summer time + 90 minutes = 02:15 winter time, the second 02:15 of the night.
+    ("A2", "2027-09-01", "2027-10-03", "2027-10-31 01:45", 90,
+     "2027-10-30T23:45:00Z", "2027-10-31T01:15:00Z"),
+    # Ordinary days either side, for contrast.
+    ("W1", "2027-09-01", "2027-10-04", "2027-11-01 09:00", 60,
+     "2027-11-01T08:00:00Z", "2027-11-01T09:00:00Z"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def across_dst(tmp_path_factory) -> tuple[visitplan.Protocol, list[Path]]:
+    study = visitplan.builtin("NCT05124925")
+    paths = []
+    for code, screening, day1, local, minutes, _, _ in ACROSS_DST:
+        s = study.plan(Participant(code, screening, records={"D1": day1}))
+        day, time = local.split()
+        start = local_datetime(pendulum.parse(day).date(), time, "Europe/Paris")
+        assert s.visit("W4").target == start.date()
+        data = to_ical(
+            study,
+            [s],
+            appointments={(code, "W4"): start},
+            duration=dt.timedelta(minutes=minutes),
+            dtstamp=STAMP,
+        )
+        path = tmp_path_factory.mktemp("dst") / f"{code}.ics"
+        path.write_bytes(data)
+        paths.append(path)
+    return study, paths
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_timed_events_last_their_duration_across_dst_changes(across_dst, parser):
+    study, paths = across_dst
+    for (code, *_, minutes, start, end), path in zip(ACROSS_DST, paths, strict=True):
+        e = PARSERS[parser](path)[uid(study.id, code, "W4")]
+        assert (e["start"], e["end"]) == (start, end), (parser, code)
+        length = dt.datetime.fromisoformat(e["end"]) - dt.datetime.fromisoformat(e["start"])
+        assert length == dt.timedelta(minutes=minutes), (parser, code)

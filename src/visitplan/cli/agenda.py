@@ -26,7 +26,8 @@ from visitplan.cli.sitectx import db_option, roster_option, site_option
 @click.option(
     "--today",
     callback=parse_date_option,
-    help="With --db: the date the stored facts are planned as of (default: the real date).",
+    help="The date of 'today' (default: the real date): with --db the stored facts are "
+    "planned as of it, and --propose never proposes a day before it.",
 )
 @click.option(
     "--propose",
@@ -54,10 +55,14 @@ def agenda(
 
     A day is flagged CLOSED (weekend, public holiday with its name, closure) or OVER
     CAPACITY; a visit on a closed day lists the open days of its window, nearest first.
+    A booked appointment that a re-plan has left outside its visit's window, on a closed day or
+    outside clinic hours is flagged with `!` and the rule it breaks (the rules of `book`).
     Nothing is moved: book a day with `visitplan book`. Participants and appointments come
     from the roster database (--db, $VISITPLAN_DB or ./visitplan.db), else from --roster and
     --bookings (or the shipped sample roster).
     """
+    import pendulum
+
     from visitplan.booking import agenda as build_agenda
     from visitplan.booking import propose_dates
     from visitplan.cli.sitectx import choose_db, load_site_data
@@ -95,12 +100,18 @@ def agenda(
             elif d.closed and e.state in ("planned", "tentative"):
                 line += "  open days: none in window"
             click.echo(line.rstrip())
+            for problem in e.problems:
+                click.echo(f"      ! re-book: {problem}")
     closed = sum(1 for d in days if d.closed)
     over = sum(1 for d in days if d.over)
-    click.echo(f"{len(days)} days with visits, {closed} closed, {over} over capacity")
+    rebook = sum(1 for d in days for e in d.entries if e.problems)
+    summary = f"{len(days)} days with visits, {closed} closed, {over} over capacity"
+    plural = "s" if rebook != 1 else ""
+    click.echo(summary + (f", {rebook} appointment{plural} to re-book" if rebook else ""))
     if propose:
         chosen = MovePolicy(policy) if policy else site.policy
-        proposals = propose_dates(site, schedules, held, chosen, start=start, end=end)
+        now = today if today is not None else pendulum.today(site.timezone).date()
+        proposals = propose_dates(site, schedules, held, chosen, start=start, end=end, today=now)
         moved = [p for p in proposals if p.moved]
         click.echo(f"proposals ({chosen.value}; nothing booked): {len(moved)} of "
                    f"{len(proposals)} visits need another day")  # fmt: skip

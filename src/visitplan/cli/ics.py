@@ -17,6 +17,7 @@ from visitplan.cli.common import (
     participant_from_options,
     protocol_option,
 )
+from visitplan.cli.sitectx import site_option
 from visitplan.errors import VisitplanError
 
 _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})$")
@@ -48,8 +49,11 @@ _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})
     "appointments",
     multiple=True,
     metavar="[PARTICIPANT/]VISIT=YYYY-MM-DDTHH:MM",
-    help="A booked time in the site's zone: a timed event instead of an all-day one.",
+    help="A booked time in the site's zone: a timed event instead of an all-day one. "
+    "Checked as `visitplan book` checks a booking (window, closed days, clinic hours, "
+    "capacity), with the same messages.",
 )
+@site_option
 @click.option(
     "--duration",
     default=60,
@@ -96,6 +100,7 @@ def ics(
     per_participant: str | None,
     output: str | None,
     appointments: tuple[str, ...],
+    site_spec: str | None,
     duration: int,
     dtstamp: str | None,
     previous: str | None,
@@ -110,7 +115,9 @@ def ics(
     Either one participant (--participant, --screening and the facts options of `plan`),
     a --roster CSV for a site calendar (and, with --per-participant DIR, one file each), or a
     roster database (--db, optionally --participant CODE) with its stored appointments and
-    SEQUENCE bookkeeping.
+    SEQUENCE bookkeeping. A stored appointment that cannot be written as a timed event is
+    reported on stderr and its visit written as an all-day event; one that a re-plan has
+    left outside its window or on a closed day is written flagged "(re-book)".
     """
     import datetime as dt
 
@@ -122,6 +129,10 @@ def ics(
         "dtstamp": _dtstamp(dtstamp),
         "reminders": None if no_alarms else Reminders(),
         "window_spans": window_spans,
+        # Only what checks appointments needs: a site file is read when there can be some.
+        "site_calendars": _calendars(protocol, site_spec)
+        if db is not None or appointments or site_spec is not None
+        else {},
     }
     if db is not None:
         given = (roster, screening, day1, actuals, flags, events, bcell_counts, previous)
@@ -184,7 +195,9 @@ def ics(
         options["appointments"] = {}
     else:
         schedules = [plan(protocol, p) for p in people]
-        options["appointments"] = _appointments(protocol, schedules, appointments)
+        options["appointments"] = _appointments(
+            protocol, schedules, appointments, options["site_calendars"], {}
+        )
     written: list[Path] = []
     if per_participant is not None:
         from visitplan.fileio import inside
@@ -254,8 +267,9 @@ def _from_roster(
     from visitplan.store import Roster
 
     with Roster.open(db, protocol=protocol, today=today, create=False) as store:
-        booked = _db_appointments(protocol, store, code, extra)
-        calendar = RosterCalendar(store, code, extra=booked, name=name, **options)
+        calendar = RosterCalendar(store, code, name=name, note=_note, **options)
+        booked = _db_appointments(protocol, store, code, extra, options, calendar.booked())
+        calendar.add_appointments(booked)
         if output is None and per_participant is None:
             output = "-"
         written: list[Path] = []
@@ -288,33 +302,45 @@ def _each_file(
         yield schedule
 
 
-def _db_appointments(
-    protocol: Any, store: Any, code: str | None, items: tuple[str, ...]
-) -> dict[Any, Any]:
-    """``--appointment`` options with ``--db``: the participant's site (for the zone) comes
-    from the roster; the calendar checks that each names a visit of the plan."""
-    from types import SimpleNamespace
+def _note(message: str) -> None:
+    click.echo(f"note: {message}", err=True)
 
-    found: dict[Any, Any] = {}
+
+def _db_appointments(
+    protocol: Any,
+    store: Any,
+    code: str | None,
+    items: tuple[str, ...],
+    options: dict[str, Any],
+    held: dict[Any, Any],
+) -> dict[Any, Any]:
+    """``--appointment`` options with ``--db``: each named participant is planned from the
+    roster and each booking checked as ``visitplan book`` checks one, against the stored
+    appointments (``held``) and each other."""
+    from visitplan.engine import plan
+
+    if not items:
+        return {}
     form = "[PARTICIPANT/]VISIT=YYYY-MM-DDTHH:MM"
+    named: set[str] = set()
     for item in items:
-        key, when = pair_option(item, "--appointment", form)
-        who, sep, visit = key.rpartition("/")
-        if not sep:
-            if code is None:
-                raise VisitplanError("--appointment", item, f"name the participant: {form}")
-            who = code
+        key, _ = pair_option(item, "--appointment", form)
+        who, sep, _ = key.rpartition("/")
+        if not sep and code is None:
+            raise VisitplanError("--appointment", item, f"name the participant: {form}")
+        who = who if sep else str(code)
         if code is not None and who != code:
             raise VisitplanError("--appointment", item, "names no participant being exported")
         try:
-            site = store.participant(who).site
+            store.participant(who)
         except VisitplanError:
             raise VisitplanError(
                 "--appointment", item, "names no participant being exported"
             ) from None
-        member = SimpleNamespace(participant=who, site=site)
-        found.update(_appointments(protocol, [member], (f"{who}/{visit}={when}",)))
-    return found
+        named.add(who)
+    day = store.today()
+    schedules = [plan(protocol, store.participant(w), today=day) for w in sorted(named)]
+    return _appointments(protocol, schedules, items, options["site_calendars"], held)
 
 
 def _write(protocol: Any, schedules: list[Any], path: Path, options: dict[str, Any]) -> Path:
@@ -346,10 +372,37 @@ def _dtstamp(text: str | None) -> Any:
         raise VisitplanError("--dtstamp", text, "is not a valid date and time") from None
 
 
-def _appointments(protocol: Any, schedules: list[Any], items: tuple[str, ...]) -> dict[Any, Any]:
-    from visitplan.dates import local_datetime, parse_date
+def _calendars(protocol: Any, site_spec: str | None) -> dict[str, Any]:
+    """Site code -> site calendar: ``--site`` (a code or a site file), else each protocol
+    site's built-in site file where there is one."""
+    from visitplan.cli.sitectx import site_calendar_of
+    from visitplan.site import site_for
+
+    calendars = {}
+    for site in protocol.sites:
+        found = site_calendar_of(protocol, site.code)
+        if found is not None:
+            calendars[site.code] = found
+    if site_spec is not None:
+        chosen = site_for(site_spec, protocol.sites[0] if protocol.sites else None)
+        calendars[chosen.code] = chosen
+    return calendars
+
+
+def _appointments(
+    protocol: Any,
+    schedules: list[Any],
+    items: tuple[str, ...],
+    calendars: dict[str, Any],
+    held: dict[Any, Any],
+) -> dict[Any, Any]:
+    """The ``--appointment`` items, each checked as ``visitplan book`` checks a booking (one
+    rule, one place: :func:`visitplan.booking.book`), against ``held`` and each other."""
+    from visitplan.booking import book
+    from visitplan.dates import parse_date
 
     found = {}
+    held = dict(held)
     form = "[PARTICIPANT/]VISIT=YYYY-MM-DDTHH:MM"
     for item in items:
         key, when = pair_option(item, "--appointment", form)
@@ -365,6 +418,15 @@ def _appointments(protocol: Any, schedules: list[Any], items: tuple[str, ...]) -
         if schedule is None:
             raise VisitplanError("--appointment", item, "names no participant being exported")
         site = protocol.site_of(schedule.site)
+        calendar = calendars.get(site.code)
+        if calendar is None:
+            raise VisitplanError(
+                "--appointment",
+                item,
+                f"site {site.code} has no site file to check it against (clinic days, hours); "
+                "give --site FILE.toml",
+            )
         zone_day = parse_date(day, f"--appointment {key}")
-        found[(who, visit)] = local_datetime(zone_day, time, site.timezone)
+        held = book(calendar, schedules, who, visit, zone_day, time, held)
+        found[(who, visit)] = held[(who, visit)]
     return found

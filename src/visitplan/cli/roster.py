@@ -326,10 +326,28 @@ def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: flo
 @format_option
 @roster_options
 def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
-    """Visits coming up in the next N days for the whole site, in date order, with windows."""
+    """Visits coming up in the next N days for the whole site, in date order, with windows.
+
+    An appointment that a re-plan has left outside its visit's window, on a closed day or
+    outside clinic hours is flagged with `!` and the rule of `book` it breaks.
+    """
+    from visitplan.booking import booking_errors
+    from visitplan.cli.sitectx import site_calendar_of
+
     with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
         found = roster.due(day, days)
+    calendars = {s: site_calendar_of(roster.protocol, s) for s in {d.site for d in found}}
+    problems = {
+        (d.participant, d.visit.code): [
+            str(e)
+            for e in booking_errors(
+                calendars[d.site], d.visit, d.appointment.date, d.appointment.time
+            )
+        ]
+        for d in found
+        if d.appointment is not None
+    }
     rows: list[dict[str, Any]] = [
         {
             "participant": d.participant,
@@ -343,7 +361,11 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: floa
             "tentative": d.visit.tentative,
             "appointment": None
             if d.appointment is None
-            else {"date": d.appointment.date.isoformat(), "time": d.appointment.time},
+            else {
+                "date": d.appointment.date.isoformat(),
+                "time": d.appointment.time,
+                "problems": problems[(d.participant, d.visit.code)],
+            },
         }
         for d in found
     ]
@@ -366,6 +388,9 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: floa
             for r in rows
         ],
     )
+    for r in rows:
+        for problem in (r["appointment"] or {}).get("problems", []):
+            click.echo(f"! {r['participant']} {r['visit']}: re-book: {problem}")
 
 
 @click.command()
@@ -383,10 +408,15 @@ def overdue(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> N
 @format_option
 @roster_options
 def deviations(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
-    """Out-of-window visits, doses too close together, overdue and missed visits."""
+    """Out-of-window visits, doses too close together, overdue and missed visits, visits
+    recorded outside the plan, and appointments a re-plan has left breaking a rule of `book`."""
+    from visitplan.cli.sitectx import appointment_deviations
+
     with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
-        found = roster.deviations(day)
+        found = roster.deviations(day) + appointment_deviations(roster, day)
+    found.sort(key=lambda d: (d.planned.date if d.planned else day, d.participant, d.visit,
+                              d.kind.value))  # fmt: skip
     _print_deviations(f"Deviations on {day}", day, found, fmt, "deviations")
 
 
@@ -535,7 +565,8 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 def _appointment(value: dict[str, Any] | None) -> str:
     if value is None:
         return ""
-    return f"{value['date']} {value['time'] or ''}".strip()
+    flag = " !" if value.get("problems") else ""
+    return f"{value['date']} {value['time'] or ''}".strip() + flag
 
 
 def _visit_state(v: Any) -> str:

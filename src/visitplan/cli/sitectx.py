@@ -151,3 +151,42 @@ def load_site_data(
             err=True,
         )
     return protocol, site, schedules, held
+
+
+def site_calendar_of(protocol: Any, code: str | None) -> Any:
+    """The site calendar of a participant's site (its built-in site file), or None.
+
+    The roster commands (``due``, ``deviations``) take no ``--site``: a site of the protocol
+    with no built-in site file is checked for windows only, not for closed days and hours.
+    """
+    from visitplan.site import builtin_site_names, site_for
+
+    site = protocol.site_of(code) if protocol.sites else None
+    if site is None or site.code not in builtin_site_names():
+        return None
+    return site_for(site.code, site)
+
+
+def appointment_deviations(roster: Any, today: Any) -> list[Any]:
+    """Every stored appointment a re-plan has left breaking a rule of ``book``, as deviations.
+
+    Each participant with appointments is planned as of ``today`` and checked with
+    :func:`visitplan.booking.appointment_findings` against their site's calendar.
+    """
+    from visitplan.booking import appointment_findings
+    from visitplan.store import Deviation
+
+    rows = roster.appointments()
+    out: list[Any] = []
+    calendars: dict[str | None, Any] = {}
+    for code in sorted({r.participant for r in rows}):
+        person = roster.participant(code)
+        if person.site not in calendars:
+            calendars[person.site] = site_calendar_of(roster.protocol, person.site)
+        schedule = roster.schedule(code, today)
+        by_code = {v.code: v for v in schedule.visits}
+        for f in appointment_findings(schedule, rows, calendars[person.site]):
+            out.append(
+                Deviation(code, person.site, f.kind, f.visit, f.message, by_code.get(f.visit))
+            )
+    return out

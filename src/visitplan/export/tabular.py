@@ -37,6 +37,9 @@ def visit_dict(v: PlannedVisit) -> dict[str, Any]:
         "status": v.status.value,
         "actual": v.actual.isoformat() if v.actual else None,
         "procedures": [p.describe() for p in v.procedures],
+        # Why it is cancelled or not planned (e.g. "not planned: no dose of the study drug
+        # was given"), or the reason recorded with it; JSON only, never in calendars.
+        "reason": v.reason,
     }
 
 

@@ -45,14 +45,27 @@ BATCH = 500
 Appointments = dict[tuple[str, str], dt.datetime]
 
 
+def builtin_site_calendars(protocol: Any) -> dict[str, Any]:
+    """Site code -> the built-in site file of each of the protocol's sites that has one: what
+    a booked appointment is checked against (closed days, clinic hours) and flagged
+    ``(re-book)`` by when it breaks a rule, as ``visitplan ics`` does by default."""
+    from visitplan.site import builtin_site_names, site_for
+
+    known = set(builtin_site_names())
+    return {s.code: site_for(s.code, s) for s in protocol.sites if s.code in known}
+
+
 class RosterCalendar:
     """The calendar of every participant of ``roster`` (or of ``participant`` only).
 
     ``options`` are :func:`~visitplan.export.ics.iter_ical`'s (``duration``, ``reminders``,
-    ``window_spans``, ``dtstamp``, ``name``); ``extra`` adds appointments to the stored ones
-    (each must name a visit of its participant's plan). ``revision`` is the roster's
-    :class:`~visitplan.store.calendars.Revision` when the caller has read it already (the
-    feed server reads it first, for its ETag).
+    ``window_spans``, ``dtstamp``, ``name``, ``site_calendars``). ``revision`` is the
+    roster's :class:`~visitplan.store.calendars.Revision` when the caller has read it already
+    (the feed server reads it first, for its ETag).
+
+    One stored booking never blocks the calendar: an appointment the calendar cannot hold as
+    a timed event (a wall time the zone does not give, or before its current daylight-saving
+    rule) is left out, ``note`` is called with why, and its visit is an all-day event.
     """
 
     def __init__(
@@ -60,8 +73,8 @@ class RosterCalendar:
         roster: Roster,
         participant: str | None = None,
         *,
-        extra: Mapping[tuple[str, str], dt.datetime] | None = None,
         revision: Revision | None = None,
+        note: Callable[[str], None] | None = None,
         batch: int = BATCH,
         **options: Any,
     ) -> None:
@@ -83,7 +96,10 @@ class RosterCalendar:
             self._options["name"] = self._default_name(count, sites, first)
         if self._options.get("dtstamp") is None:
             self._options["dtstamp"] = self.revised_at()
-        self._booked = self._appointments(extra or {})
+        if self._options.get("site_calendars") is None:
+            self._options["site_calendars"] = builtin_site_calendars(self.protocol)
+        self._note = note or (lambda _: None)
+        self._booked = self._appointments()
         # The state of the current batch, then of the one before: the exporter looks one or
         # two schedules ahead (for the calendar's name), so a batch's last events may be
         # written after the next batch was read.
@@ -111,35 +127,38 @@ class RosterCalendar:
         # list is only made long enough not to read as one participant's.
         return _default_name(self.protocol, [("", s) for s in sites] * 2)
 
-    def _appointments(
-        self, extra: Mapping[tuple[str, str], dt.datetime]
-    ) -> dict[str, Appointments]:
-        """The stored timed appointments (and ``extra``), zone-aware, by participant."""
-        by_zone: dict[str, list[Any]] = {}
-        for booked, site in self.roster.calendar_appointments(self.participant):
-            by_zone.setdefault(self.protocol.site_of(site).timezone, []).append(booked)
-        found: Appointments = {}
-        for zone, rows in by_zone.items():
-            found.update(timed_appointments(rows, zone))
-        if extra:
-            self._check_extra(extra)
-            found.update(extra)
+    def _appointments(self) -> dict[str, Appointments]:
+        """The stored timed appointments, zone-aware, by participant (see the class)."""
+        from types import SimpleNamespace
+
+        from visitplan.export.ics import check_appointment
+
+        duration = self._options.get("duration", dt.timedelta(minutes=60))
         grouped: dict[str, Appointments] = {}
-        for key, start in found.items():
-            grouped.setdefault(key[0], {})[key] = start
+        for booked, site in self.roster.calendar_appointments(self.participant):
+            try:
+                zone = self.protocol.site_of(site).timezone
+                member = SimpleNamespace(participant=booked.participant, site=site)
+                for key, start in timed_appointments([booked], zone).items():
+                    check_appointment(self.protocol, member, booked.visit, start, duration)  # type: ignore[arg-type]
+                    grouped.setdefault(key[0], {})[key] = start
+            except VisitplanError as exc:
+                when = f"{booked.date} {booked.time or ''}".strip()
+                self._note(
+                    f"appointment {booked.participant} {booked.visit} on {when} is not written "
+                    f"as a timed event ({exc}); the visit is an all-day event"
+                )
         return grouped
 
-    def _check_extra(self, extra: Mapping[tuple[str, str], dt.datetime]) -> None:
-        for who, visit in extra:
-            if self.participant is not None and who != self.participant:
-                raise VisitplanError(
-                    "appointment", f"{who}/{visit}", "names no visit of the exported schedules"
-                )
-            schedule = plan(self.protocol, self.roster.participant(who), today=self.today)
-            if visit not in {v.code for v in schedule.visits}:
-                raise VisitplanError(
-                    "appointment", f"{who}/{visit}", "names no visit of the exported schedules"
-                )
+    def booked(self) -> Appointments:
+        """Every appointment the calendar writes as a timed event (participant, visit) ->
+        start."""
+        return {k: v for own in self._booked.values() for k, v in own.items()}
+
+    def add_appointments(self, found: Mapping[tuple[str, str], dt.datetime]) -> None:
+        """Add (or replace) appointments, checked by the caller (``ics --appointment``)."""
+        for key, start in found.items():
+            self._booked.setdefault(key[0], {})[key] = start
 
     # -- the stream ------------------------------------------------------------------------
     def schedules(self, progress: Callable[[int], None] | None = None) -> Iterator[Schedule]:
@@ -159,11 +178,10 @@ class RosterCalendar:
         """The calendar as a stream of chunks (``schedules``: :meth:`schedules`, or a wrapper
         of it that also writes each participant's own file)."""
         stream = self.schedules() if schedules is None else schedules
-        booked = {k: v for own in self._booked.values() for k, v in own.items()}
         yield from iter_ical(
             self.protocol,
             stream,
-            appointments=booked,
+            appointments=self.booked(),
             previous=self._previous,
             on_state=self._record,
             drop_unplanned=True,

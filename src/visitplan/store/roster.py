@@ -10,7 +10,9 @@ The store holds no rule of its own about facts and computes no date.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -112,7 +114,7 @@ class Roster(Changes, Corrections, Queries, Calendars, Feeds):
         from visitplan.protocol_file import dumps
 
         digest = hashlib.sha256(dumps(self.protocol).encode()).hexdigest()
-        return f"{digest}:schema{schema.VERSION}:visitplan{__version__}"
+        return f"{digest}:schema{schema.VERSION}:visitplan{__version__}:rules{_rules_digest()}"
 
     def close(self) -> None:
         """Release the database connections."""
@@ -123,6 +125,31 @@ class Roster(Changes, Corrections, Queries, Calendars, Feeds):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: The modules whose code decides a plan: a change to any of them re-plans the cache, even
+#: when the version number stays (a development build, a patched install).
+_RULES = (
+    "codes",
+    "dates",
+    "model",
+    "participant",
+    "facts",
+    "schedule",
+    "recovery",
+    "compiled",
+    "engine",
+)
+
+
+@functools.cache
+def _rules_digest() -> str:
+    digest = hashlib.sha256()
+    for name in _RULES:
+        spec = importlib.util.find_spec(f"visitplan.{name}")
+        origin = spec.origin if spec is not None else None
+        digest.update(Path(origin).read_bytes() if origin else name.encode())
+    return digest.hexdigest()[:16]
 
 
 def _setting(conn: sa.Connection, key: str) -> str | None:

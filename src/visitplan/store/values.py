@@ -5,15 +5,9 @@ from __future__ import annotations
 import attrs
 import pendulum
 
+# Re-exported: the store's deviations are the engine's.
+from visitplan.schedule import DEVIATION_KINDS as DEVIATION_KINDS
 from visitplan.schedule import FindingKind, PlannedVisit
-
-#: Findings that count as protocol deviations (``held`` is the engine's note, not a deviation).
-DEVIATION_KINDS = (
-    FindingKind.OUT_OF_WINDOW,
-    FindingKind.DOSE_GAP,
-    FindingKind.OVERDUE,
-    FindingKind.MISSED,
-)
 
 
 @attrs.frozen

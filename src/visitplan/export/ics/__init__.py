@@ -22,11 +22,12 @@ from visitplan.export.ics.events import UID_DOMAIN as UID_DOMAIN
 from visitplan.export.ics.events import Reminders, uid, uid_participant
 from visitplan.export.ics.state import EventState, read_state
 from visitplan.export.ics.writer import PRODID as PRODID
-from visitplan.export.ics.writer import iter_ical, to_ical
+from visitplan.export.ics.writer import check_appointment, iter_ical, to_ical
 
 __all__ = [
     "EventState",
     "Reminders",
+    "check_appointment",
     "iter_ical",
     "read_state",
     "to_ical",

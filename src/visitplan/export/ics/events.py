@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
 import attrs
@@ -116,6 +116,20 @@ def _in_zone(start: dt.datetime, site: Site, participant: str, visit: str) -> dt
     return dt.datetime(wall.year, wall.month, wall.day, wall.hour, wall.minute, tzinfo=wall.tzinfo)
 
 
+def _end(start: dt.datetime, duration: dt.timedelta) -> dt.datetime:
+    """``start`` + ``duration`` in elapsed time, in ``start``'s zone.
+
+    Aware datetimes in one zone add in wall-clock time (01:59 + 1 hour on the spring-forward
+    night would be 02:59, which does not exist): the sum is made in UTC instead.
+    """
+    return (start.astimezone(dt.UTC) + duration).astimezone(start.tzinfo)
+
+
+def _repeated(when: dt.datetime) -> bool:
+    """True if ``when``'s wall time happens twice in its zone (the autumn change)."""
+    return when.replace(fold=0).utcoffset() != when.replace(fold=1).utcoffset()
+
+
 def _status(visit: PlannedVisit) -> str:
     if visit.status is VisitStatus.CANCELLED:
         return "CANCELLED"
@@ -213,10 +227,15 @@ def _visit_event(
     start: dt.datetime | None,
     duration: dt.timedelta,
     reminders: Reminders | None,
+    problems: Sequence[str] = (),
 ) -> icalendar.Event:
     event = _base_event(protocol, schedule, visit, site)
-    summary = vText(_summary(schedule, visit))
+    summary = vText(_summary(schedule, visit) + (" (re-book)" if problems else ""))
     event["SUMMARY"] = summary
+    if problems:
+        # The appointment breaks a rule of booking under the current plan: say which.
+        lines = [f"Re-book the appointment: {p}" for p in problems]
+        event["DESCRIPTION"] = vText("\n".join([str(event["DESCRIPTION"]), *lines]))
     if start is None:
         day = visit.date
         _put(event, "DTSTART", dt.date(day.year, day.month, day.day))
@@ -226,7 +245,10 @@ def _visit_event(
     else:
         # Not cached: aware datetimes in different zones compare equal at the same instant.
         event.add("DTSTART", start)
-        event.add("DTEND", start + duration)
+        finish = _end(start, duration)
+        # An end in the repeated hour of the autumn change: RFC 5545 reads such a wall time as
+        # its first occurrence, ical.js as its second; the UTC instant is read alike by all.
+        event.add("DTEND", finish.astimezone(dt.UTC) if _repeated(finish) else finish)
         _put(event, "TRANSP", "OPAQUE")
     _put(event, "STATUS", _status(visit))
     if reminders is not None and visit.open:

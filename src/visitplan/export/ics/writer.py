@@ -6,22 +6,28 @@ import datetime as dt
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import icalendar
 
 from visitplan.errors import VisitplanError
 from visitplan.export.ics.events import (
     Reminders,
+    _end,
     _in_zone,
     _milestone_event,
+    _repeated,
     _visit_event,
     _window_event,
 )
 from visitplan.export.ics.lines import _line, _put, _serialise
 from visitplan.export.ics.state import EventState, _fingerprint
 from visitplan.export.vtimezone import check_instants, vtimezone
-from visitplan.model import Protocol
+from visitplan.model import Protocol, Site
 from visitplan.schedule import Schedule
+
+if TYPE_CHECKING:
+    from visitplan.site import SiteCalendar
 
 PRODID = "-//visitplan//visitplan iCalendar export//EN"
 
@@ -37,6 +43,7 @@ def to_ical(
     reminders: Reminders | None = Reminders(),  # frozen: a shared default is safe
     window_spans: bool = False,
     name: str | None = None,
+    site_calendars: Mapping[str, SiteCalendar] | None = None,
     on_state: Callable[[str, EventState], None] | None = None,
     drop_unplanned: bool = False,
 ) -> bytes:
@@ -57,6 +64,14 @@ def to_ical(
     is in no exported plan (a stored booking that a re-plan dropped) is left out instead of
     refused.
 
+    A timed event ends ``duration`` after its start in elapsed time, whatever the clocks do
+    in between (an end whose wall time a DST change repeats is written in UTC, which every
+    client reads the same way). An appointment that breaks a rule of booking under the
+    current plan (outside its visit's window; with ``site_calendars``, site code -> calendar,
+    also on a closed day or outside clinic hours) is still written at its time, flagged
+    ``(re-book)`` in the SUMMARY with the rule in the DESCRIPTION
+    (:func:`visitplan.booking.appointment_findings`).
+
     The bytes are those of :func:`iter_ical` over the same schedules, joined.
     """
     return b"".join(
@@ -70,6 +85,7 @@ def to_ical(
             reminders=reminders,
             window_spans=window_spans,
             name=name,
+            site_calendars=site_calendars,
             on_state=on_state,
             drop_unplanned=drop_unplanned,
         )
@@ -87,6 +103,7 @@ def iter_ical(
     reminders: Reminders | None = Reminders(),  # frozen: a shared default is safe
     window_spans: bool = False,
     name: str | None = None,
+    site_calendars: Mapping[str, SiteCalendar] | None = None,
     on_state: Callable[[str, EventState], None] | None = None,
     drop_unplanned: bool = False,
 ) -> Iterator[bytes]:
@@ -184,7 +201,7 @@ def iter_ical(
             last = code
         chunk = _schedule_events(
             protocol, schedule, appointments, unused, duration, stamp_prop, known, previous,
-            reminders, window_spans, on_state,
+            reminders, window_spans, site_calendars, on_state,
         )  # fmt: skip
         yield chunk
     if unused and not drop_unplanned:
@@ -208,22 +225,34 @@ def _schedule_events(
     previous: Mapping[str, EventState],
     reminders: Reminders | None,
     window_spans: bool,
+    site_calendars: Mapping[str, SiteCalendar] | None = None,
     on_state: Callable[[str, EventState], None] | None = None,
 ) -> bytes:
     """The VEVENTs of one schedule, serialised (``stamp``: the DTSTAMP property, built once,
     and ``known``: its line, see :func:`_serialise`)."""
     site = protocol.site_of(schedule.site)
     events: list[icalendar.Event] = []
+    problems = _problems(schedule, appointments, site, site_calendars) if appointments else {}
     for visit in schedule.visits:
         key = (schedule.participant, visit.code)
         start = appointments.get(key)
         if start is not None:
             unused.discard(key)
-            local = _in_zone(start, site, schedule.participant, visit.code)
-            check_instants(site.timezone, [local, local + duration])
+            local = _timed_start(site, schedule.participant, visit.code, start, duration)
         else:
             local = None
-        events.append(_visit_event(protocol, schedule, visit, site, local, duration, reminders))
+        events.append(
+            _visit_event(
+                protocol,
+                schedule,
+                visit,
+                site,
+                local,
+                duration,
+                reminders,
+                problems.get(visit.code, ()),
+            )
+        )
         if window_spans and visit.open and visit.earliest != visit.latest:
             events.append(_window_event(protocol, schedule, visit, site))
     for milestone in schedule.milestones:
@@ -251,6 +280,58 @@ def _schedule_events(
             on_state(key_uid, EventState(sequence, fingerprint))
         out.append(_serialise(event, known))
     return b"".join(out)
+
+
+def _problems(
+    schedule: Schedule,
+    appointments: Mapping[tuple[str, str], dt.datetime],
+    site: Site,
+    site_calendars: Mapping[str, SiteCalendar] | None,
+) -> dict[str, list[str]]:
+    """Visit code -> the rules of booking its appointment breaks under this plan."""
+    own = {
+        key: appointments[key]
+        for v in schedule.visits
+        if (key := (schedule.participant, v.code)) in appointments
+    }
+    if not own:
+        return {}
+    from visitplan.booking import appointment_findings
+
+    found: dict[str, list[str]] = {}
+    calendar = (site_calendars or {}).get(site.code)
+    for f in appointment_findings(schedule, own, calendar):
+        found.setdefault(f.visit, []).append(f.message)
+    return found
+
+
+def _timed_start(
+    site: Site, participant: str, visit: str, start: dt.datetime, duration: dt.timedelta
+) -> dt.datetime:
+    """The start of an appointment's event in the site's zone, checked as the export writes
+    it: a whole minute, a wall time clients read unambiguously, the VTIMEZONE's offset."""
+    local = _in_zone(start, site, participant, visit)
+    end = _end(local, duration)
+    check_instants(site.timezone, [local, *(() if _repeated(end) else (end,))])
+    return local
+
+
+def check_appointment(
+    protocol: Protocol,
+    schedule: Schedule,
+    visit: str,
+    start: dt.datetime,
+    duration: dt.timedelta = dt.timedelta(minutes=60),
+) -> None:
+    """Raise :class:`VisitplanError` if :func:`to_ical` would refuse ``start`` as the
+    appointment of ``schedule``'s ``visit``: naive, not on a whole minute, a wall time a DST
+    change skips or repeats at the site, or before the zone's current daylight-saving rule.
+
+    For an exporter of stored bookings that reports such an appointment and writes its visit
+    as an all-day event instead of failing the whole calendar (``visitplan ics --db``).
+    """
+    site = protocol.site_of(schedule.site)
+    _timed_start(site, schedule.participant, visit, start, duration)
 
 
 def _utc(value: dt.datetime, field: str) -> dt.datetime:
