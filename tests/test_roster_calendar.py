@@ -19,6 +19,7 @@ from visitplan.booking import appointments_from_store
 from visitplan.cli import cli
 from visitplan.export.ics import EventState, read_state, to_ical
 from visitplan.publish import RosterCalendar
+from visitplan.publish.calendar import builtin_site_calendars
 from visitplan.store import Roster
 
 TODAY = "2023-01-10"
@@ -45,7 +46,8 @@ def whole(r: Roster) -> tuple[bytes, dict[str, EventState]]:
     previous = {u: EventState(s, f) for u, (s, f) in r.calendar_state().items()}
     cal = RosterCalendar(r)
     data = to_ical(study, schedules, appointments=appointments_from_store(r),
-                   previous=previous, dtstamp=cal.revised_at())  # fmt: skip
+                   previous=previous, dtstamp=cal.revised_at(),
+                   site_calendars=builtin_site_calendars(study))  # fmt: skip
     return data, read_state(data)
 
 
@@ -103,11 +105,11 @@ def test_stored_bookings_of_dropped_visits_are_left_out_and_extra_ones_checked(
     assert b"1004 W4" in calendar  # cancelled, still in the plan: its booking stays
     runner = CliRunner()
     base = ["ics", "--db", str(db), "--today", TODAY]
-    extra = runner.invoke(cli, [*base, "--appointment", "1002/D1=2022-09-20T09:00"])
+    extra = runner.invoke(cli, [*base, "--appointment", "1002/D1=2022-09-06T09:00"])
     assert extra.exit_code == 0, extra.output
-    assert b"DTSTART;TZID=Europe/Paris:20220920T090000" in extra.stdout_bytes
+    assert b"DTSTART;TZID=Europe/Paris:20220906T090000" in extra.stdout_bytes
     for item, message in (
-        ("1002/XX=2022-09-20T09:00", "names no visit of the exported schedules"),
+        ("1002/XX=2022-09-20T09:00", "is not a planned visit of participant 1002"),
         ("D1=2022-09-20T09:00", "name the participant"),
         ("9999/D1=2022-09-20T09:00", "names no participant being exported"),
     ):

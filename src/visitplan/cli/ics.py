@@ -338,8 +338,13 @@ def _db_appointments(
                 "--appointment", item, "names no participant being exported"
             ) from None
         named.add(who)
+    # book() counts the places the stored appointments hold: their participants are planned
+    # too, and a booking of a visit the re-plan dropped holds no place.
     day = store.today()
-    schedules = [plan(protocol, store.participant(w), today=day) for w in sorted(named)]
+    owners = named | {who for who, _ in held}
+    schedules = [plan(protocol, store.participant(w), today=day) for w in sorted(owners)]
+    planned = {(s.participant, v.code) for s in schedules for v in s.visits}
+    held = {key: start for key, start in held.items() if key in planned}
     return _appointments(protocol, schedules, items, options["site_calendars"], held)
 
 
