@@ -203,7 +203,7 @@ def test_schema_4_migration_fills_the_participant_of_stored_state(db: Path) -> N
         r.create_feed("desk")
         assert r.verify().intact
     con = sqlite3.connect(db)
-    assert con.execute("SELECT version FROM schema_version").fetchall() == [(4,)]
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(5,)]
     owners = dict(con.execute("SELECT uid, participant FROM calendar_state").fetchall())
     assert owners == {a: "1001", b: "1002", "foreign@example.org": None}
     con.close()

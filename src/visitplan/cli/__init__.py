@@ -35,6 +35,7 @@ COMMANDS = [
     ("visitplan.cli.chart", "chart"),
     ("visitplan.cli.ics", "ics"),
     ("visitplan.cli.serve", "feed"),
+    ("visitplan.cli.users", "user"),
     ("visitplan.cli.serve", "serve"),
     ("visitplan.cli.publish", "publish"),
     ("visitplan.cli.eligibility", "eligibility"),

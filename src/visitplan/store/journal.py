@@ -63,6 +63,8 @@ AUDITED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("label",),
         ("participant", "created_at", "created_by", "revoked_at", "token_hash"),
     ),
+    # Schema 5: user accounts (a password changed by hand is found like any other fact).
+    "users": (("name",), ("role", "password", "created_at", "created_by", "disabled_at")),
 }
 
 _USER = re.compile(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,64}\Z")

@@ -142,6 +142,20 @@ feed_usage = sa.Table(
     sa.Column("last_used", sa.String(40), nullable=False),
 )
 
+#: Schema 5: the people who log in to the workspace (``visitplan serve``). ``password`` is an
+#: scrypt hash with its parameters (store/users.py); a disabled account cannot log in.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),  # UTC, ISO 8601 with 'Z'
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("disabled_at", sa.String(40)),
+    sa.CheckConstraint("role IN ('coordinator', 'investigator', 'monitor')", name="known_role"),
+)
+
 audit = sa.Table(
     "audit",
     metadata,
@@ -303,11 +317,17 @@ def _v4_feeds(conn: sa.Connection) -> None:
 
 
 #: The ordered migration steps; step ``i`` brings the schema from version ``i`` to ``i + 1``.
+def _v5_users(conn: sa.Connection) -> None:
+    """Version 5: the workspace's user accounts."""
+    users.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _v1_initial,
     _v2_plan_cache,
     _v3_audit_chain,
     _v4_feeds,
+    _v5_users,
 )
 
 #: ``PRAGMA application_id`` of a visitplan roster ("vpln"): marks the file as ours, so a
