@@ -66,16 +66,6 @@ def read_text(
         raise VisitplanError(what, str(path), "must be UTF-8 text") from None
 
 
-def regular_file(path: str | Path, what: str) -> Path:
-    """``path`` if it is a regular file (following links), else :class:`VisitplanError`.
-
-    For readers that open the file themselves (openpyxl, SQLite): a FIFO, a device or a
-    socket is refused before anything blocks on it.
-    """
-    os.close(_open_regular(path, what))
-    return Path(path)
-
-
 def size_limit(limit: int) -> str:
     """``limit`` bytes as people write it: ``4 MB``, ``512 kB``."""
     mb = 1024 * 1024
@@ -151,34 +141,60 @@ def write_files(folder: str | Path, files: Mapping[str, str | bytes]) -> list[Pa
 
 
 def write_all(files: Iterable[tuple[Path, str | bytes | Iterable[bytes]]]) -> list[Path]:
-    """Write each ``(path, data)`` of ``files``, all or nothing.
+    """Write each ``(path, data)`` of ``files``, all or nothing (see :class:`Staging`).
 
-    Each file is staged to a temporary file beside its target as it comes (so an iterator can
-    make them one at a time, holding one in memory), and only once every one is staged are
-    they renamed over their targets. If making or staging any of them fails, every temporary
-    file and every folder made for the attempt is removed, and no target has changed.
+    Each file is staged as it comes (so an iterator can make them one at a time, holding one
+    in memory), and only once every one is staged are they renamed over their targets.
     """
-    made: list[Path] = []
-    staged: list[tuple[Path, Path]] = []
-    seen: set[Path] = set()
-    try:
+    with Staging() as staging:
         for target, data in files:
-            if target.is_dir():
-                raise VisitplanError("output file", str(target), "is a folder; remove it first")
-            key = target.resolve()
-            if key in seen:
-                raise VisitplanError("output file", str(target), "would be written twice")
-            seen.add(key)
-            made += _make_parents(target)
-            staged.append((_stage(target, data), target))
-        for tmp, target in staged:
-            _replace(tmp, target)
-    except BaseException:
-        for tmp, _ in staged:
+            staging.add(target, data)
+    return staging.written
+
+
+class Staging:
+    """Files written all or nothing: :meth:`add` stages each to a temporary file beside its
+    target as it comes; leaving the ``with`` block renames them all over their targets, or,
+    if the block raised, removes every temporary file and every folder made for them, so that
+    no target has changed. ``written`` lists the targets once they are in place.
+    """
+
+    def __init__(self) -> None:
+        self._made: list[Path] = []
+        self._staged: list[tuple[Path, Path]] = []
+        self._seen: set[Path] = set()
+        self.written: list[Path] = []
+
+    def add(self, target: Path, data: str | bytes | Iterable[bytes]) -> None:
+        """Stage ``data`` (or its chunks, one at a time) for ``target``."""
+        if target.is_dir():
+            raise VisitplanError("output file", str(target), "is a folder; remove it first")
+        key = target.resolve()
+        if key in self._seen:
+            raise VisitplanError("output file", str(target), "would be written twice")
+        self._seen.add(key)
+        self._made += _make_parents(target)
+        self._staged.append((_stage(target, data), target))
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if error is not None:
+            self._discard()
+            return
+        try:
+            for tmp, target in self._staged:
+                _replace(tmp, target)
+                self.written.append(target)
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        for tmp, _ in self._staged:
             tmp.unlink(missing_ok=True)
-        _remove_dirs(made)
-        raise
-    return [target for _, target in staged]
+        _remove_dirs(self._made)
 
 
 #: Names Windows keeps for devices, whatever their case and extension (``nul.txt.ics`` is NUL).
@@ -196,8 +212,18 @@ def portable_names(names: Iterable[str]) -> None:
     file on Windows and macOS, so one participant's calendar would replace the other's) raise
     :class:`VisitplanError` naming them.
     """
-    seen: dict[str, str] = {}
+    check = PortableNames()
     for name in names:
+        check(name)
+
+
+class PortableNames:
+    """:func:`portable_names` one name at a time, for names that come as a stream."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
         for part in name.replace("\\", "/").split("/"):
             device = part.split(".")[0].rstrip(" ").upper()
             if device in WINDOWS_DEVICES:
@@ -207,13 +233,14 @@ def portable_names(names: Iterable[str]) -> None:
                     f"is named after a Windows device ({device}): Windows would not make it",
                 )
         key = name.casefold()
-        if key in seen:
+        if key in self._seen:
             raise VisitplanError(
                 "output files",
-                f"{seen[key]} and {name}",
+                f"{self._seen[key]} and {name}",
                 "differ only in case: they would be one file on Windows and macOS",
             )
-        seen[key] = name
+        self._seen[key] = name
+        return name
 
 
 def inside(folder: str | Path, name: str) -> Path:
@@ -259,6 +286,9 @@ def _stage(path: Path, data: str | bytes | Iterable[bytes]) -> Path:
         ) from None
     tmp = Path(name)
     try:
+        # mkstemp makes 0600 files: give the file the mode a plain open() would (or keep the
+        # replaced file's), so a web server or a colleague can read what visitplan writes.
+        os.chmod(fd if os.chmod in os.supports_fd else tmp, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
             for chunk in chunks:
                 fh.write(chunk)
@@ -273,6 +303,29 @@ def _stage(path: Path, data: str | bytes | Iterable[bytes]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
+
+
+def _mode_for(path: Path) -> int:
+    """The mode of the file being replaced, else what the umask leaves of 0666."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Read without changing it where the system tells (Linux); os.umask can only be read by
+    # setting it, which another thread could see for an instant.
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _replace(tmp: Path, path: Path) -> None:
