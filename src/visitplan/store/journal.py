@@ -281,7 +281,7 @@ def snapshot_ops(conn: sa.Connection, participant: str | None = None) -> list[Op
             continue
         t = schema.metadata.tables[name]
         owner_name = "code" if name == "participants" else "participant"
-        owner = t.c[owner_name] if owner_name in t.c else None
+        owner = t.c.get(owner_name)
         query = sa.select(*(t.c[c] for c in key + cols)).order_by(*(t.c[c] for c in key))
         if participant is not None:
             if owner is None:
