@@ -92,3 +92,37 @@ def export(spec: str, fmt: str, output: str | None) -> None:
 
     atomic_write(output, text)
     click.echo(f"wrote {output}", err=True)
+
+
+@protocol.command("import-usdm")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["toml", "json", "yaml"]),
+    default="toml",
+    show_default=True,
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
+def import_usdm(file: str, fmt: str, output: str | None) -> None:
+    """Read a USDM v4 study (a Wrapper, as `visitplan cdisc usdm` writes it) into a protocol file.
+
+    The protocol plans the same dates as the one exported; see docs/cdisc.md for what a USDM
+    file from another tool must hold.
+    """
+    from visitplan.errors import VisitplanError
+    from visitplan.protocol_file import dumps
+    from visitplan.protocol_file.usdm import load_usdm
+
+    study = load_usdm(file)
+    problem = _smoke_plan(study)
+    if problem:
+        raise VisitplanError("USDM file", file, problem)
+    text = dumps(study, fmt=fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from visitplan.fileio import atomic_write
+
+    atomic_write(output, text)
+    click.echo(f"wrote {output}", err=True)

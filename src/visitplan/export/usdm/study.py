@@ -181,7 +181,8 @@ class Study:
         return "DRUG"
 
     def _extras(self) -> Obj:
-        """Protocol parts with no USDM home: Day 1, sites, rules, milestones, washouts."""
+        """Protocol parts with no USDM home: Day 1, the visits' order in the protocol file
+        (VISITNUM counts it), sites, rules, milestones, washouts."""
         from visitplan.protocol_file import to_dict
 
         doc = to_dict(self.p)
@@ -189,7 +190,8 @@ class Study:
         return {
             "study": {
                 k: doc["study"][k] for k in ("day1_visit", "screening_visit") if k in doc["study"]
-            }
+            },
+            "visit_order": [v.code for v in self.p],
         } | {k: doc[k] for k in keep if k in doc}
 
     # -- the design ---------------------------------------------------------------------------
