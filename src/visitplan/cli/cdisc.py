@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from visitplan.cli.common import load_protocol, parse_date_option, protocol_option
+from visitplan.cli.common import emit, load_protocol, parse_date_option, protocol_option
 
 _output = click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: stdout)."
@@ -27,16 +27,6 @@ def cdisc() -> None:
     """CDISC exports: SDTM TV, TE, TA and SV (SDTMIG 3.4), a USDM v4.0 study as JSON."""
 
 
-def _emit(text: str, output: str | None) -> None:
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    from visitplan.fileio import atomic_write
-
-    atomic_write(output, text)
-    click.echo(f"wrote {output}", err=True)
-
-
 def _emit_dataset(
     rows: list[dict[str, str]], columns: tuple[str, ...], dataset: str, fmt: str, output: str | None
 ) -> None:
@@ -44,7 +34,7 @@ def _emit_dataset(
     if fmt == "csv":
         from visitplan.export.cdisc import to_csv
 
-        _emit(to_csv(rows, columns), output)
+        emit(to_csv(rows, columns), output)
         return
     from visitplan.errors import VisitplanError
     from visitplan.export.xpt import to_xpt
@@ -53,14 +43,7 @@ def _emit_dataset(
         raise VisitplanError(
             "--format", "xpt", "writes a binary file: give -o FILE or redirect the output"
         )
-    data = to_xpt(rows, columns, dataset)
-    if output is None:
-        click.echo(data, nl=False)  # bytes go to the binary stream unchanged
-        return
-    from visitplan.fileio import atomic_write
-
-    atomic_write(output, data)
-    click.echo(f"wrote {output}", err=True)
+    emit(to_xpt(rows, columns, dataset), output)
 
 
 @cdisc.command()
@@ -168,4 +151,4 @@ def usdm(protocol_spec: str, output: str | None) -> None:
     """A complete USDM v4.0 study (Wrapper) as JSON: design, timelines, criteria, CT codes."""
     from visitplan.export.usdm import to_usdm_json
 
-    _emit(to_usdm_json(load_protocol(protocol_spec)), output)
+    emit(to_usdm_json(load_protocol(protocol_spec)), output)

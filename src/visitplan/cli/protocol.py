@@ -6,7 +6,18 @@ from typing import Any
 
 import click
 
-from visitplan.cli.common import EXIT_USER_ERROR, load_protocol
+from visitplan.cli.common import EXIT_USER_ERROR, emit, load_protocol
+
+_file_format = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["toml", "json", "yaml"]),
+    default="toml",
+    show_default=True,
+)
+_output = click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file."
+)
 
 
 @click.group()
@@ -72,38 +83,19 @@ def show(spec: str) -> None:
 
 @protocol.command()
 @click.argument("spec", default="NCT05124925", metavar="[NAME|FILE]")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["toml", "json", "yaml"]),
-    default="toml",
-    show_default=True,
-)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
+@_file_format
+@_output
 def export(spec: str, fmt: str, output: str | None) -> None:
     """Write a protocol as a file that `visitplan protocol check` reads back unchanged."""
     from visitplan.protocol_file import dumps
 
-    text = dumps(load_protocol(spec), fmt=fmt)
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    from visitplan.fileio import atomic_write
-
-    atomic_write(output, text)
-    click.echo(f"wrote {output}", err=True)
+    emit(dumps(load_protocol(spec), fmt=fmt), output)
 
 
 @protocol.command("import-usdm")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["toml", "json", "yaml"]),
-    default="toml",
-    show_default=True,
-)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
+@_file_format
+@_output
 def import_usdm(file: str, fmt: str, output: str | None) -> None:
     """Read a USDM v4 study (a Wrapper, as `visitplan cdisc usdm` writes it) into a protocol file.
 
@@ -118,11 +110,4 @@ def import_usdm(file: str, fmt: str, output: str | None) -> None:
     problem = _smoke_plan(study)
     if problem:
         raise VisitplanError("USDM file", file, problem)
-    text = dumps(study, fmt=fmt)
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    from visitplan.fileio import atomic_write
-
-    atomic_write(output, text)
-    click.echo(f"wrote {output}", err=True)
+    emit(dumps(study, fmt=fmt), output)
