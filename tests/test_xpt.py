@@ -36,34 +36,39 @@ DATASET_LABELS = {
     "TA": "Trial Arms",
     "SV": "Subject Visits",
 }
+_SDTMIG_TABLE = """
+STUDYID   Char  Study Identifier
+DOMAIN    Char  Domain Abbreviation
+USUBJID   Char  Unique Subject Identifier
+VISITNUM  Num   Visit Number
+VISIT     Char  Visit Name
+VISITDY   Num   Planned Study Day of Visit
+ARMCD     Char  Planned Arm Code
+ARM       Char  Description of Planned Arm
+TVSTRL    Char  Visit Start Rule
+TVENRL    Char  Visit End Rule
+ETCD      Char  Element Code
+ELEMENT   Char  Description of Element
+TESTRL    Char  Rule for Start of Element
+TEENRL    Char  Rule for End of Element
+TEDUR     Char  Planned Duration of Element
+TAETORD   Num   Planned Order of Element within Arm
+TABRANCH  Char  Branch
+TATRANS   Char  Transition Rule
+EPOCH     Char  Epoch
+SVPRESP   Char  Pre-specified
+SVOCCUR   Char  Occurrence
+SVREASOC  Char  Reason for Occur Value
+SVSTDTC   Char  Start Date/Time of Observation
+SVENDTC   Char  End Date/Time of Observation
+SVSTDY    Num   Study Day of Start of Observation
+SVENDY    Num   Study Day of End of Observation
+SVUPDES   Char  Description of Unplanned Visit
+"""
+#: name -> (label, type as pandas' reader names it), from the table above.
 SDTMIG = {
-    "STUDYID": ("Study Identifier", "char"),
-    "DOMAIN": ("Domain Abbreviation", "char"),
-    "USUBJID": ("Unique Subject Identifier", "char"),
-    "VISITNUM": ("Visit Number", "numeric"),
-    "VISIT": ("Visit Name", "char"),
-    "VISITDY": ("Planned Study Day of Visit", "numeric"),
-    "ARMCD": ("Planned Arm Code", "char"),
-    "ARM": ("Description of Planned Arm", "char"),
-    "TVSTRL": ("Visit Start Rule", "char"),
-    "TVENRL": ("Visit End Rule", "char"),
-    "ETCD": ("Element Code", "char"),
-    "ELEMENT": ("Description of Element", "char"),
-    "TESTRL": ("Rule for Start of Element", "char"),
-    "TEENRL": ("Rule for End of Element", "char"),
-    "TEDUR": ("Planned Duration of Element", "char"),
-    "TAETORD": ("Planned Order of Element within Arm", "numeric"),
-    "TABRANCH": ("Branch", "char"),
-    "TATRANS": ("Transition Rule", "char"),
-    "EPOCH": ("Epoch", "char"),
-    "SVPRESP": ("Pre-specified", "char"),
-    "SVOCCUR": ("Occurrence", "char"),
-    "SVREASOC": ("Reason for Occur Value", "char"),
-    "SVSTDTC": ("Start Date/Time of Observation", "char"),
-    "SVENDTC": ("End Date/Time of Observation", "char"),
-    "SVSTDY": ("Study Day of Start of Observation", "numeric"),
-    "SVENDY": ("Study Day of End of Observation", "numeric"),
-    "SVUPDES": ("Description of Unplanned Visit", "char"),
+    name: (label, {"Char": "char", "Num": "numeric"}[kind])
+    for name, kind, label in (line.split(maxsplit=2) for line in _SDTMIG_TABLE.strip().splitlines())
 }
 #: The first record of a version 5 transport file (version 8 files say LIBV8).
 V5_LIBRARY_HEADER = b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!" + b"0" * 30

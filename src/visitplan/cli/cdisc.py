@@ -7,18 +7,19 @@ from typing import Any
 
 import click
 
-from visitplan.cli.common import emit, load_protocol, parse_date_option, protocol_option
+from visitplan.cli.common import (
+    emit,
+    format_choice,
+    load_protocol,
+    parse_date_option,
+    protocol_option,
+)
 
 _output = click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: stdout)."
 )
-_format = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["csv", "xpt"]),
-    default="csv",
-    show_default=True,
-    help="csv, or xpt: a SAS transport v5 file (binary: give -o or redirect the output).",
+_format = format_choice(
+    "csv", "xpt", help="csv, or xpt: a SAS transport v5 file (binary: give -o or redirect it)."
 )
 
 

@@ -6,15 +6,9 @@ from typing import Any
 
 import click
 
-from visitplan.cli.common import EXIT_USER_ERROR, emit, load_protocol
+from visitplan.cli.common import EXIT_USER_ERROR, emit, format_choice, load_protocol
 
-_file_format = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["toml", "json", "yaml"]),
-    default="toml",
-    show_default=True,
-)
+_file_format = format_choice("toml", "json", "yaml")
 _output = click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file."
 )
