@@ -2,7 +2,6 @@
 
     python validate.py FILE.json ...      -> one JSON line per file on stdout
     python validate.py --builder-demo OUT.json   -> writes a document made by usdm4's Builder
-                                                    (and checks it; --builder-only does not)
 
 For each file: it loads as usdm4's ``Wrapper`` pydantic model, then ``USDM4().validate``
 runs the DDF rules; the line lists the rules run and every failing rule with its messages.
@@ -112,8 +111,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--builder-demo"]:
         builder_demo(sys.argv[2])
         print(json.dumps(check(sys.argv[2])))
-    elif sys.argv[1:2] == ["--builder-only"]:  # the document alone, unchecked
-        builder_demo(sys.argv[2])
     else:
         for name in sys.argv[1:]:
             print(json.dumps(check(name)))

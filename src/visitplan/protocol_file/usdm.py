@@ -20,7 +20,6 @@ timings), is refused with a one-line :class:`VisitplanError`. See docs/cdisc.md.
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,7 +37,7 @@ from visitplan.protocol_file.reading import parse
 #: of NCT05124925 is 0.2 MB; a file far past this is not a study.
 MAX_USDM_BYTES = 32 * 1024 * 1024
 #: ISO 8601 durations in whole years, months, weeks or days (USDM timings and windows).
-_ISO = re.compile(r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?", re.ASCII)
+_ISO = re.compile(r"P(?:(\d{1,6})Y)?(?:(\d{1,6})M)?(?:(\d{1,6})W)?(?:(\d{1,6})D)?", re.ASCII)
 _UNITS = ("years", "months", "weeks", "days")
 _RULE_KEYS = ("condition", "wait_for", "merge", "not_before")
 _PROTOCOL_PARTS = ("sites", "rules", "milestones", "washouts")
@@ -132,6 +131,24 @@ class _Reader:
                       "must be a list of objects with an id")  # fmt: skip
         return [dict(x) for x in items]
 
+    def items(self, obj: Mapping[str, Any], key: str, where: str) -> list[Obj]:
+        """An optional list of objects (absent: empty)."""
+        items = obj.get(key)
+        if items is None:
+            return []
+        if not isinstance(items, list) or not all(isinstance(x, Mapping) for x in items):
+            self.fail(f"{where}.{key}", items, "must be a list of objects")
+        return [dict(x) for x in items]
+
+    def ids(self, obj: Mapping[str, Any], key: str, where: str) -> list[str]:
+        """An optional list of ids (absent: empty)."""
+        items = obj.get(key)
+        if items is None:
+            return []
+        if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+            self.fail(f"{where}.{key}", items, "must be a list of ids")
+        return list(items)
+
     def _one(self, obj: Mapping[str, Any], key: str, where: str) -> Obj:
         items = self._list(obj, key, where)
         if len(items) != 1:
@@ -140,15 +157,16 @@ class _Reader:
 
     def ext(self, obj: Mapping[str, Any], name: str, where: str) -> Obj:
         """visitplan's extension attribute ``name`` of ``obj`` (empty when there is none)."""
-        for e in obj.get("extensionAttributes") or ():
-            if isinstance(e, Mapping) and e.get("url") == EXT + name:
-                try:
-                    value = json.loads(str(e.get("valueString")))
-                except (ValueError, RecursionError):
-                    value = None
+        for e in self.items(obj, "extensionAttributes", where):
+            if e.get("url") == EXT + name:
+                at = f"{where}.extensionAttributes[{EXT + name}]"
+                text = e.get("valueString")
+                value = parse(text, source=f"{self.source}: {at}", fmt="json") if isinstance(
+                    text, str
+                ) else None  # fmt: skip
+                _refuse_duplicate_keys(value, f"{self.source}: {at}")
                 if not isinstance(value, dict):
-                    self.fail(f"{where}.extensionAttributes[{EXT + name}]",
-                              e.get("valueString"), "must be a JSON object")  # fmt: skip
+                    self.fail(at, text, "must be a JSON object")
                 return dict(value)
         return {}
 
@@ -186,15 +204,15 @@ class _Reader:
     def study_table(self, visits: list[Obj]) -> Obj:
         s, version = self.study, self.version
         title = next(
-            (t.get("text") for t in version.get("titles") or ()
-             if isinstance(t, Mapping) and _code(t.get("type")) == ct.OFFICIAL_TITLE.code),
+            (t.get("text") for t in self.items(version, "titles", "study.versions[0]")
+             if _code(t.get("type")) == ct.OFFICIAL_TITLE.code),
             None,
         ) or s.get("label") or s.get("name")  # fmt: skip
         table: Obj = {"id": s.get("name"), "title": title}
         sponsor = self.sponsor()
         ident = next(
-            (i.get("text") for i in version.get("studyIdentifiers") or ()
-             if isinstance(i, Mapping) and sponsor and i.get("scopeId") == sponsor.get("id")),
+            (i.get("text") for i in self.items(version, "studyIdentifiers", "study.versions[0]")
+             if sponsor and i.get("scopeId") == sponsor.get("id")),
             None,
         )  # fmt: skip
         if ident and ident != s.get("name"):
@@ -210,28 +228,25 @@ class _Reader:
             table["description"] = s["description"]
         if sponsor and sponsor.get("name") and sponsor.get("name") != "Sponsor":
             table["sponsor"] = sponsor["name"]
-        phase = self.design.get("studyPhase")
-        decode = (
-            (phase.get("standardCode") or {}).get("decode") if isinstance(phase, Mapping) else None
-        )
-        if decode in ct.PHASE:
+        decode = _obj(_obj(self.design.get("studyPhase")).get("standardCode")).get("decode")
+        if _key(decode) in ct.PHASE:
             table["phase"] = decode
         return table
 
     def sponsor(self) -> Obj | None:
-        orgs = {o.get("id"): o for o in self.version.get("organizations") or ()
-                if isinstance(o, Mapping)}  # fmt: skip
-        for role in self.version.get("roles") or ():
-            if isinstance(role, Mapping) and _code(role.get("code")) == ct.SPONSOR_ROLE.code:
-                for oid in role.get("organizationIds") or ():
+        where = "study.versions[0]"
+        orgs = {_key(o.get("id")): o for o in self.items(self.version, "organizations", where)}
+        for role in self.items(self.version, "roles", where):
+            if _code(role.get("code")) == ct.SPONSOR_ROLE.code:
+                for oid in self.ids(role, "organizationIds", f"{where}.roles"):
                     if oid in orgs:
                         return dict(orgs[oid])
         return None
 
     def day1(self) -> str:
         """Day 1: the visit of the main timeline's Fixed Reference timing."""
-        for t in self.main.get("timings") or ():
-            if isinstance(t, Mapping) and _code(t.get("type")) == ct.TIMING_FIXED.code:
+        for t in self.items(self.main, "timings", "main timeline"):
+            if _code(t.get("type")) == ct.TIMING_FIXED.code:
                 code = self.visit_of.get(str(t.get("relativeFromScheduledInstanceId")))
                 if code:
                     return code
@@ -239,21 +254,19 @@ class _Reader:
                   "Day 1 is the main timeline's Fixed Reference instance")  # fmt: skip
 
     def epoch_tables(self) -> list[Obj]:
-        elements = {e.get("id"): e for e in self.design.get("elements") or ()
-                    if isinstance(e, Mapping)}  # fmt: skip
+        elements = {
+            _key(e.get("id")): e for e in self.items(self.design, "elements", "studyDesign")
+        }
         element_of: dict[str, str] = {}
-        for cell in self.design.get("studyCells") or ():
-            if isinstance(cell, Mapping):
-                for eid in cell.get("elementIds") or ():
-                    if eid in elements and isinstance(elements[eid].get("name"), str):
-                        element_of.setdefault(str(cell.get("epochId")), elements[eid]["name"])
+        for cell in self.items(self.design, "studyCells", "studyDesign"):
+            for eid in self.ids(cell, "elementIds", "studyDesign.studyCells"):
+                if eid in elements and isinstance(elements[eid].get("name"), str):
+                    element_of.setdefault(str(cell.get("epochId")), elements[eid]["name"])
         out = []
         for eid, e in self.epochs.items():
             table: Obj = {"code": e.get("name"), "name": e.get("label") or e.get("name")}
-            term = (
-                (e.get("type") or {}).get("decode") if isinstance(e.get("type"), Mapping) else None
-            )
-            if term in ct.EPOCH:
+            term = _obj(e.get("type")).get("decode")
+            if _key(term) in ct.EPOCH:
                 table["type"] = term
             if element_of.get(eid) not in (None, e.get("name")):
                 table["etcd"] = element_of[eid]
@@ -277,18 +290,20 @@ class _Reader:
     # -- the visits ----------------------------------------------------------------------------
     def visits(self) -> list[Obj]:
         instances = [
-            dict(i) for i in self.main.get("instances") or ()
-            if isinstance(i, Mapping) and i.get("instanceType") == "ScheduledActivityInstance"
+            i for i in self.items(self.main, "instances", "main timeline")
+            if i.get("instanceType") == "ScheduledActivityInstance"
         ]  # fmt: skip
         if not instances:
             self.fail("main timeline", self.main.get("name"), "has no scheduled instance")
         heads: list[tuple[Obj, Obj, Obj | None, list[Obj]]] = []
         for inst in instances:  # first every visit's code, so that anchors can name them
             where = f"main timeline instance {inst.get('name')!r}"
-            sub = self.timelines.get(inst.get("timelineId") or "")
+            if _key(inst.get("id")) is None:
+                self.fail(f"{where}.id", inst.get("id"), "must be text")
+            sub = self.timelines.get(_key(inst.get("timelineId")) or "")
             occurrences = [
-                dict(i) for i in (sub or {}).get("instances") or ()
-                if isinstance(i, Mapping) and i.get("encounterId")
+                i for i in self.items(sub or {}, "instances", f"{where} sub-timeline")
+                if i.get("encounterId")
             ]  # fmt: skip
             if inst.get("timelineId") and not occurrences:
                 self.fail(
@@ -317,9 +332,9 @@ class _Reader:
             self.visit_of[inst["id"]] = str(code)
             self.names[inst["id"]] = str(name or code)
         timing_of = {
-            t.get("relativeFromScheduledInstanceId"): dict(t)
-            for t in self.main.get("timings") or ()
-            if isinstance(t, Mapping) and _code(t.get("type")) != ct.TIMING_FIXED.code
+            _key(t.get("relativeFromScheduledInstanceId")): t
+            for t in self.items(self.main, "timings", "main timeline")
+            if _code(t.get("type")) != ct.TIMING_FIXED.code
         }
         visits = [self.visit(*h, timing_of.get(h[0]["id"])) for h in heads]
         return self.in_file_order(visits)
@@ -341,7 +356,7 @@ class _Reader:
         if "anchor" in rule:
             v["anchor"], v["offset"] = rule["anchor"], rule.get("offset", "0 days")
         elif timing is not None:
-            to = timing.get("relativeToScheduledInstanceId")
+            to = _key(timing.get("relativeToScheduledInstanceId"))
             if to not in self.visit_of:
                 self.fail(f"{where}.relativeToScheduledInstanceId", to,
                           "must be an instance of the main timeline")  # fmt: skip
@@ -366,14 +381,14 @@ class _Reader:
                 v[key] = rule[key]
         v["procedures"] = [
             self.ref(self.activities, a, f"visit {code}.activityIds").get("name")
-            for a in first.get("activityIds") or ()
+            for a in self.ids(first, "activityIds", f"visit {code}")
         ]
         return v
 
     def repeats(self, sub: Obj, occurrences: list[Obj]) -> bool:
         """Whether a sub-timeline is a repeating visit: visitplan's rule says so, or it holds
         several occurrences."""
-        enc = self.encounters.get(occurrences[0].get("encounterId") or "")
+        enc = self.encounters.get(_key(occurrences[0].get("encounterId")) or "")
         rule = self.ext(enc, "visit", f"encounter {enc.get('name')!r}") if enc else {}
         return bool(rule.get("repeat")) or len(occurrences) > 1
 
@@ -382,8 +397,8 @@ class _Reader:
         as far apart as its first two."""
         repeat: Obj = {"count": len(occurrences)}
         second = occurrences[1]["id"] if len(occurrences) > 1 else None
-        for t in sub.get("timings") or ():
-            if isinstance(t, Mapping) and t.get("relativeFromScheduledInstanceId") == second:
+        for t in self.items(sub, "timings", f"sub-timeline {sub.get('name')!r}"):
+            if t.get("relativeFromScheduledInstanceId") == second:
                 where = f"sub-timeline {sub.get('name')!r} timing"
                 repeat["every"] = self.offset(t.get("value"), f"{where}.value")
         if "every" not in repeat:
@@ -414,7 +429,7 @@ class _Reader:
                 "min_age": _whole(_obj(age.get("minValue")).get("value")),
                 "max_age": _whole(_obj(age.get("maxValue")).get("value")),
             }
-            sexes = {_obj(c).get("decode") for c in pop.get("plannedSex") or ()}
+            sexes = {str(c.get("decode")) for c in self.items(pop, "plannedSex", "population")}
             table["sex"] = "BOTH" if {"F", "M"} <= sexes else next(iter(sexes), "BOTH")
             table["healthy"] = bool(pop.get("includesHealthySubjects"))
             table["planned_enrollment"] = _whole(
@@ -422,29 +437,35 @@ class _Reader:
             )
             doc["population"] = {k: v for k, v in table.items() if v is not None}
         items = {
-            _obj(i).get("id"): _obj(i) for i in self.version.get("eligibilityCriterionItems") or ()
+            _key(i.get("id")): i
+            for i in self.items(self.version, "eligibilityCriterionItems", "study.versions[0]")
         }
         criteria = [
             {
                 "code": c.get("identifier") or c.get("name"),
                 "category": str(_obj(c.get("category")).get("decode", "")).lower(),
-                "text": _text(items.get(c.get("criterionItemId"))),
+                "text": _text(items.get(_key(c.get("criterionItemId")))),
             }
-            for c in map(_obj, d.get("eligibilityCriteria") or ())
+            for c in self.items(d, "eligibilityCriteria", "studyDesign")
         ]
         if criteria:
             doc["criteria"] = criteria
         levels = {t.code: name for name, t in ct.OBJECTIVE_LEVEL.items()}
         objectives = []
-        for o in map(_obj, d.get("objectives") or ()):
+        for o in self.items(d, "objectives", "studyDesign"):
             table = {"code": o.get("name"), "level": levels.get(str(_code(o.get("level"))), ""),
                      "text": _text(o)}  # fmt: skip
             if o.get("endpoints"):
-                table["endpoints"] = [_text(e) for e in o["endpoints"]]
+                table["endpoints"] = [_text(e) for e in self.items(o, "endpoints", "objective")]
             objectives.append(table)
         if objectives:
             doc["objectives"] = objectives
         return doc
+
+
+def _key(value: object) -> str | None:
+    """An id used to look something up: only text is one."""
+    return value if isinstance(value, str) else None
 
 
 def _obj(value: object) -> Obj:
