@@ -133,21 +133,21 @@ class _Reader:
 
     def items(self, obj: Mapping[str, Any], key: str, where: str) -> list[Obj]:
         """An optional list of objects (absent: empty)."""
-        items = obj.get(key)
-        if items is None:
-            return []
-        if not isinstance(items, list) or not all(isinstance(x, Mapping) for x in items):
-            self.fail(f"{where}.{key}", items, "must be a list of objects")
-        return [dict(x) for x in items]
+        return [dict(x) for x in self._optional_list(obj, key, where, Mapping, "objects")]
 
     def ids(self, obj: Mapping[str, Any], key: str, where: str) -> list[str]:
         """An optional list of ids (absent: empty)."""
+        return [str(x) for x in self._optional_list(obj, key, where, str, "ids")]
+
+    def _optional_list(
+        self, obj: Mapping[str, Any], key: str, where: str, kind: type, what: str
+    ) -> list[Any]:
         items = obj.get(key)
         if items is None:
             return []
-        if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
-            self.fail(f"{where}.{key}", items, "must be a list of ids")
-        return list(items)
+        if not isinstance(items, list) or not all(isinstance(x, kind) for x in items):
+            self.fail(f"{where}.{key}", items, f"must be a list of {what}")
+        return items
 
     def _one(self, obj: Mapping[str, Any], key: str, where: str) -> Obj:
         items = self._list(obj, key, where)
