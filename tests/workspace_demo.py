@@ -11,7 +11,13 @@ Users: alice (coordinator), bob (investigator), mona (monitor); passwords in :da
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from visitplan.schedule import VisitStatus
 from visitplan.store import Roster
@@ -45,3 +51,68 @@ def build(db: Path) -> Path:
         r.record("406", "D1", "2026-05-06", user="alice")
         r.record_bcell("406", "2026-04-27", 180, baseline=True, user="alice")
     return db
+
+
+#: Debian's Chromium, driven by Playwright (no browser is downloaded: `playwright install` is
+#: never run). scripts/test installs the package when it is missing.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@contextlib.contextmanager
+def serving(db: Path) -> Iterator[str]:
+    """``visitplan serve``'s application for ``db`` (as of :data:`TODAY`) on uvicorn, in a
+    thread, on a free local port; yields its base URL."""
+    import uvicorn
+
+    from visitplan.server import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = uvicorn.Config(
+        create_app(db, today=TODAY), host="127.0.0.1", port=port, log_level="warning",
+        access_log=False, lifespan="on",
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the workspace server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium (Debian's) under Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def log_in(page: Any, base: str, name: str) -> None:
+    """Log in through the form, as a person would."""
+    page.goto(f"{base}/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(USERS[name][1])
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/week")
