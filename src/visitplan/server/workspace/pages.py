@@ -145,6 +145,7 @@ def show_participant(
         values=call.form if error else {},
         opens=call.ws.site.opens.strftime("%H:%M"),
         bcell_unit=bcell_unit(call, shown.site),
+        propose_weeks=views.PROPOSE_DAYS // 7,
     )
 
 

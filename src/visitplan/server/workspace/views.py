@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from visitplan.store import Appointment, Deviation, Roster
 
 
+#: The participant page proposes days for the visits whose target is at most this many days
+#: ahead (the next two dosing intervals or so; later visits are booked later).
+PROPOSE_DAYS = 84
+
+
 @attrs.frozen
 class Entry:
     """One participant visit on a day of the week page."""
