@@ -557,3 +557,37 @@ def test_the_pages_speak_the_sites_language(app: TestClient, monkeypatch) -> Non
     assert '<html lang="fr">' in page
     assert "<h1>Semaine du 2026-06-01</h1>" in page and "Participants·fr" in page
     assert "lundi 2026-06-01" in page and "1 visite" in page
+
+
+def test_the_readme_example_sets_up_a_workspace(tmp_path: Path, monkeypatch) -> None:
+    """The README's workspace example, run as written (up to `serve`, which is the app below)."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from visitplan.cli import cli
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    block = next(b for b in re.findall(r"```console\n(.*?)```", readme, re.S) if "serve" in b)
+    monkeypatch.chdir(tmp_path)
+    password = None
+    for line in block.splitlines():
+        command = line.removeprefix("$ ").split("  #")[0]
+        stdin = None
+        if command.startswith("echo "):
+            echoed, command = command.split(" | ", 1)
+            stdin = password = shlex.split(echoed)[1]
+        args = shlex.split(command)
+        assert args[0] == ".venv/bin/visitplan"
+        if args[1] == "serve":
+            break
+        done = CliRunner().invoke(cli, args[1:], input=stdin)
+        assert done.exit_code == 0, done.output
+    assert password is not None
+    with TestClient(create_app(tmp_path / "brest.db"), follow_redirects=False) as client:
+        r = client.post(
+            "/login",
+            data={"username": "alice", "password": password, "csrf_token": token(client)},
+        )
+        assert r.status_code == 303
+        assert "1001" in client.get("/participants").text
