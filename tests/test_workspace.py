@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from starlette.testclient import TestClient
@@ -61,6 +61,11 @@ def login(client: TestClient, name: str, password: str | None = None) -> None:
     )
     assert r.status_code == 303, r.text
     assert r.headers["location"] == "/week"
+
+
+def send(client: TestClient, action: str, **data: str) -> Any:
+    """POST a workspace form with the session's CSRF token."""
+    return client.post(action, data={**data, "csrf_token": token(client, "/week")})
 
 
 def entries(db: Path) -> int:
@@ -250,10 +255,7 @@ def test_a_password_typed_as_a_name_is_not_logged(app: TestClient, caplog) -> No
 
 def all_forms(app: TestClient) -> list[tuple[str, str, dict[str, str]]]:
     """Every form the workspace shows a coordinator (with one feed made, so revoke shows)."""
-    r = app.post(
-        "/account/feeds/create",
-        data={"label": "alice phone", "participant": "", "csrf_token": token(app, "/week")},
-    )
+    r = send(app, "/account/feeds/create", label="alice phone", participant="")
     assert r.status_code == 200
     found = []
     for path in ("/week", "/participants/401", "/participants/404", "/account/feeds"):
@@ -325,31 +327,19 @@ def test_a_monitor_reads_but_cannot_change(app: TestClient, db: Path) -> None:
 
 def test_two_users_changes_are_attributed_to_each(app: TestClient, db: Path) -> None:
     login(app, "alice")
-    r = app.post(
-        "/participants/405/record",
-        data={
-            "visit": "W4",
-            "status": "done",
-            "date": "2026-06-01",
-            "csrf_token": token(app, "/week"),
-        },
-    )
+    r = send(app, "/participants/405/record", visit="W4", status="done", date="2026-06-01")
     assert r.status_code == 303 and r.headers["location"] == "/participants/405"
     assert "Recorded 405 W4: done." in app.get("/participants/405").text
     bob = TestClient(app.app, follow_redirects=False)
     login(bob, "bob")
-    r = bob.post(
-        "/participants/405/correct",
-        data={"visit": "W4", "date": "2026-05-31", "reason": "date misread",
-              "csrf_token": token(bob, "/week")},
-    )  # fmt: skip
+    r = send(bob, "/participants/405/correct", visit="W4", date="2026-05-31", reason="misread")
     assert r.status_code == 303
     with Roster.open(db, create=False) as roster:
         trail = [(e.user, e.action, e.field, e.old, e.new, e.reason) for e in roster.history("405")]
         assert roster.verify().intact
     assert trail[-2:] == [
         ("alice", "record", "W4", None, "done 2026-06-01", None),
-        ("bob", "correct", "W4", "done 2026-06-01", "done 2026-05-31", "date misread"),
+        ("bob", "correct", "W4", "done 2026-06-01", "done 2026-05-31", "misread"),
     ]
     page = app.get("/participants/405/history").text
     rows = re.findall(r'<td class="user">(\w+)</td>\s*<td>(\w+)</td>\s*<td>W4</td>', page)
@@ -393,10 +383,7 @@ def test_booking_a_proposed_day_and_cancelling_it(app: TestClient, db: Path) -> 
                                                  "time": "10:30"})  # fmt: skip
     assert r.status_code == 303
     assert "Booked 403 EOT on 2026-06-23 10:30." in app.get("/participants/403").text
-    r = app.post(
-        "/participants/403/cancel",
-        data={"visit": "EOT", "reason": "she asked", "csrf_token": token(app, "/week")},
-    )
+    r = send(app, "/participants/403/cancel", visit="EOT", reason="she asked")
     assert r.status_code == 303
     with Roster.open(db, create=False) as roster:
         trail = [(e.user, e.action, e.field) for e in roster.history("403")][-2:]
@@ -405,11 +392,7 @@ def test_booking_a_proposed_day_and_cancelling_it(app: TestClient, db: Path) -> 
 
 def test_a_bcell_count_through_the_page(app: TestClient, db: Path) -> None:
     login(app, "alice")
-    r = app.post(
-        "/participants/405/bcell",
-        data={"value": "150", "date": "2026-04-27", "baseline": "yes",
-              "csrf_token": token(app, "/week")},
-    )  # fmt: skip
+    r = send(app, "/participants/405/bcell", value="150", date="2026-04-27", baseline="yes")
     assert r.status_code == 303
     assert "150 cells/uL" in app.get("/participants/405").text
     with Roster.open(db, create=False) as roster:
@@ -419,10 +402,7 @@ def test_a_bcell_count_through_the_page(app: TestClient, db: Path) -> None:
 
 def test_feeds_of_ones_own(app: TestClient, db: Path) -> None:
     login(app, "alice")
-    r = app.post(
-        "/account/feeds/create",
-        data={"label": "alice phone", "participant": "401", "csrf_token": token(app, "/week")},
-    )
+    r = send(app, "/account/feeds/create", label="alice phone", participant="401")
     url = re.search(r'value="(http://testserver/feeds/[^"]+\.ics)"', r.text)
     assert url and "shown this once" in r.text
     path = url.group(1).removeprefix("http://testserver")
@@ -431,15 +411,9 @@ def test_feeds_of_ones_own(app: TestClient, db: Path) -> None:
     bob = TestClient(app.app, follow_redirects=False)
     login(bob, "bob")
     assert "alice phone" not in bob.get("/account/feeds").text
-    r = bob.post(
-        "/account/feeds/revoke",
-        data={"label": "alice phone", "csrf_token": token(bob, "/week")},
-    )
+    r = send(bob, "/account/feeds/revoke", label="alice phone")
     assert r.status_code == 400 and "is not one of your feeds" in r.text
-    r = app.post(
-        "/account/feeds/revoke",
-        data={"label": "alice phone", "reason": "lost", "csrf_token": token(app, "/week")},
-    )
+    r = send(app, "/account/feeds/revoke", label="alice phone", reason="lost")
     assert r.status_code == 303
     assert app.get(path).status_code == 404
     with Roster.open(db, create=False) as roster:

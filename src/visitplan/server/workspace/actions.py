@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from visitplan.dates import parse_date
 from visitplan.errors import VisitplanError
-from visitplan.i18n import _
+from visitplan.i18n import N_, _
 from visitplan.server.workspace import pages
 from visitplan.server.workspace.web import Call
 
@@ -66,10 +66,21 @@ def _correct(call: Call, code: str) -> str:
     return _("Corrected {code} {visit}.").format(code=code, visit=visit)
 
 
-def _void(call: Call, code: str) -> str:
-    visit = call.field("visit")
-    call.roster.void(code, visit, reason=_optional(call, "reason"), user=call.me.name)
-    return _("Voided the record of {code} {visit}.").format(code=code, visit=visit)
+def _removal(method: str, message: str) -> Callable[[Call, str], str]:
+    """A form that removes something of a visit with a reason (``void``, ``void_appointment``);
+    ``message`` is marked with ``N_`` where it is written."""
+
+    def change(call: Call, code: str) -> str:
+        visit = call.field("visit")
+        remove = getattr(call.roster, method)
+        remove(code, visit, reason=_optional(call, "reason"), user=call.me.name)
+        return _(message).format(code=code, visit=visit)
+
+    return change
+
+
+_void = _removal("void", N_("Voided the record of {code} {visit}."))
+_cancel = _removal("void_appointment", N_("Cancelled the appointment of {code} {visit}."))
 
 
 def _book(call: Call, code: str) -> str:
@@ -92,12 +103,6 @@ def _book(call: Call, code: str) -> str:
         else _("Booked {code} {visit} on {when}.")
     )
     return text.format(code=code, visit=visit, when=when.format("YYYY-MM-DD HH:mm"))
-
-
-def _cancel(call: Call, code: str) -> str:
-    visit = call.field("visit")
-    call.roster.void_appointment(code, visit, reason=_optional(call, "reason"), user=call.me.name)
-    return _("Cancelled the appointment of {code} {visit}.").format(code=code, visit=visit)
 
 
 def _bcell(call: Call, code: str) -> str:
