@@ -139,6 +139,25 @@ def test_the_cookie_is_secure_behind_tls(db: Path) -> None:
         assert "Secure" in header and "HttpOnly" in header
 
 
+def test_behind_a_trusted_proxy_the_cookie_is_secure(db: Path) -> None:
+    """The real server (uvicorn): X-Forwarded-Proto from a trusted proxy (127.0.0.1, uvicorn's
+    default) makes the request HTTPS, so the cookie is Secure; without it, it is not."""
+    import http.client
+
+    from tests.workspace_demo import serving
+
+    with serving(db) as base:
+        port = int(base.rsplit(":", 1)[1])
+        cookies = []
+        for headers in ({}, {"X-Forwarded-Proto": "https", "X-Forwarded-For": "10.0.0.7"}):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/login", headers=headers)
+            cookies.append(conn.getresponse().getheader("set-cookie") or "")
+            conn.close()
+    assert "Secure" not in cookies[0] and "HttpOnly" in cookies[0]
+    assert "Secure" in cookies[1] and "HttpOnly" in cookies[1]
+
+
 def test_a_wrong_password_and_an_unknown_name_read_the_same(app: TestClient) -> None:
     bad = app.post(
         "/login",
@@ -239,6 +258,18 @@ def test_failed_logins_are_rate_limited_per_client(app: TestClient) -> None:
         data={"username": "alice", "password": USERS["alice"][1], "csrf_token": token(app)},
     )
     assert r.status_code == 429
+
+
+def test_the_login_limit_forgets_aged_failures(monkeypatch) -> None:
+    now = [0.0]
+    limit = security.LoginLimit(security.Sessions(clock=lambda: now[0]))
+    monkeypatch.setattr(security, "_PRUNE_AT", 3)
+    for i in range(5):
+        limit.failed(f"guess{i}", "10.0.0.9")
+    assert limit.wait("guess0", "10.0.0.9") == 0  # one failure per name: not locked
+    now[0] = security.WINDOW + 1
+    limit.failed("late", "10.0.0.9")
+    assert set(limit._names) == {"late"}
 
 
 def test_a_password_typed_as_a_name_is_not_logged(app: TestClient, caplog) -> None:

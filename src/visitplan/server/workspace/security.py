@@ -38,6 +38,10 @@ WINDOW = 15 * 60.0
 MAX_FAILURES_PER_NAME = 5
 MAX_FAILURES_PER_CLIENT = 20
 
+#: Past this many names (or clients) with failures, those whose failures have aged out are
+#: forgotten, so guessing many names does not grow the server's memory for ever.
+_PRUNE_AT = 10_000
+
 COOKIE = "visitplan_session"
 CSRF_FIELD = "csrf_token"
 
@@ -152,6 +156,9 @@ class LoginLimit:
         now = self._clock.now()
         with self._lock:
             for table, key in ((self._names, name), (self._clients, client)):
+                if len(table) > _PRUNE_AT:  # many names guessed: forget the old failures
+                    for old in [k for k, times in table.items() if now - times[-1] >= WINDOW]:
+                        del table[old]
                 table.setdefault(key, deque()).append(now)
 
     def succeeded(self, name: str) -> None:
