@@ -20,6 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "visitplan"
 
 #: The core, lowest first: each may import only modules before it in this list.
 CORE = (
+    "visitplan.i18n",
     "visitplan.errors",
     "visitplan.codes",
     "visitplan.dates",
@@ -38,6 +39,10 @@ CLI = ("visitplan.cli", "visitplan.__main__")
 
 #: (importer, imported) -> why a function imports upward. Each entry must still exist.
 UPWARD_CALLS = {
+    ("visitplan.i18n", "visitplan.errors"): (
+        "check_language refuses a language visitplan does not speak with the one error users "
+        "see; every module, errors included, marks its texts with i18n"
+    ),
     ("visitplan.model", "visitplan.engine"): (
         "Protocol.plan, the documented shortcut for engine.plan (visitplan's own code calls "
         "engine.plan)"
