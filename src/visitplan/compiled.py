@@ -14,6 +14,7 @@ import pendulum
 from visitplan import facts
 from visitplan.dates import Span, Spans
 from visitplan.errors import ProtocolError
+from visitplan.i18n import _
 from visitplan.model import (
     AnchorKind,
     Epoch,
@@ -49,7 +50,7 @@ def _topological(graph: dict[str, set[str]]) -> list[str]:
         start = loop.index(min(loop))
         loop = loop[start:] + loop[:start]
         raise ProtocolError(
-            "visits", " -> ".join([*loop, loop[0]]), "anchors form a cycle"
+            "visits", " -> ".join([*loop, loop[0]]), _("anchors form a cycle")
         ) from None
 
 
@@ -60,21 +61,21 @@ def _dependencies(protocol: Protocol) -> dict[str, set[str]]:
     for v in protocol.visits:
         if v.merge is MergeRule.GAP and v.repeat is None:
             raise ProtocolError(
-                f"visits.{v.code}.merge", "gap", "needs a repeat: its every is the longest gap"
+                f"visits.{v.code}.merge", "gap", _("needs a repeat: its every is the longest gap")
             )
         deps: set[str] = set()
         anchors = [v.anchor] + ([v.not_before.anchor] if v.not_before else [])
         for a in anchors:
             if a.kind is AnchorKind.VISIT:
                 if a.visit not in codes:
-                    raise ProtocolError(f"visits.{v.code}.anchor", a.visit, "unknown visit")
+                    raise ProtocolError(f"visits.{v.code}.anchor", a.visit, _("unknown visit"))
                 deps.add(a.visit)
             elif a.kind is AnchorKind.LAST_DOSE:
                 deps.add(_LAST_DOSE)
         if v.repeat and v.repeat.stop_visit:
             if v.repeat.stop_visit not in codes:
                 raise ProtocolError(
-                    f"visits.{v.code}.repeat.stop_visit", v.repeat.stop_visit, "unknown visit"
+                    f"visits.{v.code}.repeat.stop_visit", v.repeat.stop_visit, _("unknown visit")
                 )
             deps.add(v.repeat.stop_visit)
         graph[v.code] = deps

@@ -25,6 +25,7 @@ from visitplan.compiled import _topological as _topological
 from visitplan.compiled import dependency_order as dependency_order
 from visitplan.dates import Span, Spans, shift, study_day, to_date
 from visitplan.errors import ProtocolError, VisitplanError
+from visitplan.i18n import _
 from visitplan.model import (
     Anchor,
     AnchorKind,
@@ -61,11 +62,13 @@ def plan(
     """
     if not isinstance(protocol, Protocol):
         raise VisitplanError(
-            "protocol", type(protocol).__name__, "must be a visitplan Protocol (see visitplan.load)"
+            "protocol",
+            type(protocol).__name__,
+            _("must be a visitplan Protocol (see visitplan.load)"),
         )
     if not isinstance(participant, Participant):
         raise VisitplanError(
-            "participant", type(participant).__name__, "must be a visitplan Participant"
+            "participant", type(participant).__name__, _("must be a visitplan Participant")
         )
     return _Planner(protocol, participant, None if today is None else to_date(today, "today")).run()
 
@@ -124,7 +127,9 @@ class _Planner:
                 raise VisitplanError(
                     f"{r.code}.date",
                     r.date.isoformat(),
-                    f"is before the screening date {p.screening}; no visit precedes screening",
+                    _(
+                        "is before the screening date {screening}; no visit precedes screening"
+                    ).format(screening=p.screening),
                 )
             future = self.today is not None and r.date is not None and r.date > self.today
             if r.status is Status.DONE and future:
@@ -132,7 +137,9 @@ class _Planner:
                 raise VisitplanError(
                     f"{r.code}.date",
                     r.date.isoformat(),
-                    f"is after today ({self.today}); only a visit that happened is done",
+                    _("is after today ({today}); only a visit that happened is done").format(
+                        today=self.today
+                    ),
                 )
             records[r.code] = r
         return records
@@ -149,7 +156,11 @@ class _Planner:
             n = self._occurrence_of(v, code) if v.repeat else None
             if n is not None and n > MAX_OCCURRENCES:
                 raise VisitplanError(
-                    "visit", code, f"a repeat has at most {MAX_OCCURRENCES} occurrences"
+                    "visit",
+                    code,
+                    _("a repeat has at most {MAX_OCCURRENCES} occurrences").format(
+                        MAX_OCCURRENCES=MAX_OCCURRENCES
+                    ),
                 )
             if n is not None:
                 return v, n
@@ -212,8 +223,10 @@ class _Planner:
                 raise ProtocolError(
                     "rules.recovery_event",
                     name,
-                    "is derived from counts after Day 1: a visit waiting or stopping on it "
-                    "must be planned after Day 1 (anchor it on Day 1 or the last dose)",
+                    _(
+                        "is derived from counts after Day 1: a visit waiting or stopping on it "
+                        "must be planned after Day 1 (anchor it on Day 1 or the last dose)"
+                    ),
                 )
             day1 = self.slots[self.protocol.day1_visit][0].date
             self._derived[name] = derived_recovery(self.protocol, self.p, day1)
@@ -267,7 +280,7 @@ class _Planner:
                 raise ProtocolError(
                     f"{'visits' if isinstance(owner, Visit) else 'milestones'}.{owner.code}.anchor",
                     anchor.visit,
-                    "anchors on a visit that does not apply to this participant",
+                    _("anchors on a visit that does not apply to this participant"),
                 )
             actual = slots[0].actual
             return (slots[0].target, False) if actual is None else (actual, True)
@@ -323,7 +336,7 @@ class _Planner:
                 # No dose given: no floor counts from a dose that does not exist.
                 self._no_dose is not None and v.not_before.anchor.kind is AnchorKind.LAST_DOSE
             ):
-                floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
+                floor_anchor, _actual = self._anchor_date(v.not_before.anchor, v)
                 fields = self.c.fields[v.code]
                 floor = shift(floor_anchor, self.c.not_before[v.code], fields[3])
                 if target < floor:
@@ -331,8 +344,12 @@ class _Planner:
                         Finding(
                             FindingKind.HELD,
                             code,
-                            f"target {target} held to {floor} "
-                            f"({v.not_before.anchor} + {v.not_before.offset})",
+                            _("target {target} held to {floor} ({anchor} + {offset})").format(
+                                target=target,
+                                floor=floor,
+                                anchor=v.not_before.anchor,
+                                offset=v.not_before.offset,
+                            ),
                         )
                     )
                     # The held target keeps the protocol's window after it (EOT held to last
@@ -451,7 +468,11 @@ class _Planner:
             if n > MAX_OCCURRENCES:
                 # Never cut a schedule short quietly: a repeat this long is a protocol mistake.
                 raise ProtocolError(
-                    where, str(rep.every), f"does not end within {MAX_OCCURRENCES} occurrences"
+                    where,
+                    str(rep.every),
+                    _("does not end within {MAX_OCCURRENCES} occurrences").format(
+                        MAX_OCCURRENCES=MAX_OCCURRENCES
+                    ),
                 )
             pv = self._plan(v, occ, copied, anchor, n, dates)
             planned.append(pv)
@@ -487,7 +508,11 @@ class _Planner:
 
     def _unplanned(self, code: str, why: str) -> None:
         self.findings.append(
-            Finding(FindingKind.UNPLANNED, code, f"recorded, but not in the plan: {why}")
+            Finding(
+                FindingKind.UNPLANNED,
+                code,
+                _("recorded, but not in the plan: {why}").format(why=why),
+            )
         )
 
     def _plan_gap(self, v: Visit, copied: _Copied) -> list[PlannedVisit]:
@@ -551,7 +576,11 @@ class _Planner:
             n += 1
             if n > MAX_OCCURRENCES:
                 raise ProtocolError(
-                    fields[4], str(rep.every), f"does not end within {MAX_OCCURRENCES} occurrences"
+                    fields[4],
+                    str(rep.every),
+                    _("does not end within {MAX_OCCURRENCES} occurrences").format(
+                        MAX_OCCURRENCES=MAX_OCCURRENCES
+                    ),
                 )
             if n > len(known):
                 known = self.c.repeat(v, min(2 * n, MAX_OCCURRENCES))
@@ -615,37 +644,47 @@ class _Planner:
                     Finding(
                         FindingKind.OVERDUE,
                         code,
-                        f"latest date {latest} has passed and nothing is recorded",
+                        _("latest date {latest} has passed and nothing is recorded").format(
+                            latest=latest
+                        ),
                     )
                 )
             return VisitStatus.PLANNED, None, None
         if record.status is Status.MISSED:
             note = f": {record.reason}" if record.reason else ""
-            self.findings.append(Finding(FindingKind.MISSED, code, f"recorded as missed{note}"))
+            self.findings.append(
+                Finding(FindingKind.MISSED, code, _("recorded as missed{note}").format(note=note))
+            )
             return VisitStatus.MISSED, None, record.reason
         if record.status is Status.CANCELLED:
             return VisitStatus.CANCELLED, None, record.reason
         assert record.date is not None
         day = record.date
         if anchor_actual is not None and day < anchor_actual:
-            what = "Day 1" if v.anchor.visit == self.protocol.day1_visit else str(v.anchor)
+            what = _("Day 1") if v.anchor.visit == self.protocol.day1_visit else str(v.anchor)
             raise VisitplanError(
                 f"{code}.date",
                 day.isoformat(),
-                f"is before {what} ({anchor_actual}); a visit cannot precede its anchor",
+                _("is before {what} ({anchor_actual}); a visit cannot precede its anchor").format(
+                    what=what, anchor_actual=anchor_actual
+                ),
             )
         if not earliest <= day <= latest:
             if v.window.strict:
                 raise VisitplanError(
                     f"{code}.date",
                     day.isoformat(),
-                    f"must be between {earliest} and {latest} (the strict window of {v.name})",
+                    _(
+                        "must be between {earliest} and {latest} (the strict window of {name})"
+                    ).format(earliest=earliest, latest=latest, name=v.name),
                 )
             self.findings.append(
                 Finding(
                     FindingKind.OUT_OF_WINDOW,
                     code,
-                    f"done {day}, outside its window {earliest} to {latest}",
+                    _("done {day}, outside its window {earliest} to {latest}").format(
+                        day=day, earliest=earliest, latest=latest
+                    ),
                 )
             )
         return VisitStatus.DONE, day, record.reason
@@ -694,15 +733,22 @@ class _Planner:
         given = self._given_doses() if self.f.merging else self._doses_given
         if len(given) < 2:
             return
-        for (before, _), (after, code) in itertools.pairwise(given):
+        for (before, _code), (after, code) in itertools.pairwise(given):
             if after < shift(before, span, "rules.min_dose_gap"):
                 days = after.toordinal() - before.toordinal()
                 self.findings.append(
                     Finding(
                         FindingKind.DOSE_GAP,
                         code,
-                        f"dose on {after} is {days} days after the previous one ({before}); "
-                        f"the minimum is {self.protocol.rules.min_dose_gap}",
+                        _(
+                            "dose on {after} is {days} days after the previous one ({before}); "
+                            "the minimum is {min_dose_gap}"
+                        ).format(
+                            after=after,
+                            days=days,
+                            before=before,
+                            min_dose_gap=self.protocol.rules.min_dose_gap,
+                        ),
                     )
                 )
 

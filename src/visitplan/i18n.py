@@ -82,6 +82,14 @@ def use(lang: str | None) -> Iterator[str]:
         _current.reset(token)
 
 
+@contextlib.contextmanager
+def speaking(lang: str | None) -> Iterator[str]:
+    """:func:`use` for a language that may not be one visitplan speaks (a protocol's own, say
+    ``de``): then the block keeps the current language."""
+    with use(lang if lang in LANGUAGES else None) as current:
+        yield current
+
+
 @functools.cache
 def _catalog(lang: str) -> gettext.NullTranslations:
     if lang == DEFAULT:
@@ -115,6 +123,13 @@ def human_date(day: datetime.date, lang: str | None = None) -> str:
     from babel.dates import format_date
 
     return str(format_date(day, "EEE d MMM y", locale=lang or language()))
+
+
+def shown_date(day: datetime.date) -> str:
+    """``day`` as a person reads it in the current language: ISO in English (the form users
+    type and the English outputs have always shown), :func:`human_date` in any other."""
+    lang = language()
+    return day.isoformat() if lang == DEFAULT else human_date(day, lang)
 
 
 def holiday_language(supported: Sequence[str], lang: str | None = None) -> str | None:

@@ -14,7 +14,7 @@ import attrs
 
 from visitplan.dates import Span
 from visitplan.errors import VisitplanError
-from visitplan.i18n import _, ngettext
+from visitplan.i18n import _, ngettext, speaking
 
 if TYPE_CHECKING:
     import pendulum
@@ -171,18 +171,20 @@ class Dose:
                 plural = "s" if self.injections > 1 else ""
                 each = f" of {presentation}" if presentation else ""
                 return text + f" as {self.injections} injection{plural}{each}"
-            if presentation:
-                how = ngettext(
-                    "{dose} as {n} injection of {presentation}",
-                    "{dose} as {n} injections of {presentation}",
-                    self.injections,
-                )
-            else:
-                how = ngettext(
-                    "{dose} as {n} injection", "{dose} as {n} injections", self.injections
-                )
-            return how.format(dose=text, n=self.injections, presentation=presentation)
+            with speaking(lang):
+                return self._injections(text, presentation)
         return text
+
+    def _injections(self, text: str, presentation: str) -> str:
+        if presentation:
+            how = ngettext(
+                "{dose} as {n} injection of {presentation}",
+                "{dose} as {n} injections of {presentation}",
+                self.injections,
+            )
+        else:
+            how = ngettext("{dose} as {n} injection", "{dose} as {n} injections", self.injections)
+        return how.format(dose=text, n=self.injections, presentation=presentation)
 
 
 @attrs.frozen

@@ -9,6 +9,7 @@ from visitplan import csvfile
 from visitplan.dates import to_date
 from visitplan.errors import VisitplanError, one_line
 from visitplan.fileio import read_text
+from visitplan.i18n import _
 from visitplan.participant import Participant, Record
 
 REQUIRED = ("participant", "screening")
@@ -44,7 +45,7 @@ def read_roster(
     past them.
     """
     if not isinstance(text, str):
-        raise VisitplanError(source, type(text).__name__, "roster text must be a str")
+        raise VisitplanError(source, type(text).__name__, _("roster text must be a str"))
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         try:
@@ -52,10 +53,16 @@ def read_roster(
         except csvfile.CsvError as exc:
             if exc.line == 1:
                 raise VisitplanError(
-                    f"{source}:1: header", None, f"is not valid CSV: {exc.reason}"
+                    f"{source}:1: header",
+                    None,
+                    _("is not valid CSV: {reason}").format(reason=exc.reason),
                 ) from None
             # A broken line (e.g. a cell over the csv module's size limit) ends the file.
-            raise _BrokenRow(f"{source}:{exc.line}: row is not valid CSV: {exc.reason}") from None
+            raise _BrokenRow(
+                _("{source}:{line}: row is not valid CSV: {reason}").format(
+                    source=source, line=exc.line, reason=exc.reason
+                )
+            ) from None
 
     return read_rows(rows(), source=source, day1_visit=day1_visit, max_rows=max_rows)
 
@@ -90,7 +97,9 @@ def read_rows(
             # empty rows is refused like a million participants.
             if count > max_rows or read > 2 * max_rows:
                 raise VisitplanError(
-                    source, f"more than {max_rows:,} rows", "is too long for one roster; split it"
+                    source,
+                    f"more than {max_rows:,} rows",
+                    _("is too long for one roster; split it"),
                 )
             if not cells:
                 continue  # a blank line
@@ -112,16 +121,20 @@ def _check_header(header: list[str], source: str) -> None:
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise VisitplanError(
-            f"{source}: header", ",".join(header), f"needs the columns {', '.join(REQUIRED)}"
+            f"{source}: header",
+            ",".join(header),
+            _("needs the columns {items}").format(items=", ".join(REQUIRED)),
         )
     twice = sorted({c for c in header if header.count(c) > 1})
     if twice:
         # A dict of the row would keep the last of two equal columns and drop the first.
-        raise VisitplanError(f"{source}: header", ",".join(twice), "column appears twice")
+        raise VisitplanError(f"{source}: header", ",".join(twice), _("column appears twice"))
     unknown = [c for c in header if c not in KNOWN]
     if unknown:
         raise VisitplanError(
-            f"{source}: header", ",".join(unknown), f"unknown column; known: {', '.join(KNOWN)}"
+            f"{source}: header",
+            ",".join(unknown),
+            _("unknown column; known: {items}").format(items=", ".join(KNOWN)),
         )
 
 
@@ -130,12 +143,14 @@ def _participant(
 ) -> Participant:
     if len(cells) > len(header):
         raise VisitplanError(
-            "row", f"{len(cells)} cells", f"has more cells than the header's {len(header)}"
+            "row",
+            f"{len(cells)} cells",
+            _("has more cells than the header's {count}").format(count=len(header)),
         )
     row = dict(zip(header, cells, strict=False))
     code = (row.get("participant") or "").strip()
     if code in seen:
-        raise VisitplanError("participant", code, "appears twice in the roster")
+        raise VisitplanError("participant", code, _("appears twice in the roster"))
     flags = frozenset(f.strip() for f in (row.get("flags") or "").split(";") if f.strip())
     records: tuple[Record, ...] = ()
     day1 = (row.get("day1") or "").strip()

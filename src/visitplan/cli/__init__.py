@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from visitplan.cli.common import EXIT_CODES, VisitplanGroup
+from visitplan.cli.common import EXIT_CODES, VisitplanGroup, lang_option
 
 #: (module, command) pairs registered on the main group, in help order.
 COMMANDS = [
@@ -50,6 +50,7 @@ COMMANDS = [
     epilog=EXIT_CODES,
 )
 @click.version_option(package_name="visitplan")
+@lang_option
 def cli() -> None:
     """Plan clinical-trial visits from a protocol's schedule and export calendars."""
 

@@ -8,6 +8,7 @@ import click
 
 from visitplan.cli.common import parse_date_option, protocol_option
 from visitplan.cli.sitectx import db_option, roster_option, site_option
+from visitplan.i18n import _
 
 
 @click.command()
@@ -70,9 +71,11 @@ def agenda(
     from visitplan.site import MovePolicy
 
     if end < start:
-        raise VisitplanError("--to", end.isoformat(), f"is before --from ({start})")
+        raise VisitplanError(
+            "--to", end.isoformat(), _("is before --from ({start})").format(start=start)
+        )
     store_db = choose_db(db, roster=roster, bookings=bookings)
-    _, site, schedules, held = load_site_data(
+    _protocol, site, schedules, held = load_site_data(
         protocol_spec, site_spec, db=store_db, roster=roster, bookings=bookings, today=today
     )
     days = build_agenda(site, schedules, held, start, end)

@@ -8,6 +8,7 @@ import click
 
 from visitplan.cli.common import parse_date_option, protocol_option
 from visitplan.cli.sitectx import db_option, roster_option, site_option
+from visitplan.i18n import _
 
 
 @click.command()
@@ -69,14 +70,16 @@ def book(
         raise VisitplanError(
             "--db",
             DEFAULT_DB,
-            "does not exist and VISITPLAN_DB is not set; give --db FILE, "
-            "or --bookings FILE (with --roster FILE) to book without a database",
+            _(
+                "does not exist and VISITPLAN_DB is not set; give --db FILE, or --bookings FILE "
+                "(with --roster FILE) to book without a database"
+            ),
         )
     from visitplan.booking import book as book_visit
     from visitplan.booking import load_bookings, save_bookings
     from visitplan.cli.sitectx import load_context
 
-    _, site, schedules = load_context(protocol_spec, site_spec, roster)
+    _protocol, site, schedules = load_context(protocol_spec, site_spec, roster)
     held = load_bookings(bookings, site.timezone, missing_ok=True)
     updated = book_visit(site, schedules, participant, visit, when_day, time, held)
     save_bookings(bookings, updated, site.timezone)

@@ -14,6 +14,7 @@ from visitplan.cli.common import (
     parse_date_option,
     protocol_option,
 )
+from visitplan.i18n import _
 
 _output = click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: stdout)."
@@ -42,7 +43,7 @@ def _emit_dataset(
 
     if output is None and sys.stdout.isatty():
         raise VisitplanError(
-            "--format", "xpt", "writes a binary file: give -o FILE or redirect the output"
+            "--format", "xpt", _("writes a binary file: give -o FILE or redirect the output")
         )
     emit(to_xpt(rows, columns, dataset), output)
 
@@ -120,7 +121,7 @@ def sv(
 
     if (roster is None) == (db is None):
         raise VisitplanError(
-            "--roster/--db", "both" if roster else "neither", "give exactly one of them"
+            "--roster/--db", "both" if roster else "neither", _("give exactly one of them")
         )
     study = load_protocol(protocol_spec)
     extra: list[UnscheduledVisit] = []

@@ -12,6 +12,7 @@ import click
 
 from visitplan.cli.common import parse_date_option
 from visitplan.cli.roster import _open, roster_options, user_option
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     from visitplan.store import Roster
@@ -27,7 +28,7 @@ def _one(choices: dict[str, bool]) -> str:
         raise VisitplanError(
             "what",
             " ".join(chosen) or "nothing",
-            f"give exactly one of {', '.join(choices)}",
+            _("give exactly one of {items}").format(items=", ".join(choices)),
         )
     return chosen[0]
 
@@ -129,7 +130,7 @@ def _correct(roster: Roster, c: _Correction) -> str:
             u = roster.correct_unscheduled(code, visit, date=day, time=time, reason=reason)
             return f"corrected {code} {visit} (unscheduled): {u.date} {u.time or ''}".rstrip()
         if day is None and status is None and time is None:
-            raise VisitplanError("correct", visit, "give the right --date, --status or --time")
+            raise VisitplanError("correct", visit, _("give the right --date, --status or --time"))
         schedule = roster.correct(code, visit, date=day, status=status, time=time, reason=reason)
         v = schedule.visit(visit)
         findings = [f"\n! {f}" for f in schedule.findings if f.visit == visit]
@@ -144,13 +145,15 @@ def _correct(roster: Roster, c: _Correction) -> str:
     if what == "--event":
         assert event is not None
         if day is None:
-            raise VisitplanError("--event", event, "give the right --date")
+            raise VisitplanError("--event", event, _("give the right --date"))
         roster.correct_event(code, event, day, reason=reason)
         return f"corrected {code} {event}: {day}"
     if what == "--bcell":
         assert bcell is not None
         if day is None and not baseline:
-            raise VisitplanError("--bcell", bcell, "give the --date of the count (or --baseline)")
+            raise VisitplanError(
+                "--bcell", bcell, _("give the --date of the count (or --baseline)")
+            )
         roster.correct_bcell(code, day, bcell, baseline=baseline, reason=reason)
         which = "baseline B-cell count" if baseline else f"B-cell count of {day}"
         return f"corrected {code} {which}: {bcell:g}"
@@ -219,7 +222,9 @@ def void(
             click.echo(f"voided {code} {visit}: planned again on {v.target}")
         elif what == "VISIT --appointment":
             if visit is None:
-                raise VisitplanError("--appointment", None, "name the VISIT whose appointment goes")
+                raise VisitplanError(
+                    "--appointment", None, _("name the VISIT whose appointment goes")
+                )
             roster.void_appointment(code, visit, reason=reason)
             click.echo(f"voided {code} {visit} appointment")
         elif what == "--event":
@@ -228,7 +233,7 @@ def void(
             click.echo(f"voided {code} {event}")
         elif what in ("--bcell", "--baseline"):
             if what == "--bcell" and day is None:
-                raise VisitplanError("--bcell", None, "give the --date of the count")
+                raise VisitplanError("--bcell", None, _("give the --date of the count"))
             roster.void_bcell(code, day, baseline=what == "--baseline", reason=reason)
             which = "baseline B-cell count" if what == "--baseline" else f"B-cell count of {day}"
             click.echo(f"voided {code} {which}")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from visitplan.cli.common import load_protocol, protocol_option
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     from visitplan.model import Protocol
@@ -32,7 +33,7 @@ def demo(protocol_spec: str, roster: str | None, out: str) -> None:
     from visitplan.roster_csv import load_roster, read_roster
 
     if not out.strip():
-        raise VisitplanError("--out", out, "must name a folder")
+        raise VisitplanError("--out", out, _("must name a folder"))
     protocol = load_protocol(protocol_spec)
     if roster is None:
         text = (resources.files("visitplan") / "data" / "sample-roster.csv").read_text("utf-8")

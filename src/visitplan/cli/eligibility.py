@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from visitplan.cli.common import load_protocol, parse_date_option, protocol_option
+from visitplan.cli.common import load_protocol, machine_format, parse_date_option, protocol_option
 
 
 @click.command()
@@ -30,7 +30,12 @@ from visitplan.cli.common import load_protocol, parse_date_option, protocol_opti
     help="History file: CSV (rule,what,last_dose,last_change,half_life) or JSON.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    callback=machine_format,
 )
 def eligibility(
     protocol_spec: str,

@@ -19,6 +19,7 @@ from visitplan.cli.common import (
 )
 from visitplan.cli.sitectx import site_option
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     from visitplan.fileio import Staging
@@ -147,29 +148,31 @@ def ics(
             raise VisitplanError(
                 "--db",
                 db,
-                "takes its facts and previous export from the database: give no --roster, "
-                "--previous or facts options (only --participant)",
+                _(
+                    "takes its facts and previous export from the database: give no --roster, "
+                    "--previous or facts options (only --participant)"
+                ),
             )
         _from_roster(protocol, db, participant, today, per_participant, output, appointments,
                      options, name)  # fmt: skip
         return
     if today is not None:
-        raise VisitplanError("--today", str(today), "needs --db")
+        raise VisitplanError("--today", str(today), _("needs --db"))
     if roster is not None:
         facts = (participant, screening, day1, actuals, flags, events, bcell_counts)
         if any(facts) or bcell_baseline is not None:
             raise VisitplanError(
-                "--roster", roster, "give either a roster or one participant's facts, not both"
+                "--roster", roster, _("give either a roster or one participant's facts, not both")
             )
         from visitplan.roster_csv import load_roster
 
         people = load_roster(roster, day1_visit=protocol.day1_visit)
     else:
         if per_participant is not None:
-            raise VisitplanError("--per-participant", per_participant, "needs --roster or --db")
+            raise VisitplanError("--per-participant", per_participant, _("needs --roster or --db"))
         if participant is None or screening is None:
             raise VisitplanError(
-                "--participant/--screening", "missing", "give both, or a --roster FILE"
+                "--participant/--screening", "missing", _("give both, or a --roster FILE")
             )
         people = [
             participant_from_options(
@@ -287,7 +290,9 @@ def _stream(path: Path, data: bytes) -> None:
         with open(path, "wb") as fh:
             fh.write(data)
     except OSError as exc:
-        raise VisitplanError("-o", str(path), f"cannot be written: {exc.strerror}") from None
+        raise VisitplanError(
+            "-o", str(path), _("cannot be written: {strerror}").format(strerror=exc.strerror)
+        ) from None
 
 
 def _export(
@@ -312,7 +317,7 @@ def _export(
     elif target is not None and target.is_file():
         state = load_state(target, "-o")
     elif target is not None and target.is_dir():
-        raise VisitplanError("-o", str(target), "is a folder; name a file")
+        raise VisitplanError("-o", str(target), _("is a folder; name a file"))
     return iter_ical(protocol, schedules, previous=state, name=name, **options)
 
 
@@ -354,13 +359,13 @@ def _from_roster(
                 schedules = _each_file(calendar, schedules, per_participant, staging)
             target = None if output is None else _output(output)
             if output is None:
-                for _ in schedules:
+                for _schedule in schedules:
                     pass
             elif target is None:
                 # Whole before the first byte, as for --roster: no half calendar on stdout.
                 whole = b"".join(calendar.calendar(schedules))
             elif target.is_dir():
-                raise VisitplanError("-o", str(target), "is a folder; name a file")
+                raise VisitplanError("-o", str(target), _("is a folder; name a file"))
             else:
                 staging.add(target, calendar.calendar(schedules))
         calendar.flush()
@@ -406,18 +411,20 @@ def _db_appointments(
     form = "[PARTICIPANT/]VISIT=YYYY-MM-DDTHH:MM"
     named: set[str] = set()
     for item in items:
-        key, _ = pair_option(item, "--appointment", form)
-        who, sep, _ = key.rpartition("/")
+        key, _when = pair_option(item, "--appointment", form)
+        who, sep, _visit = key.rpartition("/")
         if not sep and code is None:
-            raise VisitplanError("--appointment", item, f"name the participant: {form}")
+            raise VisitplanError(
+                "--appointment", item, _("name the participant: {form}").format(form=form)
+            )
         who = who if sep else str(code)
         if code is not None and who != code:
-            raise VisitplanError("--appointment", item, "names no participant being exported")
+            raise VisitplanError("--appointment", item, _("names no participant being exported"))
         try:
             store.participant(who)
         except VisitplanError:
             raise VisitplanError(
-                "--appointment", item, "names no participant being exported"
+                "--appointment", item, _("names no participant being exported")
             ) from None
         named.add(who)
     # book() counts the places the stored appointments hold: their participants are planned
@@ -437,17 +444,18 @@ def _dtstamp(text: str | None) -> Any:
 
     if not _STAMP.match(text.strip()):
         raise VisitplanError(
-            "--dtstamp", text, "must be a date and time with its offset, e.g. 2026-01-01T00:00Z"
+            "--dtstamp", text, _("must be a date and time with its offset, e.g. 2026-01-01T00:00Z")
         )
     try:
         return pendulum.parse(text.strip(), exact=True)
     except ValueError:
-        raise VisitplanError("--dtstamp", text, "is not a valid date and time") from None
+        raise VisitplanError("--dtstamp", text, _("is not a valid date and time")) from None
 
 
 def _calendars(protocol: Any, site_spec: str | None) -> dict[str, Any]:
     """Site code -> site calendar: ``--site`` (a code or a site file), else each protocol
     site's built-in site file where there is one."""
+    from visitplan.cli.common import speak_site
     from visitplan.cli.sitectx import site_calendar_of
     from visitplan.site import site_for
 
@@ -458,6 +466,7 @@ def _calendars(protocol: Any, site_spec: str | None) -> dict[str, Any]:
             calendars[site.code] = found
     if site_spec is not None:
         chosen = site_for(site_spec, protocol.sites[0] if protocol.sites else None)
+        speak_site(chosen)
         calendars[chosen.code] = chosen
     return calendars
 
@@ -482,22 +491,28 @@ def _appointments(
         who, sep, visit = key.rpartition("/")
         if not sep:
             if len(schedules) != 1:
-                raise VisitplanError("--appointment", item, f"name the participant: {form}")
+                raise VisitplanError(
+                    "--appointment", item, _("name the participant: {form}").format(form=form)
+                )
             who = schedules[0].participant
         day, sep, time = when.partition("T")
         if not sep:
-            raise VisitplanError("--appointment", item, f"must be written {form}")
+            raise VisitplanError(
+                "--appointment", item, _("must be written {form}").format(form=form)
+            )
         schedule = next((s for s in schedules if s.participant == who), None)
         if schedule is None:
-            raise VisitplanError("--appointment", item, "names no participant being exported")
+            raise VisitplanError("--appointment", item, _("names no participant being exported"))
         site = protocol.site_of(schedule.site)
         calendar = calendars.get(site.code)
         if calendar is None:
             raise VisitplanError(
                 "--appointment",
                 item,
-                f"site {site.code} has no site file to check it against (clinic days, hours); "
-                "give --site FILE.toml",
+                _(
+                    "site {code} has no site file to check it against (clinic days, hours); give "
+                    "--site FILE.toml"
+                ).format(code=site.code),
             )
         zone_day = parse_date(day, f"--appointment {key}")
         held = book(calendar, schedules, who, visit, zone_day, time, held)

@@ -9,6 +9,7 @@ import click
 from visitplan.cli.common import (
     facts_options,
     load_protocol,
+    machine_format,
     parse_date_option,
     participant_from_options,
     protocol_option,
@@ -25,6 +26,7 @@ from visitplan.cli.common import (
     type=click.Choice(["table", "json", "csv"]),
     default="table",
     show_default=True,
+    callback=machine_format,
 )
 def plan(
     protocol_spec: str,

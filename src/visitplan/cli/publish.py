@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from visitplan.cli.roster import _open, roster_options
+from visitplan.i18n import _
 
 PASSWORD_VARIABLE = "VISITPLAN_CALDAV_PASSWORD"
 
@@ -45,7 +46,13 @@ def publish(
 
     password = os.environ.get(PASSWORD_VARIABLE)
     if username is not None and not password:
-        raise VisitplanError("--username", username, f"needs the password in ${PASSWORD_VARIABLE}")
+        raise VisitplanError(
+            "--username",
+            username,
+            _("needs the password in ${PASSWORD_VARIABLE}").format(
+                PASSWORD_VARIABLE=PASSWORD_VARIABLE
+            ),
+        )
     with _open(db, protocol_spec, today, wait) as roster:
         calendar = RosterCalendar(roster, participant)
         with progress("Publishing", calendar.count) as advance:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from visitplan.cli.common import load_protocol, parse_date_option, protocol_option
+from visitplan.cli.common import load_protocol, machine_format, parse_date_option, protocol_option
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     import pendulum
@@ -65,6 +66,7 @@ format_option = click.option(
     type=click.Choice(["table", "json"]),
     default="table",
     show_default=True,
+    callback=machine_format,
 )
 
 
@@ -184,7 +186,7 @@ def record(
         raise VisitplanError(
             "record",
             " ".join(kinds) or "nothing",
-            "give exactly one of VISIT, --unscheduled, --bcell VALUE or --event NAME",
+            _("give exactly one of VISIT, --unscheduled, --bcell VALUE or --event NAME"),
         )
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         when = day if day is not None else _today(roster)

@@ -14,6 +14,7 @@ from visitplan.cli.roster import (
     roster_options,
     user_option,
 )
+from visitplan.i18n import _
 
 
 @click.command()
@@ -40,7 +41,7 @@ def serve(db: str, protocol_spec: str, today: Any, wait: float, host: str, port:
     from visitplan.server import serve as run
 
     if today is not None:
-        raise VisitplanError("--today", str(today), "a server plans for the real date")
+        raise VisitplanError("--today", str(today), _("a server plans for the real date"))
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(
             f"warning: listening on {host}: put visitplan behind a TLS reverse proxy "

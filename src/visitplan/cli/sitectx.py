@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from visitplan.i18n import _
+
 # Shared with the web workspace, which may not import the CLI.
 from visitplan.siteroster import appointment_deviations, from_store, site_calendar_of
 
@@ -62,7 +64,11 @@ def choose_db(db: str | None, *, roster: str | None, bookings: str | None) -> st
     if db is not None and typed:
         if files:
             raise VisitplanError(
-                "--db", db, f"holds the roster and its appointments; drop {' and '.join(files)}"
+                "--db",
+                db,
+                _("holds the roster and its appointments; drop {items}").format(
+                    items=" and ".join(files)
+                ),
             )
         return db
     if files:
@@ -96,11 +102,12 @@ def load_context(
 
 def load_site(protocol_spec: str, site_spec: str | None) -> tuple[Any, Any]:
     """The protocol and the site calendar (which must agree with the protocol's site)."""
-    from visitplan.cli.common import load_protocol
+    from visitplan.cli.common import load_protocol, speak_site
     from visitplan.site import site_for
 
     protocol = load_protocol(protocol_spec)
     site = site_for(site_spec, protocol.sites[0] if protocol.sites else None)
+    speak_site(site)
     return protocol, site
 
 

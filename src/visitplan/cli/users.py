@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from visitplan.cli.common import machine_format
 from visitplan.cli.roster import _open, roster_options, user_option
 
 
@@ -93,7 +94,13 @@ def disable(
 
 
 @user.command("list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    callback=machine_format,
+)
 @roster_options
 def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
     """Every login with its role and state (never a password)."""
