@@ -25,7 +25,7 @@ from visitplan.compiled import _topological as _topological
 from visitplan.compiled import dependency_order as dependency_order
 from visitplan.dates import Span, Spans, shift, study_day, to_date
 from visitplan.errors import ProtocolError, VisitplanError
-from visitplan.i18n import _
+from visitplan.i18n import _, language, ngettext
 from visitplan.model import (
     Anchor,
     AnchorKind,
@@ -167,9 +167,11 @@ class _Planner:
         known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.f.visits]
         missing = [v for v in self.protocol.visits if v.code == code and v not in self.f.visits]
         rule = (
-            f"applies only to participants flagged {missing[0].condition}"
+            _("applies only to participants flagged {flag}").format(flag=missing[0].condition)
             if missing
-            else f"unknown visit code for {self.protocol.id}; known: {', '.join(known)}"
+            else _("unknown visit code for {study}; known: {known}").format(
+                study=self.protocol.id, known=", ".join(known)
+            )
         )
         raise VisitplanError("visit", code, rule)
 
@@ -399,7 +401,11 @@ class _Planner:
         assert self._no_dose is not None
         record = self.records.get(code)
         if record is None:
-            return VisitStatus.CANCELLED, None, f"not planned: {self._no_dose}"
+            return (
+                VisitStatus.CANCELLED,
+                None,
+                _("not planned: {why}").format(why=self._no_dose),
+            )
         if number is None:
             self._unplanned(code, self._no_dose)
         actual = record.date if record.status is Status.DONE else None
@@ -481,7 +487,12 @@ class _Planner:
                 why = self._ended_why(v, k, target, limit, stop_event, stop_visit)
                 self._unplanned(occ[0], why)
             elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
-                self._unplanned(occ[0], f"done {pv.actual}, after {rep.stop_visit} ({stop_done})")
+                self._unplanned(
+                    occ[0],
+                    _("done {day}, after {visit} ({stop})").format(
+                        day=pv.actual, visit=rep.stop_visit, stop=stop_done
+                    ),
+                )
         return planned  # not reached: the loop returns or raises at MAX_OCCURRENCES + 1
 
     def _ended_why(
@@ -499,12 +510,20 @@ class _Planner:
         if self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE:
             return self._no_dose
         if rep.count is not None and k >= rep.count:
-            return f"the protocol plans {rep.count} occurrence{'s' if rep.count != 1 else ''}"
+            return ngettext(
+                "the protocol plans {n} occurrence", "the protocol plans {n} occurrences", rep.count
+            ).format(n=rep.count)
         if limit is not None and target > limit:
-            return f"its target {target} is after {v.anchor} + {rep.until} ({limit})"
+            return _("its target {target} is after {anchor} + {until} ({limit})").format(
+                target=target, anchor=v.anchor, until=rep.until, limit=limit
+            )
         if stop_event is not None and target > stop_event:
-            return f"its target {target} is after {rep.stop_event} on {stop_event}"
-        return f"its target {target} is on or after {rep.stop_visit} ({stop_visit})"
+            return _("its target {target} is after {event} on {day}").format(
+                target=target, event=rep.stop_event, day=stop_event
+            )
+        return _("its target {target} is on or after {visit} ({day})").format(
+            target=target, visit=rep.stop_visit, day=stop_visit
+        )
 
     def _unplanned(self, code: str, why: str) -> None:
         self.findings.append(
@@ -597,12 +616,22 @@ class _Planner:
                 why = (
                     self._no_dose
                     if self._no_dose is not None and no_dose
-                    else f"{needed or 'no'} occurrence{'s' if needed != 1 else ''} of {v.code} "
-                    f"needed: the visits doing its procedures leave no other gap over {rep.every}"
+                    else ngettext(
+                        "{n} occurrence of {code} needed: the visits doing its procedures leave "
+                        "no other gap over {every}",
+                        "{n} occurrences of {code} needed: the visits doing its procedures "
+                        "leave no other gap over {every}",
+                        needed,
+                    ).format(n=needed, code=v.code, every=rep.every)
                 )
                 self._unplanned(occ[0], why)
             elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
-                self._unplanned(occ[0], f"done {pv.actual}, after {rep.stop_visit} ({stop_done})")
+                self._unplanned(
+                    occ[0],
+                    _("done {day}, after {visit} ({stop})").format(
+                        day=pv.actual, visit=rep.stop_visit, stop=stop_done
+                    ),
+                )
             if pv.actual is not None and pv.actual > base:
                 base, from_anchor, k = pv.actual, False, 1
             else:
@@ -634,10 +663,10 @@ class _Planner:
             record = Record(v.code, self.p.screening)
         if record is None:
             if v.code in self.c.dosing and self.p.discontinued is not None:
-                reason = f"treatment discontinued on {self.p.discontinued}"
+                reason = _("treatment discontinued on {day}").format(day=self.p.discontinued)
                 return VisitStatus.CANCELLED, None, reason
             if self.p.withdrawn is not None and target >= self.p.withdrawn:
-                reason = f"withdrawn from the study on {self.p.withdrawn}"
+                reason = _("withdrawn from the study on {day}").format(day=self.p.withdrawn)
                 return VisitStatus.CANCELLED, None, reason
             if self.today is not None and self.today > latest:
                 self.findings.append(
@@ -676,7 +705,7 @@ class _Planner:
                     day.isoformat(),
                     _(
                         "must be between {earliest} and {latest} (the strict window of {name})"
-                    ).format(earliest=earliest, latest=latest, name=v.name),
+                    ).format(earliest=earliest, latest=latest, name=v.name_in(language())),
                 )
             self.findings.append(
                 Finding(
@@ -708,11 +737,13 @@ class _Planner:
             # only places those cancelled visits: the day treatment ended (discontinuation),
             # else the withdrawal, else the last dosing visit's date.
             self.last_dose = None
-            self._no_dose = "no dose of the study drug was given"
+            self._no_dose = _("no dose of the study drug was given")
             p = self.p
             stops = [d for d in (p.discontinued, p.withdrawn) if d is not None]
             if p.discontinued is not None:
-                self._no_dose += f" (treatment discontinued on {p.discontinued})"
+                self._no_dose = _("{why} (treatment discontinued on {day})").format(
+                    why=self._no_dose, day=p.discontinued
+                )
             dosing = [s.date for code in self.f.dosing for s in self.slots.get(code, ())]
             self._no_dose_date = stops[0] if stops else max(dosing, default=p.screening)
 

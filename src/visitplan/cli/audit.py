@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from visitplan.cli.roster import _open, roster_options
+from visitplan.i18n import _
 
 
 @click.group()
@@ -31,9 +32,13 @@ def verify(expect: str | None, db: str, protocol_spec: str, today: Any, wait: fl
     with _open(db, protocol_spec, today, wait) as roster:
         found = roster.verify(expect)
     if found.intact:
-        click.echo(f"intact ({found.entries} entries; head {found.head})")
+        click.echo(
+            _("intact ({entries} entries; head {head})").format(
+                entries=found.entries, head=found.head
+            )
+        )
         return
     from visitplan.errors import printable
 
-    click.echo(f"NOT intact: {printable(found.problem or '')}")
+    click.echo(_("NOT intact: {problem}").format(problem=printable(found.problem or "")))
     raise SystemExit(1)

@@ -8,7 +8,7 @@ import click
 
 from visitplan.cli.common import parse_date_option, protocol_option
 from visitplan.cli.sitectx import db_option, roster_option, site_option
-from visitplan.i18n import _
+from visitplan.i18n import _, ngettext
 
 
 @click.command()
@@ -84,12 +84,24 @@ def book(
     updated = book_visit(site, schedules, participant, visit, when_day, time, held)
     save_bookings(bookings, updated, site.timezone)
     when = updated[(participant, visit)]
-    replaced = " (replaces the earlier appointment)" if (participant, visit) in held else ""
-    click.echo(
-        f"booked {participant} {visit} on {when.format('YYYY-MM-DD HH:mm')} {site.timezone} "
-        f"(UTC{when.format('Z')}){replaced}; {len(updated)} "
-        f"appointment{'s' if len(updated) != 1 else ''} in {bookings}"
+    stored = ngettext(
+        "{n} appointment in {file}", "{n} appointments in {file}", len(updated)
+    ).format(n=len(updated), file=bookings)
+    click.echo(_booked(participant, visit, when, site, (participant, visit) in held) + stored)
+
+
+def _booked(participant: str, visit: str, when: Any, site: Any, replaced: bool) -> str:
+    """``booked 1001 W8 on 2026-12-30 09:30 Europe/Paris (UTC+01:00); `` and more."""
+    text = _("booked {participant} {visit} on {when} {zone} (UTC{offset})").format(
+        participant=participant,
+        visit=visit,
+        when=when.format("YYYY-MM-DD HH:mm"),
+        zone=site.timezone,
+        offset=when.format("Z"),
     )
+    if replaced:
+        text += " " + _("(replaces the earlier appointment)")
+    return text + "; "
 
 
 def _book_in_store(
@@ -111,9 +123,9 @@ def _book_in_store(
     protocol, site = load_site(protocol_spec, site_spec)
     with Roster.open(db, protocol=protocol, today=today, create=False) as store:
         when, held, count = book_in_store(store, site, participant, visit, day, time, reason=reason)
-    replaced = " (replaces the earlier appointment)" if held else ""
-    click.echo(
-        f"booked {participant} {visit} on {when.format('YYYY-MM-DD HH:mm')} {site.timezone} "
-        f"(UTC{when.format('Z')}){replaced}; {count} appointment"
-        f"{'s' if count != 1 else ''} at {site.code} in {db} (audited)"
-    )
+    stored = ngettext(
+        "{n} appointment at {site} in {db} (audited)",
+        "{n} appointments at {site} in {db} (audited)",
+        count,
+    ).format(n=count, site=site.code, db=db)
+    click.echo(_booked(participant, visit, when, site, bool(held)) + stored)

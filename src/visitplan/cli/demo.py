@@ -60,8 +60,12 @@ def demo(protocol_spec: str, roster: str | None, out: str) -> None:
         files[name] = _calendar(protocol, group, folder, name)
     written = write_files(folder, files)
     for p, s in zip(people, schedules, strict=True):
-        click.echo(f"{p.code}: Day 1 {s.day1}, last dose {s.last_dose}, {len(s.visits)} visits")
-    click.echo(f"wrote {len(written)} files under {folder}/")
+        click.echo(
+            _("{code}: Day 1 {day1}, last dose {last_dose}, {n} visits").format(
+                code=p.code, day1=s.day1, last_dose=s.last_dose, n=len(s.visits)
+            )
+        )
+    click.echo(_("wrote {n} files under {folder}/").format(n=len(written), folder=folder))
 
 
 def _calendar(protocol: Protocol, schedules: list[Schedule], folder: Path, name: str) -> bytes:

@@ -57,4 +57,4 @@ def publish(
         calendar = RosterCalendar(roster, participant)
         with progress("Publishing", calendar.count) as advance:
             done = push(calendar, url, username=username, password=password, progress=advance)
-    click.echo(f"published to {url}: {done}")
+    click.echo(_("published to {url}: {done}").format(url=url, done=done))

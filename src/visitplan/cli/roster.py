@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from visitplan.cli.common import load_protocol, machine_format, parse_date_option, protocol_option
-from visitplan.i18n import _
+from visitplan.cli.common import (
+    error_line,
+    load_protocol,
+    machine_format,
+    parse_date_option,
+    protocol_option,
+)
+from visitplan.i18n import _, ngettext
 
 if TYPE_CHECKING:
     import pendulum
@@ -134,9 +140,11 @@ def enroll(
         person = roster.enroll(code, screening, site=site, flags=flags, reason=reason)
         schedule = roster.schedule(person.code)
     if created:
-        click.echo(f"created the roster {db}")
+        click.echo(_("created the roster {db}").format(db=db))
     click.echo(
-        f"enrolled {person.code}: screening {person.screening}, Day 1 target {schedule.day1}"
+        _("enrolled {code}: screening {screening}, Day 1 target {day1}").format(
+            code=person.code, screening=person.screening, day1=schedule.day1
+        )
     )
 
 
@@ -193,21 +201,35 @@ def record(
         if visit is not None:
             schedule = roster.record(code, visit, day, status=status, time=time, reason=reason)
             v = schedule.visit(visit)
-            click.echo(f"recorded {code} {visit}: {_visit_state(v)}")
+            click.echo(
+                _("recorded {code} {visit}: {state}").format(
+                    code=code, visit=visit, state=_visit_state(v)
+                )
+            )
             for f in schedule.findings:
                 if f.visit == visit:
-                    click.echo(f"! {printable(str(f))}")
+                    click.echo(f"! {printable(finding_text(f))}")
         elif unscheduled:
             u = roster.record_unscheduled(code, when, time=time, reason=reason)
-            click.echo(f"recorded {code} {u.code} (unscheduled) on {u.date}")
+            click.echo(
+                _("recorded {code} {visit} (unscheduled) on {day}").format(
+                    code=code, visit=u.code, day=u.date
+                )
+            )
         elif bcell is not None:
             c = roster.record_bcell(code, when, bcell, unit, baseline=baseline, reason=reason)
-            what = "baseline B-cell count" if baseline else "B-cell count"
-            click.echo(f"recorded {code} {what} {c.value:g} {c.unit} on {c.date}")
+            message = (
+                _("recorded {code} baseline B-cell count {value:g} {unit} on {day}")
+                if baseline
+                else _("recorded {code} B-cell count {value:g} {unit} on {day}")
+            )
+            click.echo(message.format(code=code, value=c.value, unit=c.unit, day=c.date))
         else:
             assert event is not None
             roster.record_event(code, event, when, reason=reason)
-            click.echo(f"recorded {code} {event} on {when}")
+            click.echo(
+                _("recorded {code} {event} on {day}").format(code=code, event=event, day=when)
+            )
 
 
 @click.command()
@@ -230,8 +252,12 @@ def discontinue(
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         schedule = roster.discontinue(code, day, reason)
     eot = roster.protocol.rules.early_end_visit
-    extra = f"; {eot} target {schedule.visit(eot).target}" if eot else ""
-    click.echo(f"discontinued treatment of {code} on {day}{extra}")
+    message = _("discontinued treatment of {code} on {day}").format(code=code, day=day)
+    if eot:
+        message += "; " + _("{visit} target {target}").format(
+            visit=eot, target=schedule.visit(eot).target
+        )
+    click.echo(message)
 
 
 @click.command()
@@ -254,7 +280,13 @@ def withdraw(
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         schedule = roster.withdraw(code, day, reason)
     cancelled = sum(1 for v in schedule.visits if v.status.value == "cancelled")
-    click.echo(f"withdrew {code} on {day}; {cancelled} visits cancelled")
+    click.echo(
+        ngettext(
+            "withdrew {code} on {day}; {n} visit cancelled",
+            "withdrew {code} on {day}; {n} visits cancelled",
+            cancelled,
+        ).format(code=code, day=day, n=cancelled)
+    )
 
 
 @click.command()
@@ -303,19 +335,32 @@ def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: flo
 
     console = Console()
     print_schedule(roster.protocol, schedule, console)
-    facts = [f"site {person.site or '-'}"]
+    facts = [_("site {site}").format(site=person.site or "-")]
     if person.flags:
-        facts.append("flags " + ", ".join(sorted(person.flags)))
+        facts.append(_("flags {flags}").format(flags=", ".join(sorted(person.flags))))
     if person.discontinued:
-        facts.append(f"treatment discontinued {person.discontinued}")
+        facts.append(_("treatment discontinued {day}").format(day=person.discontinued))
     if person.withdrawn:
-        facts.append(f"withdrawn {person.withdrawn}")
+        facts.append(_("withdrawn {day}").format(day=person.withdrawn))
     if baseline:
-        facts.append(f"baseline B-cells {baseline[0]:g} {baseline[1]}")
+        facts.append(
+            _("baseline B-cells {value:g} {unit}").format(value=baseline[0], unit=baseline[1])
+        )
     lines = ["; ".join(facts)]
-    lines += [f"{u.code} unscheduled {u.date} {u.time or ''} {u.reason or ''}" for u in extra]
-    lines += [f"B-cell count {c.date}: {c.value:g} {c.unit}" for c in counts]
-    lines += [f"appointment {a.visit}: {a.date} {a.time or ''}" for a in booked]
+    lines += [
+        _("{visit} unscheduled {day} {time} {reason}").format(
+            visit=u.code, day=u.date, time=u.time or "", reason=u.reason or ""
+        )
+        for u in extra
+    ]
+    lines += [
+        _("B-cell count {day}: {value:g} {unit}").format(day=c.date, value=c.value, unit=c.unit)
+        for c in counts
+    ]
+    lines += [
+        _("appointment {visit}: {day} {time}").format(visit=a.visit, day=a.date, time=a.time or "")
+        for a in booked
+    ]
     for line in lines:
         console.print(cell_text(line))
 
@@ -507,9 +552,15 @@ def import_(
             kept = roster.import_participants(Counted(people, advance), source=path, reason=reason)
     except RosterError as exc:
         for row in exc.rows:
-            click.echo(f"error: {row}", err=True)
+            click.echo(error_line(row), err=True)
         raise SystemExit(2) from None
-    click.echo(f"imported {len(kept)} participants from {path}")
+    click.echo(
+        ngettext(
+            "imported {n} participant from {file}",
+            "imported {n} participants from {file}",
+            len(kept),
+        ).format(n=len(kept), file=path)
+    )
 
 
 def _print_deviations(
@@ -570,7 +621,12 @@ def _appointment(value: dict[str, Any] | None) -> str:
 
 
 def _visit_state(v: Any) -> str:
-    return str(v.status.value) + (f" {v.actual}" if v.actual else "")
+    return _(v.status.value) + (f" {v.actual}" if v.actual else "")
+
+
+def finding_text(f: Any) -> str:
+    """A finding as a line: ``W4: out-of-window: done ...``, its kind in the current language."""
+    return f"{f.visit}: {_(f.kind.value)}: {f.message}"
 
 
 def _iso(day: pendulum.Date | None) -> str | None:

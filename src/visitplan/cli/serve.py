@@ -44,15 +44,20 @@ def serve(db: str, protocol_spec: str, today: Any, wait: float, host: str, port:
         raise VisitplanError("--today", str(today), _("a server plans for the real date"))
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(
-            f"warning: listening on {host}: put visitplan behind a TLS reverse proxy "
-            "(docs/workspace.md); a feed's link is its only secret and logins need TLS",
+            _(
+                "warning: listening on {host}: put visitplan behind a TLS reverse proxy "
+                "(docs/workspace.md); a feed's link is its only secret and logins need TLS"
+            ).format(host=host),
             err=True,
         )
+    protocol = load_protocol(protocol_spec)
     click.echo(
-        f"serving the workspace and calendar feeds of {db} on http://{host}:{port}/login "
-        "(Ctrl+C stops)"
+        _(
+            "serving the workspace and calendar feeds of {db} on http://{host}:{port}/login "
+            "(Ctrl+C stops)"
+        ).format(db=db, host=host, port=port)
     )
-    run(db, host=host, port=port, protocol=load_protocol(protocol_spec), wait=wait)
+    run(db, host=host, port=port, protocol=protocol, wait=wait)
 
 
 @click.group()
@@ -86,10 +91,16 @@ def create(
         made, token = roster.create_feed(label, participant, reason=reason)
     path = f"/feeds/{token}.ics"
     click.echo(f"{base_url.rstrip('/')}{path}" if base_url else path)
-    scope = "the site calendar" if made.participant is None else f"participant {participant}"
+    scope = (
+        _("the site calendar")
+        if made.participant is None
+        else _("participant {code}").format(code=participant)
+    )
     click.echo(
-        f"created feed {made.label!r} ({scope}); the link is shown this once and is its only "
-        "secret: give it to its user only ('visitplan feed revoke' ends it)",
+        _(
+            "created feed {label!r} ({scope}); the link is shown this once and is its only "
+            "secret: give it to its user only ('visitplan feed revoke' ends it)"
+        ).format(label=made.label, scope=scope),
         err=True,
     )
 
@@ -159,4 +170,4 @@ def revoke(
     """Revoke feed LABEL: its link answers 404 from now on."""
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         roster.revoke_feed(label, reason=reason)
-    click.echo(f"revoked feed {label!r}")
+    click.echo(_("revoked feed {label!r}").format(label=label))

@@ -141,8 +141,10 @@ def load_site_data(
     schedules, held, stale = from_store(protocol, site, people, rows, day)
     for r in stale:
         click.echo(
-            f"note: appointment {r.participant} {r.visit} on {r.date} names a visit that is "
-            "no longer planned; left out",
+            _(
+                "note: appointment {participant} {visit} on {day} names a visit that is no "
+                "longer planned; left out"
+            ).format(participant=r.participant, visit=r.visit, day=r.date),
             err=True,
         )
     return protocol, site, schedules, held

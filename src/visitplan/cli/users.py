@@ -10,6 +10,7 @@ import click
 
 from visitplan.cli.common import machine_format
 from visitplan.cli.roster import _open, roster_options, user_option
+from visitplan.i18n import _
 
 
 @click.group()
@@ -49,7 +50,7 @@ def add(
     password = _password(password_stdin)
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         added = roster.add_user(name, role, password)
-    click.echo(f"added user {added.name} ({added.role})")
+    click.echo(_("added user {name} ({role})").format(name=added.name, role=_(added.role)))
 
 
 @user.command("password")
@@ -70,7 +71,7 @@ def password(
     secret = _password(password_stdin)
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         roster.set_password(name, secret)
-    click.echo(f"changed the password of {name}")
+    click.echo(_("changed the password of {name}").format(name=name))
 
 
 @user.command("disable")
@@ -90,7 +91,7 @@ def disable(
     """Disable the login NAME (it can no longer log in; its changes stay in the trail)."""
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         roster.disable_user(name, reason)
-    click.echo(f"disabled user {name}")
+    click.echo(_("disabled user {name}").format(name=name))
 
 
 @user.command("list")
