@@ -138,7 +138,7 @@ def test_an_installed_wheel_speaks_french(tmp_path):
     env.pop("VISITPLAN_LANG", None)
     script = (
         "import visitplan, visitplan.i18n as i; print(visitplan.__file__);"
-        "i.use('fr').__enter__(); print(i._('Window'))"
+        "i.set_language('fr'); print(i._('Window'))"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], check=True, capture_output=True, text=True, env=env

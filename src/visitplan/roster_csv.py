@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -37,12 +38,19 @@ MAX_ROSTER_BYTES = 32 * 1024 * 1024
 
 
 def read_roster(
-    text: str, *, source: str = "roster", day1_visit: str = "D1", max_rows: int = MAX_ROSTER_ROWS
+    text: str,
+    *,
+    source: str = "roster",
+    day1_visit: str = "D1",
+    max_rows: int = MAX_ROSTER_ROWS,
+    dayfirst: bool = False,
 ) -> list[Participant]:
-    """Participants from CSV text; every bad row is reported as ``source:line: error``.
+    """Participants from CSV text (``,`` or ``;`` between cells, as a French spreadsheet
+    writes it); every bad row is reported as ``source:line: error``.
 
     At most ``max_rows`` participants: a file with more is refused as soon as the reader gets
-    past them.
+    past them. Dates are YYYY-MM-DD; with ``dayfirst``, DD/MM/YYYY too (31/01/2023). A date
+    written with slashes is never guessed: without ``dayfirst`` it is refused.
     """
     if not isinstance(text, str):
         raise VisitplanError(source, type(text).__name__, _("roster text must be a str"))
@@ -64,7 +72,9 @@ def read_roster(
                 )
             ) from None
 
-    return read_rows(rows(), source=source, day1_visit=day1_visit, max_rows=max_rows)
+    return read_rows(
+        rows(), source=source, day1_visit=day1_visit, max_rows=max_rows, dayfirst=dayfirst
+    )
 
 
 class _BrokenRow(Exception):
@@ -78,6 +88,7 @@ def read_rows(
     source: str = "roster",
     day1_visit: str = "D1",
     max_rows: int = MAX_ROSTER_ROWS,
+    dayfirst: bool = False,
 ) -> list[Participant]:
     """Participants from ``(line, cells)`` rows, the first the header: the reader behind
     :func:`read_roster` and the ``.xlsx`` import, which therefore refuse the same rows with
@@ -104,7 +115,7 @@ def read_rows(
             if not cells:
                 continue  # a blank line
             try:
-                person = _participant(header, cells, seen, day1_visit)
+                person = _participant(header, cells, seen, day1_visit, dayfirst)
             except VisitplanError as exc:
                 errors.append(f"{source}:{line}: {exc}")
                 continue
@@ -138,8 +149,34 @@ def _check_header(header: list[str], source: str) -> None:
         )
 
 
+#: A date written day first or month first: 31/01/2023, 1.2.2023, 31-01-2023.
+_SLASHED = re.compile(r"([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})", re.ASCII)
+
+
+def date_cell(text: str, field: str, dayfirst: bool) -> str:
+    """A date cell as YYYY-MM-DD: ISO as written, or DD/MM/YYYY with ``dayfirst``.
+
+    01/02/2023 is 1 February in France and 2 January in the US: such a date is read only when
+    the file is said to be day first (``--dayfirst``), never guessed from its numbers.
+    """
+    m = _SLASHED.fullmatch(text)
+    if m is None:
+        return text
+    if not dayfirst:
+        raise VisitplanError(
+            field,
+            text,
+            _(
+                "is not written YYYY-MM-DD; a day-first date (31/01/2023) is read only with "
+                "--dayfirst"
+            ),
+        )
+    day, month, year = m.groups()
+    return f"{year}-{int(month):02d}-{int(day):02d}"
+
+
 def _participant(
-    header: list[str], cells: list[str], seen: set[str], day1_visit: str
+    header: list[str], cells: list[str], seen: set[str], day1_visit: str, dayfirst: bool = False
 ) -> Participant:
     if len(cells) > len(header):
         raise VisitplanError(
@@ -152,13 +189,14 @@ def _participant(
     if code in seen:
         raise VisitplanError("participant", code, _("appears twice in the roster"))
     flags = frozenset(f.strip() for f in (row.get("flags") or "").split(";") if f.strip())
+    screening = date_cell((row.get("screening") or "").strip(), "screening", dayfirst)
     records: tuple[Record, ...] = ()
     day1 = (row.get("day1") or "").strip()
     if day1:
-        records = (Record(day1_visit, to_date(day1, "day1")),)
+        records = (Record(day1_visit, to_date(date_cell(day1, "day1", dayfirst), "day1")),)
     return Participant(
         code,
-        (row.get("screening") or "").strip(),
+        screening,
         records=records,
         flags=flags,
         site=(row.get("site") or "").strip() or None,
@@ -166,9 +204,15 @@ def _participant(
 
 
 def load_roster(
-    path: str | Path, *, day1_visit: str = "D1", max_rows: int = MAX_ROSTER_ROWS
+    path: str | Path,
+    *,
+    day1_visit: str = "D1",
+    max_rows: int = MAX_ROSTER_ROWS,
+    dayfirst: bool = False,
 ) -> list[Participant]:
-    """Read a roster CSV file (UTF-8, a BOM from Excel is accepted; at most
-    :data:`MAX_ROSTER_BYTES` and ``max_rows`` participants)."""
+    """Read a roster CSV file (UTF-8, a BOM from Excel is accepted, ``,`` or ``;`` between
+    cells; at most :data:`MAX_ROSTER_BYTES` and ``max_rows`` participants)."""
     text = read_text(path, "roster file", limit=MAX_ROSTER_BYTES)
-    return read_roster(text, source=str(path), day1_visit=day1_visit, max_rows=max_rows)
+    return read_roster(
+        text, source=str(path), day1_visit=day1_visit, max_rows=max_rows, dayfirst=dayfirst
+    )

@@ -112,6 +112,8 @@ class SiteCalendar:
     #: The language of the site's team: what visitplan's outputs read in there (calendars,
     #: tables, messages, holiday names) unless ``--lang`` says otherwise.
     language: str = "en"
+    #: CSV outputs for a French spreadsheet (``;``, a byte-order mark) unless ``--no-excel``.
+    excel_csv: bool = False
 
     # -- days ------------------------------------------------------------------------------
     def holiday(self, day: pendulum.Date) -> str | None:
@@ -376,7 +378,8 @@ class _SiteReader(Reader):
         if "site" not in doc:
             self.error("site", None, _("is required (a [site] table)"))
             return None
-        fields = {"code", "name", "timezone", "country", "subdivision", "policy", "language"}
+        fields = {"code", "name", "timezone", "country", "subdivision", "policy", "language",
+                  "excel_csv"}  # fmt: skip
         s = self.table(doc["site"], "site", fields, set())
         code = self.nonempty_text(s, "code", "site", required=True, plain=False)
         if code is not None and not SITE_CODE.match(code):
@@ -415,6 +418,11 @@ class _SiteReader(Reader):
                     _("must be one of: {choices}").format(choices=", ".join(i18n.LANGUAGES)),
                 )
 
+        excel_csv = s.get("excel_csv", False)
+        if not isinstance(excel_csv, bool):
+            self.error("site.excel_csv", excel_csv, _("must be true or false"))
+            excel_csv = False
+
         c = self.table(doc.get("clinic", {}), "clinic", {"days", "opens", "closes"}, set())
         weekdays = self._weekdays(c.get("days", list(_WEEKDAYS[:5])))
         opens = self.time(c, "opens", _OPENS)
@@ -440,6 +448,7 @@ class _SiteReader(Reader):
             daily_limit=daily_limit,
             policy=policy,
             language=language,
+            excel_csv=excel_csv,
         )
 
     def _check_holidays(self, country: str, subdivision: str | None) -> None:

@@ -246,6 +246,42 @@ def machine_format(ctx: click.Context, param: click.Parameter, value: str) -> st
     return value
 
 
+_EXCEL = "visitplan.excel"
+
+
+def _remember_excel(ctx: click.Context, param: click.Parameter, value: bool | None) -> None:
+    if value is not None:
+        ctx.meta[_EXCEL] = value
+
+
+#: ``--excel/--no-excel``: CSV as a French spreadsheet reads it (``;``, a byte-order mark).
+excel_option = click.option(
+    "--excel/--no-excel",
+    default=None,
+    expose_value=False,
+    callback=_remember_excel,
+    help="CSV as a French spreadsheet (Excel) opens it: ';' between cells and a UTF-8 "
+    "byte-order mark (default: the site file's excel_csv, else off). Cells are unchanged.",
+)
+
+
+def wants_excel(protocol: Any) -> bool:
+    """Whether this run writes CSV for a French spreadsheet: ``--excel`` or ``--no-excel`` if
+    given, else the ``excel_csv`` setting of the protocol site's site file."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and _EXCEL in ctx.meta:
+        return bool(ctx.meta[_EXCEL])
+    if not getattr(protocol, "sites", ()):
+        return False
+    from visitplan.siteroster import site_calendar_of
+
+    try:
+        site = site_calendar_of(protocol, None)
+    except VisitplanError:
+        return False
+    return bool(site is not None and site.excel_csv)
+
+
 def format_choice(*choices: str, help: str | None = None) -> Callable[[_F], _F]:
     """``--format`` (the parameter ``fmt``): one of ``choices``, the first by default. A
     machine format (not in :data:`HUMAN_FORMATS`) makes the command speak English."""

@@ -520,11 +520,18 @@ def _local(at: str, zone: str) -> str:
 @click.command("import")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--reason", help="Why (kept in the audit trail).")
+@click.option(
+    "--dayfirst",
+    is_flag=True,
+    help="Dates written DD/MM/YYYY are day first (31/01/2023), as a French spreadsheet writes "
+    "them; without it only YYYY-MM-DD is read, never a guess.",
+)
 @roster_options
 @user_option
 def import_(
     path: str,
     reason: str | None,
+    dayfirst: bool,
     db: str,
     protocol_spec: str,
     today: Any,
@@ -533,8 +540,9 @@ def import_(
 ) -> None:
     """Enrol every participant of a roster file (CSV, or .xlsx), all of them or none.
 
-    Columns: participant, site, screening, day1, flags (';'-separated). Every bad row is
-    reported, and nothing is stored unless every row is good.
+    Columns: participant, site, screening, day1, flags (';'-separated). Cells are separated
+    by ',' or, as a French spreadsheet saves them, ';'. Every bad row is reported, and nothing
+    is stored unless every row is good.
     """
     from visitplan.cli.progress import Counted, progress
     from visitplan.roster_csv import RosterError
@@ -544,7 +552,7 @@ def import_(
     protocol = load_protocol(protocol_spec)
     try:
         # The file is read first: a missing or unreadable file creates no empty database.
-        people = read_roster_file(path, day1_visit=protocol.day1_visit)
+        people = read_roster_file(path, day1_visit=protocol.day1_visit, dayfirst=dayfirst)
         with (
             Roster.open(db, protocol=protocol, today=today, wait=wait, user=user or None) as roster,
             progress("Importing", len(people)) as advance,

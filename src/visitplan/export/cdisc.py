@@ -471,8 +471,10 @@ def _number_unscheduled(
     return out
 
 
-def to_csv(rows: Iterable[Mapping[str, str]], columns: Sequence[str]) -> str:
+def to_csv(
+    rows: Iterable[Mapping[str, str]], columns: Sequence[str], *, excel: bool = False
+) -> str:
     """Rows as CSV with the CDISC variable names as header; cells are formula-safe."""
     from visitplan import csvfile
 
-    return csvfile.to_csv(columns, ([row.get(c, "") for c in columns] for row in rows))
+    return csvfile.to_csv(columns, ([row.get(c, "") for c in columns] for row in rows), excel=excel)

@@ -143,11 +143,12 @@ class Reader:
             if not isinstance(lang, str) or not _LANGUAGE.fullmatch(lang):
                 self.error(field, lang, _("a language code is 2 or 3 lower-case letters (fr, de)"))
                 continue
-            text = self.text(value, lang, field)
-            if text.strip():
-                out[lang] = text
-            elif not isinstance(value[lang], str) or not value[lang].strip():
+            if not isinstance(value[lang], str) or not value[lang].strip():
                 self.error(f"{field}.{lang}", value[lang], _("must be non-empty text"))
+                continue
+            text = self.text(value, lang, field)
+            if text:
+                out[lang] = text
         return out
 
     def enum(self, raw: Mapping[str, Any], key: str, path: str, kind: type[T], default: T) -> T:

@@ -41,18 +41,29 @@ MAX_IMPORT_ROWS = 10_000
 
 
 def read_roster_file(
-    path: str | Path, *, day1_visit: str = "D1", max_rows: int = MAX_IMPORT_ROWS
+    path: str | Path,
+    *,
+    day1_visit: str = "D1",
+    max_rows: int = MAX_IMPORT_ROWS,
+    dayfirst: bool = False,
 ) -> list[Participant]:
     """Participants from a roster CSV, or from the first sheet of an ``.xlsx`` workbook: at
     most ``max_rows``, a longer file refused once the reader is past them.
 
     Both go through the same reader (:func:`visitplan.roster_csv.read_rows`), so the columns,
-    the checks and the row-level errors (``file:row: error``) are the same.
+    the checks and the row-level errors (``file:row: error``) are the same. ``dayfirst``:
+    dates written DD/MM/YYYY are read day first (a workbook's date cells are dates already).
     """
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
-        return load_roster(path, day1_visit=day1_visit, max_rows=max_rows)
-    return read_rows(xlsx_rows(path), source=str(path), day1_visit=day1_visit, max_rows=max_rows)
+        return load_roster(path, day1_visit=day1_visit, max_rows=max_rows, dayfirst=dayfirst)
+    return read_rows(
+        xlsx_rows(path),
+        source=str(path),
+        day1_visit=day1_visit,
+        max_rows=max_rows,
+        dayfirst=dayfirst,
+    )
 
 
 def xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:

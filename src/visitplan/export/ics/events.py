@@ -323,7 +323,7 @@ def _milestone_event(
         _("Study {study}, participant {participant}, site {site}").format(
             study=protocol.id, participant=schedule.participant, site=site.name
         ),
-        f"{name}: {_day(milestone.date)}",
+        _("{name}: {day}").format(name=name, day=_day(milestone.date)),
     ]
     if milestone.tentative:
         lines.append(_("Tentative: moves with the last dose until it is given."))

@@ -1,0 +1,279 @@
+"""visitplan in French: the site's language, --lang, French texts where people read them, the
+same machine outputs in every language, French holidays, a French spreadsheet's CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pendulum
+import pytest
+from click.testing import CliRunner
+
+import visitplan
+from visitplan import csvfile, i18n
+from visitplan.cli import cli
+from visitplan.protocol_file import ProtocolErrors, dumps, loads, to_dict
+from visitplan.protocol_file.checks import translation_gaps
+from visitplan.roster_csv import KNOWN
+from visitplan.site import builtin_site
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), env={"COLUMNS": "200", **(env or {})})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ok(*args: str, **kwargs: dict[str, str]) -> str:
+    code, out, err = run(*args, **kwargs)  # type: ignore[arg-type]
+    assert code == 0, err
+    return out
+
+
+@pytest.fixture
+def roster(tmp_path: Path) -> Path:
+    """Two participants at Brest, one with a dose recorded outside its window."""
+    db = tmp_path / "brest.db"
+    ok("enroll", "1001", "--screening", "2026-10-01", "--db", str(db), "--today", "2026-10-01")
+    ok("enroll", "1002", "--screening", "2026-10-05", "--flag", "wocbp", "--db", str(db),
+       "--today", "2026-10-05")  # fmt: skip
+    ok("record", "1001", "D1", "--date", "2026-11-03", "--db", str(db), "--today", "2026-11-03")
+    ok("record", "1001", "W4", "--date", "2026-12-10", "--db", str(db), "--today", "2026-12-10")
+    return db
+
+
+TODAY = "2026-12-15"
+
+
+# -- the language of a run ------------------------------------------------------------------
+
+
+def test_the_brest_site_speaks_french_unless_told_otherwise(roster, monkeypatch):
+    monkeypatch.delenv("VISITPLAN_LANG")
+    # 1002's Day 1 must fall in the 35-day run-in (a strict window): 20 December is refused.
+    args = ["record", "1002", "D1", "--date", "2026-12-12", "--db", str(roster), "--today", TODAY]
+    code, _out, err = run(*args)  # the site file's language
+    assert (code, err) == (
+        2,
+        "erreur : D1.date '2026-12-12' : doit être entre le 2026-10-06 et le 2026-11-09 "
+        "(fenêtre stricte de la visite Inclusion et 1re administration)\n",
+    )
+    english = (
+        "error: D1.date '2026-12-12': must be between 2026-10-06 and 2026-11-09 "
+        "(the strict window of Baseline and dose 1)\n"
+    )
+    assert run(*args, "--lang", "en")[2] == english  # after the command
+    assert run("--lang", "en", *args)[2] == english  # before it
+    env = {"VISITPLAN_LANG": "en"}
+    assert run(*args, env=env)[2] == english
+    # A typed --lang beats the environment; the command's own beats the group's.
+    assert run("--lang", "fr", *args, env=env)[2].startswith("erreur : ")
+    assert run("--lang", "en", *args, "--lang", "fr")[2].startswith("erreur : ")
+
+
+def test_a_run_leaves_the_callers_language_alone(roster):
+    ok("--lang", "fr", "due", "--db", str(roster), "--today", TODAY)
+    assert i18n.language() == "en"
+    code, _out, err = run("--lang", "de", "due")
+    assert code == 2 and "'de' is not one of 'en', 'fr'" in err
+
+
+def test_messages_read_in_french(roster):
+    out = ok("--lang", "fr", "record", "1002", "D1", "--date", "2026-11-06", "--db", str(roster),
+             "--today", "2026-11-06")  # fmt: skip
+    assert out == "enregistré 1002 D1 : réalisée 2026-11-06\n"
+    out = ok("--lang", "fr", "enroll", "1003", "--screening", "2026-11-02", "--db", str(roster),
+             "--today", "2026-11-02")  # fmt: skip
+    assert out == "inclus 1003 : sélection 2026-11-02, jour 1 prévu 2026-12-07\n"
+    code, _out, err = run("--lang", "fr", "enroll", "1003", "--screening", "2026-11-02",
+                          "--db", str(roster), "--today", "2026-11-02")  # fmt: skip
+    assert (code, err) == (2, "erreur : participant '1003' : est déjà inclus\n")
+
+
+# -- machine outputs never change with the language ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "--participant", "1001", "--screening", "2026-10-01", "--day1", "2026-11-03",
+         "--actual", "W4=2026-12-10", "--format", "json", "--today", "2027-03-01"],
+        ["plan", "--participant", "1001", "--screening", "2026-10-01", "--format", "csv"],
+        ["deviations", "--format", "json", "--today", "2027-03-01"],
+        ["due", "--format", "json", "--today", TODAY, "--days", "60"],
+        ["show", "1001", "--format", "json", "--today", "2027-03-01"],
+        ["cdisc", "sv", "--db"],
+    ],
+    ids=["plan-json", "plan-csv", "deviations-json", "due-json", "show-json", "cdisc-sv"],
+)  # fmt: skip
+def test_json_and_csv_are_the_same_bytes_in_every_language(roster, args):
+    if args[-1] == "--db":
+        args = [*args, str(roster), "--today", "2027-03-01"]
+    elif args[0] != "plan":
+        args = [*args, "--db", str(roster)]
+    fr, en = (ok("--lang", lang, *args) for lang in ("fr", "en"))
+    assert fr == en
+    assert "out-of-window" in fr or args[0] != "deviations"  # findings' kinds and messages too
+
+
+def test_calendars_keep_their_uids_in_every_language(roster):
+    args = ["ics", "--db", str(roster), "--today", TODAY, "--dtstamp",
+            "2026-01-01T00:00:00Z"]  # fmt: skip
+    fr, en = (ok("--lang", lang, *args) for lang in ("fr", "en"))
+    assert fr != en
+    uids = [[line for line in text.splitlines() if line.startswith("UID:")] for text in (fr, en)]
+    assert uids[0] == uids[1] and len(uids[0]) > 20
+    assert "SUMMARY:1001 W4 2e administration (réalisée)" in fr
+
+
+# -- French holidays and the agenda ----------------------------------------------------------
+
+
+def test_holidays_are_named_in_the_sites_language():
+    site = builtin_site("BREST")
+    easter_monday, whit_monday = pendulum.date(2027, 3, 29), pendulum.date(2027, 5, 17)
+    with i18n.use("fr"):
+        assert site.holiday(easter_monday) == "Lundi de Pâques"
+        assert site.closed_reason(whit_monday) == "jour férié : Lundi de Pentecôte"
+        assert site.closed_reason(pendulum.date(2027, 3, 28)) == "centre fermé le dimanche"
+    with i18n.use("en"):
+        assert site.holiday(easter_monday) == "Easter Monday"
+        assert site.closed_reason(whit_monday) == "public holiday: Pentecost Monday"
+    assert site.language == "fr"
+
+
+def test_a_french_agenda_over_easter_and_whit_monday(tmp_path):
+    db = tmp_path / "easter.db"
+    # Day 1 is planned 35 days after screening and Week 4 28 days later: screened on 25 January
+    # 2027, W4 falls on Easter Monday (29 March); screened on 15 March, on Whit Monday (17 May).
+    for code, screening in (("2001", "2027-01-25"), ("2002", "2027-03-15")):
+        ok("enroll", code, "--screening", screening, "--db", str(db), "--today", screening)
+    out = ok("--lang", "fr", "agenda", "--db", str(db), "--from", "2027-03-26", "--to",
+             "2027-05-20", "--propose", "--today", "2027-03-01")  # fmt: skip
+    assert "Lundi de Pâques" in out and "Lundi de Pentecôte" in out
+    assert "jour férié" in out
+    assert "Easter" not in out and "Whit" not in out
+
+
+# -- protocol texts in several languages -----------------------------------------------------
+
+
+def test_the_built_in_protocol_speaks_french_everywhere(study):
+    assert translation_gaps(study) == {}
+    names = {v.code: v.name_in("fr") for v in study.visits}
+    assert names["EOT"] == "Fin de traitement" and names["EOS"] == "Fin d'étude"
+    biopsy = study.visit("EOT").procedures[0]
+    assert biopsy.describe("fr").startswith("Biopsie des glandes salivaires accessoires")
+    assert biopsy.describe() == biopsy.name  # machine outputs: the protocol's own text
+    dose = study.visit("D1").procedures[1]
+    assert dose.describe("fr") == (
+        "ianalumab 300 mg s.c. en 2 injections de 150 mg/1 mL (seringue préremplie)"
+    )
+    assert {e.name_in("fr") for e in study.epochs} == {
+        "Pré-inclusion (sélection et inclusion)",
+        "Traitement",
+        "Suivi",
+    }
+    assert {m.name_in("fr") for m in study.milestones} == {
+        "Fin de la prophylaxie antivirale (ténofovir ou entécavir)",
+        "Fin de la contraception hautement efficace",
+    }
+
+
+def test_translations_round_trip_and_are_checked(study):
+    for fmt in ("toml", "json"):
+        assert loads(dumps(study, fmt=fmt), fmt=fmt) == study
+    doc = to_dict(study)
+    doc["visits"][0]["translations"] = {"fr": "Sélection", "DE": "Screening", "de": "\n"}
+    with pytest.raises(ProtocolErrors) as info:
+        visitplan.protocol_file.from_dict(doc)
+    messages = [str(e) for e in info.value.errors]
+    assert messages == [
+        "<protocol>: visits.SCR.translations 'DE': a language code is 2 or 3 lower-case "
+        "letters (fr, de)",
+        "<protocol>: visits.SCR.translations.de '\\n': must be non-empty text",
+    ]
+
+
+def test_protocol_check_warns_when_a_language_is_incomplete(study, tmp_path):
+    doc = to_dict(study)
+    del doc["visits"][-1]["translations"]
+    doc["procedures"]["BCELL"]["translations"] = {"fr": "Numération", "de": "B-Zellen"}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    code, out, err = run("protocol", "check", str(path))
+    assert code == 0 and out.startswith("ok: ")
+    lines = err.splitlines()
+    assert lines[0].startswith(f"warning: {path}: the de translations are incomplete: ")
+    assert lines[1] == (
+        f"warning: {path}: the fr translations are incomplete: 1 names have none: visits.HBV.name"
+    )
+
+
+# -- a French spreadsheet's CSV ----------------------------------------------------------------
+
+
+def test_excel_csv_has_semicolons_and_a_bom_and_the_same_cells():
+    args = ["plan", "--participant", "1001", "--screening", "2026-10-01", "--format", "csv"]
+    plain, excel = ok(*args), ok(*args, "--excel")
+    assert excel.startswith(csvfile.BOM) and not plain.startswith(csvfile.BOM)
+    assert excel.splitlines()[0] == plain.splitlines()[0].replace(",", ";").replace(
+        "participant", csvfile.BOM + "participant", 1
+    )
+    assert list(csvfile.read_rows(excel)) == list(csvfile.read_rows(plain))
+
+
+def test_a_semicolon_roster_with_a_bom_round_trips_through_import(tmp_path):
+    rows = [
+        ["4001", "BREST", "2026-09-01", "", "hbcab_positive;wocbp"],
+        ["4002", "BREST", "2026-09-07", "2026-10-05", ""],
+    ]
+    path = tmp_path / "liste.csv"
+    path.write_bytes(csvfile.to_csv(KNOWN, rows, excel=True).encode("utf-8"))
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfparticipant;site;screening;day1;flags\n")
+    assert b'"hbcab_positive;wocbp"' in data  # a cell holding ';' is quoted
+    db = tmp_path / "r.db"
+    out = ok("import", str(path), "--db", str(db), "--today", "2026-11-01")
+    assert out == f"imported 2 participants from {path}\n"
+    shown = [
+        json.loads(ok("show", code, "--format", "json", "--db", str(db), "--today", "2026-11-01"))
+        for code in ("4001", "4002")
+    ]
+    assert shown[0]["participant"]["flags"] == ["hbcab_positive", "wocbp"]
+    assert shown[1]["participant"]["day1"] == "2026-10-05"
+
+
+def test_day_first_dates_only_with_dayfirst(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text(
+        "\ufeffparticipant;site;screening;day1;flags\n5001;BREST;01/09/2026;06/10/2026;\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "d.db"
+    code, _out, err = run("import", str(path), "--db", str(db), "--today", "2026-11-01")
+    assert code == 2
+    assert err == (
+        f"error: {path}:2: screening '01/09/2026': is not written YYYY-MM-DD; a day-first date "
+        "(31/01/2023) is read only with --dayfirst\n"
+    )
+    assert not db.exists()
+    ok("import", str(path), "--dayfirst", "--db", str(db), "--today", "2026-11-01")
+    doc = json.loads(ok("show", "5001", "--format", "json", "--db", str(db), "--today",
+                        "2026-11-01"))  # fmt: skip
+    assert (doc["participant"]["screening"], doc["participant"]["day1"]) == (
+        "2026-09-01",
+        "2026-10-06",
+    )
+
+
+def test_a_site_file_names_a_language_visitplan_speaks(tmp_path):
+    from visitplan.site import loads_site
+
+    text = (ROOT / "src/visitplan/sites/BREST.toml").read_text(encoding="utf-8")
+    with pytest.raises(visitplan.VisitplanError) as info:
+        loads_site(text.replace('language = "fr"', 'language = "br"'))
+    assert "site.language 'br': must be one of: en, fr" in str(info.value)
+    assert loads_site(text.replace('language = "fr"\n', "")).language == "en"
