@@ -8,6 +8,7 @@ events: same UIDs, dates, statuses and SEQUENCEs; only the human texts differ.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -17,8 +18,8 @@ from pathlib import Path
 import icalendar
 import pytest
 from click.testing import CliRunner
-
 from tests.interop.test_interop import HERE, read_ical, require
+
 from visitplan.cli import cli
 
 #: A participant with a booked dose (a timed event), a done visit, an open EOS (tentative),
@@ -112,7 +113,7 @@ def test_folds_never_split_a_character(files, lang):
         line.decode("utf-8")  # each physical line on its own: no character cut in two
     if lang == "fr":
         # The French file does fold right next to accented letters (what the check is about).
-        pairs = zip(lines, lines[1:], strict=False)
+        pairs = itertools.pairwise(lines)
         assert any(b.startswith(b" ") and not (a[-2:] + b[1:3]).isascii() for a, b in pairs)
 
 
