@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from visitplan import i18n
 from visitplan.cli.roster import (
     _echo_json,
     _local,
@@ -57,7 +58,7 @@ def serve(db: str, protocol_spec: str, today: Any, wait: float, host: str, port:
             "(Ctrl+C stops)"
         ).format(db=db, host=host, port=port)
     )
-    run(db, host=host, port=port, protocol=protocol, wait=wait)
+    run(db, host=host, port=port, protocol=protocol, wait=wait, lang=i18n.language())
 
 
 @click.group()
