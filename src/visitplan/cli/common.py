@@ -178,6 +178,13 @@ def emit(data: str | bytes, output: str | None) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
+def echo_json(doc: object) -> None:
+    """``doc`` as indented JSON on stdout (UTF-8 as it is, not ``\\u`` escapes)."""
+    import json
+
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
 def parse_date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     """Click callback: a strict ISO date, with the option's name in the error."""
     if value is None:

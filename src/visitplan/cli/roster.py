@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from visitplan.cli.common import load_protocol, parse_date_option, protocol_option
+from visitplan.cli.render import Column
 
 if TYPE_CHECKING:
     import pendulum
@@ -65,6 +66,16 @@ format_option = click.option(
     type=click.Choice(["table", "json"]),
     default="table",
     show_default=True,
+)
+#: ``--format`` of the daily lists (due, overdue, deviations, show, history): a terminal table,
+#: CSV (formula-safe) or JSON, with ISO dates and English keys (docs/roster.md).
+list_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="table (for a terminal), csv or json (for scripts; columns in docs/roster.md).",
 )
 
 
@@ -257,7 +268,7 @@ def withdraw(
 
 @click.command()
 @click.argument("code")
-@format_option
+@list_format_option
 @roster_options
 def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
     """CODE's plan (re-planned from what is recorded), unscheduled visits and B-cell counts."""
@@ -295,11 +306,14 @@ def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: flo
         ]
         _echo_json(doc)
         return
-    from rich.console import Console
+    if fmt == "csv":
+        from visitplan.export.tabular import to_csv
 
-    from visitplan.cli.render import cell_text, print_schedule
+        click.echo(to_csv([schedule]), nl=False)
+        return
+    from visitplan.cli.render import make_console, print_schedule, print_text
 
-    console = Console()
+    console = make_console()
     print_schedule(roster.protocol, schedule, console)
     facts = [f"site {person.site or '-'}"]
     if person.flags:
@@ -315,12 +329,12 @@ def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: flo
     lines += [f"B-cell count {c.date}: {c.value:g} {c.unit}" for c in counts]
     lines += [f"appointment {a.visit}: {a.date} {a.time or ''}" for a in booked]
     for line in lines:
-        console.print(cell_text(line))
+        print_text(line, console)
 
 
 @click.command()
 @click.option("--days", default=14, show_default=True, type=click.IntRange(min=0))
-@format_option
+@list_format_option
 @roster_options
 def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
     """Visits coming up in the next N days for the whole site, in date order, with windows.
@@ -369,9 +383,15 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: floa
     if fmt == "json":
         _echo_json({"today": day.isoformat(), "days": days, "due": rows})
         return
-    _table(
+    if fmt == "csv":
+        _echo_csv(DUE_CSV_COLUMNS, [_due_csv_row(r) for r in rows])
+        return
+    from visitplan.cli.render import make_console, print_table, print_text
+
+    console = make_console()
+    print_table(
         f"Due from {day} for {days} days ({len(rows)} visits)",
-        ["Participant", "Visit", "Name", "Target", "Window", "Day", "Appointment"],
+        DUE_COLUMNS,
         [
             [
                 r["participant"],
@@ -379,21 +399,48 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: floa
                 r["name"],
                 r["target"] + ("?" if r["tentative"] else ""),
                 f"{r['earliest']}..{r['latest']}",
-                str(r["study_day"]),
+                r["study_day"],
                 _appointment(r["appointment"]),
             ]
             for r in rows
         ],
+        console,
     )
-    from visitplan.errors import printable
-
     for r in rows:
         for problem in (r["appointment"] or {}).get("problems", []):
-            click.echo(printable(f"! {r['participant']} {r['visit']}: re-book: {problem}"))
+            print_text(f"! {r['participant']} {r['visit']}: re-book: {problem}", console)
+
+
+#: The terminal table of ``due``.
+DUE_COLUMNS = (
+    Column("Participant"),
+    Column("Visit"),
+    Column("Name", "text"),
+    Column("Target"),
+    Column("Window"),
+    Column("Day", justify="right"),
+    Column("Appointment", "words"),
+)
+#: ``due --format csv``: one row a visit (docs/roster.md).
+DUE_CSV_COLUMNS = (
+    "participant", "site", "visit", "name", "target", "earliest", "latest", "study_day",
+    "tentative", "appointment_date", "appointment_time", "appointment_problems",
+)  # fmt: skip
+
+
+def _due_csv_row(r: dict[str, Any]) -> list[object]:
+    booked = r["appointment"] or {}
+    return [
+        *(r[k] for k in DUE_CSV_COLUMNS[:8]),
+        "yes" if r["tentative"] else "no",
+        booked.get("date"),
+        booked.get("time"),
+        "; ".join(booked.get("problems", [])),
+    ]
 
 
 @click.command()
-@format_option
+@list_format_option
 @roster_options
 def overdue(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
     """Visits past their latest date with nothing recorded, for the whole site."""
@@ -404,7 +451,7 @@ def overdue(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> N
 
 
 @click.command()
-@format_option
+@list_format_option
 @roster_options
 def deviations(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
     """Out-of-window visits, doses too close together, overdue and missed visits, visits
@@ -421,7 +468,7 @@ def deviations(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -
 
 @click.command()
 @click.argument("code")
-@format_option
+@list_format_option
 @roster_options
 def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
     """CODE's audit trail: every change, old and new value, who, when and why.
@@ -448,17 +495,32 @@ def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: 
     if fmt == "json":
         _echo_json({"participant": code, "history": rows})
         return
-    _table(
+    if fmt == "csv":
+        _echo_csv(HISTORY_CSV_COLUMNS, [[r[k] for k in HISTORY_CSV_COLUMNS] for r in rows])
+        return
+    from visitplan.cli.render import print_table
+
+    print_table(
         f"History of {code} (times in {zone})",
-        ["#", "At", "User", "Action", "Field", "Old", "New", "Reason"],
-        [
-            [str(r["id"]), _local(r["at"], zone), *(r[k] or "" for k in _HISTORY_COLUMNS)]
-            for r in rows
-        ],
+        HISTORY_COLUMNS,
+        [[r["id"], _local(r["at"], zone), *(r[k] or "" for k in _HISTORY_FIELDS)] for r in rows],
     )
 
 
-_HISTORY_COLUMNS = ("user", "action", "field", "old", "new", "reason")
+#: The terminal table of ``history``.
+HISTORY_COLUMNS = (
+    Column("#", justify="right"),
+    Column("At"),
+    Column("User", "text"),
+    Column("Action"),
+    Column("Field"),
+    Column("Old", "words"),
+    Column("New", "words"),
+    Column("Reason", "text"),
+)
+_HISTORY_FIELDS = ("user", "action", "field", "old", "new", "reason")
+#: ``history --format csv``: one row a change, ``at`` in UTC as stored (docs/roster.md).
+HISTORY_CSV_COLUMNS = ("id", "at", "user", "action", "field", "old", "new", "reason")
 
 
 def _local(at: str, zone: str) -> str:
@@ -530,15 +592,20 @@ def _print_deviations(
     if fmt == "json":
         _echo_json({"today": day.isoformat(), key: rows})
         return
-    _table(
+    if fmt == "csv":
+        _echo_csv(DEVIATION_CSV_COLUMNS, [[r[k] for k in DEVIATION_CSV_COLUMNS] for r in rows])
+        return
+    from visitplan.cli.render import print_table
+
+    print_table(
         f"{title} ({len(rows)})",
-        ["Participant", "Visit", "Kind", "Window", "What"],
+        DEVIATION_COLUMNS,
         [
             [
                 r["participant"],
                 r["visit"],
                 r["kind"],
-                f"{r['earliest']}..{r['latest']}",
+                f"{r['earliest']}..{r['latest']}" if r["earliest"] else "",
                 r["message"],
             ]
             for r in rows
@@ -546,18 +613,24 @@ def _print_deviations(
     )
 
 
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+#: The terminal table of ``overdue`` and ``deviations``.
+DEVIATION_COLUMNS = (
+    Column("Participant"),
+    Column("Visit"),
+    Column("Kind"),
+    Column("Window"),
+    Column("What", "text"),
+)
+#: ``overdue``/``deviations --format csv``: one row a finding (docs/roster.md).
+DEVIATION_CSV_COLUMNS = (
+    "participant", "site", "visit", "kind", "message", "target", "earliest", "latest", "actual",
+)  # fmt: skip
 
-    from visitplan.cli.render import cell_text
 
-    table = Table(title=cell_text(title), title_justify="left")
-    for name in columns:
-        table.add_column(name, no_wrap=name not in ("What", "Name", "Reason", "Old", "New", "User"))
-    for row in rows:
-        table.add_row(*(cell_text(cell) for cell in row))
-    Console().print(table)
+def _echo_csv(header: tuple[str, ...], rows: list[list[object]]) -> None:
+    from visitplan.csvfile import to_csv
+
+    click.echo(to_csv(header, rows), nl=False)
 
 
 def _appointment(value: dict[str, Any] | None) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from visitplan.cli.render import Column
 from visitplan.cli.roster import (
     _echo_json,
     _local,
@@ -119,17 +120,11 @@ def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> Non
             }
         )
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    from visitplan.cli.render import cell_text
+    from visitplan.cli.render import print_table
 
     zone = protocol.site.timezone if protocol.sites else "UTC"
-    table = Table(title=f"Calendar feeds (times in {zone})", title_justify="left")
-    for column in ("Label", "Scope", "Created", "By", "Last used", "Revoked"):
-        table.add_column(column, overflow="fold")
-    for f in found:
-        cells = [
+    rows = [
+        [
             f.label,
             "site" if f.participant is None else f.participant,
             _local(f.created_at, zone)[:16],
@@ -137,8 +132,20 @@ def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> Non
             _local(f.last_used, zone)[:16] if f.last_used else "never",
             _local(f.revoked_at, zone)[:16] if f.revoked_at else "",
         ]
-        table.add_row(*(cell_text(c) for c in cells))
-    Console().print(table)
+        for f in found
+    ]
+    print_table(f"Calendar feeds (times in {zone})", FEED_COLUMNS, rows)
+
+
+#: The terminal table of ``feed list``.
+FEED_COLUMNS = (
+    Column("Label", "text"),
+    Column("Scope"),
+    Column("Created"),
+    Column("By", "text"),
+    Column("Last used", "words"),
+    Column("Revoked", "words"),
+)
 
 
 @feed.command()

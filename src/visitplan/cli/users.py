@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from visitplan.cli.render import Column
 from visitplan.cli.roster import _open, roster_options, user_option
 
 
@@ -112,11 +113,21 @@ def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> Non
     if fmt == "json":
         click.echo(json.dumps({"users": rows}, indent=2, ensure_ascii=False))
         return
-    from visitplan.cli.roster import _table
+    from visitplan.cli.render import print_table
 
-    _table(
+    print_table(
         "Users",
-        ["Name", "Role", "Created", "By", "Disabled"],
+        USER_COLUMNS,
         [[r["name"], r["role"], r["created_at"], r["created_by"], r["disabled_at"] or ""]
          for r in rows],
     )  # fmt: skip
+
+
+#: The terminal table of ``user list``.
+USER_COLUMNS = (
+    Column("Name", "text"),
+    Column("Role"),
+    Column("Created", "words"),
+    Column("By", "text"),
+    Column("Disabled", "words"),
+)
