@@ -94,7 +94,9 @@ def ta(
 )
 @click.option(
     "--db",
-    help="A roster database (SQLite file or URL): recorded visits, unscheduled visits included.",
+    envvar="VISITPLAN_DB",
+    help="A roster database (SQLite file or URL; env VISITPLAN_DB; default ./visitplan.db when "
+    "it exists and no --roster is given): recorded visits, unscheduled visits included.",
 )
 @click.option(
     "--today",
@@ -111,16 +113,24 @@ def sv(
     fmt: str,
     output: str | None,
 ) -> None:
-    """SDTM SV (subject visits) for every participant of a roster CSV or database."""
+    """SDTM SV (subject visits) for every participant of a roster CSV or database.
+
+    The participants come from --roster, or from the roster database: --db, else
+    $VISITPLAN_DB, else ./visitplan.db when it exists (a --roster typed wins over the last two).
+    """
     import pendulum
 
+    from visitplan.cli.sitectx import choose_db
     from visitplan.engine import plan
     from visitplan.errors import VisitplanError
     from visitplan.export.cdisc import SV_COLUMNS, UnscheduledVisit, sv_rows
 
-    if (roster is None) == (db is None):
+    db = choose_db(db, roster=roster, conflict="give exactly one of --roster and --db")
+    if roster is None and db is None:
         raise VisitplanError(
-            "--roster/--db", "both" if roster else "neither", "give exactly one of them"
+            "--roster/--db",
+            "neither",
+            "give a --roster FILE or a roster database (--db or VISITPLAN_DB)",
         )
     study = load_protocol(protocol_spec)
     extra: list[UnscheduledVisit] = []

@@ -81,8 +81,10 @@ _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})
 @click.option("--name", help="The calendar name shown by clients.")
 @click.option(
     "--db",
-    help="A roster database (SQLite file or URL): everyone in it (a site calendar), or one "
-    "--participant; appointments and SEQUENCE bookkeeping come from the database.",
+    envvar="VISITPLAN_DB",
+    help="A roster database (SQLite file or URL; env VISITPLAN_DB; default ./visitplan.db "
+    "when it exists and no --roster or facts are given): everyone in it (a site calendar), "
+    "or one --participant; appointments and SEQUENCE bookkeeping come from the database.",
 )
 @click.option(
     "--today",
@@ -118,9 +120,11 @@ def ics(
     Either one participant (--participant, --screening and the facts options of `plan`),
     a --roster CSV for a site calendar (and, with --per-participant DIR, one file each), or a
     roster database (--db, optionally --participant CODE) with its stored appointments and
-    SEQUENCE bookkeeping. A stored appointment that cannot be written as a timed event is
-    reported on stderr and its visit written as an all-day event; one that a re-plan has
-    left outside its window or on a closed day is written flagged "(re-book)".
+    SEQUENCE bookkeeping. The database is --db, else $VISITPLAN_DB, else ./visitplan.db when
+    it exists; a --roster or facts options typed win over the last two. A stored appointment
+    that cannot be written as a timed event is reported on stderr and its visit written as an
+    all-day event; one that a re-plan has left outside its window or on a closed day is
+    written flagged "(re-book)".
     """
     import datetime as dt
 
@@ -141,17 +145,21 @@ def ics(
         if db is not None or appointments or site_spec is not None
         else {},
     }
-    if db is not None:
-        given = (roster, screening, day1, actuals, flags, events, bcell_counts, previous)
-        if any(given) or bcell_baseline is not None:
-            raise VisitplanError(
-                "--db",
-                db,
-                "takes its facts and previous export from the database: give no --roster, "
-                "--previous or facts options (only --participant)",
-            )
-        _from_roster(protocol, db, participant, today, per_participant, output, appointments,
-                     options, name)  # fmt: skip
+    from visitplan.cli.sitectx import choose_db
+
+    typed = {"--screening": screening, "--day1": day1, "--actual": actuals, "--flag": flags,
+             "--event": events, "--bcell-count": bcell_counts, "--bcell-baseline": bcell_baseline,
+             "--previous": previous}  # fmt: skip
+    chosen = choose_db(
+        db,
+        roster=roster,
+        given=typed,
+        conflict="takes its facts and previous export from the database: give no --roster, "
+        "--previous or facts options (only --participant)",
+    )
+    if chosen is not None:
+        _from_roster(protocol, chosen, participant, today, per_participant, output,
+                     appointments, options, name)  # fmt: skip
         return
     if today is not None:
         raise VisitplanError("--today", str(today), "needs --db")
@@ -169,7 +177,9 @@ def ics(
             raise VisitplanError("--per-participant", per_participant, "needs --roster or --db")
         if participant is None or screening is None:
             raise VisitplanError(
-                "--participant/--screening", "missing", "give both, or a --roster FILE"
+                "--participant/--screening",
+                "missing",
+                "give both, or a --roster FILE, or a roster database (--db or VISITPLAN_DB)",
             )
         people = [
             participant_from_options(

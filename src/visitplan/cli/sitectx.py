@@ -7,6 +7,7 @@ CSV files (``--roster``, ``--bookings``; without them, the shipped sample roster
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -43,12 +44,21 @@ db_option = click.option(
 )
 
 
-def choose_db(db: str | None, *, roster: str | None, bookings: str | None) -> str | None:
-    """The roster database a site command uses, or None for the CSV files (or the sample).
+def choose_db(
+    db: str | None,
+    *,
+    roster: str | None = None,
+    bookings: str | None = None,
+    given: Mapping[str, object] | None = None,
+    conflict: str | None = None,
+) -> str | None:
+    """The roster database a command uses, or None for the files or facts typed instead.
 
-    ``--db`` on the command line cannot be mixed with ``--roster``/``--bookings``; those files
-    do win over ``$VISITPLAN_DB`` (what is typed beats the environment). With neither,
-    ``./visitplan.db`` is used when it exists, like the roster commands' default.
+    ``given`` holds the other options (name -> value) that stand in for a database, besides
+    ``--roster`` and ``--bookings``: a command's facts options, for ``ics``. ``--db`` on the
+    command line cannot be mixed with them (``conflict`` says why, else a message naming
+    them); they do win over ``$VISITPLAN_DB`` (what is typed beats the environment). With
+    neither, ``./visitplan.db`` is used when it exists, like the roster commands' default.
     """
     from pathlib import Path
 
@@ -57,12 +67,15 @@ def choose_db(db: str | None, *, roster: str | None, bookings: str | None) -> st
     from visitplan.cli.roster import DEFAULT_DB
     from visitplan.errors import VisitplanError
 
-    files = [name for name, value in (("--roster", roster), ("--bookings", bookings)) if value]
+    options = {"--roster": roster, "--bookings": bookings, **(given or {})}
+    files = [name for name, value in options.items() if value not in (None, (), "")]
     typed = click.get_current_context().get_parameter_source("db") is ParameterSource.COMMANDLINE
     if db is not None and typed:
         if files:
             raise VisitplanError(
-                "--db", db, f"holds the roster and its appointments; drop {' and '.join(files)}"
+                "--db",
+                db,
+                conflict or f"holds the roster and its appointments; drop {' and '.join(files)}",
             )
         return db
     if files:
