@@ -85,12 +85,14 @@ def eligibility(
     binding = f" (binding rule: {report.binding})" if report.binding else " (no rule binds)"
     print_text(f"Earliest permissible Day 1: {report.earliest_day1}{binding}", console)
     if not report.within_window:
-        console.print("[red]! no permissible Day 1 is left in the run-in of this screening[/]")
+        print_text(
+            Text("! no permissible Day 1 is left in the run-in of this screening", "red"), console
+        )
     for c in report.checks:
         if c.requirement and c.last_exposure is not None:
             print_text(f"{c.code}: also requires {c.requirement}", console)
     if not report.ok:
-        console.print(f"[red]! {len(report.broken)} rule(s) broken[/]")
+        print_text(Text(f"! {len(report.broken)} rule(s) broken", "red"), console)
 
 
 #: The terminal table of ``eligibility``.

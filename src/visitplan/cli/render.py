@@ -373,11 +373,11 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
         print_table("Milestones (dates that are not visits)", MILESTONE_COLUMNS, milestones,
                     console)  # fmt: skip
         if any(m.tentative for m in schedule.milestones):
-            console.print("? tentative milestone: moves while the last dose is still planned")
+            print_text("? tentative milestone: moves while the last dose is still planned", console)
     if any(v.tentative for v in schedule.visits):
-        console.print("? tentative: the date waits for an event (e.g. B-cell recovery)")
+        print_text("? tentative: the date waits for an event (e.g. B-cell recovery)", console)
     for f in schedule.findings:
-        console.print(Text(printable(f"! {f}"), style="yellow"))
+        print_text(Text(printable(f"! {f}"), style="yellow"), console)
 
 
 # -- the schedule of activities --------------------------------------------------------------
@@ -439,9 +439,9 @@ def print_activities(protocol: Protocol, console: Console | None = None) -> None
             ]
             turned.append([*v, " ".join(done)])
         print_table(title, ACTIVITY_COLUMNS, turned, console)
-    console.print("scr = screening date, LD = last dose, q = every; Day = planned study day")
+    print_text("scr = screening date, LD = last dose, q = every; Day = planned study day", console)
     for note in [*(f"{code}: {p.name}" for code, p in procs.items()), *_activity_notes(protocol)]:
-        console.print(cell_text(note))
+        print_text(note, console)
 
 
 def _activity_visits(protocol: Protocol) -> list[tuple[str, str, str, str, str, str]]:

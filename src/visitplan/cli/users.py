@@ -100,6 +100,7 @@ def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> Non
     """Every login with its role and state (never a password)."""
     with _open(db, protocol_spec, today, wait) as roster:
         found = roster.users()
+        protocol = roster.protocol
     rows = [
         {
             "name": u.name,
@@ -114,20 +115,30 @@ def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> Non
         click.echo(json.dumps({"users": rows}, indent=2, ensure_ascii=False))
         return
     from visitplan.cli.render import print_table
+    from visitplan.cli.roster import _local
 
+    zone = protocol.site.timezone if protocol.sites else "UTC"
     print_table(
-        "Users",
+        f"Users (times in {zone})",
         USER_COLUMNS,
-        [[r["name"], r["role"], r["created_at"], r["created_by"], r["disabled_at"] or ""]
-         for r in rows],
-    )  # fmt: skip
+        [
+            [
+                u.name,
+                u.role,
+                _local(u.created_at, zone)[:16],
+                u.created_by,
+                _local(u.disabled_at, zone)[:16] if u.disabled_at else "",
+            ]
+            for u in found
+        ],
+    )
 
 
 #: The terminal table of ``user list``.
 USER_COLUMNS = (
     Column("Name", "text"),
     Column("Role"),
-    Column("Created", "words"),
+    Column("Created"),
     Column("By", "text"),
-    Column("Disabled", "words"),
+    Column("Disabled"),
 )
