@@ -149,11 +149,11 @@ def _widths(
         return None
     widths = list(least)
     extra = room - sum(widths)
-    # The room left goes first to the columns of values (``words``) that it makes whole, the
-    # nearest first (a date and its time stay on one line while they can), then a cell at a
-    # time to the column furthest from its natural width.
-    for deficit, i in sorted((natural[i] - least[i], i) for i, c in enumerate(columns)
-                             if c.wrap == "words"):  # fmt: skip
+    # The room left makes whole as many columns as it can, the nearest to whole first, values
+    # (``words``: a date and its time) before text; what is left then goes a cell at a time
+    # to the column furthest from its natural width.
+    short = sorted((natural[i] - least[i], c.wrap != "words", i) for i, c in enumerate(columns))
+    for deficit, _, i in short:
         if 0 < deficit <= extra:
             widths[i] += deficit
             extra -= deficit
