@@ -152,8 +152,8 @@ def _widths(
     # The room left makes whole as many columns as it can, the nearest to whole first, values
     # (``words``: a date and its time) before text; what is left then goes a cell at a time
     # to the column furthest from its natural width.
-    short = sorted((natural[i] - least[i], c.wrap != "words", i) for i, c in enumerate(columns))
-    for deficit, _, i in short:
+    nearest = sorted((natural[i] - least[i], c.wrap != "words", i) for i, c in enumerate(columns))
+    for deficit, _, i in nearest:
         if 0 < deficit <= extra:
             widths[i] += deficit
             extra -= deficit
