@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +14,10 @@ from visitplan.cli.common import (
     parse_date_option,
     protocol_option,
 )
+
+if TYPE_CHECKING:
+    import pendulum
+
 
 _output = click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: stdout)."
@@ -109,7 +113,7 @@ def sv(
     protocol_spec: str,
     roster: str | None,
     db: str | None,
-    today: Any,
+    today: pendulum.Date | None,
     fmt: str,
     output: str | None,
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -36,8 +36,8 @@ from visitplan.cli.render import Cell, Column
 def eligibility(
     protocol_spec: str,
     participant: str,
-    screening: Any,
-    day1: Any,
+    screening: pendulum.Date,
+    day1: pendulum.Date | None,
     history_file: str,
     fmt: str,
 ) -> None:
@@ -105,3 +105,6 @@ ELIGIBILITY_COLUMNS = (
     Column("Earliest"),
     Column("Status", "words"),
 )
+
+if TYPE_CHECKING:
+    import pendulum

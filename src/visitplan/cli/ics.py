@@ -21,6 +21,8 @@ from visitplan.cli.sitectx import site_option
 from visitplan.errors import VisitplanError
 
 if TYPE_CHECKING:
+    import pendulum
+
     from visitplan.fileio import Staging
 
 _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})$")
@@ -94,8 +96,8 @@ _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})
 def ics(
     protocol_spec: str,
     participant: str | None,
-    screening: Any,
-    day1: Any,
+    screening: pendulum.Date | None,
+    day1: pendulum.Date | None,
     actuals: tuple[str, ...],
     flags: tuple[str, ...],
     events: tuple[str, ...],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import click
 
@@ -20,10 +20,61 @@ from visitplan.cli.render import Column
 if TYPE_CHECKING:
     import pendulum
 
+    from visitplan.schedule import PlannedVisit
     from visitplan.store import Deviation, Roster
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])
 DEFAULT_DB = "visitplan.db"
+
+
+class BookedJson(TypedDict):
+    """A due visit's appointment in ``due --format json``."""
+
+    date: str
+    time: str | None
+    problems: list[str]
+
+
+class DueRow(TypedDict):
+    """A row of ``due --format json`` (docs/roster.md)."""
+
+    participant: str
+    site: str | None
+    visit: str
+    name: str
+    target: str
+    earliest: str
+    latest: str
+    study_day: int
+    tentative: bool
+    appointment: BookedJson | None
+
+
+class FindingRow(TypedDict):
+    """A row of ``overdue`` and ``deviations --format json``."""
+
+    participant: str
+    site: str | None
+    visit: str
+    kind: str
+    message: str
+    target: str | None
+    earliest: str | None
+    latest: str | None
+    actual: str | None
+
+
+class HistoryRow(TypedDict):
+    """A row of ``history --format json``: an audit entry, ``at`` in UTC as stored."""
+
+    id: int
+    at: str
+    user: str | None
+    action: str
+    field: str
+    old: str | None
+    new: str | None
+    reason: str | None
 
 
 def roster_options(fn: F) -> F:
@@ -82,7 +133,7 @@ list_format_option = click.option(
 def _open(
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     *,
     create: bool = False,
@@ -118,13 +169,13 @@ def _echo_json(doc: object) -> None:
 @user_option
 def enroll(
     code: str,
-    screening: Any,
+    screening: pendulum.Date,
     site: str | None,
     flags: tuple[str, ...],
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -171,7 +222,7 @@ def enroll(
 def record(
     code: str,
     visit: str | None,
-    day: Any,
+    day: pendulum.Date | None,
     status: str,
     time: str | None,
     reason: str | None,
@@ -182,7 +233,7 @@ def record(
     event: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -227,11 +278,11 @@ def record(
 @user_option
 def discontinue(
     code: str,
-    day: Any,
+    day: pendulum.Date,
     reason: str,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -251,11 +302,11 @@ def discontinue(
 @user_option
 def withdraw(
     code: str,
-    day: Any,
+    day: pendulum.Date,
     reason: str,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -270,7 +321,9 @@ def withdraw(
 @click.argument("code")
 @list_format_option
 @roster_options
-def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def show(
+    code: str, fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float
+) -> None:
     """CODE's plan (re-planned from what is recorded), unscheduled visits and B-cell counts."""
     with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
@@ -336,7 +389,9 @@ def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: flo
 @click.option("--days", default=14, show_default=True, type=click.IntRange(min=0))
 @list_format_option
 @roster_options
-def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def due(
+    days: int, fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float
+) -> None:
     """Visits coming up in the next N days for the whole site, in date order, with windows.
 
     An appointment that a re-plan has left outside its visit's window, on a closed day or
@@ -359,7 +414,7 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: floa
         for d in found
         if d.appointment is not None
     }
-    rows: list[dict[str, Any]] = [
+    rows: list[DueRow] = [
         {
             "participant": d.participant,
             "site": d.site,
@@ -407,7 +462,7 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: floa
         console,
     )
     for r in rows:
-        for problem in (r["appointment"] or {}).get("problems", []):
+        for problem in r["appointment"]["problems"] if r["appointment"] else []:
             print_text(f"! {r['participant']} {r['visit']}: re-book: {problem}", console)
 
 
@@ -428,21 +483,22 @@ DUE_CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def _due_csv_row(r: dict[str, Any]) -> list[object]:
-    booked = r["appointment"] or {}
+def _due_csv_row(r: DueRow) -> list[object]:
+    booked = r["appointment"]
     return [
-        *(r[k] for k in DUE_CSV_COLUMNS[:8]),
-        "yes" if r["tentative"] else "no",
-        booked.get("date"),
-        booked.get("time"),
-        "; ".join(booked.get("problems", [])),
-    ]
+        r["participant"], r["site"], r["visit"], r["name"], r["target"], r["earliest"],
+        r["latest"], r["study_day"], "yes" if r["tentative"] else "no",
+        booked and booked["date"], booked and booked["time"],
+        "; ".join(booked["problems"]) if booked else "",
+    ]  # fmt: skip
 
 
 @click.command()
 @list_format_option
 @roster_options
-def overdue(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def overdue(
+    fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float
+) -> None:
     """Visits past their latest date with nothing recorded, for the whole site."""
     with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
@@ -453,7 +509,9 @@ def overdue(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> N
 @click.command()
 @list_format_option
 @roster_options
-def deviations(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def deviations(
+    fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float
+) -> None:
     """Out-of-window visits, doses too close together, overdue and missed visits, visits
     recorded outside the plan, and appointments a re-plan has left breaking a rule of `book`."""
     from visitplan.cli.sitectx import appointment_deviations
@@ -470,7 +528,9 @@ def deviations(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -
 @click.argument("code")
 @list_format_option
 @roster_options
-def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def history(
+    code: str, fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float
+) -> None:
     """CODE's audit trail: every change, old and new value, who, when and why.
 
     Times are shown in the site's zone (the JSON keeps ``at`` in UTC, as stored).
@@ -479,7 +539,7 @@ def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: 
         entries = roster.history(code)
         person = roster.participant(code)
         zone = roster.protocol.site_of(person.site).timezone if roster.protocol.sites else "UTC"
-    rows: list[dict[str, Any]] = [
+    rows: list[HistoryRow] = [
         {
             "id": e.id,
             "at": e.at,
@@ -496,14 +556,27 @@ def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: 
         _echo_json({"participant": code, "history": rows})
         return
     if fmt == "csv":
-        _echo_csv(HISTORY_CSV_COLUMNS, [[r[k] for k in HISTORY_CSV_COLUMNS] for r in rows])
+        # The JSON's fields, in the order of HISTORY_CSV_COLUMNS.
+        _echo_csv(HISTORY_CSV_COLUMNS, [list(r.values()) for r in rows])
         return
     from visitplan.cli.render import print_table
 
     print_table(
         f"History of {code} (times in {zone})",
         HISTORY_COLUMNS,
-        [[r["id"], _local(r["at"], zone), *(r[k] or "" for k in _HISTORY_FIELDS)] for r in rows],
+        [
+            [
+                r["id"],
+                _local(r["at"], zone),
+                r["user"],
+                r["action"],
+                r["field"],
+                r["old"],
+                r["new"],
+                r["reason"],
+            ]
+            for r in rows
+        ],
     )
 
 
@@ -518,7 +591,6 @@ HISTORY_COLUMNS = (
     Column("New", "words"),
     Column("Reason", "text"),
 )
-_HISTORY_FIELDS = ("user", "action", "field", "old", "new", "reason")
 #: ``history --format csv``: one row a change, ``at`` in UTC as stored (docs/roster.md).
 HISTORY_CSV_COLUMNS = ("id", "at", "user", "action", "field", "old", "new", "reason")
 
@@ -542,7 +614,7 @@ def import_(
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -575,7 +647,7 @@ def import_(
 def _print_deviations(
     title: str, day: pendulum.Date, found: list[Deviation], fmt: str, key: str
 ) -> None:
-    rows: list[dict[str, Any]] = [
+    rows: list[FindingRow] = [
         {
             "participant": d.participant,
             "site": d.site,
@@ -593,7 +665,8 @@ def _print_deviations(
         _echo_json({"today": day.isoformat(), key: rows})
         return
     if fmt == "csv":
-        _echo_csv(DEVIATION_CSV_COLUMNS, [[r[k] for k in DEVIATION_CSV_COLUMNS] for r in rows])
+        # The JSON's fields, in the order of DEVIATION_CSV_COLUMNS.
+        _echo_csv(DEVIATION_CSV_COLUMNS, [list(r.values()) for r in rows])
         return
     from visitplan.cli.render import print_table
 
@@ -633,14 +706,14 @@ def _echo_csv(header: tuple[str, ...], rows: list[list[object]]) -> None:
     click.echo(to_csv(header, rows), nl=False)
 
 
-def _appointment(value: dict[str, Any] | None) -> str:
+def _appointment(value: BookedJson | None) -> str:
     if value is None:
         return ""
     flag = " !" if value.get("problems") else ""
     return f"{value['date']} {value['time'] or ''}".strip() + flag
 
 
-def _visit_state(v: Any) -> str:
+def _visit_state(v: PlannedVisit) -> str:
     return str(v.status.value) + (f" {v.actual}" if v.actual else "")
 
 

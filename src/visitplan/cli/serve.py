@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +16,9 @@ from visitplan.cli.roster import (
     user_option,
 )
 
+if TYPE_CHECKING:
+    import pendulum
+
 
 @click.command()
 @roster_options
@@ -28,7 +31,9 @@ from visitplan.cli.roster import (
 @click.option(
     "--port", default=8421, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
 )
-def serve(db: str, protocol_spec: str, today: Any, wait: float, host: str, port: int) -> None:
+def serve(
+    db: str, protocol_spec: str, today: pendulum.Date | None, wait: float, host: str, port: int
+) -> None:
     """Serve the coordinators' workspace (/login, /week, /participants/CODE) and the
     roster's calendar feeds (GET /feeds/<token>.ics) over HTTP.
 
@@ -77,7 +82,7 @@ def create(
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -97,7 +102,7 @@ def create(
 @feed.command("list")
 @format_option
 @roster_options
-def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def list_(fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float) -> None:
     """Every feed: label, scope ('site', or a participant's code), created (when, by whom),
     last used, revoked. Never a token: none is kept."""
     with _open(db, protocol_spec, today, wait) as roster:
@@ -158,7 +163,7 @@ def revoke(
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:

@@ -8,9 +8,17 @@ CSV files (``--roster``, ``--bookings``; without them, the shipped sample roster
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    import pendulum
+
+    from visitplan.booking import Appointments
+    from visitplan.model import Protocol
+    from visitplan.schedule import Schedule
+    from visitplan.site import SiteCalendar
 
 # Shared with the web workspace, which may not import the CLI.
 from visitplan.siteroster import appointment_deviations, from_store, site_calendar_of
@@ -87,7 +95,7 @@ def choose_db(
 
 def load_context(
     protocol_spec: str, site_spec: str | None, roster: str | None
-) -> tuple[Any, Any, list[Any]]:
+) -> tuple[Protocol, SiteCalendar, list[Schedule]]:
     """The protocol, the site calendar, and the schedules of the roster's participants there.
 
     Participants of another site are left out; those with no site are taken as this site's.
@@ -107,7 +115,7 @@ def load_context(
     return protocol, site, schedules
 
 
-def load_site(protocol_spec: str, site_spec: str | None) -> tuple[Any, Any]:
+def load_site(protocol_spec: str, site_spec: str | None) -> tuple[Protocol, SiteCalendar]:
     """The protocol and the site calendar (which must agree with the protocol's site)."""
     from visitplan.cli.common import load_protocol
     from visitplan.site import site_for
@@ -124,8 +132,8 @@ def load_site_data(
     db: str | None,
     roster: str | None,
     bookings: str | None,
-    today: Any,
-) -> tuple[Any, Any, list[Any], dict[tuple[str, str], Any]]:
+    today: pendulum.Date | None,
+) -> tuple[Protocol, SiteCalendar, list[Schedule], Appointments]:
     """The protocol, site, schedules and appointments a read-only site command shows.
 
     From the roster database when ``db`` is given (read in one transaction, planned as of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -41,7 +41,7 @@ def add(
     password_stdin: bool,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -62,7 +62,7 @@ def password(
     password_stdin: bool,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -83,7 +83,7 @@ def disable(
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -96,7 +96,7 @@ def disable(
 @user.command("list")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @roster_options
-def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def list_(fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float) -> None:
     """Every login with its role and state (never a password)."""
     with _open(db, protocol_spec, today, wait) as roster:
         found = roster.users()
@@ -142,3 +142,6 @@ USER_COLUMNS = (
     Column("By", "text"),
     Column("Disabled"),
 )
+
+if TYPE_CHECKING:
+    import pendulum
