@@ -37,7 +37,7 @@ _NO_ARGS: tuple[type[click.ClickException], ...] = tuple(
 class VisitplanGroup(click.Group):
     """A group whose commands are imported on first use, and whose user errors are one line."""
 
-    # Any where click's own signatures have it: the arguments pass through to click.
+    # Untyped as in click's own signatures: the arguments pass through to click.
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lazy: dict[str, str] = {}
@@ -121,7 +121,7 @@ class _Checked:
     check theirs: a full disk (``> /dev/full``) or a closed pipe raises :class:`_StdoutError`,
     which the CLI reports, instead of a traceback or, for a buffered write, a success."""
 
-    # Any: a proxy of a text stream or of its binary buffer, whichever it wraps.
+    # Untyped: a proxy of a text stream or of its binary buffer, whichever it wraps.
     def __init__(self, stream: Any) -> None:
         self._stream = stream
 
