@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import graphlib
 
-import pendulum
+import attrs
 
 from visitplan import facts
 from visitplan.dates import Span, Spans
@@ -81,25 +81,53 @@ def _dependencies(protocol: Protocol) -> dict[str, set[str]]:
     return graph
 
 
-#: code, name and target/earliest/latest spans of a visit occurrence.
-_Occurrence = tuple[str, str, Spans]
-#: kind, epoch and procedures: what a PlannedVisit copies from its visit (for some flags).
-_Copied = tuple[VisitKind, Epoch, tuple[Procedure, ...]]
-#: a visit, its occurrence (None for a repeat) and what its PlannedVisits copy from it.
-_Step = tuple[Visit, _Occurrence | None, _Copied]
-#: What ends a repeat for one participant: its anchor (date, actual?), the last target
-#: ``anchor + until`` allows, the stop event's date, the stop visit's date and actual date,
-#: whether no dose was given (it is anchored on a last dose that does not exist), and the
-#: highest occurrence number recorded.
-_Ends = tuple[
-    tuple[pendulum.Date, bool],
-    pendulum.Date | None,
-    pendulum.Date | None,
-    pendulum.Date | None,
-    pendulum.Date | None,
-    bool,
-    int,
-]
+# The values below are made once per protocol (or flag set) and read for every visit of every
+# plan: frozen slotted classes, not NamedTuples, because CPython 3.11 reads a slot with one
+# specialised instruction, while a NamedTuple's field reads and its unpacking take the
+# interpreter's generic paths (docs/performance.md, "Names in the engine").
+@attrs.frozen
+class _Occurrence:
+    """A visit occurrence, as far as it does not depend on the participant."""
+
+    #: ``W4``; ``FU2`` for the second occurrence of repeating visit ``FU``.
+    code: str
+    #: ``Week 4``; ``Follow-up 2``.
+    name: str
+    #: The target, earliest and latest spans from the visit's anchor.
+    spans: Spans
+
+
+@attrs.frozen
+class _Copied:
+    """What a PlannedVisit copies from its visit, for one set of flags."""
+
+    kind: VisitKind
+    epoch: Epoch
+    #: The visit's procedures that apply to those flags.
+    procedures: tuple[Procedure, ...]
+
+
+@attrs.frozen
+class _Step:
+    """One visit of the planning order."""
+
+    visit: Visit
+    #: None for a repeat: its occurrences are worked out as it is planned.
+    occurrence: _Occurrence | None
+    copied: _Copied
+
+
+@attrs.frozen
+class _FieldNames:
+    """The protocol fields a visit's date errors name (``visits.W4.offset``, ...)."""
+
+    offset: str
+    before: str
+    after: str
+    not_before: str
+    repeat: str
+    until: str
+    every: str
 
 
 class _Flagged:
@@ -131,9 +159,10 @@ class _Flagged:
             v.code: tuple(p for p in v.procedures if _applies(p.condition, flags))
             for v in protocol.visits
         }
-        #: Visit code -> (kind, epoch, procedures): what a PlannedVisit copies from its visit.
+        #: Visit code -> what a PlannedVisit copies from its visit.
         self.copied = {
-            v.code: (v.kind, compiled.epochs[v.epoch], self.procedures[v.code]) for v in self.visits
+            v.code: _Copied(v.kind, compiled.epochs[v.epoch], self.procedures[v.code])
+            for v in self.visits
         }
         #: The planning order: each applicable visit with its occurrence (None for a repeat,
         #: whose occurrences are worked out as it is planned) and what its PlannedVisits copy
@@ -161,7 +190,7 @@ class _Flagged:
             elif code in self.by_code and self.by_code[code].merge is not MergeRule.GAP:
                 v = self.by_code[code]
                 occurrence = None if v.repeat else compiled.occurrence(v, None)
-                steps.append((v, occurrence, self.copied[code]))
+                steps.append(_Step(v, occurrence, self.copied[code]))
         self.steps = tuple(steps)
         self.dosing = tuple(v.code for v in self.visits if v.code in compiled.dosing)
         self.merging = tuple(
@@ -220,7 +249,7 @@ class _Compiled:
         #: Visit code -> the field names its date errors report. Built once: formatting them
         #: for every occurrence planned cost more than the error path they serve ever runs.
         self.fields = {
-            v.code: (
+            v.code: _FieldNames(
                 f"visits.{v.code}.offset",
                 f"visits.{v.code}.window.before",
                 f"visits.{v.code}.window.after",
@@ -262,7 +291,7 @@ class _Compiled:
             assert v.repeat is not None
             fields = self.fields[v.code]
             span = v.repeat.every.span().times(k)
-            found = Spans(_window_spans(v, span), (fields[6], fields[1], fields[2]))
+            found = Spans(_window_spans(v, span), (fields.every, fields.before, fields.after))
             if len(self._gaps) < 4096:
                 self._gaps[key] = found
         return found
@@ -285,9 +314,9 @@ class _Compiled:
                 code, name = f"{v.code}{occurrence}", f"{v.name} {occurrence}"
             fields = self.fields[v.code]
             # A repeat's target is reported as its ``every`` (the occurrence's own offset).
-            first = fields[0] if occurrence is None else fields[6]
-            spans = Spans(_window_spans(v, span), (first, fields[1], fields[2]))
-            found = (code, name, spans)
+            first = fields.offset if occurrence is None else fields.every
+            spans = Spans(_window_spans(v, span), (first, fields.before, fields.after))
+            found = _Occurrence(code, name, spans)
             self._occurrences[key] = found
         return found
 
@@ -306,8 +335,10 @@ _COMPILED_MAX = 32
 
 def _compiled(protocol: Protocol) -> _Compiled:
     hit = _COMPILED.get(id(protocol))
-    if hit is not None and hit[0] is protocol:
-        return hit[1]
+    if hit is not None:
+        kept, compiled = hit
+        if kept is protocol:
+            return compiled
     compiled = _Compiled(protocol)
     if len(_COMPILED) >= _COMPILED_MAX:
         _COMPILED.clear()  # a simple bound, safe under threads; recompiling is well under 1 ms
