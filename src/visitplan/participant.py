@@ -103,6 +103,26 @@ class Record:
             raise VisitplanError(f"{self.code}.date", None, "a visit marked done needs its date")
 
 
+def _unscheduled_date(value: object) -> pendulum.Date:
+    return to_date(value, "unscheduled.date")
+
+
+@attrs.frozen
+class UnscheduledVisit:
+    """A visit the protocol did not plan, recorded for one participant (by study code).
+
+    The roster numbers them per participant (``code``: ``U1``, ``U2``, ...) and hands them
+    back (:meth:`visitplan.store.Roster.unscheduled`); the SDTM SV export gives each a decimal
+    VISITNUM and writes its ``reason`` as SVUPDES. The engine does not plan them.
+    """
+
+    participant: str
+    code: str
+    date: pendulum.Date = attrs.field(converter=_unscheduled_date)
+    time: str | None = None
+    reason: str | None = None
+
+
 def _records(value: Iterable[Record] | Mapping[str, object]) -> tuple[Record, ...]:
     if isinstance(value, Mapping):
         return tuple(

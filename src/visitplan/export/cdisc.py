@@ -14,14 +14,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import attrs
-import pendulum
-
-from visitplan.dates import Span, study_day, to_date
+from visitplan.dates import Span, study_day
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
 from visitplan.model import AnchorKind, Offset, Protocol, Unit, Visit
 from visitplan.participant import Participant
+from visitplan.participant import UnscheduledVisit as UnscheduledVisit
 from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
 
 SDTMIG_VERSION = "3.4"
@@ -48,19 +46,6 @@ _ETCD_MAX = 8
 _ARMCD_MAX = 20
 
 Row = dict[str, str]
-
-
-def _unscheduled_date(value: object) -> pendulum.Date:
-    return to_date(value, "unscheduled date")
-
-
-@attrs.frozen
-class UnscheduledVisit:
-    """A visit that the protocol did not plan (SV gets a decimal VISITNUM for it)."""
-
-    participant: str
-    date: pendulum.Date = attrs.field(converter=_unscheduled_date)
-    description: str = ""
 
 
 # -- identifiers ------------------------------------------------------------------------------
@@ -380,7 +365,7 @@ def sv_rows(
                     usubjid,
                     float(k_by_prev),
                     _sv(sid, usubjid, k_by_prev, "Unscheduled", u.date.isoformat(), day, "", "")
-                    | {"VISIT": f"Unscheduled {k_by_prev}", "SVUPDES": u.description},
+                    | {"VISIT": f"Unscheduled {k_by_prev}", "SVUPDES": u.reason or ""},
                 )
             )
     rows.sort(key=lambda r: (r[0], r[1]))
