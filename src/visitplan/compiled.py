@@ -134,8 +134,8 @@ class _Flagged:
     """What planning derives from the protocol and one set of participant flags.
 
     Built once per flag set (only the flags the protocol looks at) and shared, read-only, by
-    every plan with those flags: the profile showed each plan rebuilding these tables, or
-    scanning every visit of the protocol for the few it needed (docs/performance.md).
+    every plan with those flags, so that no plan rebuilds these tables or scans every visit of
+    the protocol for the few it needs (figures in docs/performance.md).
     """
 
     __slots__ = (
@@ -205,11 +205,12 @@ class _Flagged:
 class _Compiled:
     """What planning derives from the protocol alone, worked out once per protocol object.
 
-    The profile of planning 100,000 participants (docs/performance.md) showed the engine
-    redoing this for every participant: the graphlib dependency order, the spans of every
-    offset and window (attrs ``Span`` objects), ``Visit.is_dosing`` (a scan of procedures)
-    and the visits and procedures that apply to a participant's flags. A protocol is frozen,
-    so each is computed on first use and kept here; per-flag-set tables as they are asked for.
+    Without it the engine would redo this for every participant: the graphlib dependency
+    order, the spans of offsets and windows (attrs ``Span`` objects), ``Visit.is_dosing`` (a
+    scan of procedures) and the visits and procedures that apply to a participant's flags
+    (figures in docs/performance.md). A protocol is frozen, so the order and the tables that
+    need no participant are made when it is first planned, and the occurrences, gap spans and
+    per-flag-set tables as they are asked for.
     """
 
     def __init__(self, protocol: Protocol) -> None:
@@ -300,8 +301,8 @@ class _Compiled:
         """Code, name and target/earliest/latest spans of ``v``'s occurrence.
 
         Everything about a visit occurrence that does not depend on the participant, in one
-        look-up: planning asked for each of these separately for every occurrence of every
-        participant, and formatting ``FU2`` / "Follow-up 2" alone was 4% of the profile.
+        look-up made once: otherwise every occurrence of every plan would format ``FU2`` /
+        "Follow-up 2" and make its spans again (docs/performance.md).
         """
         key = (v.code, occurrence)
         found = self._occurrences.get(key)
@@ -327,8 +328,8 @@ def _window_spans(v: Visit, span: Span) -> tuple[Span, Span, Span]:
 
 
 #: id(protocol) -> (protocol, its _Compiled). The protocol is kept alive by the entry so that
-#: its id cannot be reused by another object; hashing a Protocol (~20 µs, it hashes every
-#: nested visit) would cost more than planning a participant, so identity is the key.
+#: its id cannot be reused by another object. Identity is the key because hashing a Protocol
+#: hashes every nested visit, which would cost more than planning a participant.
 _COMPILED: dict[int, tuple[Protocol, _Compiled]] = {}
 _COMPILED_MAX = 32
 
@@ -341,7 +342,7 @@ def _compiled(protocol: Protocol) -> _Compiled:
             return compiled
     compiled = _Compiled(protocol)
     if len(_COMPILED) >= _COMPILED_MAX:
-        _COMPILED.clear()  # a simple bound, safe under threads; recompiling is well under 1 ms
+        _COMPILED.clear()  # a simple bound, safe under threads; recompiling is cheap
     _COMPILED[id(protocol)] = (protocol, compiled)
     return compiled
 

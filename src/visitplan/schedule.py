@@ -64,8 +64,8 @@ class _VisitSlots:
     """The storage of a :class:`PlannedVisit`, writable, for :func:`new_visit` alone.
 
     attrs (required) initialises a frozen slotted instance through ``object.__setattr__``, one
-    call per field: 15 of them for each of the ~17 visits of every participant planned, about
-    a fifth of the engine's time (docs/performance.md). The slots live here instead, attrs
+    call per field for every visit of every participant planned, a large part of the engine's
+    time (figures in docs/performance.md). The slots live here instead, attrs
     reuses them for PlannedVisit (which adds none), so an object of this class can be filled
     with plain attribute stores and then become a PlannedVisit by ``__class__`` assignment.
     """
@@ -149,7 +149,7 @@ def new_visit(
     base_code: str,
     occurrence: int | None,
 ) -> PlannedVisit:
-    """``PlannedVisit(code, name, ...)``, the same frozen value, built about 4 times faster.
+    """``PlannedVisit(code, name, ...)``, the same frozen value, built faster.
 
     Internal to visitplan: for the engine, which builds every visit of every participant (see
     :class:`_VisitSlots`). Everyone else calls ``PlannedVisit(...)``.
