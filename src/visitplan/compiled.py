@@ -1,8 +1,9 @@
-"""What planning derives from a protocol alone, worked out once per protocol object.
+"""What planning derives from a protocol alone, worked out when it is first planned.
 
 The engine (:mod:`visitplan.engine`) plans every participant against these tables: the
-dependency order of anchors, the spans of every offset and window, the visits, procedures and
-planning steps that apply to a set of flags. Nothing here computes a participant's date.
+dependency order of anchors, the spans of offsets and windows, the visits, procedures and
+planning steps that apply to a set of flags. They are kept per protocol object in a bounded
+cache (a protocol pushed out is worked out again). Nothing here computes a participant's date.
 """
 
 from __future__ import annotations
@@ -25,14 +26,18 @@ from visitplan.model import (
 )
 
 _LAST_DOSE = "@last_dose"
-#: A repeat with no count and no end is refused at load; this only guards against a runaway.
+#: The most occurrences of a repeat. A protocol file's repeat needs a count (at most this) or
+#: an until, and is refused without; a Protocol built in Python is not checked, so the engine
+#: refuses a repeat that has not ended after this many occurrences.
 MAX_OCCURRENCES = 1000
 
 
 def dependency_order(protocol: Protocol) -> list[str]:
-    """Visit codes in an order where every anchor comes before what depends on it.
+    """Visit codes, and ``"@last_dose"`` for the last dose, in an order where every anchor
+    comes before what depends on it.
 
-    Raises :class:`ProtocolError` on an anchor cycle or an anchor to an unknown visit.
+    Raises :class:`ProtocolError` on an anchor cycle, an anchor or stop visit that names an
+    unknown visit, or a ``merge = "gap"`` visit without a repeat.
     """
     return _topological(_dependencies(protocol))
 
@@ -203,7 +208,7 @@ class _Flagged:
 
 
 class _Compiled:
-    """What planning derives from the protocol alone, worked out once per protocol object.
+    """What planning derives from the protocol alone, worked out when it is first planned.
 
     Without it the engine would redo this for every participant: the graphlib dependency
     order, the spans of offsets and windows (attrs ``Span`` objects), ``Visit.is_dosing`` (a

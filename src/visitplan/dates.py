@@ -1,10 +1,12 @@
-"""Date helpers: strict parsing, anchor arithmetic and the study-day rule.
+"""Date helpers: strict parsing, anchor arithmetic, the study-day rule and appointment times.
 
-This is the only module that does calendar arithmetic. The engine computes every visit's
-dates with it; the few edges that need a calendar step of their own call it too, never adding
-days themselves: :func:`next_day` for the exclusive end of an all-day calendar event and the
-site calendar's walk over days, :func:`shift` for the store's horizon of due visits and the
-half-lives of a washout, :func:`earliest_clear` for washouts.
+visitplan's date arithmetic lives here. The engine computes every visit's dates with it; the
+few edges that need a calendar step of their own call it too, never adding days themselves:
+:func:`next_day` for the exclusive end of an all-day calendar event and the site calendar's
+walk over days, :func:`shift` for the store's horizon of due visits and the half-lives of a
+washout, :func:`earliest_clear` for washouts. The one other module that steps over days is
+:mod:`visitplan.export.vtimezone`, which finds a time zone's daylight-saving change days for
+a calendar's VTIMEZONE; those are not dates of a plan.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class Span:
 def parse_date(text: object, field: str = "date") -> pendulum.Date:
     """Parse an ISO 8601 calendar date (YYYY-MM-DD) strictly, or raise :class:`VisitplanError`.
 
+    Only ``YYYY-MM-DD`` in ASCII digits, surrounding whitespace ignored, a day of the calendar
+    within the supported years; a ``pendulum.Date`` is checked and returned as it is.
     ``pendulum.parse`` accepts many forms (week dates, ordinal dates, date-times) and returns a
     UTC DateTime for some of them; a schedule needs exactly a calendar date.
     """

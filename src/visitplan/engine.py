@@ -1,7 +1,10 @@
 """The timeline engine: one pure function from protocol + participant facts to a schedule.
 
-Every date of visitplan is computed here (with the arithmetic of :mod:`visitplan.dates`).
-Each offset is applied to its anchor in one step; nothing is derived by chaining visits.
+Every visit's and milestone's date is computed here, with the arithmetic of
+:mod:`visitplan.dates`. A date is its anchor moved in one step by the sum of its spans
+(offset, window, ``k * every`` for a repeat's k-th step), never by chaining steps. A visit
+anchored on another counts from that visit's date (its actual date once done); a target
+held by a not-before rule keeps the window after it, counted from the held date.
 """
 
 from __future__ import annotations
@@ -51,13 +54,19 @@ def plan(
 ) -> Schedule:
     """Plan ``participant`` under ``protocol``.
 
-    Returns every applicable visit with its target, earliest and latest date, study day and
-    status, in date order, and the findings (out of window, dose gap, missed, overdue, held).
-    ``today`` is only used to report overdue visits and to refuse visits recorded as done in
-    the future; without it the result depends on the facts alone.
+    Returns every visit that applies to the participant's flags, with its target, earliest
+    and latest date, study day and status, in date order (monitoring occurrences done at
+    another visit left out, see ``Visit.merge``); the milestones, the last dose and the
+    recovery date the plan used; and the findings (out of window, dose gap, missed, overdue,
+    held, unplanned). ``today`` reports overdue visits, counts the screening visit as done
+    from its date on, and refuses a visit done, an event, a count, a discontinuation or a
+    withdrawal dated after it; without it the result depends on the facts alone. The engine
+    keeps per-protocol tables between calls; a result never depends on them.
 
     Raises :class:`VisitplanError` when the facts contradict the protocol (an unknown visit,
-    a Day 1 outside the run-in, a dose before Day 1, ...).
+    a Day 1 outside the run-in, a dose before Day 1, ...), and its subclass
+    :class:`ProtocolError` when the protocol cannot plan these facts (a repeat that does not
+    end, a visit anchored on one that does not apply to the participant).
     """
     if not isinstance(protocol, Protocol):
         raise VisitplanError(
@@ -100,8 +109,10 @@ class _Planner:
         self.compiled = _compiled(protocol)
         self.flagged = self.compiled.flagged(participant.flags)
         self.records = self._check_records()
-        #: Visit code -> its planned occurrences. Each is final once planned: every fact
-        #: that moves or marks it is applied inside _plan, and _merge only leaves some out.
+        #: Visit code -> its planned occurrences. Every fact that moves or marks one is
+        #: applied inside _plan; afterwards _merge only leaves some out, and study days are
+        #: set again only when visits were planned before Day 1, or _merge left Day 1's first
+        #: occurrence out (_with_study_days).
         self.slots: dict[str, list[PlannedVisit]] = {}
         #: Day 1's date once its visit is planned; visits planned before it get their study
         #: day (counted from Day 1) when it is known.
@@ -313,8 +324,8 @@ class _Planner:
         """Plan one occurrence (``number`` of a repeat) of ``v`` from its ``anchor``.
 
         A repeat passes the target, earliest and latest ``dates`` it already computed to
-        decide whether it has ended. The result is final: every fact that moves or marks the
-        occurrence is applied here.
+        decide whether it has ended. Every fact that moves or marks the occurrence is applied
+        here; only its study day may be set again (see ``self.slots``).
         """
         anchor_date, anchor_actual = anchor
         code = occ.code
@@ -766,7 +777,7 @@ class _Planner:
                 sorted(self.findings, key=lambda f: (order.get(f.visit, 0), f.kind.value))
             )
         recovery = self.protocol.rules.recovery_event
-        # Positional, in Schedule's field order (see PlannedVisit above).
+        # Positional, in Schedule's field order.
         return Schedule(
             self.protocol.id,
             self.person.code,
