@@ -617,6 +617,141 @@ def bench_roster_queries(quick: bool) -> list[Row]:
     return rows
 
 
+# -- (6) publishing: import and calendars from the roster ----------------------------------
+TODAY = "2026-09-01"
+
+
+def write_roster_csv(path: Path, n: int) -> None:
+    """The :func:`iter_facts` participants as a roster CSV (screening and Day 1)."""
+    import csv
+
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["participant", "site", "screening", "day1", "flags"])
+        for code, screening, actual in iter_facts(n):
+            day1 = actual.get("D1")
+            out.writerow([code, "BREST", screening.isoformat(), day1 or "", ""])
+
+
+def minimal_import(source: Path, db: Path) -> None:
+    """The baseline of an import: read the CSV, plan with the standard-library loop, insert
+    the participants and their planned visits with sqlite3 in one transaction."""
+    import csv
+    import sqlite3
+
+    db.unlink(missing_ok=True)
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE participants (code TEXT PRIMARY KEY, site TEXT, screening TEXT,"
+                " flags TEXT)")  # fmt: skip
+    con.execute("CREATE TABLE planned (participant TEXT, code TEXT, target TEXT, earliest TEXT,"
+                " latest TEXT, PRIMARY KEY (participant, code))")  # fmt: skip
+    people, planned = [], []
+    with source.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            screening = dt.date.fromisoformat(row["screening"])
+            actual = {"D1": dt.date.fromisoformat(row["day1"])} if row["day1"] else {}
+            people.append((row["participant"], row["site"], row["screening"], row["flags"]))
+            for code, target, earliest, latest, _ in baseline_plan(screening, actual):
+                planned.append((row["participant"], code, target.isoformat(),
+                                earliest.isoformat(), latest.isoformat()))  # fmt: skip
+    with con:
+        con.executemany("INSERT INTO participants VALUES (?, ?, ?, ?)", people)
+        con.executemany("INSERT INTO planned VALUES (?, ?, ?, ?, ?)", planned)
+    con.close()
+
+
+def visitplan_import(source: Path, db: Path) -> None:
+    """What ``visitplan import`` does, in this process: read, check, plan, store, audit."""
+    import visitplan
+    from visitplan.store import Roster
+    from visitplan.store.importing import read_roster_file
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    study = visitplan.builtin(PROTOCOL)
+    with Roster.open(db, protocol=study, today=TODAY, user="benchmark") as roster:
+        roster.import_participants(read_roster_file(source), source=str(source))
+
+
+def _run_cli(args: list[str]) -> tuple[float, float]:
+    """Wall and CPU time of ``visitplan ARGS`` in a fresh process (interpreter start
+    included; CPU from the children's rusage, steadier on a shared machine)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([*_cli(), *args], check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _keep_best(best: dict[str, tuple[float, float]], key: str, args: list[str]) -> None:
+    wall, cpu = _run_cli(args)
+    best[key] = (min(best[key][0], wall), min(best[key][1], cpu))
+
+
+def bench_publish(quick: bool) -> list[Row]:
+    """``import`` against a minimal loop (<= 10x) and ``ics --db`` against ``ics --roster``
+    for the same participants (<= 1.5x; 10,000 participants in < 60 s), each command a fresh
+    process; ``ics --db`` both on a new roster (every event's state inserted) and again
+    (state read, nothing to write)."""
+    import shutil
+    import tempfile
+
+    sizes = (1_000,) if quick else (1_000, 10_000)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as folder:
+        where = Path(folder)
+        for n in sizes:
+            source = where / f"roster-{n}.csv"
+            write_roster_csv(source, n)
+            repeat = 1 if quick or n > 1_000 else 3
+            db, loop_db = where / f"roster-{n}.db", where / f"loop-{n}.db"
+            (ours, ours_cpu), (loop, loop_cpu) = timed_pair(
+                functools.partial(visitplan_import, source, db),
+                functools.partial(minimal_import, source, loop_db),
+                repeat,
+            )
+            rows += [
+                (f"import {n:,} rows (read, check, plan, store, audit; in-process)",
+                 f"{ours:.2f} s (CPU {ours_cpu:.2f} s)", "", ""),
+                ("  minimal loop: csv + stdlib plan + sqlite3 executemany, one transaction",
+                 f"{loop:.2f} s (CPU {loop_cpu:.2f} s)", "", ""),
+                ("  ratio import / minimal loop",
+                 f"{ours / loop:.1f}x (CPU {ours_cpu / loop_cpu:.1f}x)", "<= 10x",
+                 _ok(ours / loop <= 10)),
+            ]  # fmt: skip
+            out = where / "out.ics"
+            fresh = where / "fresh.db"
+            best = {k: (float("inf"), float("inf")) for k in ("roster", "first", "again")}
+            for _ in range(repeat):
+                out.unlink(missing_ok=True)
+                _keep_best(best, "roster", ["ics", "--roster", str(source), "-o", str(out)])
+                shutil.copy(db, fresh)
+                for suffix in ("-wal", "-shm"):
+                    Path(f"{fresh}{suffix}").unlink(missing_ok=True)
+                command = ["ics", "--db", str(fresh), "--today", TODAY, "-o", str(out)]
+                _keep_best(best, "first", command)
+                _keep_best(best, "again", command)
+            size = out.stat().st_size / 1e6
+            (base, base_cpu) = best["roster"]
+            rows.append((f"ics --roster, {n:,} participants ({size:.0f} MB), fresh process",
+                         f"{base:.1f} s (CPU {base_cpu:.1f} s; {base / n * 1000:.2f} ms each)",
+                         "", ""))  # fmt: skip
+            for key, what in (("first", "new roster (every event's state inserted)"),
+                              ("again", "again (state read, none written)")):  # fmt: skip
+                wall, cpu = best[key]
+                ratio = wall / base
+                rows.append((f"  ics --db, {what}",
+                             f"{wall:.1f} s, {ratio:.2f}x (CPU {cpu:.1f} s, "
+                             f"{cpu / base_cpu:.2f}x)", "<= 1.5x", _ok(ratio <= 1.5)))  # fmt: skip
+            if n >= 10_000:
+                rows.append((f"  ics --db of {n:,} participants", f"{best['first'][0]:.1f} s",
+                             "< 60 s", _ok(best["first"][0] < 60)))  # fmt: skip
+    return rows
+
+
 # -- output ------------------------------------------------------------------------------------
 def table(title: str, header: Row, rows: Sequence[Row]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -640,7 +775,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--only",
-        help="comma-separated sections to run: plan, start, rss, ics, roster (default: all)",
+        help="comma-separated sections to run: plan, start, rss, ics, roster, publish "
+        "(default: all)",
     )
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ics-child", type=int, help=argparse.SUPPRESS)
@@ -671,7 +807,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"## visitplan benchmarks ({'quick' if args.quick else 'full'} run, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")  # fmt: skip
     table("Machine", ("", ""), machine())
-    sections = set((args.only or "plan,start,rss,ics,roster").split(","))
+    sections = set((args.only or "plan,start,rss,ics,roster,publish").split(","))
     header = ("measure", "result", "target", "met")
     if "plan" in sections:
         table(f"(1) Planning {PROTOCOL} (best of {repeat})",
@@ -687,6 +823,7 @@ def main(argv: list[str] | None = None) -> None:
     for key, title, bench in (
         ("ics", "(4) ICS export", bench_ics_export),
         ("roster", "(5) Roster queries (best of 3; one run with --quick)", bench_roster_queries),
+        ("publish", "(6) Import and calendars from the roster (best of 3 at 1,000)", bench_publish),
     ):
         if key not in sections:
             continue

@@ -33,8 +33,8 @@ SDTMIG = {
         "TATRANS", "EPOCH",
     ],
     "SV": [
-        "STUDYID", "DOMAIN", "USUBJID", "VISITNUM", "VISIT", "SVSTDTC", "SVENDTC", "SVSTDY",
-        "SVENDY", "SVPRESP", "SVOCCUR", "SVREASOC", "SVUPDES",
+        "STUDYID", "DOMAIN", "USUBJID", "VISITNUM", "VISIT", "SVPRESP", "SVOCCUR", "SVREASOC",
+        "EPOCH", "SVSTDTC", "SVENDTC", "SVSTDY", "SVENDY", "SVUPDES",
     ],
 }  # fmt: skip
 ISO_DURATION = re.compile(r"^P(\d+M)?(\d+[DW])?$")
@@ -129,7 +129,7 @@ def test_tv_of_the_example_protocol():
 def test_te_and_ta(study):
     header, te = parse(cdisc.to_csv(cdisc.te_rows(study), cdisc.TE_COLUMNS))
     assert header == SDTMIG["TE"]
-    assert [r["ETCD"] for r in te] == ["RUNIN", "TREATMEN", "FOLLOWUP"]
+    assert [r["ETCD"] for r in te] == ["RUNIN", "TRT", "FU"]  # the protocol file's etcd
     assert all(len(r["ETCD"]) <= 8 for r in te)
     assert [r["TEDUR"] for r in te] == ["P35D", "", ""]
     assert all(ISO_DURATION.match(r["TEDUR"]) for r in te if r["TEDUR"])
@@ -139,6 +139,8 @@ def test_te_and_ta(study):
     assert header == SDTMIG["TA"]
     assert [r["TAETORD"] for r in ta] == ["1", "2", "3"]
     assert [r["ETCD"] for r in ta] == [r["ETCD"] for r in te]
+    # EPOCH is the CDISC EPOCH codelist's submission value (C99079), not the epoch's name.
+    assert [r["EPOCH"] for r in ta] == ["RUN-IN", "TREATMENT", "FOLLOW-UP"]
     assert {(r["ARMCD"], r["ARM"]) for r in ta} == {("IANALUMAB", "ianalumab 300 mg s.c.")}
     custom = cdisc.ta_rows(study, armcd="IAN300", arm="Ianalumab 300 mg")
     assert {r["ARMCD"] for r in custom} == {"IAN300"}
@@ -259,75 +261,6 @@ def test_sv_refuses_mismatched_inputs(study):
         )
 
 
-# -- USDM ---------------------------------------------------------------------------------------
-def test_usdm_timeline_structure(study):
-    doc = json.loads(cdisc.to_usdm_json(study))
-    assert doc["usdmVersion"] == "4.0"
-    tl = doc["scheduleTimeline"]
-    assert tl["instanceType"] == "ScheduleTimeline" and tl["mainTimeline"] is True
-    instances = {i["id"]: i for i in tl["instances"]}
-    assert all(i["instanceType"] == "ScheduledActivityInstance" for i in instances.values())
-    assert tl["entryId"] == tl["instances"][0]["id"]
-    assert [i["name"] for i in tl["instances"]][:3] == ["SCR", "D1", "W4"]
-    epochs = {e["id"] for e in doc["epochs"]}
-    activities = {a["id"] for a in doc["activities"]}
-    encounters = {e["id"]: e for e in doc["encounters"]}
-    timings = {t["id"]: t for t in tl["timings"]}
-    for i in instances.values():
-        assert i["epochId"] in epochs and i["encounterId"] in encounters
-        assert set(i["activityIds"]) <= activities and i["activityIds"]
-    for e in encounters.values():
-        assert e["scheduledAtId"] in timings
-    codes = {"After": "C201356", "Before": "C201357", "Fixed Reference": "C201358"}
-    for t in timings.values():
-        assert t["instanceType"] == "Timing"
-        assert codes[t["type"]["decode"]] == t["type"]["code"]
-        assert t["relativeToFrom"]["decode"] == "Start to Start"
-        assert ISO_DURATION.match(t["value"]), t["value"]
-        assert t["relativeFromScheduledInstanceId"] in instances
-        assert t["relativeToScheduledInstanceId"] in (None, *instances)
-        for bound in ("windowLower", "windowUpper"):
-            assert t[bound] is None or ISO_DURATION.match(t[bound])
-    fixed = [t for t in timings.values() if t["type"]["decode"] == "Fixed Reference"]
-    assert (
-        len(fixed) == 1 and instances[fixed[0]["relativeFromScheduledInstanceId"]]["name"] == "D1"
-    )
-
-
-def test_usdm_timing_values(study):
-    tl = cdisc.usdm_timeline(study)["scheduleTimeline"]
-    names = {i["id"]: i["name"] for i in tl["instances"]}
-    by_name = {
-        names[t["relativeFromScheduledInstanceId"]]: t
-        for t in tl["timings"]
-        if t["type"]["decode"] != "Fixed Reference"
-    }
-
-    def summary(code):
-        t = by_name[code]
-        to = names.get(t["relativeToScheduledInstanceId"])
-        return (t["type"]["decode"], t["value"], to, t["windowLower"], t["windowUpper"])
-
-    assert summary("D1") == ("After", "P35D", "SCR", "P34D", "P0D")
-    assert summary("W4") == ("After", "P4W", "D1", "P3D", "P3D")
-    assert summary("FU1") == ("After", "P16W", "W20", "P7D", "P7D")  # last dose as planned
-    assert summary("FU2") == ("After", "P28W", "W20", "P7D", "P7D")
-    assert summary("EOS") == ("After", "P5M", "W20", "P0D", "P19M")
-
-
-def test_usdm_before_for_negative_offsets(tmp_path):
-    text = (Path(__file__).parent / "protocols" / "valid-minimal.toml").read_text()
-    scr = 'epoch = "RUNIN"\nanchor = "screening"'
-    assert scr in text
-    text = text.replace(scr, 'epoch = "RUNIN"\nanchor = "D1"\noffset = "-14 days"')
-    text = text.replace('screening_visit = "SCR"\n', "")
-    path = tmp_path / "before.toml"
-    path.write_text(text)
-    tl = cdisc.usdm_timeline(load(path))["scheduleTimeline"]
-    scr = next(t for t in tl["timings"] if t["name"] == "SCR timing")
-    assert (scr["type"]["decode"], scr["value"]) == ("Before", "P14D")
-
-
 # -- CLI ----------------------------------------------------------------------------------------
 def test_cli_writes_each_export(tmp_path):
     for domain in ("tv", "te", "ta"):
@@ -339,7 +272,7 @@ def test_cli_writes_each_export(tmp_path):
     out = tmp_path / "usdm.json"
     r = run("cdisc", "usdm", "--protocol", str(EXAMPLE), "-o", str(out))
     assert r.returncode == 0, r.stderr
-    assert json.loads(out.read_text())["studyId"] == "EXAMPLE-ONC-01"
+    assert json.loads(out.read_text())["study"]["name"] == "EXAMPLE-ONC-01"
 
 
 def test_cli_sv_from_roster(tmp_path):
@@ -366,3 +299,77 @@ def test_cli_sv_bad_roster_is_one_line(tmp_path):
     assert r.returncode == 2
     assert r.stderr.startswith("error: ") and len(r.stderr.splitlines()) == 1
     assert "Traceback" not in r.stderr
+
+
+# -- element codes and EPOCH terms from the protocol file --------------------------------------
+def _with_epochs(study, **changes):
+    import attrs
+
+    epochs = tuple(
+        attrs.evolve(e, **changes[e.code]) if e.code in changes else e for e in study.epochs
+    )
+    return attrs.evolve(study, epochs=epochs)
+
+
+def test_etcd_is_never_cut(study):
+    # Without an etcd, a code of more than 8 characters is refused, naming the field to set.
+    long_code = _with_epochs(study, TREATMENT={"etcd": None})
+    with pytest.raises(visitplan.VisitplanError) as exc:
+        cdisc.te_rows(long_code)
+    assert str(exc.value) == (
+        "epochs.TREATMENT.code 'TREATMENT': is longer than the 8 characters of an SDTM element "
+        "code (ETCD): give etcd = ... in the protocol file"
+    )
+    # A code that fits is the element code itself.
+    assert [r["ETCD"] for r in cdisc.te_rows(_with_epochs(study, FOLLOWUP={"etcd": None}))][
+        2
+    ] == "FOLLOWUP"
+
+
+def test_etcd_and_epoch_type_are_checked_when_loading(tmp_path):
+    from visitplan.protocol_file import ProtocolErrors, dumps, loads
+
+    text = dumps(visitplan.builtin())
+    for old, new, message in (
+        ('etcd = "TRT"', 'etcd = "TREATMENT"', "epochs.TREATMENT.etcd 'TREATMENT': an element"),
+        ('etcd = "TRT"', 'etcd = "FU"', "epochs.FOLLOWUP.etcd 'FU': duplicate element code"),
+        ('type = "RUN-IN"', 'type = "Run-in"', "must be a term of the CDISC EPOCH codelist"),
+    ):
+        assert old in text
+        with pytest.raises(ProtocolErrors) as exc:
+            loads(text.replace(old, new, 1))
+        assert message in str(exc.value)
+
+
+def test_epoch_default_terms_and_refusal(study):
+    # Without a type, the code or the name spells the term: RUNIN, "Follow-up".
+    plain = _with_epochs(study, RUNIN={"type": None}, FOLLOWUP={"type": None})
+    assert [r["EPOCH"] for r in cdisc.ta_rows(plain)] == ["RUN-IN", "TREATMENT", "FOLLOW-UP"]
+    import attrs
+
+    odd = _with_epochs(study, RUNIN={"type": None, "code": "LEAD", "name": "Lead phase"})
+    odd = attrs.evolve(
+        odd, visits=tuple(attrs.evolve(v, epoch="LEAD") if v.epoch == "RUNIN" else v for v in odd)
+    )
+    with pytest.raises(visitplan.VisitplanError, match=r"epochs\.LEAD\.type"):
+        cdisc.ta_rows(odd)
+
+
+def test_sv_has_the_epoch_of_each_visit(study):
+    unplanned = [cdisc.UnscheduledVisit("1002", "U1", "2022-09-20", reason="rash"),
+                 cdisc.UnscheduledVisit("1002", "U2", "2022-10-20", reason="fever")]  # fmt: skip
+    _, rows = sv_table(study, unplanned)
+    got = {(r["USUBJID"][-4:], r["VISITNUM"]): r["EPOCH"] for r in rows}
+    assert got[("1002", "100")] == "RUN-IN"  # screening
+    assert got[("1002", "200")] == "TREATMENT"  # Day 1
+    assert got[("1002", "100.01")] == "RUN-IN"  # unscheduled, after screening, before Day 1
+    assert got[("1002", "200.01")] == "TREATMENT"
+    assert set(got.values()) <= {"RUN-IN", "TREATMENT", "FOLLOW-UP"}
+
+
+def test_cli_sv_refuses_a_site_the_protocol_does_not_have(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("participant,site,screening\n1001,LYON,2022-07-27\n")
+    r = run("cdisc", "sv", "--roster", str(roster), "--today", "2022-09-01")
+    assert r.returncode == 2
+    assert r.stderr == "error: site 'LYON': is not a site of NCT05124925; known: BREST\n"

@@ -34,14 +34,14 @@ def roster(db: Path):
 def test_sqlite_settings_and_schema(roster, db):
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert con.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(5,)]
     # Marked as a visitplan roster, so no command mistakes another application's file for one.
     assert con.execute("PRAGMA application_id").fetchone() == (0x76706C6E,)
-    assert con.execute("PRAGMA user_version").fetchone() == (3,)
+    assert con.execute("PRAGMA user_version").fetchone() == (5,)
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables >= {
         "participants", "records", "unscheduled", "bcell_counts", "events", "appointments",
-        "calendar_state", "audit", "schema_version", "settings",
+        "calendar_state", "audit", "schema_version", "settings", "feeds", "feed_usage", "users",
     }  # fmt: skip
     with roster._db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

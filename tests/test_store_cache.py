@@ -310,7 +310,7 @@ def test_a_version_1_roster_gets_its_cache_when_opened(filled, tmp_path):
         assert_cache_fresh(roster, db)
         assert_queries_as_engine(roster, ["2024-06-01"])
     con = sqlite3.connect(db)
-    assert con.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(5,)]
     con.close()
 
 

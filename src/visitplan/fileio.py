@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -123,6 +124,9 @@ def _stage(path: Path, data: str | bytes | Iterable[bytes]) -> Path:
         ) from None
     tmp = Path(name)
     try:
+        # mkstemp makes 0600 files: give the file the mode a plain open() would (or keep the
+        # replaced file's), so a web server or a colleague can read what visitplan writes.
+        os.chmod(fd if os.chmod in os.supports_fd else tmp, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
             for chunk in chunks:
                 fh.write(chunk)
@@ -137,6 +141,29 @@ def _stage(path: Path, data: str | bytes | Iterable[bytes]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
+
+
+def _mode_for(path: Path) -> int:
+    """The mode of the file being replaced, else what the umask leaves of 0666."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Read without changing it where the system tells (Linux); os.umask can only be read by
+    # setting it, which another thread could see for an instant.
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _replace(tmp: Path, path: Path) -> None:

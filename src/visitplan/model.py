@@ -128,6 +128,8 @@ class Dose:
     route: str = "s.c."
     injections: int = 1
     presentation: str = ""
+    #: The CDISC intervention type (C99078 term, e.g. ``BIOLOGIC``); empty: ``DRUG``.
+    intervention_type: str = ""
 
     def __str__(self) -> str:
         amount = f"{self.amount:g} {self.unit}"
@@ -232,10 +234,47 @@ class Visit:
 
 @attrs.frozen
 class Epoch:
-    """A period of the study (run-in, treatment, follow-up)."""
+    """A period of the study (run-in, treatment, follow-up).
+
+    ``type`` is its CDISC EPOCH term (codelist C99079, e.g. ``RUN-IN``); None when the code or
+    the name spells one (``FOLLOWUP`` is ``FOLLOW-UP``). ``etcd`` is its SDTM element code (at
+    most 8 characters); None: the epoch code.
+    """
 
     code: str
     name: str
+    type: str | None = None
+    etcd: str | None = None
+
+
+@attrs.frozen
+class Criterion:
+    """An eligibility criterion as written in the protocol: ``inclusion`` or ``exclusion``."""
+
+    code: str
+    category: str
+    text: str
+
+
+@attrs.frozen
+class Objective:
+    """A study objective (``primary``, ``secondary`` or ``exploratory``) and its endpoints."""
+
+    code: str
+    level: str
+    text: str
+    endpoints: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Population:
+    """Who the study plans to enrol: ages in years, sex (``BOTH``, ``F``, ``M``), numbers."""
+
+    min_age: int
+    max_age: int | None = None
+    sex: str = "BOTH"
+    healthy: bool = False
+    planned_enrollment: int | None = None
 
 
 @attrs.frozen
@@ -322,6 +361,12 @@ class Protocol:
     screening_visit: str | None = None
     milestones: tuple[Milestone, ...] = ()
     washouts: tuple[Washout, ...] = ()
+    #: The sponsor organisation's name and the study phase (CDISC C66737 term), for USDM.
+    sponsor: str = ""
+    phase: str = ""
+    population: Population | None = None
+    criteria: tuple[Criterion, ...] = ()
+    objectives: tuple[Objective, ...] = ()
 
     def visit(self, code: str) -> Visit:
         """The visit definition with this code (a repeat's base code, e.g. ``FU``)."""

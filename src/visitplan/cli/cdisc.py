@@ -15,7 +15,7 @@ _output = click.option(
 
 @click.group()
 def cdisc() -> None:
-    """CDISC exports: SDTM TV, TE, TA and SV as CSV (SDTMIG 3.4), USDM v4 timeline JSON."""
+    """CDISC exports: SDTM TV, TE, TA and SV (SDTMIG 3.4), a USDM v4.0 study as JSON."""
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -116,7 +116,7 @@ def sv(
 @protocol_option
 @_output
 def usdm(protocol_spec: str, output: str | None) -> None:
-    """A USDM v4 ScheduleTimeline (with its epochs, encounters, activities) as JSON."""
-    from visitplan.export.cdisc import to_usdm_json
+    """A complete USDM v4.0 study (Wrapper) as JSON: design, timelines, criteria, CT codes."""
+    from visitplan.export.usdm import to_usdm_json
 
     _emit(to_usdm_json(load_protocol(protocol_spec)), output)

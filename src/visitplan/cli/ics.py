@@ -255,81 +255,97 @@ def _from_roster(
     options: dict[str, Any],
     name: str | None,
 ) -> None:
-    """Calendars of a roster database, with SEQUENCE kept in the database.
+    """Calendars of a roster database, streamed, with SEQUENCE kept in the database.
 
-    The previous state is the database's ``calendar_state``, not a file: every file written
-    here from the same plans carries the same SEQUENCE for the same event, and the state of
-    what was written is saved (one transaction) once the files are in place.
+    :class:`~visitplan.publish.RosterCalendar` reads and plans the participants a batch at a
+    time and saves the SEQUENCE state it writes as it goes (raise-only, shared with the feed
+    server and ``publish``); the site calendar and the per-participant files of one run are
+    written from the same plans, so they carry the same SEQUENCE for the same event.
     """
-    from visitplan.engine import plan
-    from visitplan.export.ics import EventState, read_state, to_ical
+    from visitplan.cli.progress import progress
+    from visitplan.publish import RosterCalendar
     from visitplan.store import Roster
 
     with Roster.open(db, protocol=protocol, today=today, create=False) as store:
-        day = store.today()
-        people = [store.participant(code)] if code is not None else store.participants()
-        schedules = [plan(protocol, p, today=day) for p in people]
-        booked = _stored_appointments(protocol, schedules, store, code, options["duration"])
-        booked.update(_appointments(protocol, schedules, extra, options["site_calendars"], booked))
-        previous = {uid: EventState(seq, fp) for uid, (seq, fp) in store.calendar_state().items()}
-        common = {**options, "previous": previous}
+        calendar = RosterCalendar(store, code, name=name, note=_note, **options)
+        booked = _db_appointments(protocol, store, code, extra, options, calendar.booked())
+        calendar.add_appointments(booked)
         if output is None and per_participant is None:
             output = "-"
-        files: list[tuple[Path | None, bytes]] = []
-        if per_participant is not None:
-            from visitplan.fileio import inside
-
-            for schedule in schedules:
-                own = {k: v for k, v in booked.items() if k[0] == schedule.participant}
-                data = to_ical(protocol, [schedule], **{**common, "appointments": own})
-                files.append((inside(per_participant, f"{schedule.participant}.ics"), data))
-        if output is not None:
-            data = to_ical(protocol, schedules, **{**common, "appointments": booked}, name=name)
-            files.append((None if output == "-" else Path(output), data))
-        state: dict[str, tuple[int, str]] = {}
-        for path, data in files:
-            if path is None:
-                click.echo(data, nl=False)
+        written: list[Path] = []
+        with progress("Writing calendars", calendar.count) as advance:
+            schedules = calendar.schedules(advance)
+            if per_participant is not None:
+                schedules = _each_file(calendar, schedules, per_participant, written)
+            if output is None:
+                for _ in schedules:
+                    pass
+            elif output == "-":
+                # Whole before the first byte, as for --roster: no half calendar on stdout.
+                click.echo(b"".join(calendar.calendar(schedules)), nl=False)
             else:
-                click.echo(f"wrote {_save(path, data)}", err=True)
-            state.update({u: (e.sequence, e.fingerprint) for u, e in read_state(data).items()})
-        store.save_calendar_state(state)
+                written.append(_save(Path(output), calendar.calendar(schedules)))
+        calendar.flush()
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
 
 
-def _stored_appointments(
-    protocol: Any, schedules: list[Any], store: Any, code: str | None, duration: Any
+def _each_file(
+    calendar: Any, schedules: Iterator[Any], folder: str, written: list[Path]
+) -> Iterator[Any]:
+    """Pass the schedules on, writing each participant's own calendar on the way."""
+    from visitplan.fileio import inside
+
+    for schedule in schedules:
+        path = inside(folder, f"{schedule.participant}.ics")
+        written.append(_save(path, calendar.participant_calendar(schedule)))
+        yield schedule
+
+
+def _note(message: str) -> None:
+    click.echo(f"note: {message}", err=True)
+
+
+def _db_appointments(
+    protocol: Any,
+    store: Any,
+    code: str | None,
+    items: tuple[str, ...],
+    options: dict[str, Any],
+    held: dict[Any, Any],
 ) -> dict[Any, Any]:
-    """The database's timed appointments of visits still in the plans, zone-aware.
+    """``--appointment`` options with ``--db``: each named participant is planned from the
+    roster and each booking checked as ``visitplan book`` checks one, against the stored
+    appointments (``held``) and each other."""
+    from visitplan.engine import plan
 
-    One booking must never block the site's export: a stored appointment the calendar
-    cannot hold as a timed event (a wall time the zone's rules no longer give, or one
-    before its current daylight-saving rule) is left out with a note on stderr, and its
-    visit is written as an all-day event.
-    """
-    from visitplan.booking import timed_appointments
-    from visitplan.export.ics import check_appointment
-
-    by_code = {s.participant: s for s in schedules}
-    sites = {s.participant: s.site for s in schedules}
-    found: dict[Any, Any] = {}
-    for row in store.appointments(code):
-        schedule = by_code.get(row.participant)
-        # A visit the re-plan dropped has no event, so its old booking has none either.
-        if schedule is None or row.visit not in {v.code for v in schedule.visits}:
-            continue
+    if not items:
+        return {}
+    form = "[PARTICIPANT/]VISIT=YYYY-MM-DDTHH:MM"
+    named: set[str] = set()
+    for item in items:
+        key, _ = pair_option(item, "--appointment", form)
+        who, sep, _ = key.rpartition("/")
+        if not sep and code is None:
+            raise VisitplanError("--appointment", item, f"name the participant: {form}")
+        who = who if sep else str(code)
+        if code is not None and who != code:
+            raise VisitplanError("--appointment", item, "names no participant being exported")
         try:
-            zone = protocol.site_of(sites[row.participant]).timezone
-            for key, start in timed_appointments([row], zone).items():
-                check_appointment(protocol, schedule, row.visit, start, duration)
-                found[key] = start
-        except VisitplanError as exc:
-            when = f"{row.date} {row.time or ''}".strip()
-            click.echo(
-                f"note: appointment {row.participant} {row.visit} on {when} is not written "
-                f"as a timed event ({exc}); the visit is an all-day event",
-                err=True,
-            )
-    return found
+            store.participant(who)
+        except VisitplanError:
+            raise VisitplanError(
+                "--appointment", item, "names no participant being exported"
+            ) from None
+        named.add(who)
+    # book() counts the places the stored appointments hold: their participants are planned
+    # too, and a booking of a visit the re-plan dropped holds no place.
+    day = store.today()
+    owners = named | {who for who, _ in held}
+    schedules = [plan(protocol, store.participant(w), today=day) for w in sorted(owners)]
+    planned = {(s.participant, v.code) for s in schedules for v in s.visits}
+    held = {key: start for key, start in held.items() if key in planned}
+    return _appointments(protocol, schedules, items, options["site_calendars"], held)
 
 
 def _write(protocol: Any, schedules: list[Any], path: Path, options: dict[str, Any]) -> Path:

@@ -490,6 +490,7 @@ def import_(
     Columns: participant, site, screening, day1, flags (';'-separated). Every bad row is
     reported, and nothing is stored unless every row is good.
     """
+    from visitplan.cli.progress import Counted, progress
     from visitplan.roster_csv import RosterError
     from visitplan.store import Roster
     from visitplan.store.importing import read_roster_file
@@ -498,10 +499,11 @@ def import_(
     try:
         # The file is read first: a missing or unreadable file creates no empty database.
         people = read_roster_file(path, day1_visit=protocol.day1_visit)
-        with Roster.open(
-            db, protocol=protocol, today=today, wait=wait, user=user or None
-        ) as roster:
-            kept = roster.import_participants(people, source=path, reason=reason)
+        with (
+            Roster.open(db, protocol=protocol, today=today, wait=wait, user=user or None) as roster,
+            progress("Importing", len(people)) as advance,
+        ):
+            kept = roster.import_participants(Counted(people, advance), source=path, reason=reason)
     except RosterError as exc:
         for row in exc.rows:
             click.echo(f"error: {row}", err=True)

@@ -1,6 +1,6 @@
-"""CDISC exports: SDTM trial design (TV, TE, TA), subject visits (SV) and a USDM timeline.
+"""CDISC SDTM exports: trial design (TV, TE, TA) and subject visits (SV); USDM is export.usdm.
 
-Versions followed: SDTMIG v3.4 (SDTM v2.0) for the datasets, USDM v4.0 for the timeline; see
+Versions followed: SDTMIG v3.4 (SDTM v2.0), codes from :mod:`visitplan.cdisc_ct`; see
 docs/cdisc.md for every mapping choice. No date is computed here: planned study days come from
 the engine (a reference participant planned by :func:`visitplan.engine.plan`), actual study
 days from the engine's ``study_day`` or :func:`visitplan.dates.study_day`.
@@ -12,18 +12,17 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
+from visitplan.cdisc_ct import default_epoch_term, epoch_term
 from visitplan.dates import Span, study_day
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
-from visitplan.model import AnchorKind, Offset, Protocol, Unit, Visit
+from visitplan.model import AnchorKind, Epoch, Offset, Protocol, Unit, Visit
 from visitplan.participant import Participant
 from visitplan.participant import UnscheduledVisit as UnscheduledVisit
 from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
 
 SDTMIG_VERSION = "3.4"
-USDM_VERSION = "4.0"
 
 TV_COLUMNS = ("STUDYID", "DOMAIN", "VISITNUM", "VISIT", "VISITDY", "ARMCD", "TVSTRL", "TVENRL")
 TE_COLUMNS = ("STUDYID", "DOMAIN", "ETCD", "ELEMENT", "TESTRL", "TEENRL", "TEDUR")
@@ -32,8 +31,8 @@ TA_COLUMNS = (
     "EPOCH",
 )  # fmt: skip
 SV_COLUMNS = (
-    "STUDYID", "DOMAIN", "USUBJID", "VISITNUM", "VISIT", "SVSTDTC", "SVENDTC", "SVSTDY",
-    "SVENDY", "SVPRESP", "SVOCCUR", "SVREASOC", "SVUPDES",
+    "STUDYID", "DOMAIN", "USUBJID", "VISITNUM", "VISIT", "SVPRESP", "SVOCCUR", "SVREASOC",
+    "EPOCH", "SVSTDTC", "SVENDTC", "SVSTDY", "SVENDY", "SVUPDES",
 )  # fmt: skip
 
 #: VISITNUM = position of the visit definition in the protocol file x this + occurrence.
@@ -86,19 +85,40 @@ def iso_duration(span: Offset | Span) -> str:
     return f"P{days // 7}W" if days and days % 7 == 0 else f"P{days}D"
 
 
+def etcd(epoch: Epoch) -> str:
+    """SDTM ETCD of an epoch's element: its ``etcd``, else its code when that fits 8 characters.
+
+    A longer code is never cut (two epochs could share the cut code): the protocol file names
+    the element code instead.
+    """
+    code = epoch.etcd or epoch.code
+    if len(code) > _ETCD_MAX:
+        raise VisitplanError(
+            f"epochs.{epoch.code}.code",
+            epoch.code,
+            f"is longer than the {_ETCD_MAX} characters of an SDTM element code (ETCD): "
+            "give etcd = ... in the protocol file",
+        )
+    return code
+
+
+def epoch_value(epoch: Epoch) -> str:
+    """SDTM EPOCH: the epoch's CDISC EPOCH term (C99079), given or spelt by its code or name."""
+    term = (epoch_term(epoch.type) if epoch.type else None) or default_epoch_term(
+        epoch.code, epoch.name
+    )
+    if term is None:
+        raise VisitplanError(
+            f"epochs.{epoch.code}.type",
+            "(missing)",
+            "neither the epoch code nor its name is a CDISC EPOCH term (C99079): "
+            "give type = ... in the protocol file (e.g. 'SCREENING', 'TREATMENT', 'FOLLOW-UP')",
+        )
+    return term.submission
+
+
 def _etcds(protocol: Protocol) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for e in protocol.epochs:
-        etcd = e.code[:_ETCD_MAX]
-        clash = [k for k, v in out.items() if v == etcd]
-        if clash:
-            raise VisitplanError(
-                "ETCD",
-                etcd,
-                f"epochs {clash[0]} and {e.code} share it once cut to {_ETCD_MAX} characters",
-            )
-        out[e.code] = etcd
-    return out
+    return {e.code: etcd(e) for e in protocol.epochs}
 
 
 def default_arm(protocol: Protocol) -> tuple[str, str]:
@@ -288,6 +308,7 @@ def ta_rows(protocol: Protocol, *, armcd: str | None = None, arm: str | None = N
         raise VisitplanError("ARMCD", armcd, f"must be at most {_ARMCD_MAX} characters")
     etcd = _etcds(protocol)
     names = {e.code: e.name for e in protocol.epochs}
+    epochs = {e.code: epoch_value(e) for e in protocol.epochs}
     return [
         {
             "STUDYID": studyid(protocol),
@@ -299,7 +320,7 @@ def ta_rows(protocol: Protocol, *, armcd: str | None = None, arm: str | None = N
             "ELEMENT": names[code],
             "TABRANCH": "",
             "TATRANS": "",
-            "EPOCH": names[code],
+            "EPOCH": epochs[code],
         }
         for i, (code, _, _) in enumerate(_epoch_bounds(protocol), start=1)
     ]
@@ -332,6 +353,7 @@ def sv_rows(
         if code not in known:
             raise VisitplanError("unscheduled visit participant", code, "is not in the roster")
     sid = studyid(protocol)
+    epochs = {e.code: epoch_value(e) for e in protocol.epochs}
     rows: list[tuple[str, float, Row]] = []
     for person, schedule in zip(participants, schedules, strict=True):
         if schedule.participant != person.code:
@@ -355,17 +377,22 @@ def sv_rows(
                     usubjid,
                     float(num),
                     _sv(sid, usubjid, str(num), v.name, when, day, "Y", "Y" if done else "N")
-                    | {"SVREASOC": reason},
+                    | {"SVREASOC": reason, "EPOCH": epochs[v.epoch.code]},
                 )
             )
-        for k_by_prev, u in _number_unscheduled(protocol, schedule, extra.get(person.code, [])):
+        unplanned = _number_unscheduled(protocol, schedule, extra.get(person.code, []))
+        for k_by_prev, epoch, u in unplanned:
             day = str(study_day(u.date, schedule.day1)) if day1_done else ""
             rows.append(
                 (
                     usubjid,
                     float(k_by_prev),
                     _sv(sid, usubjid, k_by_prev, "Unscheduled", u.date.isoformat(), day, "", "")
-                    | {"VISIT": f"Unscheduled {k_by_prev}", "SVUPDES": u.reason or ""},
+                    | {
+                        "VISIT": f"Unscheduled {k_by_prev}",
+                        "SVUPDES": u.reason or "",
+                        "EPOCH": epochs[epoch] if epoch else "",
+                    },
                 )
             )
     rows.sort(key=lambda r: (r[0], r[1]))
@@ -388,29 +415,33 @@ def _sv(
         "SVPRESP": presp,
         "SVOCCUR": occur,
         "SVREASOC": "",
+        "EPOCH": "",
         "SVUPDES": "",
     }
 
 
 def _number_unscheduled(
     protocol: Protocol, schedule: Schedule, visits: list[UnscheduledVisit]
-) -> list[tuple[str, UnscheduledVisit]]:
-    """Decimal VISITNUMs: the last planned visit on or before the date, then .01, .02, ..."""
+) -> list[tuple[str, str | None, UnscheduledVisit]]:
+    """Decimal VISITNUMs: the last planned visit on or before the date, then .01, .02, ...
+
+    Each comes with the epoch it happened in: that of the same planned visit.
+    """
     out = []
     counts: dict[int, int] = {}
     for u in sorted(visits, key=lambda u: u.date):
-        before = [v for v in schedule.visits if v.date <= u.date]
-        prev = (
-            max(visitnum(protocol, v.base_code or v.code, v.occurrence) for v in before)
-            if before
-            else 0
-        )
+        before = [
+            (visitnum(protocol, v.base_code or v.code, v.occurrence), v.epoch.code)
+            for v in schedule.visits
+            if v.date <= u.date
+        ]
+        prev, epoch = max(before) if before else (0, None)
         counts[prev] = counts.get(prev, 0) + 1
         if counts[prev] >= 100:
             raise VisitplanError(
                 "unscheduled visits", u.date.isoformat(), "at most 99 after one planned visit"
             )
-        out.append((f"{prev}.{counts[prev]:02d}", u))
+        out.append((f"{prev}.{counts[prev]:02d}", epoch, u))
     return out
 
 
@@ -424,218 +455,3 @@ def to_csv(rows: Iterable[Mapping[str, str]], columns: Sequence[str]) -> str:
     for row in rows:
         writer.writerow([safe_cell(row.get(c, "")) for c in columns])
     return out.getvalue()
-
-
-# -- USDM v4 ------------------------------------------------------------------------------------
-#: USDM controlled terminology (NCI codes) for Timing.type (C201264) and relativeToFrom (C201265).
-_TIMING_TYPE = {"After": "C201356", "Before": "C201357", "Fixed Reference": "C201358"}
-_START_TO_START = ("C201355", "Start to Start")
-
-
-class _Ids:
-    def __init__(self) -> None:
-        self.n: dict[str, int] = {}
-
-    def __call__(self, kind: str) -> str:
-        self.n[kind] = self.n.get(kind, 0) + 1
-        return f"{kind}_{self.n[kind]}"
-
-
-def _code(ids: _Ids, code: str, decode: str) -> dict[str, Any]:
-    return {
-        "id": ids("Code"),
-        "code": code,
-        "codeSystem": "http://www.cdisc.org",
-        "codeSystemVersion": "",
-        "decode": decode,
-        "instanceType": "Code",
-    }
-
-
-def _linked(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    for i, item in enumerate(items):
-        item["previousId"] = items[i - 1]["id"] if i else None
-        item["nextId"] = items[i + 1]["id"] if i + 1 < len(items) else None
-    return items
-
-
-def usdm_timeline(protocol: Protocol) -> dict[str, Any]:
-    """A USDM v4 ScheduleTimeline for the protocol, with the epochs, encounters and activities
-    its instances refer to (the parts of a StudyDesign a timeline needs).
-
-    One ScheduledActivityInstance per planned visit occurrence (as in TV). Each instance has a
-    Timing relative to its anchor's instance (After/Before with an ISO 8601 duration, window
-    bounds as durations); the Day 1 instance also has the Fixed Reference timing.
-    """
-    ids = _Ids()
-    ref = reference_schedule(protocol).visits
-    epoch_ids = {e.code: ids("StudyEpoch") for e in protocol.epochs}
-    epochs = _linked(
-        [
-            {
-                "id": epoch_ids[e.code],
-                "name": e.code,
-                "label": e.name,
-                "description": e.name,
-                "instanceType": "StudyEpoch",
-            }
-            for e in protocol.epochs
-        ]
-    )
-    procs = {p.code: p for v in protocol.visits for p in v.procedures}
-    activity_ids = {code: ids("Activity") for code in procs}
-    activities = _linked(
-        [
-            {
-                "id": activity_ids[code],
-                "name": code,
-                "label": p.name,
-                "description": p.describe()
-                + (f" (only if flagged {p.condition})" if p.condition else ""),
-                "instanceType": "Activity",
-            }
-            for code, p in procs.items()
-        ]
-    )
-    instance_ids = {pv.code: ids("ScheduledActivityInstance") for pv in ref}
-    encounter_ids = {pv.code: ids("Encounter") for pv in ref}
-    timings: list[dict[str, Any]] = []
-    encounters: list[dict[str, Any]] = []
-    instances: list[dict[str, Any]] = []
-    last_dose = next(
-        (pv.code for pv in reversed(ref) if protocol.visit(pv.base_code).is_dosing), None
-    )
-    for pv in ref:
-        v = protocol.visit(pv.base_code)
-        anchor_code = _anchor_instance(protocol, v, ref, last_dose)
-        span = v.offset.span()
-        if v.repeat is not None and pv.occurrence and pv.occurrence > 1:
-            span = span + v.repeat.every.span().times(pv.occurrence - 1)
-            value = iso_duration(span)
-        else:
-            value = iso_duration(v.offset)
-        negative = v.offset.value < 0  # repeats go forward: every is positive
-        kind = "Before" if negative else "After"
-        anchor_label = _anchor_label(protocol, v, last_dose)
-        timing_id = ids("Timing")
-        timings.append(
-            {
-                "id": timing_id,
-                "name": f"{pv.code} timing",
-                "label": f"{pv.code}: {anchor_label} {'-' if negative else '+'} {value}",
-                "description": _timing_text(protocol, v, pv.occurrence),
-                "type": _code(ids, _TIMING_TYPE[kind], kind),
-                "value": value,
-                "valueLabel": f"{value} {kind.lower()} {anchor_label}",
-                "relativeToFrom": _code(ids, *_START_TO_START),
-                "relativeFromScheduledInstanceId": instance_ids[pv.code],
-                "relativeToScheduledInstanceId": (
-                    instance_ids[anchor_code] if anchor_code else None
-                ),
-                "windowLower": iso_duration(v.window.before),
-                "windowUpper": iso_duration(v.window.after),
-                "windowLabel": f"-{v.window.before} / +{v.window.after}",
-                "instanceType": "Timing",
-            }
-        )
-        if pv.code == protocol.day1_visit:
-            timings.append(
-                {
-                    "id": ids("Timing"),
-                    "name": "Day 1",
-                    "label": "Day 1 (first dose): the fixed reference",
-                    "description": "Study day 1; there is no day 0",
-                    "type": _code(ids, _TIMING_TYPE["Fixed Reference"], "Fixed Reference"),
-                    "value": "P0D",
-                    "valueLabel": "Day 1",
-                    "relativeToFrom": _code(ids, *_START_TO_START),
-                    "relativeFromScheduledInstanceId": instance_ids[pv.code],
-                    "relativeToScheduledInstanceId": None,
-                    "windowLower": None,
-                    "windowUpper": None,
-                    "windowLabel": None,
-                    "instanceType": "Timing",
-                }
-            )
-        encounters.append(
-            {
-                "id": encounter_ids[pv.code],
-                "name": pv.code,
-                "label": pv.name,
-                "description": f"{pv.name} ({v.kind.value})"
-                + (f"; only if flagged {v.condition}" if v.condition else ""),
-                "scheduledAtId": timing_id,
-                "instanceType": "Encounter",
-            }
-        )
-        instances.append(
-            {
-                "id": instance_ids[pv.code],
-                "name": pv.code,
-                "label": pv.name,
-                "description": pv.name,
-                "epochId": epoch_ids[v.epoch],
-                "encounterId": encounter_ids[pv.code],
-                "activityIds": [activity_ids[p.code] for p in v.procedures],
-                "defaultConditionId": None,
-                "timelineId": None,
-                "timelineExitId": None,
-                "instanceType": "ScheduledActivityInstance",
-            }
-        )
-    # In USDM the default condition of an instance is the instance that follows it.
-    for i, inst in enumerate(instances):
-        inst["defaultConditionId"] = instances[i + 1]["id"] if i + 1 < len(instances) else None
-    exit_id = ids("ScheduleTimelineExit")
-    if instances:
-        instances[-1]["timelineExitId"] = exit_id
-    timeline = {
-        "id": ids("ScheduleTimeline"),
-        "name": f"{protocol.id} main timeline",
-        "label": protocol.title,
-        "description": f"Schedule of activities of {protocol.id}, written by visitplan",
-        "mainTimeline": True,
-        "entryCondition": "Participant screened (the screening date)",
-        "entryId": instances[0]["id"] if instances else None,
-        "exits": [{"id": exit_id, "instanceType": "ScheduleTimelineExit"}],
-        "timings": timings,
-        "instances": instances,
-        "plannedDuration": None,
-        "instanceType": "ScheduleTimeline",
-    }
-    return {
-        "usdmVersion": USDM_VERSION,
-        "studyId": protocol.id,
-        "epochs": epochs,
-        "encounters": _linked(encounters),
-        "activities": activities,
-        "scheduleTimeline": timeline,
-    }
-
-
-def _anchor_instance(
-    protocol: Protocol, v: Visit, ref: Sequence[PlannedVisit], last_dose: str | None
-) -> str | None:
-    a = v.anchor
-    if a.kind is AnchorKind.VISIT:
-        return a.visit
-    if a.kind is AnchorKind.LAST_DOSE:
-        return last_dose
-    codes = {pv.code for pv in ref}
-    return protocol.screening_visit if protocol.screening_visit in codes else None
-
-
-def _anchor_label(protocol: Protocol, v: Visit, last_dose: str | None) -> str:
-    a = v.anchor
-    if a.kind is AnchorKind.VISIT:
-        return str(a.visit)
-    if a.kind is AnchorKind.LAST_DOSE:
-        return f"last dose ({last_dose} as planned)"
-    return "screening"
-
-
-def to_usdm_json(protocol: Protocol) -> str:
-    """:func:`usdm_timeline` as indented JSON text."""
-    import json
-
-    return json.dumps(usdm_timeline(protocol), indent=2, ensure_ascii=False) + "\n"

@@ -17,7 +17,6 @@ from visitplan.errors import ProtocolError
 from visitplan.model import (
     Anchor,
     Dose,
-    Epoch,
     MergeRule,
     Milestone,
     NotBefore,
@@ -34,6 +33,7 @@ from visitplan.model import (
     Washout,
     Window,
 )
+from visitplan.protocol_file import design
 from visitplan.protocol_file.checks import (
     check_events_and_washouts,
     check_references,
@@ -53,16 +53,37 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     doc = r.table(
         raw,
         "",
-        {"study", "sites", "rules", "epochs", "procedures", "visits", "milestones", "washouts"},
+        {
+            "study",
+            "sites",
+            "rules",
+            "epochs",
+            "procedures",
+            "visits",
+            "milestones",
+            "washouts",
+            "population",
+            "criteria",
+            "objectives",
+        },
         {"study", "epochs", "visits"},
     )
     study = r.table(
         doc.get("study"),
         "study",
-        {"id", "title", "sponsor_id", "day1_visit", "screening_visit", "description"},
+        {
+            "id",
+            "title",
+            "sponsor_id",
+            "day1_visit",
+            "screening_visit",
+            "description",
+            "sponsor",
+            "phase",
+        },
         {"id", "title", "day1_visit"},
     )
-    epochs = _list(r, doc.get("epochs", []), "epochs", lambda e, p: _epoch(r, e, p))
+    epochs = _list(r, doc.get("epochs", []), "epochs", lambda e, p: design.epoch(r, e, p))
     sites = _list(r, doc.get("sites", []), "sites", lambda s, p: _site(r, s, p))
     procedures = _procedures(r, doc.get("procedures", {}))
     rules_raw = r.table(
@@ -80,6 +101,12 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     visits = _list(r, doc.get("visits", []), "visits", lambda v, p: _visit(r, v, p, procedures))
     milestones = _list(r, doc.get("milestones", []), "milestones", lambda m, p: _milestone(r, m, p))
     washouts = _list(r, doc.get("washouts", []), "washouts", lambda w, p: _washout(r, w, p))
+    criteria = _list(r, doc.get("criteria", []), "criteria", lambda c, p: design.criterion(r, c, p))
+    objectives = _list(
+        r, doc.get("objectives", []), "objectives", lambda o, p: design.objective(r, o, p)
+    )
+    design.check_etcds(r, epochs)
+    design.check_design(r, criteria, objectives)
 
     check_unique(r, [e.code for e in epochs], "epochs", "epoch code")
     check_unique(r, [s.code for s in sites], "sites", "site code")
@@ -101,6 +128,11 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
         rules=rules,
         milestones=tuple(milestones),
         washouts=tuple(washouts),
+        sponsor=r.text(study, "sponsor", "study"),
+        phase=design.phase(r, study),
+        population=design.population(r, doc.get("population")),
+        criteria=tuple(criteria),
+        objectives=tuple(objectives),
     )
     if not r.errors:
         try:
@@ -135,11 +167,6 @@ def _list(r: Reader, raw: object, path: str, item: Callable[[Any, str], T | None
         if made is not None:
             out.append(made)
     return out
-
-
-def _epoch(r: Reader, raw: object, path: str) -> Epoch | None:
-    e = r.table(raw, path, {"code", "name"}, {"code", "name"})
-    return Epoch(r.text(e, "code", path), r.text(e, "name", path)) if e else None
 
 
 def _site(r: Reader, raw: object, path: str) -> Site | None:
@@ -280,7 +307,15 @@ def _procedures(r: Reader, raw: object) -> dict[str, Procedure]:
             d = r.table(
                 p["dose"],
                 f"{path}.dose",
-                {"drug", "amount", "unit", "route", "injections", "presentation"},
+                {
+                    "drug",
+                    "amount",
+                    "unit",
+                    "route",
+                    "injections",
+                    "presentation",
+                    "intervention_type",
+                },
                 {"drug", "amount"},
             )
             amount, injections = d.get("amount"), d.get("injections", 1)
@@ -304,6 +339,7 @@ def _procedures(r: Reader, raw: object) -> dict[str, Procedure]:
                 route=r.text(d, "route", f"{path}.dose", "s.c."),
                 injections=injections,
                 presentation=r.text(d, "presentation", f"{path}.dose"),
+                intervention_type=design.intervention_type(r, d, f"{path}.dose"),
             )
         kind = r.enum(
             p, "kind", path, ProcedureKind, ProcedureKind.DOSE if dose else ProcedureKind.OTHER

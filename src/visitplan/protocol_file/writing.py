@@ -19,6 +19,10 @@ def to_dict(protocol: Protocol) -> dict[str, Any]:
         study["screening_visit"] = protocol.screening_visit
     if protocol.description:
         study["description"] = protocol.description
+    if protocol.sponsor:
+        study["sponsor"] = protocol.sponsor
+    if protocol.phase:
+        study["phase"] = protocol.phase
     doc: dict[str, Any] = {"study": study}
     if protocol.sites:
         doc["sites"] = [
@@ -46,7 +50,14 @@ def to_dict(protocol: Protocol) -> dict[str, Any]:
         rules["recovery_event"] = protocol.rules.recovery_event
     if rules:
         doc["rules"] = rules
-    doc["epochs"] = [{"code": e.code, "name": e.name} for e in protocol.epochs]
+    doc["epochs"] = [
+        {
+            k: v
+            for k, v in (("code", e.code), ("name", e.name), ("type", e.type), ("etcd", e.etcd))
+            if v
+        }
+        for e in protocol.epochs
+    ]
     procs: dict[str, Any] = {}
     for v in protocol.visits:
         for p in v.procedures:
@@ -64,6 +75,8 @@ def to_dict(protocol: Protocol) -> dict[str, Any]:
                 }
                 if d.presentation:
                     entry["dose"]["presentation"] = d.presentation
+                if d.intervention_type:
+                    entry["dose"]["intervention_type"] = d.intervention_type
             procs[p.code] = entry
     doc["procedures"] = procs
     doc["visits"] = [_visit_dict(v) for v in protocol.visits]
@@ -71,6 +84,36 @@ def to_dict(protocol: Protocol) -> dict[str, Any]:
         doc["milestones"] = [_milestone_dict(m) for m in protocol.milestones]
     if protocol.washouts:
         doc["washouts"] = [_washout_dict(w) for w in protocol.washouts]
+    doc.update(_design_dict(protocol))
+    return doc
+
+
+def _design_dict(protocol: Protocol) -> dict[str, Any]:
+    """The parts only the CDISC exports read: population, criteria, objectives."""
+    doc: dict[str, Any] = {}
+    pop = protocol.population
+    if pop is not None:
+        doc["population"] = {
+            k: v
+            for k, v in (
+                ("min_age", pop.min_age),
+                ("max_age", pop.max_age),
+                ("sex", pop.sex),
+                ("healthy", pop.healthy),
+                ("planned_enrollment", pop.planned_enrollment),
+            )
+            if v is not None
+        }
+    if protocol.criteria:
+        doc["criteria"] = [
+            {"code": c.code, "category": c.category, "text": c.text} for c in protocol.criteria
+        ]
+    if protocol.objectives:
+        doc["objectives"] = [
+            {"code": o.code, "level": o.level, "text": o.text}
+            | ({"endpoints": list(o.endpoints)} if o.endpoints else {})
+            for o in protocol.objectives
+        ]
     return doc
 
 

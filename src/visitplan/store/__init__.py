@@ -9,7 +9,9 @@ See docs/roster.md for the coordinator's daily use, corrections, the schema and 
 guarantees. The package's modules, by seam: ``roster`` (the Roster: changes and queries),
 ``database`` (opening, locks, transactions), ``backend`` (dialect specifics), ``schema``
 (tables, migrations), ``journal`` (the hash-chained audit trail and its verification),
-``rows`` (rows to values), ``cache`` (the plan cache), ``values`` (what is handed back).
+``rows`` (rows to values), ``cache`` (the plan cache), ``values`` (what is handed back),
+``calendars`` (what calendar exports read, and their SEQUENCE state), ``feeds`` (calendar
+feeds: secret links, audited).
 """
 
 from visitplan.store.journal import default_user
@@ -21,6 +23,7 @@ from visitplan.store.values import (
     BcellCount,
     Deviation,
     DueVisit,
+    Feed,
     UnscheduledVisit,
     Verification,
 )
@@ -32,6 +35,7 @@ __all__ = [
     "BcellCount",
     "Deviation",
     "DueVisit",
+    "Feed",
     "Roster",
     "UnscheduledVisit",
     "Verification",

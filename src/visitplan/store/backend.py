@@ -129,3 +129,19 @@ def explain(exc: sa.exc.DBAPIError) -> str | None:
     if "no such table" in low or "no such column" in low:
         return f"is not a usable roster database ({text})"
     return f"cannot be used ({text})"
+
+
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def insert_rows(
+    conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert many rows of plain values (text, numbers, booleans, dates as ISO text) in one
+    ``executemany`` of the driver, without SQLAlchemy's per-row processing: for the bulk
+    writes (the plan cache, calendar state) where that processing costs as much as the rest."""
+    if not rows:
+        return
+    mark = _MARKS[conn.dialect.paramstyle]
+    marks = ", ".join([mark] * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)

@@ -20,6 +20,7 @@ from visitplan.model import Protocol
 from visitplan.participant import Participant, Status
 from visitplan.schedule import Schedule, VisitStatus
 from visitplan.store import rows, schema
+from visitplan.store.backend import insert_rows
 
 #: The cached finding kind of a participant the engine refuses under the current protocol
 #: (always re-planned by the queries, so they raise the engine's own error).
@@ -78,42 +79,48 @@ def forget(conn: sa.Connection, code: str) -> None:
     conn.execute(pv.delete().where(pv.c.participant == code))
 
 
+#: The plan cache's columns, in the order :func:`fill` writes them.
+_VISIT_COLUMNS = ("participant", "code", "base_code", "kind", "target", "earliest", "latest",
+                  "status", "tentative")  # fmt: skip
+_FINDING_COLUMNS = ("participant", "kind", "visit")
+
+
 def fill(conn: sa.Connection, protocol: Protocol, people: Iterable[Participant]) -> None:
     """Insert the cache rows of participants that have none: the engine's plan without a
     ``today`` (no overdue findings; the screening visit still planned)."""
-    visits: list[dict[str, Any]] = []
-    findings: list[dict[str, Any]] = []
+    visits: list[tuple[Any, ...]] = []
+    findings: list[tuple[Any, ...]] = []
 
     def flush() -> None:
-        if visits:
-            conn.execute(schema.planned_visits.insert(), visits)
-            visits.clear()
-        if findings:
-            conn.execute(schema.planned_findings.insert(), findings)
-            findings.clear()
+        # Plain values through the driver: SQLAlchemy's per-row processing cost an import
+        # of thousands of participants as much as planning them.
+        insert_rows(conn, schema.planned_visits, _VISIT_COLUMNS, visits)
+        insert_rows(conn, schema.planned_findings, _FINDING_COLUMNS, findings)
+        visits.clear()
+        findings.clear()
 
     for person in people:
         try:
             schedule = plan(protocol, person)
         except VisitplanError:
-            findings.append({"participant": person.code, "kind": UNPLANNABLE, "visit": ""})
+            findings.append((person.code, UNPLANNABLE, ""))
             continue
         for v in schedule.visits:
             visits.append(
-                {
-                    "participant": person.code,
-                    "code": v.code,
-                    "base_code": v.base_code or v.code,
-                    "kind": v.kind.value,
-                    "target": v.target,
-                    "earliest": v.earliest,
-                    "latest": v.latest,
-                    "status": v.status.value,
-                    "tentative": v.tentative,
-                }
+                (
+                    person.code,
+                    v.code,
+                    v.base_code or v.code,
+                    v.kind.value,
+                    v.target.isoformat(),
+                    v.earliest.isoformat(),
+                    v.latest.isoformat(),
+                    v.status.value,
+                    bool(v.tentative),
+                )
             )
         for f in schedule.findings:
-            findings.append({"participant": person.code, "kind": f.kind.value, "visit": f.visit})
+            findings.append((person.code, f.kind.value, f.visit))
         if len(visits) > 20_000:
             flush()
     flush()

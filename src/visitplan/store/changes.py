@@ -300,11 +300,14 @@ class Changes(RosterBase):
 
         UIDs not in ``state`` are kept (an export of one participant leaves the others').
         """
+        from visitplan.export.ics import uid_participant
+
         found = []
         for uid, (sequence, fingerprint) in state.items():
             if not isinstance(sequence, int) or sequence < 0:
                 raise VisitplanError(f"calendar {uid}.sequence", sequence, "must be an int >= 0")
             found.append({"uid": uid, "sequence": sequence, "fingerprint": str(fingerprint)})
+        owners = {uid: uid_participant(uid) for uid in state}
 
         def change(conn: sa.Connection) -> None:
             c = schema.calendar_state
@@ -315,7 +318,7 @@ class Changes(RosterBase):
                     .values(sequence=row["sequence"], fingerprint=row["fingerprint"])
                 )
                 if done.rowcount == 0:
-                    conn.execute(c.insert().values(**row))
+                    conn.execute(c.insert().values(**row, participant=owners[str(row["uid"])]))
 
         self._db.write(change)
 

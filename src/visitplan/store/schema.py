@@ -113,6 +113,47 @@ calendar_state = sa.Table(
     sa.Column("uid", sa.String(255), primary_key=True),
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("fingerprint", sa.Text, nullable=False),
+    # Schema 4: whose event it is (from the UID), so an export reads the state of the
+    # participants it is writing, a batch at a time, instead of all of it.
+    sa.Column("participant", sa.String(32)),
+    sa.Index("calendar_state_by_participant", "participant"),
+)
+
+#: Schema 4: calendar feeds, each a secret link (``/feeds/<token>.ics``) to the calendar of
+#: the whole roster (``participant`` NULL) or of one participant. Only the token's SHA-256 is
+#: kept. Creating and revoking a feed are audited (journal.AUDITED); its use is not.
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("label", sa.String(64), primary_key=True),
+    sa.Column("participant", sa.String(32), sa.ForeignKey("participants.code")),
+    sa.Column("created_at", sa.String(40), nullable=False),  # UTC, ISO 8601 with 'Z'
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("revoked_at", sa.String(40)),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+)
+
+#: Schema 4: when each feed was last fetched. Usage, not a fact: not audited, written at most
+#: once a minute per feed by the server.
+feed_usage = sa.Table(
+    "feed_usage",
+    metadata,
+    sa.Column("label", sa.String(64), sa.ForeignKey("feeds.label"), primary_key=True),
+    sa.Column("last_used", sa.String(40), nullable=False),
+)
+
+#: Schema 5: the people who log in to the workspace (``visitplan serve``). ``password`` is an
+#: scrypt hash with its parameters (store/users.py); a disabled account cannot log in.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),  # UTC, ISO 8601 with 'Z'
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("disabled_at", sa.String(40)),
+    sa.CheckConstraint("role IN ('coordinator', 'investigator', 'monitor')", name="known_role"),
 )
 
 audit = sa.Table(
@@ -254,11 +295,39 @@ def _v3_audit_chain(conn: sa.Connection) -> None:
     book.flush()
 
 
+def _v4_feeds(conn: sa.Connection) -> None:
+    """Version 4: calendar feeds and their use, and the participant of each calendar state
+    row (read back from its UID, whose pieces are escaped so that it reads back exactly)."""
+    from visitplan.export.ics import uid_participant
+
+    have = {c["name"] for c in sa.inspect(conn).get_columns("calendar_state")}
+    if "participant" not in have:
+        conn.exec_driver_sql("ALTER TABLE calendar_state ADD COLUMN participant VARCHAR(32)")
+    index = next(i for i in calendar_state.indexes if i.name == "calendar_state_by_participant")
+    index.create(conn, checkfirst=True)
+    c = calendar_state
+    found = conn.execute(sa.select(c.c.uid).where(c.c.participant.is_(None))).scalars().all()
+    owners = [{"u": u, "p": uid_participant(str(u))} for u in found]
+    owners = [o for o in owners if o["p"] is not None]
+    if owners:
+        set_owner = c.update().where(c.c.uid == sa.bindparam("u"))
+        conn.execute(set_owner.values(participant=sa.bindparam("p")), owners)
+    feeds.create(conn, checkfirst=True)
+    feed_usage.create(conn, checkfirst=True)
+
+
 #: The ordered migration steps; step ``i`` brings the schema from version ``i`` to ``i + 1``.
+def _v5_users(conn: sa.Connection) -> None:
+    """Version 5: the workspace's user accounts."""
+    users.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _v1_initial,
     _v2_plan_cache,
     _v3_audit_chain,
+    _v4_feeds,
+    _v5_users,
 )
 
 #: ``PRAGMA application_id`` of a visitplan roster ("vpln"): marks the file as ours, so a

@@ -82,3 +82,17 @@ class Verification:
     @property
     def intact(self) -> bool:
         return self.problem is None
+
+
+@attrs.frozen
+class Feed:
+    """A calendar feed as the roster keeps it: never its token (only the token's hash is
+    stored, and not handed back). ``participant`` None means the whole roster's calendar.
+    Times are UTC, ISO 8601 with ``Z``."""
+
+    label: str
+    participant: str | None
+    created_at: str
+    created_by: str
+    revoked_at: str | None
+    last_used: str | None

@@ -19,7 +19,7 @@ The package is split by seam: :mod:`~visitplan.export.ics.events` maps a schedul
 from __future__ import annotations
 
 from visitplan.export.ics.events import UID_DOMAIN as UID_DOMAIN
-from visitplan.export.ics.events import Reminders, uid
+from visitplan.export.ics.events import Reminders, uid, uid_participant
 from visitplan.export.ics.state import EventState, read_state
 from visitplan.export.ics.writer import PRODID as PRODID
 from visitplan.export.ics.writer import check_appointment, iter_ical, to_ical
@@ -32,4 +32,5 @@ __all__ = [
     "read_state",
     "to_ical",
     "uid",
+    "uid_participant",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
@@ -72,6 +73,22 @@ def uid(study: str, participant: str, visit: str, part: str = "") -> str:
     """
     pieces = [study, participant, visit, *([part] if part else [])]
     return "-".join(_uid_piece(p) for p in pieces) + f"@{UID_DOMAIN}"
+
+
+def uid_participant(text: str) -> str | None:
+    """The participant code of a UID made by :func:`uid` (None for any other UID).
+
+    Every piece of a UID escapes ``-`` (and anything but ASCII letters, digits, ``.`` and
+    ``_``), so the second piece reads back exactly.
+    """
+    body, at, domain = text.rpartition("@")
+    pieces = body.split("-")
+    if not at or domain != UID_DOMAIN or len(pieces) < 3 or not pieces[1]:
+        return None
+    try:
+        return urllib.parse.unquote(pieces[1], errors="strict")
+    except UnicodeDecodeError:
+        return None
 
 
 @functools.lru_cache(maxsize=4096)  # study and visit codes recur in every event, a code in 17

@@ -7,11 +7,13 @@ any change raises it by one (RFC 5545 3.8.7.4), so clients update instead of ign
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import attrs
 import icalendar
 
 from visitplan.errors import VisitplanError
+from visitplan.export.ics.lines import _LINES
 
 
 @attrs.frozen
@@ -42,11 +44,29 @@ def read_state(data: bytes | str) -> dict[str, EventState]:
     return state
 
 
+#: (id of DTSTART, DTEND, STATUS) -> fingerprint, for property values from the export's value
+#: cache (lines._PROPS keeps them alive, so their ids are never reused): most events share
+#: their dates and status with others, and an export of a roster asks for every event's.
+_KNOWN: dict[tuple[int, int, int], str] = {}
+
+
 def _fingerprint(event: icalendar.Component) -> str:
+    values = (event.get("DTSTART"), event.get("DTEND"), event.get("STATUS"))
+    key = (id(values[0]), id(values[1]), id(values[2]))
+    if all(k in _LINES for k in key):
+        found = _KNOWN.get(key)
+        if found is None:
+            if len(_KNOWN) >= 50_000:
+                _KNOWN.clear()
+            found = _KNOWN[key] = _digest(values)
+        return found
+    return _digest(values)
+
+
+def _digest(values: tuple[Any, ...]) -> str:
     # Built from the serialised values so a parsed file and a fresh event agree exactly.
     parts = []
-    for prop in ("DTSTART", "DTEND", "STATUS"):
-        value = event.get(prop)
+    for value in values:
         if value is None:
             parts.append("")
             continue

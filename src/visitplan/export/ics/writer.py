@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import icalendar
@@ -44,6 +44,8 @@ def to_ical(
     window_spans: bool = False,
     name: str | None = None,
     site_calendars: Mapping[str, SiteCalendar] | None = None,
+    on_state: Callable[[str, EventState], None] | None = None,
+    drop_unplanned: bool = False,
 ) -> bytes:
     """The schedules as one iCalendar file (UTF-8 bytes, CRLF line ends).
 
@@ -56,6 +58,11 @@ def to_ical(
     previous SEQUENCE + 1. ``reminders`` sets the VALARMs (None: no alarm). ``window_spans``
     adds, for each open visit with a window, an all-day event spanning earliest..latest.
     ``name`` is the calendar name shown by clients (NAME and X-WR-CALNAME).
+    ``on_state(uid, EventState)`` is called for each event as it is written, with the
+    SEQUENCE and fingerprint it got: what a store keeps as the next export's ``previous``
+    instead of reading the file back. With ``drop_unplanned``, an appointment of a visit that
+    is in no exported plan (a stored booking that a re-plan dropped) is left out instead of
+    refused.
 
     A timed event ends ``duration`` after its start in elapsed time, whatever the clocks do
     in between (an end whose wall time a DST change repeats is written in UTC, which every
@@ -79,6 +86,8 @@ def to_ical(
             window_spans=window_spans,
             name=name,
             site_calendars=site_calendars,
+            on_state=on_state,
+            drop_unplanned=drop_unplanned,
         )
     )
 
@@ -95,6 +104,8 @@ def iter_ical(
     window_spans: bool = False,
     name: str | None = None,
     site_calendars: Mapping[str, SiteCalendar] | None = None,
+    on_state: Callable[[str, EventState], None] | None = None,
+    drop_unplanned: bool = False,
 ) -> Iterator[bytes]:
     """:func:`to_ical` as a stream: the calendar's bytes in chunks, one participant at a time.
 
@@ -114,7 +125,8 @@ def iter_ical(
     zones the calendar uses otherwise).
     """
     appointments = dict(appointments or {})
-    previous = previous or {}
+    # Not ``previous or {}``: a caller may hand a mapping it fills as the stream goes.
+    previous = {} if previous is None else previous
     if duration <= dt.timedelta(0):
         raise VisitplanError("duration", duration, "must be longer than zero")
     stamp = _utc(dtstamp, "dtstamp") if dtstamp is not None else dt.datetime.now(dt.UTC)
@@ -127,7 +139,8 @@ def iter_ical(
         for code, count in codes.items():
             if count > 1:
                 raise VisitplanError("participant", code, "appears twice in one calendar")
-        _check_appointment_keys(schedules, appointments)
+        if not drop_unplanned:
+            _check_appointment_keys(schedules, appointments)
         title = (
             name
             if name is not None
@@ -188,10 +201,10 @@ def iter_ical(
             last = code
         chunk = _schedule_events(
             protocol, schedule, appointments, unused, duration, stamp_prop, known, previous,
-            reminders, window_spans, site_calendars,
+            reminders, window_spans, site_calendars, on_state,
         )  # fmt: skip
         yield chunk
-    if unused:
+    if unused and not drop_unplanned:
         raise VisitplanError(
             "appointment", "/".join(sorted(unused)[0]), "names no visit of the exported schedules"
         )
@@ -213,6 +226,7 @@ def _schedule_events(
     reminders: Reminders | None,
     window_spans: bool,
     site_calendars: Mapping[str, SiteCalendar] | None = None,
+    on_state: Callable[[str, EventState], None] | None = None,
 ) -> bytes:
     """The VEVENTs of one schedule, serialised (``stamp``: the DTSTAMP property, built once,
     and ``known``: its line, see :func:`_serialise`)."""
@@ -254,13 +268,16 @@ def _schedule_events(
         seen.add(key_uid)
         event["DTSTAMP"] = stamp
         before = previous.get(key_uid)
+        fingerprint = _fingerprint(event) if before is not None or on_state else ""
         if before is None:
             sequence = 0
-        elif before.fingerprint == _fingerprint(event):
+        elif before.fingerprint == fingerprint:
             sequence = before.sequence
         else:
             sequence = before.sequence + 1
         _put(event, "SEQUENCE", sequence)
+        if on_state is not None:
+            on_state(key_uid, EventState(sequence, fingerprint))
         out.append(_serialise(event, known))
     return b"".join(out)
 

@@ -1,0 +1,155 @@
+"""``visitplan serve`` (the feed server) and ``visitplan feed create|list|revoke``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from visitplan.cli.roster import (
+    _echo_json,
+    _local,
+    _open,
+    format_option,
+    roster_options,
+    user_option,
+)
+
+
+@click.command()
+@roster_options
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address to listen on; keep 127.0.0.1 behind a reverse proxy (docs/calendars.md).",
+)
+@click.option(
+    "--port", default=8421, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
+)
+def serve(db: str, protocol_spec: str, today: Any, wait: float, host: str, port: int) -> None:
+    """Serve the roster's calendar feeds over HTTP: GET /feeds/<token>.ics.
+
+    Create a feed's link with 'visitplan feed create'. Plans are made for the real date of
+    each request (--today is refused: a server's day moves on).
+    """
+    from visitplan.cli.common import load_protocol
+    from visitplan.errors import VisitplanError
+    from visitplan.server import serve as run
+
+    if today is not None:
+        raise VisitplanError("--today", str(today), "a server plans for the real date")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            f"warning: listening on {host}: put visitplan behind a TLS reverse proxy "
+            "(docs/calendars.md); a feed's link is its only secret",
+            err=True,
+        )
+    click.echo(f"serving the calendar feeds of {db} on http://{host}:{port}/ (Ctrl+C stops)")
+    run(db, host=host, port=port, protocol=load_protocol(protocol_spec), wait=wait)
+
+
+@click.group()
+def feed() -> None:
+    """Calendar feeds: secret links to the roster's calendars (see 'visitplan serve')."""
+
+
+@feed.command()
+@click.option("--name", "label", required=True, help="Who or what the link is for (unique).")
+@click.option("--participant", help="Only this participant's calendar (default: everyone).")
+@click.option(
+    "--base-url",
+    help="The server's public address, e.g. https://calendars.example.org: print the whole URL.",
+)
+@click.option("--reason", help="Why (kept in the audit trail).")
+@roster_options
+@user_option
+def create(
+    label: str,
+    participant: str | None,
+    base_url: str | None,
+    reason: str | None,
+    db: str,
+    protocol_spec: str,
+    today: Any,
+    wait: float,
+    user: str | None,
+) -> None:
+    """Create a feed and print its link, once: only a hash of its token is kept."""
+    with _open(db, protocol_spec, today, wait, user=user) as roster:
+        made, token = roster.create_feed(label, participant, reason=reason)
+    path = f"/feeds/{token}.ics"
+    click.echo(f"{base_url.rstrip('/')}{path}" if base_url else path)
+    scope = "the site calendar" if made.participant is None else f"participant {participant}"
+    click.echo(
+        f"created feed {made.label!r} ({scope}); the link is shown this once and is its only "
+        "secret: give it to its user only ('visitplan feed revoke' ends it)",
+        err=True,
+    )
+
+
+@feed.command("list")
+@format_option
+@roster_options
+def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+    """Every feed: label, scope ('site', or a participant's code), created (when, by whom),
+    last used, revoked. Never a token: none is kept."""
+    with _open(db, protocol_spec, today, wait) as roster:
+        found = roster.feeds()
+        protocol = roster.protocol
+    if fmt == "json":
+        _echo_json(
+            {
+                "feeds": [
+                    {
+                        "label": f.label,
+                        "participant": f.participant,
+                        "created_at": f.created_at,
+                        "created_by": f.created_by,
+                        "last_used": f.last_used,
+                        "revoked_at": f.revoked_at,
+                    }
+                    for f in found
+                ]
+            }
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    zone = protocol.site.timezone if protocol.sites else "UTC"
+    table = Table(title=f"Calendar feeds (times in {zone})", title_justify="left")
+    for column in ("Label", "Scope", "Created", "By", "Last used", "Revoked"):
+        table.add_column(column, overflow="fold")
+    for f in found:
+        cells = [
+            f.label,
+            "site" if f.participant is None else f.participant,
+            _local(f.created_at, zone)[:16],
+            f.created_by,
+            _local(f.last_used, zone)[:16] if f.last_used else "never",
+            _local(f.revoked_at, zone)[:16] if f.revoked_at else "",
+        ]
+        table.add_row(*(Text(c) for c in cells))
+    Console().print(table)
+
+
+@feed.command()
+@click.argument("label")
+@click.option("--reason", help="Why (kept in the audit trail).")
+@roster_options
+@user_option
+def revoke(
+    label: str,
+    reason: str | None,
+    db: str,
+    protocol_spec: str,
+    today: Any,
+    wait: float,
+    user: str | None,
+) -> None:
+    """Revoke feed LABEL: its link answers 404 from now on."""
+    with _open(db, protocol_spec, today, wait, user=user) as roster:
+        roster.revoke_feed(label, reason=reason)
+    click.echo(f"revoked feed {label!r}")

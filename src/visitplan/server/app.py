@@ -1,0 +1,108 @@
+"""The web application: a Starlette app over one open roster, its routes added by module.
+
+Each module named in :data:`ROUTE_MODULES` has a ``routes() -> list[BaseRoute]`` function;
+:func:`create_app` mounts them all over one :class:`Context` (the roster, opened once for the
+life of the server), which a route reads as ``request.app.state.visitplan``. A new part of
+the site (the coordinators' workspace, say) is a new module in that list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import BaseRoute
+
+from visitplan.errors import VisitplanError
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from visitplan.model import Protocol
+    from visitplan.store import Roster
+
+#: The modules whose ``routes()`` make up the application, in order.
+ROUTE_MODULES: tuple[str, ...] = ("visitplan.server.feeds",)
+
+#: How often (seconds) the server notes a feed's last use in the roster, at most.
+USAGE_EVERY = 60.0
+
+log = logging.getLogger("visitplan.server")
+
+
+class Context:
+    """What every route shares: the open roster, and bookkeeping of the server's own."""
+
+    def __init__(self, roster: Roster) -> None:
+        self.roster = roster
+        self.protocol: Protocol = roster.protocol
+        #: What a calendar depends on besides the roster's facts: the protocol's text, the
+        #: schema and visitplan's version (a change of any gives new ETags).
+        self.fingerprint = hashlib.sha256(roster._fingerprint().encode()).hexdigest()
+        self._used: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def used(self, label: str) -> None:
+        """Note that a feed was fetched: at most one write per feed per :data:`USAGE_EVERY`
+        seconds (usage is not a fact; a busy feed must not cost a write per request)."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._used.get(label)
+            if last is not None and now - last < USAGE_EVERY:
+                return
+            self._used[label] = now
+        try:
+            self.roster.feed_used(label)
+        except VisitplanError as exc:  # a locked roster: usage can wait for the next fetch
+            log.warning("could not note the use of feed %r: %s", label, exc)
+            with self._lock:
+                self._used.pop(label, None)
+
+
+def not_found() -> PlainTextResponse:
+    """Starlette's own 404, byte for byte: an unknown path and a bad token look the same."""
+    return PlainTextResponse("Not Found", status_code=404)
+
+
+def create_app(
+    db: str | Path,
+    *,
+    protocol: Protocol | None = None,
+    wait: float = 10.0,
+    modules: Sequence[str] = ROUTE_MODULES,
+) -> Starlette:
+    """The application serving the roster at ``db`` (a SQLite file or a database URL).
+
+    The roster is opened here, so a missing or foreign database is refused before the
+    server starts (:class:`~visitplan.errors.VisitplanError`); it is closed at shutdown.
+    """
+    from visitplan.store import Roster
+
+    roster = Roster.open(db, protocol=protocol, create=False, wait=wait)
+    context = Context(roster)
+    routes: list[BaseRoute] = []
+    for name in modules:
+        routes += importlib.import_module(name).routes()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            roster.close()
+
+    async def missing(request: Request, exc: Exception) -> PlainTextResponse:
+        return not_found()
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: missing})
+    app.state.visitplan = context
+    return app
