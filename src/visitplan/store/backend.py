@@ -55,16 +55,27 @@ def make_engine(url: sa.URL, *, wait: float = 10.0) -> sa.Engine:
         event.listen(engine, "connect", lambda con, _rec: _sqlite_connect(con, busy_ms))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    # PostgreSQL: SERIALIZABLE gives the same "check then write" safety as SQLite's single
-    # writer; serialization failures are retried like SQLite's lock timeouts. Writers also
-    # take an advisory lock (_pg_begin): the audit chain needs one writer at a time.
+    # PostgreSQL: writers take turns on an advisory lock (_pg_begin), as SQLite's BEGIN
+    # IMMEDIATE makes them, so the audit chain's next entry follows the last one committed
+    # and every "check then write" sees what the writer before committed. A writer runs in
+    # READ COMMITTED (write_options): a REPEATABLE READ or SERIALIZABLE transaction would take
+    # its snapshot when the lock statement starts, before waiting, and then miss what the
+    # writer before it committed (a migration would create a table that exists). Reads run
+    # in REPEATABLE READ: one snapshot for all their statements.
     engine = sa.create_engine(
         url,
-        isolation_level="SERIALIZABLE",
+        isolation_level="REPEATABLE READ",
         connect_args={"options": f"-c lock_timeout={max(busy_ms, 1)}"},
     )
     event.listen(engine, "begin", _pg_begin)
     return engine
+
+
+def write_options(engine: sa.Engine) -> dict[str, object]:
+    """The execution options of a write transaction on ``engine``."""
+    if engine.dialect.name == "postgresql":
+        return {WRITE: True, "isolation_level": "READ COMMITTED"}
+    return {WRITE: True}
 
 
 #: The key of the transaction-scoped advisory lock that makes PostgreSQL writers take turns.
@@ -72,8 +83,6 @@ _WRITER_LOCK = 0x76706C6E
 
 
 def _pg_begin(conn: sa.Connection) -> None:
-    # Writers take turns, as SQLite's BEGIN IMMEDIATE makes them: the audit chain's next entry
-    # follows the last one committed. SERIALIZABLE still guards every read-then-write.
     if conn.get_execution_options().get(WRITE, False):
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITER_LOCK})")
 

@@ -74,7 +74,7 @@ class Database:
             try:
                 with self.engine.connect() as conn:
                     if write:
-                        conn.execution_options(**{backend.WRITE: True})
+                        conn.execution_options(**backend.write_options(self.engine))
                     with conn.begin():
                         return fn(conn)
             except sa.exc.DBAPIError as exc:
