@@ -279,10 +279,12 @@ def snapshot_ops(conn: sa.Connection, participant: str | None = None) -> list[Op
         if name not in present:  # a table of a later schema step than the one migrating
             continue
         t = schema.metadata.tables[name]
-        owner = t.c["code" if name == "participants" else "participant"]
+        owner = "code" if name == "participants" else "participant"
+        if participant is not None and owner not in t.c:
+            continue  # no participant's fact (a user account)
         query = sa.select(*(t.c[c] for c in key + cols)).order_by(*(t.c[c] for c in key))
         if participant is not None:
-            query = query.where(owner == participant)
+            query = query.where(t.c[owner] == participant)
         for row in conn.execute(query):
             values = row._asdict()
             ops.append(
