@@ -435,6 +435,9 @@ def test_a_schema_2_roster_is_chained_with_a_baseline_of_its_facts(tmp_path):
     each participant gets a baseline entry of the facts as stored, and it verifies."""
     db = tmp_path / "old.db"
     _filled(str(db))
+    with Roster.open(db, today=TODAY, user="alice") as roster:  # rows of no participant
+        roster.add_user("mona", "monitor", "a long enough password")
+        roster.create_feed("site desk")
     con = sqlite3.connect(db)
     con.executescript(
         "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;"
@@ -454,7 +457,7 @@ def test_a_schema_2_roster_is_chained_with_a_baseline_of_its_facts(tmp_path):
         verdict = roster.verify()
         trail = roster.history("1004")
     assert verdict.intact, verdict.problem
-    assert verdict.entries == 8 + 2
+    assert verdict.entries == 8 + 2 + 3  # two participants' baselines, one of the rest
     assert (trail[-1].action, trail[-1].user, trail[-1].new) == (
         "baseline",
         "visitplan",

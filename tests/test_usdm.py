@@ -188,8 +188,10 @@ def test_usdm4_accepts_the_export(tmp_path):
 
 
 @needs_usdm4
-def test_each_excluded_rule_fails_on_usdm4s_own_builder_output(tmp_path):
-    (result,) = _usdm4("--builder-demo", str(tmp_path / "demo.json"))
+def test_each_excluded_rule_fails_on_usdm4s_own_builder_output():
+    from tests.usdm.builder import builder_demo
+
+    _, result = builder_demo()
     for rule in EXCLUDED:
         assert rule in result["failures"], rule
     # The demo's only visit outside the main flow is the one in its sub-timeline.

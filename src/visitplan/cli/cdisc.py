@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
-from visitplan.cli.common import load_protocol, parse_date_option, protocol_option
+from visitplan.cli.common import (
+    emit,
+    format_choice,
+    load_protocol,
+    parse_date_option,
+    protocol_option,
+)
 
 _output = click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: stdout)."
+)
+_format = format_choice(
+    "csv", "xpt", help="csv, or xpt: a SAS transport v5 file (binary: give -o or redirect it)."
 )
 
 
@@ -18,47 +28,61 @@ def cdisc() -> None:
     """CDISC exports: SDTM TV, TE, TA and SV (SDTMIG 3.4), a USDM v4.0 study as JSON."""
 
 
-def _emit(text: str, output: str | None) -> None:
-    if output is None:
-        click.echo(text, nl=False)
+def _emit_dataset(
+    rows: list[dict[str, str]], columns: tuple[str, ...], dataset: str, fmt: str, output: str | None
+) -> None:
+    """The SDTM rows as CSV text, or as a SAS transport file (never onto a terminal)."""
+    if fmt == "csv":
+        from visitplan.export.cdisc import to_csv
+
+        emit(to_csv(rows, columns), output)
         return
-    from visitplan.fileio import atomic_write
+    from visitplan.errors import VisitplanError
+    from visitplan.export.xpt import to_xpt
 
-    atomic_write(output, text)
-    click.echo(f"wrote {output}", err=True)
+    if output is None and sys.stdout.isatty():
+        raise VisitplanError(
+            "--format", "xpt", "writes a binary file: give -o FILE or redirect the output"
+        )
+    emit(to_xpt(rows, columns, dataset), output)
 
 
 @cdisc.command()
 @protocol_option
+@_format
 @_output
-def tv(protocol_spec: str, output: str | None) -> None:
+def tv(protocol_spec: str, fmt: str, output: str | None) -> None:
     """SDTM TV (trial visits): one row per planned visit occurrence."""
-    from visitplan.export.cdisc import TV_COLUMNS, to_csv, tv_rows
+    from visitplan.export.cdisc import TV_COLUMNS, tv_rows
 
-    _emit(to_csv(tv_rows(load_protocol(protocol_spec)), TV_COLUMNS), output)
+    _emit_dataset(tv_rows(load_protocol(protocol_spec)), TV_COLUMNS, "TV", fmt, output)
 
 
 @cdisc.command()
 @protocol_option
+@_format
 @_output
-def te(protocol_spec: str, output: str | None) -> None:
+def te(protocol_spec: str, fmt: str, output: str | None) -> None:
     """SDTM TE (trial elements): one element per epoch."""
-    from visitplan.export.cdisc import TE_COLUMNS, te_rows, to_csv
+    from visitplan.export.cdisc import TE_COLUMNS, te_rows
 
-    _emit(to_csv(te_rows(load_protocol(protocol_spec)), TE_COLUMNS), output)
+    _emit_dataset(te_rows(load_protocol(protocol_spec)), TE_COLUMNS, "TE", fmt, output)
 
 
 @cdisc.command()
 @protocol_option
 @click.option("--armcd", help="ARMCD (default: from the study drug, e.g. IANALUMAB).")
 @click.option("--arm", help="ARM, the arm's description (default: from the doses).")
+@_format
 @_output
-def ta(protocol_spec: str, armcd: str | None, arm: str | None, output: str | None) -> None:
+def ta(
+    protocol_spec: str, armcd: str | None, arm: str | None, fmt: str, output: str | None
+) -> None:
     """SDTM TA (trial arms): the arm's elements in order."""
-    from visitplan.export.cdisc import TA_COLUMNS, ta_rows, to_csv
+    from visitplan.export.cdisc import TA_COLUMNS, ta_rows
 
     rows = ta_rows(load_protocol(protocol_spec), armcd=armcd, arm=arm)
-    _emit(to_csv(rows, TA_COLUMNS), output)
+    _emit_dataset(rows, TA_COLUMNS, "TA", fmt, output)
 
 
 @cdisc.command()
@@ -77,16 +101,22 @@ def ta(protocol_spec: str, armcd: str | None, arm: str | None, output: str | Non
     callback=parse_date_option,
     help="The date the data stand at (default: today): screenings up to it count as done.",
 )
+@_format
 @_output
 def sv(
-    protocol_spec: str, roster: str | None, db: str | None, today: Any, output: str | None
+    protocol_spec: str,
+    roster: str | None,
+    db: str | None,
+    today: Any,
+    fmt: str,
+    output: str | None,
 ) -> None:
     """SDTM SV (subject visits) for every participant of a roster CSV or database."""
     import pendulum
 
     from visitplan.engine import plan
     from visitplan.errors import VisitplanError
-    from visitplan.export.cdisc import SV_COLUMNS, UnscheduledVisit, sv_rows, to_csv
+    from visitplan.export.cdisc import SV_COLUMNS, UnscheduledVisit, sv_rows
 
     if (roster is None) == (db is None):
         raise VisitplanError(
@@ -109,7 +139,7 @@ def sv(
         people = load_roster(roster, day1_visit=study.day1_visit)
         today = today or pendulum.today().date()
     schedules = [plan(study, p, today=today) for p in people]
-    _emit(to_csv(sv_rows(study, people, schedules, extra), SV_COLUMNS), output)
+    _emit_dataset(sv_rows(study, people, schedules, extra), SV_COLUMNS, "SV", fmt, output)
 
 
 @cdisc.command()
@@ -119,4 +149,4 @@ def usdm(protocol_spec: str, output: str | None) -> None:
     """A complete USDM v4.0 study (Wrapper) as JSON: design, timelines, criteria, CT codes."""
     from visitplan.export.usdm import to_usdm_json
 
-    _emit(to_usdm_json(load_protocol(protocol_spec)), output)
+    emit(to_usdm_json(load_protocol(protocol_spec)), output)

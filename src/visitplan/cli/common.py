@@ -76,6 +76,29 @@ def fail(message: str) -> None:
     raise SystemExit(EXIT_USER_ERROR)
 
 
+def format_choice(*choices: str, help: str | None = None) -> Callable[[_F], _F]:
+    """``--format`` (the parameter ``fmt``): one of ``choices``, the first by default."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+        help=help,
+    )
+
+
+def emit(data: str | bytes, output: str | None) -> None:
+    """``data`` to the file ``output``, written atomically (said on stderr), or to stdout."""
+    if output is None:
+        click.echo(data, nl=False)  # bytes go to the binary stream unchanged
+        return
+    from visitplan.fileio import atomic_write
+
+    atomic_write(output, data)
+    click.echo(f"wrote {output}", err=True)
+
+
 def parse_date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     """Click callback: a strict ISO date, with the option's name in the error."""
     if value is None:

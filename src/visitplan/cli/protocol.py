@@ -6,7 +6,12 @@ from typing import Any
 
 import click
 
-from visitplan.cli.common import EXIT_USER_ERROR, load_protocol
+from visitplan.cli.common import EXIT_USER_ERROR, emit, format_choice, load_protocol
+
+_file_format = format_choice("toml", "json", "yaml")
+_output = click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file."
+)
 
 
 @click.group()
@@ -72,23 +77,31 @@ def show(spec: str) -> None:
 
 @protocol.command()
 @click.argument("spec", default="NCT05124925", metavar="[NAME|FILE]")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["toml", "json", "yaml"]),
-    default="toml",
-    show_default=True,
-)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
+@_file_format
+@_output
 def export(spec: str, fmt: str, output: str | None) -> None:
     """Write a protocol as a file that `visitplan protocol check` reads back unchanged."""
     from visitplan.protocol_file import dumps
 
-    text = dumps(load_protocol(spec), fmt=fmt)
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    from visitplan.fileio import atomic_write
+    emit(dumps(load_protocol(spec), fmt=fmt), output)
 
-    atomic_write(output, text)
-    click.echo(f"wrote {output}", err=True)
+
+@protocol.command("import-usdm")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_file_format
+@_output
+def import_usdm(file: str, fmt: str, output: str | None) -> None:
+    """Read a USDM v4 study (a Wrapper, as `visitplan cdisc usdm` writes it) into a protocol file.
+
+    The protocol plans the same dates as the one exported; see docs/cdisc.md for what a USDM
+    file from another tool must hold.
+    """
+    from visitplan.errors import VisitplanError
+    from visitplan.protocol_file import dumps
+    from visitplan.protocol_file.usdm import load_usdm
+
+    study = load_usdm(file)
+    problem = _smoke_plan(study)
+    if problem:
+        raise VisitplanError("USDM file", file, problem)
+    emit(dumps(study, fmt=fmt), output)

@@ -272,19 +272,23 @@ def entries(conn: sa.Connection, participant: str | None = None) -> list[AuditEn
 
 
 def snapshot_ops(conn: sa.Connection, participant: str | None = None) -> list[Op]:
-    """Ops that insert every stored fact row (of one participant, or all), for a baseline."""
+    """Ops that insert every stored fact row of one participant, or with None every row that
+    belongs to no participant (a site feed, a user account), for a baseline."""
     ops = []
     present = set(sa.inspect(conn).get_table_names())
     for name, (key, cols) in AUDITED.items():
         if name not in present:  # a table of a later schema step than the one migrating
             continue
         t = schema.metadata.tables[name]
-        owner = "code" if name == "participants" else "participant"
-        if participant is not None and owner not in t.c:
-            continue  # no participant's fact (a user account)
+        owner_name = "code" if name == "participants" else "participant"
+        owner = t.c.get(owner_name)
         query = sa.select(*(t.c[c] for c in key + cols)).order_by(*(t.c[c] for c in key))
         if participant is not None:
-            query = query.where(t.c[owner] == participant)
+            if owner is None:
+                continue
+            query = query.where(owner == participant)
+        elif owner is not None:
+            query = query.where(owner.is_(None))
         for row in conn.execute(query):
             values = row._asdict()
             ops.append(

@@ -288,8 +288,10 @@ def _v3_audit_chain(conn: sa.Connection) -> None:
         conn, user="visitplan", reason="upgrade to schema version 3 (hash-chained audit)"
     )
     codes = conn.execute(sa.select(participants.c.code).order_by(participants.c.code)).scalars()
-    for code in list(codes):
+    for code in [*codes, None]:
         ops = journal.snapshot_ops(conn, code)
+        if code is None and not ops:
+            continue
         # The rows exist already: the entry records them for replays, it does not write them.
         book.entry(code, "baseline", "facts", None, f"{len(ops)} rows as stored", ops, write=False)
     book.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import uuid
 from typing import Any
@@ -62,6 +63,16 @@ class Builder:
 
 def named(b: Builder, kind: str, name: str, label: str, description: str, **f: Any) -> Obj:
     return b.obj(kind, name=name, label=label, description=description, **f)
+
+
+def template(b: Builder, kind: str, name: str, label: str, description: str, text: str,
+             **f: Any) -> Obj:  # fmt: skip
+    """A USDM syntax template (criterion item, objective, endpoint, condition): its ``text``
+    is XHTML, so the protocol's text is escaped; no dictionary, no notes."""
+    return named(
+        b, kind, name, label, description,
+        text=html.escape(text, quote=False), dictionaryId=None, notes=[], **f,
+    )  # fmt: skip
 
 
 def link(items: list[Obj]) -> list[Obj]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import uuid
 
 import attrs
@@ -26,6 +25,7 @@ from visitplan.export.usdm.parts import (
     link,
     named,
     package_version,
+    template,
     transition_rule,
     unmerged_plan,
 )
@@ -112,15 +112,13 @@ class Study:
             notes=[],
         )
         items = [
-            named(
+            template(
                 b,
                 "EligibilityCriterionItem",
                 c.code,
                 c.code,
                 f"{c.category} criterion {c.code}",
-                text=html.escape(c.text, quote=False),
-                dictionaryId=None,
-                notes=[],
+                c.text,
             )
             for c in p.criteria
         ]
@@ -181,7 +179,8 @@ class Study:
         return "DRUG"
 
     def _extras(self) -> Obj:
-        """Protocol parts with no USDM home: Day 1, sites, rules, milestones, washouts."""
+        """Protocol parts with no USDM home: Day 1, the visits' order in the protocol file
+        (VISITNUM counts it), sites, rules, milestones, washouts."""
         from visitplan.protocol_file import to_dict
 
         doc = to_dict(self.p)
@@ -189,7 +188,8 @@ class Study:
         return {
             "study": {
                 k: doc["study"][k] for k in ("day1_visit", "screening_visit") if k in doc["study"]
-            }
+            },
+            "visit_order": [v.code for v in self.p],
         } | {k: doc[k] for k in keep if k in doc}
 
     # -- the design ---------------------------------------------------------------------------
@@ -344,26 +344,22 @@ class Study:
     def objectives(self) -> list[Obj]:
         b = self.b
         return [
-            named(
+            template(
                 b,
                 "Objective",
                 o.code,
                 o.code,
                 f"{o.level} objective",
-                text=html.escape(o.text, quote=False),
-                dictionaryId=None,
-                notes=[],
+                o.text,
                 level=b.code(ct.OBJECTIVE_LEVEL[o.level]),
                 endpoints=[
-                    named(
+                    template(
                         b,
                         "Endpoint",
                         f"{o.code}-EP{i}",
                         f"{o.code} endpoint {i}",
                         f"{o.level} endpoint",
-                        text=html.escape(text, quote=False),
-                        dictionaryId=None,
-                        notes=[],
+                        text,
                         purpose=f"Measures objective {o.code}",
                         level=b.code(ct.ENDPOINT_LEVEL[o.level]),
                     )

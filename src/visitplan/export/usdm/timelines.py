@@ -12,7 +12,7 @@ from visitplan.export.cdisc import (
 from visitplan.export.usdm.parts import (
     Obj,
     link,
-    named,
+    template,
     visit_rule,
 )
 from visitplan.model import AnchorKind, Offset, Visit
@@ -320,20 +320,10 @@ class Timelines:
         }, first
 
     def _condition(self, flag: str, v: Visit, context: list[str]) -> None:
-        self.conditions.append(
-            named(
-                self.b,
-                "Condition",
-                f"visit {v.code} if {flag}",
-                f"{v.name}: only if flagged {flag}",
-                f"Visit {v.code} applies only to participants flagged {flag}",
-                text=f"Only for participants flagged {flag}",
-                dictionaryId=None,
-                notes=[],
-                contextIds=context,
-                appliesToIds=[self.s.activity_ids[x.code] for x in v.procedures],
-            )
-        )
+        self._add_condition(
+            f"visit {v.code}", f"{v.name}: only if", f"Visit {v.code} applies only to",
+            flag, context, [self.s.activity_ids[x.code] for x in v.procedures],
+        )  # fmt: skip
 
     def _procedure_conditions(self) -> None:
         for code, pr in self.s.procs.items():
@@ -345,17 +335,25 @@ class Timelines:
                 for i in (self.instance_of.get(v.code), self.series_of.get(v.code))
                 if i and any(x.code == code for x in v.procedures)
             ]
-            self.conditions.append(
-                named(
-                    self.b,
-                    "Condition",
-                    f"{code} if {pr.condition}",
-                    f"{pr.name}: only if flagged {pr.condition}",
-                    f"Procedure {code} is done only for participants flagged {pr.condition}",
-                    text=f"Only for participants flagged {pr.condition}",
-                    dictionaryId=None,
-                    notes=[],
-                    contextIds=where,
-                    appliesToIds=[self.s.activity_ids[code]],
-                )
+            self._add_condition(
+                code, f"{pr.name}: only if", f"Procedure {code} is done only for",
+                pr.condition, where, [self.s.activity_ids[code]],
+            )  # fmt: skip
+
+    def _add_condition(
+        self, what: str, label: str, description: str, flag: str, context: list[str],
+        applies_to: list[str],
+    ) -> None:  # fmt: skip
+        """A Condition: ``what`` (a visit or a procedure) only for participants flagged ``flag``."""
+        self.conditions.append(
+            template(
+                self.b,
+                "Condition",
+                f"{what} if {flag}",
+                f"{label} flagged {flag}",
+                f"{description} participants flagged {flag}",
+                f"Only for participants flagged {flag}",
+                contextIds=context,
+                appliesToIds=applies_to,
             )
+        )
