@@ -97,7 +97,7 @@ def test_roster_site_calendar_and_per_participant_files(tmp_path):
         ([*ONE, "--dtstamp", "2026-01-01"], "error: --dtstamp '2026-01-01': must be a date"),
         ([*ONE, "--per-participant", "x"], "error: --per-participant 'x': needs --roster or --db"),
         ([*ONE, "--previous", "/nonexistent.ics"], "error: --previous '/nonexistent.ics'"),
-        ([*ONE, "-o", "/"], "error: -o '/': cannot be read"),
+        ([*ONE, "-o", "/"], "error: -o '/': is a folder; name a file"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(args, message):

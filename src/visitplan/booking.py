@@ -11,9 +11,7 @@ events.
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
 import typing
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING
 import attrs
 import pendulum
 
+from visitplan import csvfile
 from visitplan.codes import check_code
 from visitplan.dates import local_datetime, parse_date
 from visitplan.errors import VisitplanError
@@ -475,53 +474,60 @@ def agenda(
 # -- the bookings file -------------------------------------------------------------------------
 
 
+#: A bookings file holds one line per appointment (about 30 bytes): 16 MB is half a million.
+MAX_BOOKINGS_BYTES = 16 * 1024 * 1024
+
+
 def read_bookings(text: str, zone: str, *, source: str = "bookings") -> Appointments:
     """Appointments from CSV text ``participant,visit,date,time`` (local wall-clock in ``zone``).
 
     Each bad row is refused as ``source:line: error``.
     """
-    reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != BOOKING_COLUMNS:
-        raise VisitplanError(
-            f"{source}: header",
-            ",".join(reader.fieldnames or ()),
-            f"must be {','.join(BOOKING_COLUMNS)}",
-        )
     out: Appointments = {}
-    for row in reader:
-        line = reader.line_num
-        try:
-            if None in row or any(v is None for v in row.values()):
-                raise VisitplanError("row", line, "must have exactly 4 cells")
-            participant = check_code(row["participant"].strip(), "participant")
-            visit = check_code(row["visit"].strip(), "visit")
-            day = parse_date(row["date"].strip(), "date")
-            key = (participant, visit)
-            if key in out:
-                raise VisitplanError("booking", f"{participant} {visit}", "appears twice")
-            out[key] = local_datetime(day, row["time"].strip(), zone)
-        except VisitplanError as exc:
-            raise VisitplanError(f"{source}:{line}: {exc.field}", exc.value, exc.rule) from None
+    try:
+        rows = csvfile.read_rows(text)
+        header = tuple(next(rows, (1, []))[1])
+        if header != BOOKING_COLUMNS:
+            raise VisitplanError(
+                f"{source}: header", ",".join(header), f"must be {','.join(BOOKING_COLUMNS)}"
+            )
+        for line, cells in rows:
+            if not cells:
+                continue  # a blank line
+            try:
+                if len(cells) != len(BOOKING_COLUMNS):
+                    raise VisitplanError("row", line, "must have exactly 4 cells")
+                row = dict(zip(BOOKING_COLUMNS, cells, strict=True))
+                participant = check_code(row["participant"].strip(), "participant")
+                visit = check_code(row["visit"].strip(), "visit")
+                day = parse_date(row["date"].strip(), "date")
+                key = (participant, visit)
+                if key in out:
+                    raise VisitplanError("booking", f"{participant} {visit}", "appears twice")
+                out[key] = local_datetime(day, row["time"].strip(), zone)
+            except VisitplanError as exc:
+                raise VisitplanError(f"{source}:{line}: {exc.field}", exc.value, exc.rule) from None
+    except csvfile.CsvError as exc:
+        raise VisitplanError(
+            f"{source}: line", exc.line, f"is not valid CSV: {exc.reason}"
+        ) from None
     return out
 
 
 def dump_bookings(appointments: Mapping[Key, pendulum.DateTime], zone: str) -> str:
     """CSV text of ``appointments`` (local date and time in ``zone``), sorted by time."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(BOOKING_COLUMNS)
-    rows = sorted(appointments.items(), key=lambda kv: (kv[1], kv[0]))
-    for (participant, visit), when in rows:
+    rows = []
+    for (participant, visit), when in sorted(appointments.items(), key=lambda kv: (kv[1], kv[0])):
         local = when.in_timezone(zone)
-        w.writerow([participant, visit, local.date().isoformat(), local.strftime("%H:%M")])
-    return buf.getvalue()
+        rows.append([participant, visit, local.date().isoformat(), local.strftime("%H:%M")])
+    return csvfile.to_csv(BOOKING_COLUMNS, rows)
 
 
 def load_bookings(path: str | Path, zone: str, *, missing_ok: bool = False) -> Appointments:
     """Read a bookings file; a missing file is an error unless ``missing_ok``."""
     if missing_ok and not Path(path).exists():
         return {}
-    text = read_text(path, "bookings file")
+    text = read_text(path, "bookings file", limit=MAX_BOOKINGS_BYTES)
     return read_bookings(text, zone, source=str(path))
 
 

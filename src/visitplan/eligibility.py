@@ -10,9 +10,6 @@ it, and which rule binds Day 1 (the latest earliest date). See docs/events-and-c
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -22,6 +19,7 @@ from typing import Any
 import attrs
 import pendulum
 
+from visitplan import csvfile
 from visitplan.dates import Span, earliest_clear, shift, to_date
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
@@ -29,20 +27,25 @@ from visitplan.fileio import read_text
 from visitplan.model import Protocol, Since, Washout
 from visitplan.participant import Participant
 
-_HALF_LIFE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(hour|hours|h|day|days|d|week|weeks)\s*$")
+_HALF_LIFE = re.compile(
+    r"\A\s*([0-9]+(?:\.[0-9]+)?)\s*(hour|hours|h|day|days|d|week|weeks)\s*\Z", re.ASCII
+)
 _HOURS = {"hour": 1.0, "h": 1.0, "day": 24.0, "d": 24.0, "week": 168.0}
 HISTORY_COLUMNS = ("rule", "what", "last_dose", "last_change", "half_life")
 
 
 def parse_half_life(value: object, field: str = "half_life") -> float:
     """A half-life written like ``'36 hours'``, ``'12 days'`` or ``'3 weeks'``, in hours."""
-    m = _HALF_LIFE.match(value) if isinstance(value, str) else None
+    m = _HALF_LIFE.match(value) if isinstance(value, str) and len(value) < 40 else None
     if not m or float(m.group(1)) <= 0:
         raise VisitplanError(
             field, value, "must be a positive amount in hours, days or weeks, e.g. '12 days'"
         )
     unit = m.group(2)
-    return float(m.group(1)) * _HOURS[unit if unit in _HOURS else unit.rstrip("s")]
+    hours = float(m.group(1)) * _HOURS[unit if unit in _HOURS else unit.rstrip("s")]
+    if hours > MAX_HALF_LIFE_HOURS:
+        raise VisitplanError(field, value, "is longer than ten years")
+    return hours
 
 
 def _last_dose(value: object) -> pendulum.Date | None:
@@ -57,8 +60,12 @@ def _half_life(value: object) -> float | None:
     if value in (None, ""):
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if value <= 0:
-            raise VisitplanError("half_life", value, "must be a positive number of hours")
+        if not 0 < value <= MAX_HALF_LIFE_HOURS:
+            raise VisitplanError(
+                "half_life",
+                value,
+                f"must be a positive number of hours, at most {MAX_HALF_LIFE_HOURS:.0f}",
+            )
         return float(value)
     return parse_half_life(value)
 
@@ -258,35 +265,76 @@ def _describe(w: Washout, half_life_hours: float | None) -> str:
 
 
 # -- history files ------------------------------------------------------------------------------
+#: A participant's medication and vaccine history is a few lines; a file far larger is not one.
+MAX_HISTORY_BYTES = 1024 * 1024
+#: The longest half-life accepted (ten years, in hours): a washout of a few of them must still
+#: end inside the supported calendar.
+MAX_HALF_LIFE_HOURS = 10 * 366 * 24.0
+
+
 def read_history(text: str, *, source: str = "history", fmt: str = "csv") -> list[HistoryItem]:
     """Parse a history as CSV (columns ``rule,what,last_dose,last_change,half_life``) or JSON
-    (a list of objects with those keys). Errors name the source, the row and the column."""
+    (a list of objects with those keys). Errors name the source, the row and the column.
+
+    JSON is read by the protocol files' parser (no NaN or infinities, no key given twice, no
+    nesting too deep, no number too long); CSV strictly (an unclosed quote is an error).
+    """
     rows: list[tuple[str, Mapping[str, Any]]] = []
     if fmt == "json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise VisitplanError(source, exc.msg, "is not valid JSON") from None
+        from visitplan.protocol_file.reading import parse
+
+        doc = parse(text, source=source, fmt="json")
         if isinstance(doc, Mapping) and "history" in doc:
+            _no_duplicates(doc, source)
             doc = doc["history"]
         if not isinstance(doc, list) or not all(isinstance(x, Mapping) for x in doc):
             raise VisitplanError(source, type(doc).__name__, "must be a list of objects")
         rows = [(f"{source} item {i}", x) for i, x in enumerate(doc, start=1)]
+        for where, row in rows:
+            _no_duplicates(row, where)
     else:
-        reader = csv.DictReader(io.StringIO(text))
-        header = reader.fieldnames or []
-        if "rule" not in header:
+        try:
+            lines = csvfile.read_rows(text)
+            header = next(lines, (1, []))[1]
+            if "rule" not in header:
+                raise VisitplanError(
+                    f"{source} header",
+                    ",".join(header),
+                    f"needs columns {','.join(HISTORY_COLUMNS)}",
+                )
+            if len(set(header)) != len(header):
+                twice = sorted({c for c in header if header.count(c) > 1})
+                raise VisitplanError(f"{source} header", ",".join(twice), "column appears twice")
+            for line, cells in lines:
+                if not cells:
+                    continue  # a blank line
+                where = f"{source} row {line}"
+                if len(cells) > len(header):
+                    raise VisitplanError(
+                        where,
+                        f"{len(cells)} cells",
+                        f"has more cells than the header's {len(header)}",
+                    )
+                rows.append((where, dict(zip(header, cells, strict=False))))
+        except csvfile.CsvError as exc:
             raise VisitplanError(
-                f"{source} header", ",".join(header), f"needs columns {','.join(HISTORY_COLUMNS)}"
-            )
-        rows = [(f"{source} row {reader.line_num}", r) for r in reader]
+                f"{source} row", exc.line, f"is not valid CSV: {exc.reason}"
+            ) from None
     return [_item(where, row) for where, row in rows]
 
 
+def _no_duplicates(row: Mapping[str, Any], where: str) -> None:
+    twice = getattr(row, "duplicate_keys", ())
+    if twice:
+        raise VisitplanError(f"{where} {twice[0]}", row[twice[0]], "is given twice")
+
+
 def load_history(path: str | Path) -> list[HistoryItem]:
-    """Read a history file (``.csv`` or ``.json``)."""
+    """Read a history file (``.csv`` or ``.json``, at most :data:`MAX_HISTORY_BYTES`)."""
     path = Path(path)
-    text = read_text(path, "history file")
+    text = read_text(
+        path, "history file", limit=MAX_HISTORY_BYTES, usual="a history is a few lines"
+    )
     fmt = "json" if path.suffix.lower() == ".json" else "csv"
     return read_history(text, source=path.name, fmt=fmt)
 
@@ -301,12 +349,15 @@ def _item(where: str, row: Mapping[str, Any]) -> HistoryItem:
         return value.strip() if isinstance(value, str) else value
 
     rule = text("rule")
-    if not rule:
+    if not rule or not isinstance(rule, str):
         raise VisitplanError(f"{where} rule", rule, "is required (a washout rule code)")
+    what = text("what") or ""
+    if not isinstance(what, str):
+        raise VisitplanError(f"{where} what", what, "must be text")
     try:
         return HistoryItem(
             rule=rule,
-            what=str(text("what") or ""),
+            what=what,
             last_dose=text("last_dose"),
             last_change=text("last_change"),
             half_life=text("half_life"),

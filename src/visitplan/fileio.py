@@ -4,6 +4,7 @@ never outside the chosen folder."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -12,22 +13,96 @@ from pathlib import Path
 
 from visitplan.errors import VisitplanError
 
+#: The largest file any reader reads, unless it names a smaller limit of its own (each reader's
+#: limit is listed in docs/reliability.md).
+MAX_READ_BYTES = 64 * 1024 * 1024
 
-def read_text(path: str | Path, what: str, *, encoding: str = "utf-8-sig") -> str:
-    """The text of a file a user names (``what``: "roster file", "site file", ...).
 
-    The default encoding accepts a UTF-8 BOM, as Excel and Windows editors write one. A missing
-    file, bytes that are not UTF-8, or any other operating-system failure (a folder, no
-    permission) raises :class:`VisitplanError` naming ``what`` and the path, never a traceback.
+def read_bytes(
+    path: str | Path, what: str, *, limit: int = MAX_READ_BYTES, usual: str = ""
+) -> bytes:
+    """The bytes of a file a user names (``what``: "roster file", "site file", ...).
+
+    Only a regular file is read, and only up to ``limit`` bytes: a FIFO would block forever, a
+    link to ``/dev/zero`` would never end, and a huge file would fill the memory. The file is
+    opened without blocking and checked through its open descriptor (``fstat``), so it cannot
+    be swapped for another between the check and the read; a file that grows while it is read
+    is still cut off at ``limit``. A missing file, a folder, a FIFO or device, a file over
+    ``limit`` or any other operating-system failure raises :class:`VisitplanError` naming
+    ``what`` and the path, never a traceback. ``usual`` says in that message what size such a
+    file has ("a protocol is a few kB").
     """
+    fd = _open_regular(path, what)
+    with os.fdopen(fd, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            raise _too_large(path, what, limit, usual)
+        try:
+            data = fh.read(limit + 1)
+        except OSError as exc:
+            raise VisitplanError(what, str(path), f"cannot be read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise _too_large(path, what, limit, usual)
+    return data
+
+
+def read_text(
+    path: str | Path,
+    what: str,
+    *,
+    encoding: str = "utf-8-sig",
+    limit: int = MAX_READ_BYTES,
+    usual: str = "",
+) -> str:
+    """The text of a file a user names, read as :func:`read_bytes` reads it.
+
+    The default encoding accepts a UTF-8 BOM, as Excel and Windows editors write one; bytes
+    that are not UTF-8 raise :class:`VisitplanError` naming ``what`` and the path.
+    """
+    data = read_bytes(path, what, limit=limit, usual=usual)
     try:
-        return Path(path).read_text(encoding=encoding)
-    except FileNotFoundError:
-        raise VisitplanError(what, str(path), "does not exist") from None
+        return data.decode(encoding)
     except UnicodeDecodeError:
         raise VisitplanError(what, str(path), "must be UTF-8 text") from None
-    except OSError as exc:
-        raise VisitplanError(what, str(path), f"cannot be read: {exc.strerror}") from None
+
+
+def size_limit(limit: int) -> str:
+    """``limit`` bytes as people write it: ``4 MB``, ``512 kB``."""
+    mb = 1024 * 1024
+    return f"{limit // mb} MB" if limit % mb == 0 else f"{limit // 1024} kB"
+
+
+def _open_regular(path: str | Path, what: str) -> int:
+    """A read-only descriptor of the regular file ``path``; anything else is refused.
+
+    O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise VisitplanError(what, str(path), "does not exist") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or "not a valid path"
+        raise VisitplanError(what, str(path), f"cannot be read: {reason}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise VisitplanError(what, str(path), f"cannot be read: {os.strerror(errno.EISDIR)}")
+        if not stat.S_ISREG(mode):
+            raise VisitplanError(
+                what, str(path), "is not a regular file (a FIFO, a device or a socket)"
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _too_large(path: str | Path, what: str, limit: int, usual: str) -> VisitplanError:
+    return VisitplanError(
+        what, str(path), f"is larger than {size_limit(limit)}; {usual or 'the limit of its reader'}"
+    )
 
 
 def atomic_write(path: str | Path, data: str | bytes | Iterable[bytes]) -> Path:
@@ -57,28 +132,115 @@ def atomic_write(path: str | Path, data: str | bytes | Iterable[bytes]) -> Path:
 def write_files(folder: str | Path, files: Mapping[str, str | bytes]) -> list[Path]:
     """Write every ``name -> data`` of ``files`` under ``folder``, all or nothing.
 
-    Every name is checked with :func:`inside` and every file is staged to a temporary file
-    before the first one replaces its target, so a bad name or a failed write leaves the folder
-    exactly as it was (folders created for the attempt are removed again).
+    Every name is checked with :func:`portable_names` and :func:`inside`, then written by
+    :func:`write_all`: a bad name or a failed write leaves the folder exactly as it was
+    (folders created for the attempt are removed again).
     """
-    targets = {inside(folder, name): data for name, data in files.items()}
-    for target in targets:
+    portable_names(files)
+    return write_all((inside(folder, name), data) for name, data in files.items())
+
+
+def write_all(files: Iterable[tuple[Path, str | bytes | Iterable[bytes]]]) -> list[Path]:
+    """Write each ``(path, data)`` of ``files``, all or nothing (see :class:`Staging`).
+
+    Each file is staged as it comes (so an iterator can make them one at a time, holding one
+    in memory), and only once every one is staged are they renamed over their targets.
+    """
+    with Staging() as staging:
+        for target, data in files:
+            staging.add(target, data)
+    return staging.written
+
+
+class Staging:
+    """Files written all or nothing: :meth:`add` stages each to a temporary file beside its
+    target as it comes; leaving the ``with`` block renames them all over their targets, or,
+    if the block raised, removes every temporary file and every folder made for them, so that
+    no target has changed. ``written`` lists the targets once they are in place.
+    """
+
+    def __init__(self) -> None:
+        self._made: list[Path] = []
+        self._staged: list[tuple[Path, Path]] = []
+        self._seen: set[Path] = set()
+        self.written: list[Path] = []
+
+    def add(self, target: Path, data: str | bytes | Iterable[bytes]) -> None:
+        """Stage ``data`` (or its chunks, one at a time) for ``target``."""
         if target.is_dir():
             raise VisitplanError("output file", str(target), "is a folder; remove it first")
-    made: list[Path] = []
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for target, data in targets.items():
-            made += _make_parents(target)
-            staged.append((_stage(target, data), target))
-        for tmp, target in staged:
-            _replace(tmp, target)
-    except BaseException:
-        for tmp, _ in staged:
+        key = target.resolve()
+        if key in self._seen:
+            raise VisitplanError("output file", str(target), "would be written twice")
+        self._seen.add(key)
+        self._made += _make_parents(target)
+        self._staged.append((_stage(target, data), target))
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if error is not None:
+            self._discard()
+            return
+        try:
+            for tmp, target in self._staged:
+                _replace(tmp, target)
+                self.written.append(target)
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        for tmp, _ in self._staged:
             tmp.unlink(missing_ok=True)
-        _remove_dirs(made)
-        raise
-    return list(targets)
+        _remove_dirs(self._made)
+
+
+#: Names Windows keeps for devices, whatever their case and extension (``nul.txt.ics`` is NUL).
+WINDOWS_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{port}{n}" for port in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³"]]
+)
+
+
+def portable_names(names: Iterable[str]) -> None:
+    """Refuse file names that are not the same files everywhere a folder may be copied to.
+
+    A part of a name that is a Windows device (``CON.ics``, ``nul.txt.ics``: Windows opens the
+    device, not a file) and two names that differ only in case (``ab.ics`` and ``AB.ics``: one
+    file on Windows and macOS, so one participant's calendar would replace the other's) raise
+    :class:`VisitplanError` naming them.
+    """
+    check = PortableNames()
+    for name in names:
+        check(name)
+
+
+class PortableNames:
+    """:func:`portable_names` one name at a time, for names that come as a stream."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        for part in name.replace("\\", "/").split("/"):
+            device = part.split(".")[0].rstrip(" ").upper()
+            if device in WINDOWS_DEVICES:
+                raise VisitplanError(
+                    "output file",
+                    name,
+                    f"is named after a Windows device ({device}): Windows would not make it",
+                )
+        key = name.casefold()
+        if key in self._seen:
+            raise VisitplanError(
+                "output files",
+                f"{self._seen[key]} and {name}",
+                "differ only in case: they would be one file on Windows and macOS",
+            )
+        self._seen[key] = name
+        return name
 
 
 def inside(folder: str | Path, name: str) -> Path:

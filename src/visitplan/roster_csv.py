@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from visitplan import csvfile
 from visitplan.dates import to_date
 from visitplan.errors import VisitplanError, one_line
 from visitplan.fileio import read_text
@@ -27,18 +27,88 @@ class RosterError(VisitplanError):
 KNOWN = ("participant", "site", "screening", "day1", "flags")
 
 
-def read_roster(text: str, *, source: str = "roster", day1_visit: str = "D1") -> list[Participant]:
-    """Participants from CSV text; every bad row is reported as ``source:line: error``."""
+#: The most participants one roster file may list: a site's roster is hundreds, a study's a
+#: few thousand. Reading stops at the first row past it, so a huge file costs no more memory
+#: than this many participants (about 75 MB); split a larger roster into several files.
+MAX_ROSTER_ROWS = 100_000
+#: The largest roster file read (100,000 rows of a few dozen bytes fit in a few MB).
+MAX_ROSTER_BYTES = 32 * 1024 * 1024
+
+
+def read_roster(
+    text: str, *, source: str = "roster", day1_visit: str = "D1", max_rows: int = MAX_ROSTER_ROWS
+) -> list[Participant]:
+    """Participants from CSV text; every bad row is reported as ``source:line: error``.
+
+    At most ``max_rows`` participants: a file with more is refused as soon as the reader gets
+    past them.
+    """
     if not isinstance(text, str):
         raise VisitplanError(source, type(text).__name__, "roster text must be a str")
-    # newline="" as the csv module requires: quoted line breaks stay in their cell, and files
-    # with old Mac line ends (CR only) read like any other.
-    # strict: an unclosed quote is an error, not a cell swallowing the rest of the file.
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        try:
+            yield from csvfile.read_rows(text)
+        except csvfile.CsvError as exc:
+            if exc.line == 1:
+                raise VisitplanError(
+                    f"{source}:1: header", None, f"is not valid CSV: {exc.reason}"
+                ) from None
+            # A broken line (e.g. a cell over the csv module's size limit) ends the file.
+            raise _BrokenRow(f"{source}:{exc.line}: row is not valid CSV: {exc.reason}") from None
+
+    return read_rows(rows(), source=source, day1_visit=day1_visit, max_rows=max_rows)
+
+
+class _BrokenRow(Exception):
+    """A row the file's reader cannot read: reported with the bad rows before it, and the
+    last one reported (nothing after it can be read)."""
+
+
+def read_rows(
+    rows: Iterable[tuple[int, list[str]]],
+    *,
+    source: str = "roster",
+    day1_visit: str = "D1",
+    max_rows: int = MAX_ROSTER_ROWS,
+) -> list[Participant]:
+    """Participants from ``(line, cells)`` rows, the first the header: the reader behind
+    :func:`read_roster` and the ``.xlsx`` import, which therefore refuse the same rows with
+    the same messages. Rows are read one at a time, and no more than ``max_rows`` + 1."""
+    it = iter(rows)
+    first = next(it, None)
+    header = first[1] if first is not None else []
+    _check_header(header, source)
+    people: list[Participant] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+    count = 0
     try:
-        header = reader.fieldnames or []
-    except csv.Error as exc:
-        raise VisitplanError(f"{source}:1: header", None, f"is not valid CSV: {exc}") from None
+        for read, (line, cells) in enumerate(it, start=1):
+            count += bool(cells)
+            # Blank rows count too, twice as many allowed: a sheet padded with a million
+            # empty rows is refused like a million participants.
+            if count > max_rows or read > 2 * max_rows:
+                raise VisitplanError(
+                    source, f"more than {max_rows:,} rows", "is too long for one roster; split it"
+                )
+            if not cells:
+                continue  # a blank line
+            try:
+                person = _participant(header, cells, seen, day1_visit)
+            except VisitplanError as exc:
+                errors.append(f"{source}:{line}: {exc}")
+                continue
+            seen.add(person.code)
+            people.append(person)
+    except _BrokenRow as exc:
+        errors.append(str(exc))
+    if errors:
+        raise RosterError(source, errors)
+    return people
+
+
+def _check_header(header: list[str], source: str) -> None:
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise VisitplanError(
@@ -46,59 +116,44 @@ def read_roster(text: str, *, source: str = "roster", day1_visit: str = "D1") ->
         )
     twice = sorted({c for c in header if header.count(c) > 1})
     if twice:
-        # DictReader would keep the last of two equal columns and drop the first silently.
+        # A dict of the row would keep the last of two equal columns and drop the first.
         raise VisitplanError(f"{source}: header", ",".join(twice), "column appears twice")
     unknown = [c for c in header if c not in KNOWN]
     if unknown:
         raise VisitplanError(
             f"{source}: header", ",".join(unknown), f"unknown column; known: {', '.join(KNOWN)}"
         )
-    people: list[Participant] = []
-    errors: list[str] = []
-    seen: set[str] = set()
-    rows = iter(reader)
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            # A broken line (e.g. a cell over the csv module's size limit) ends the file.
-            errors.append(f"{source}:{reader.line_num + 1}: row is not valid CSV: {exc}")
-            break
-        line = reader.line_num
-        try:
-            if None in row:
-                cells = len(header) + len(row[None])
-                raise VisitplanError(
-                    "row", f"{cells} cells", f"has more cells than the header's {len(header)}"
-                )
-            code = (row.get("participant") or "").strip()
-            if code in seen:
-                raise VisitplanError("participant", code, "appears twice in the roster")
-            flags = frozenset(f.strip() for f in (row.get("flags") or "").split(";") if f.strip())
-            records: tuple[Record, ...] = ()
-            day1 = (row.get("day1") or "").strip()
-            if day1:
-                records = (Record(day1_visit, to_date(day1, "day1")),)
-            people.append(
-                Participant(
-                    code,
-                    (row.get("screening") or "").strip(),
-                    records=records,
-                    flags=flags,
-                    site=(row.get("site") or "").strip() or None,
-                )
-            )
-            seen.add(code)
-        except VisitplanError as exc:
-            errors.append(f"{source}:{line}: {exc}")
-    if errors:
-        raise RosterError(source, errors)
-    return people
 
 
-def load_roster(path: str | Path, **kwargs: str) -> list[Participant]:
-    """Read a roster CSV file (UTF-8, a BOM from Excel is accepted)."""
-    text = read_text(path, "roster file")
-    return read_roster(text, source=str(path), **kwargs)
+def _participant(
+    header: list[str], cells: list[str], seen: set[str], day1_visit: str
+) -> Participant:
+    if len(cells) > len(header):
+        raise VisitplanError(
+            "row", f"{len(cells)} cells", f"has more cells than the header's {len(header)}"
+        )
+    row = dict(zip(header, cells, strict=False))
+    code = (row.get("participant") or "").strip()
+    if code in seen:
+        raise VisitplanError("participant", code, "appears twice in the roster")
+    flags = frozenset(f.strip() for f in (row.get("flags") or "").split(";") if f.strip())
+    records: tuple[Record, ...] = ()
+    day1 = (row.get("day1") or "").strip()
+    if day1:
+        records = (Record(day1_visit, to_date(day1, "day1")),)
+    return Participant(
+        code,
+        (row.get("screening") or "").strip(),
+        records=records,
+        flags=flags,
+        site=(row.get("site") or "").strip() or None,
+    )
+
+
+def load_roster(
+    path: str | Path, *, day1_visit: str = "D1", max_rows: int = MAX_ROSTER_ROWS
+) -> list[Participant]:
+    """Read a roster CSV file (UTF-8, a BOM from Excel is accepted; at most
+    :data:`MAX_ROSTER_BYTES` and ``max_rows`` participants)."""
+    text = read_text(path, "roster file", limit=MAX_ROSTER_BYTES)
+    return read_roster(text, source=str(path), day1_visit=day1_visit, max_rows=max_rows)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
@@ -25,7 +24,7 @@ from visitplan.dates import next_day, parse_date
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.fileio import read_text
 from visitplan.model import ProcedureKind, Site, VisitKind
-from visitplan.protocol_file.reading import ProtocolErrors, Reader
+from visitplan.protocol_file.reading import ProtocolErrors, Reader, parse
 from visitplan.schedule import PlannedVisit
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday 1..7
@@ -33,6 +32,8 @@ _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"
 #: Defaults when a site file gives no hours (Brest's file states them anyway).
 _OPENS = pendulum.time(8, 30)
 _CLOSES = pendulum.time(17, 0)
+#: A site file is a few kilobytes (a year's closures included); anything far larger is not one.
+MAX_SITE_BYTES = 1024 * 1024
 
 
 class MovePolicy(enum.Enum):
@@ -271,7 +272,9 @@ def builtin_site(code: str = "BREST") -> SiteCalendar:
 
 def load_site(path: str | Path) -> SiteCalendar:
     """Read a site file (TOML); every error names the field, the value and the rule."""
-    text = read_text(path, "site file", encoding="utf-8")
+    text = read_text(
+        path, "site file", encoding="utf-8", limit=MAX_SITE_BYTES, usual="a site file is a few kB"
+    )
     return loads_site(text, source=str(path))
 
 
@@ -301,10 +304,8 @@ def site_for(spec: str | None, protocol_site: Site | None = None) -> SiteCalenda
 
 def loads_site(text: str, *, source: str = "<site>") -> SiteCalendar:
     """Parse site-file TOML text into a :class:`SiteCalendar`."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProtocolError("TOML", str(exc), "is not valid TOML", source) from None
+    # The protocol's parser: the same refusals of deep nesting, long numbers, NaN, infinities.
+    raw = parse(text, source=source, fmt="toml")
     r = _SiteReader(source)
     site = r.site(raw)
     if r.errors or site is None:
@@ -316,8 +317,10 @@ class _SiteReader(Reader):
     """The protocol file's reader (errors with field paths, tables) and a site file's fields."""
 
     def nonempty_text(
-        self, raw: Mapping[str, Any], key: str, path: str, *, required: bool
+        self, raw: Mapping[str, Any], key: str, path: str, *, required: bool, plain: bool = True
     ) -> str | None:
+        """Non-empty text; ``plain``: no control characters or line breaks either (a field
+        with a pattern of its own, the code, says what it must be instead)."""
         value = raw.get(key)
         if value is None:
             if required:
@@ -326,7 +329,7 @@ class _SiteReader(Reader):
         if not isinstance(value, str) or not value.strip():
             self.error(f"{path}.{key}", value, "must be non-empty text")
             return None
-        return value
+        return (self.text(raw, key, path) or None) if plain else value
 
     def time(self, raw: Mapping[str, Any], key: str, default: pendulum.Time) -> pendulum.Time:
         value = raw.get(key)
@@ -345,7 +348,7 @@ class _SiteReader(Reader):
             return None
         s = self.table(doc["site"], "site", {"code", "name", "timezone", "country",
                                               "subdivision", "policy"}, set())  # fmt: skip
-        code = self.nonempty_text(s, "code", "site", required=True)
+        code = self.nonempty_text(s, "code", "site", required=True, plain=False)
         if code is not None and not SITE_CODE.match(code):
             self.error("site.code", code, "must be 1-16 capitals, digits, '-' or '_'")
         name = self.nonempty_text(s, "name", "site", required=False) or code or ""

@@ -282,6 +282,100 @@ def test_the_files_vtimezone_is_what_each_parser_reads(exported, parser, tmp_pat
     assert e["start"] == "2030-03-31T09:00:00Z"
 
 
+# --- hostile TEXT (issue 18, item 3) ----------------------------------------------------------
+
+#: A lone CR that vobject reads as a line end (it forged an event), an ESC sequence, a NUL, a
+#: C1 control and a line separator, in every TEXT value the model can carry.
+HOSTILE = "x\rEND:VEVENT\rBEGIN:VEVENT\rUID:forged\rSUMMARY:forged\r\x1b[2J\x00\x85\u2028y"
+
+
+def read_icalendar(path: Path) -> dict[str, Event]:
+    import icalendar
+
+    cal = icalendar.Calendar.from_ical(path.read_bytes())
+    return {
+        str(e["UID"]): {"summary": str(e["SUMMARY"]), "location": str(e.get("LOCATION"))}
+        for e in cal.walk("VEVENT")
+    }
+
+
+@pytest.fixture(scope="module")
+def hostile_text(tmp_path_factory) -> tuple[Path, visitplan.Schedule]:
+    base = visitplan.builtin("NCT05124925")
+    visits = tuple(attrs.evolve(v, name=HOSTILE) if v.code == "W4" else v for v in base.visits)
+    study = attrs.evolve(base, visits=visits, sites=(Site("BREST", HOSTILE, "Europe/Paris", "FR"),))
+    schedule = study.plan(Participant("1001", screening="2027-05-27"))
+    path = tmp_path_factory.mktemp("hostile") / "hostile.ics"
+    path.write_bytes(to_ical(study, [schedule], dtstamp=STAMP, reminders=None))
+    return path, schedule
+
+
+def test_no_raw_control_character_is_written(hostile_text):
+    path, _ = hostile_text
+    data = path.read_bytes()
+    # The only CRs are those of the CRLF line ends; no other control byte at all.
+    assert data.count(b"\r") == data.count(b"\r\n")
+    assert not any((b < 0x20 and b not in (0x09, 0x0A, 0x0D)) or b == 0x7F for b in data)
+    assert "\x85".encode() not in data and "\u2028".encode() not in data
+
+
+@pytest.mark.parametrize("parser", [*PARSERS, "icalendar"])
+def test_hostile_text_forges_no_event_and_reads_back_neutralised(hostile_text, parser):
+    path, schedule = hostile_text
+    found = read_icalendar(path) if parser == "icalendar" else PARSERS[parser](path)
+    assert "forged" not in found
+    assert len(found) == len(schedule.visits) + len(schedule.milestones)
+    e = found[uid("NCT05124925", "1001", "W4")]
+    expected = (
+        "x\nEND:VEVENT\nBEGIN:VEVENT\nUID:forged\nSUMMARY:forged\n\ufffd[2J\ufffd\ufffd\ufffdy"
+    )
+    assert e["summary"].replace("\r\n", "\n") == f"1001 W4 {expected}"
+    assert e["location"].replace("\r\n", "\n") == expected
+
+
+@pytest.mark.parametrize("name", ["a\rb", "a\r\nb", "a\nb", "a\x1b[2Jb", "a\x00b", "a\x85b"])
+def test_a_calendar_name_with_a_control_character_is_refused(name):
+    from click.testing import CliRunner
+
+    from visitplan.cli import cli
+
+    r = CliRunner().invoke(
+        cli, ["ics", "--participant", "1001", "--screening", "2022-07-27", "--name", name]
+    )
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error: --name ") and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.endswith(": must be one line without control characters\n")
+    with pytest.raises(visitplan.VisitplanError):
+        to_ical(visitplan.builtin("NCT05124925"), [], name=name)
+
+
+@pytest.mark.parametrize("parser", ["ical.js", "vobject", "icalendar"])
+def test_a_calendar_name_with_every_other_character_reads_back(parser, tmp_path):
+    # (No comma: vobject reads NAME as a list and X-WR-CALNAME's commas as separators.)
+    name = 'Étude; "A" tab\there — ✓'
+    study = visitplan.builtin("NCT05124925")
+    schedule = study.plan(Participant("1001", screening="2027-05-27"))
+    path = tmp_path / "named.ics"
+    path.write_bytes(to_ical(study, [schedule], dtstamp=STAMP, name=name))
+    if parser == "ical.js":
+        node = shutil.which("node")
+        require(node is not None, "node (Node 20) is not on PATH")
+        out = subprocess.run([str(node), str(HERE / "read_ics.mjs"), str(path)],
+                             capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+        assert json.loads(out.stdout)["name"] == name
+    elif parser == "vobject":
+        import vobject
+
+        cal = vobject.readOne(path.read_text(encoding="utf-8"))
+        assert cal.contents["x-wr-calname"][0].value == name
+        assert cal.contents["name"][0].value == name
+    else:
+        import icalendar
+
+        cal = icalendar.Calendar.from_ical(path.read_bytes())
+        assert str(cal["X-WR-CALNAME"]) == name
+
+
 # --- timed events across the DST changes (issue 17, item 9) --------------------------------
 
 #: (participant, screening, Day 1, W4's local start, duration in minutes, UTC start, UTC end)

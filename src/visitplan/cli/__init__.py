@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from visitplan.cli.common import VisitplanGroup
+from visitplan.cli.common import EXIT_CODES, VisitplanGroup
 
 #: (module, command) pairs registered on the main group, in help order.
 COMMANDS = [
@@ -44,7 +44,11 @@ COMMANDS = [
 ]
 
 
-@click.group(cls=VisitplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=VisitplanGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES,
+)
 @click.version_option(package_name="visitplan")
 def cli() -> None:
     """Plan clinical-trial visits from a protocol's schedule and export calendars."""

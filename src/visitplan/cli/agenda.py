@@ -66,7 +66,7 @@ def agenda(
     from visitplan.booking import agenda as build_agenda
     from visitplan.booking import propose_dates
     from visitplan.cli.sitectx import choose_db, load_site_data
-    from visitplan.errors import VisitplanError
+    from visitplan.errors import VisitplanError, printable
     from visitplan.site import MovePolicy
 
     if end < start:
@@ -80,8 +80,10 @@ def agenda(
     if site.daily_limit is not None:
         limits += f", all visits {site.daily_limit}/day"
     click.echo(
-        f"{site.code} ({site.timezone}, clinic {site.hours}, capacity {limits or 'unlimited'}): "
-        f"{start} to {end}"
+        printable(
+            f"{site.code} ({site.timezone}, clinic {site.hours}, capacity {limits or 'unlimited'}"
+            f"): {start} to {end}"
+        )
     )
     for d in days:
         flags = []
@@ -89,7 +91,8 @@ def agenda(
             flags.append(f"CLOSED ({d.closed})")
         if d.over:
             flags.append(f"OVER CAPACITY ({'; '.join(d.over)})")
-        click.echo(f"{d.day} {d.day.format('ddd')}  load {d.total}  {'  '.join(flags)}".rstrip())
+        day_line = f"{d.day} {d.day.format('ddd')}  load {d.total}  {'  '.join(flags)}"
+        click.echo(printable(day_line.rstrip()))
         for e in d.entries:
             state = e.when.strftime("%H:%M") + " booked" if e.when else e.state
             line = f"    {e.participant:<8} {e.visit:<5} {e.name:<22} {state:<13}"
@@ -99,9 +102,9 @@ def agenda(
                 line += f"  open days: {shown}"
             elif d.closed and e.state in ("planned", "tentative"):
                 line += "  open days: none in window"
-            click.echo(line.rstrip())
+            click.echo(printable(line.rstrip()))
             for problem in e.problems:
-                click.echo(f"      ! re-book: {problem}")
+                click.echo(printable(f"      ! re-book: {problem}"))
     closed = sum(1 for d in days if d.closed)
     over = sum(1 for d in days if d.over)
     rebook = sum(1 for d in days for e in d.entries if e.problems)
@@ -117,4 +120,6 @@ def agenda(
                    f"{len(proposals)} visits need another day")  # fmt: skip
         for p in moved:
             day = p.day.isoformat() if p.day else "no day with room in window"
-            click.echo(f"    {p.participant:<8} {p.visit:<5} {p.target} -> {day}  ({p.reason})")
+            click.echo(
+                printable(f"    {p.participant:<8} {p.visit:<5} {p.target} -> {day}  ({p.reason})")
+            )

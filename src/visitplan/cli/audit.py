@@ -33,5 +33,7 @@ def verify(expect: str | None, db: str, protocol_spec: str, today: Any, wait: fl
     if found.intact:
         click.echo(f"intact ({found.entries} entries; head {found.head})")
         return
-    click.echo(f"NOT intact: {found.problem}")
+    from visitplan.errors import printable
+
+    click.echo(f"NOT intact: {printable(found.problem or '')}")
     raise SystemExit(1)

@@ -101,38 +101,16 @@ def _book_in_store(
     time: str,
 ) -> None:
     """Check the booking against the stored roster and store it, in one write transaction."""
-    from visitplan.booking import book as book_visit
-    from visitplan.cli.sitectx import from_store, load_site
-    from visitplan.errors import VisitplanError
+    from visitplan.cli.sitectx import load_site
+    from visitplan.siteroster import book_in_store
     from visitplan.store import Roster
 
     protocol, site = load_site(protocol_spec, site_spec)
-    outcome: dict[str, Any] = {}
     with Roster.open(db, protocol=protocol, today=today, create=False) as store:
-        now = store.today()
-
-        def check(people: list[Any], rows: list[Any]) -> None:
-            # Runs under the write lock: the places counted are the ones really held.
-            person = next(p for p in people if p.code == participant)
-            if person.site not in (None, site.code):
-                raise VisitplanError(
-                    "participant", participant, f"is at site {person.site}, not {site.code}"
-                )
-            if day < now:
-                raise VisitplanError(
-                    "date", day.isoformat(), f"is before today ({now}); book a day to come"
-                )
-            schedules, held, _ = from_store(protocol, site, people, rows, now)
-            updated = book_visit(site, schedules, participant, visit, day, time, held)
-            outcome["when"] = updated[(participant, visit)]
-            outcome["replaced"] = (participant, visit) in held
-            outcome["count"] = len(updated)
-
-        store.set_appointment(participant, visit, day, time, reason=reason, check=check)
-    when = outcome["when"]
-    replaced = " (replaces the earlier appointment)" if outcome["replaced"] else ""
+        when, held, count = book_in_store(store, site, participant, visit, day, time, reason=reason)
+    replaced = " (replaces the earlier appointment)" if held else ""
     click.echo(
         f"booked {participant} {visit} on {when.format('YYYY-MM-DD HH:mm')} {site.timezone} "
-        f"(UTC{when.format('Z')}){replaced}; {outcome['count']} appointment"
-        f"{'s' if outcome['count'] != 1 else ''} at {site.code} in {db} (audited)"
+        f"(UTC{when.format('Z')}){replaced}; {count} appointment"
+        f"{'s' if count != 1 else ''} at {site.code} in {db} (audited)"
     )

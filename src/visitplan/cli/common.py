@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -12,6 +15,11 @@ import click
 from visitplan.errors import VisitplanError, one_line
 
 EXIT_USER_ERROR = 2
+#: What every help text says about exit codes (``visitplan --help`` and each command's).
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 a check found a problem (audit verify: the trail is not intact); "
+    "2 bad input or a refused change, said in one line on stderr ('error: ...')."
+)
 #: click >= 8.2 raises this for a group run without arguments (older clicks print help).
 _NO_ARGS: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
@@ -35,7 +43,7 @@ class VisitplanGroup(click.Group):
             name = cmd_name.replace("-", "_")
             # A command named after a keyword (``import``) is defined as ``import_``.
             command: click.Command = getattr(module, name, None) or getattr(module, name + "_")
-            return command
+            return with_exit_codes(command)
         return super().get_command(ctx, cmd_name)
 
     def main(
@@ -49,8 +57,16 @@ class VisitplanGroup(click.Group):
         """Run the CLI; click's usage errors read as one line like every other user error."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
+        real = sys.stdout
+        sys.stdout = _Checked(real)
         try:
-            rv = super().main(args, prog_name, complete_var, False, **extra)
+            try:
+                rv = super().main(args, prog_name, complete_var, False, **extra)
+            finally:
+                sys.stdout = real
+            _flush(real)
+        except _StdoutError as exc:
+            exc.exit()
         except _NO_ARGS as exc:  # bare ``visitplan``: the help text is the answer
             exc.show()
             sys.exit(exc.exit_code)
@@ -68,6 +84,69 @@ class VisitplanGroup(click.Group):
             return super().invoke(ctx)
         except VisitplanError as exc:
             fail(str(exc))
+
+
+class _StdoutError(Exception):
+    """Standard output could not be written (a full disk, a closed pipe)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+    def exit(self) -> None:
+        # Whatever is still buffered goes nowhere: Python's own flush at exit must not fail
+        # again with "Exception ignored ... BrokenPipeError".
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        if self.error.errno == errno.EPIPE:
+            # The reader stopped reading (``visitplan plan | head``): nothing to report.
+            raise SystemExit(1)
+        fail(f"standard output: cannot be written: {self.error.strerror}")
+
+
+class _Checked:
+    """Standard output (or its binary buffer) whose write errors are checked, as coreutils
+    check theirs: a full disk (``> /dev/full``) or a closed pipe raises :class:`_StdoutError`,
+    which the CLI reports, instead of a traceback or, for a buffered write, a success."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, data: Any) -> Any:
+        try:
+            return self._stream.write(data)
+        except OSError as exc:
+            raise _StdoutError(exc) from None
+
+    def flush(self) -> None:
+        _flush(self._stream)
+
+    @property
+    def buffer(self) -> _Checked:
+        return _Checked(self._stream.buffer)  # AttributeError if it has none, as it would
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _flush(stream: Any) -> None:
+    try:
+        stream.flush()
+    except OSError as exc:
+        raise _StdoutError(exc) from None
+    except ValueError:  # already closed
+        pass
+
+
+def with_exit_codes(command: click.Command) -> click.Command:
+    """``command`` (and each subcommand of a group) with :data:`EXIT_CODES` as its epilog."""
+    if not command.epilog:
+        command.epilog = EXIT_CODES
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            with_exit_codes(sub)
+    return command
 
 
 def fail(message: str) -> None:

@@ -65,11 +65,13 @@ def demo(protocol_spec: str, roster: str | None, out: str) -> None:
 
 def _calendar(protocol: Protocol, schedules: list[Schedule], folder: Path, name: str) -> bytes:
     """A calendar's bytes; the file already there is the previous export (SEQUENCE, UIDs)."""
-    from visitplan.export.ics import read_state, to_ical
+    from visitplan.export.ics import to_ical
+    from visitplan.export.ics.state import load_state
     from visitplan.fileio import inside
 
     path = inside(folder, name)
-    previous = read_state(path.read_bytes()) if path.is_file() else {}
+    # Only a regular file, up to a limit; a FIFO or a device there is refused in one line.
+    previous = load_state(path, "previous calendar") if path.exists() else {}
     return to_ical(protocol, schedules, previous=previous)
 
 

@@ -57,10 +57,14 @@ def eligibility(
     from rich.console import Console
     from rich.table import Table
 
+    from visitplan.cli.render import cell_text
+
     console = Console()
     table = Table(
-        title=f"{protocol.id} participant {report.participant}: screening {report.screening}, "
-        f"Day 1 {report.day1} ({report.day1_source})",
+        title=cell_text(
+            f"{protocol.id} participant {report.participant}: screening {report.screening}, "
+            f"Day 1 {report.day1} ({report.day1_source})"
+        ),
         title_justify="left",
     )
     for name in ("Rule", "What", "Interval", "Last exposure", "Anchor", "Earliest", "Status"):
@@ -68,11 +72,11 @@ def eligibility(
     for c in report.checks:
         status = "ok" if c.ok else f"[red]broken[/] ({c.binds} {c.date})"
         table.add_row(
-            c.code,
-            c.what or ("-" if c.last_exposure is None else ""),
-            c.interval,
+            cell_text(c.code),
+            cell_text(c.what or ("-" if c.last_exposure is None else "")),
+            cell_text(c.interval),
             str(c.last_exposure or "-"),
-            f"{c.anchor} ({c.binds})",
+            cell_text(f"{c.anchor} ({c.binds})"),
             str(c.earliest or "-"),
             status,
         )
@@ -83,6 +87,6 @@ def eligibility(
         console.print("[red]! no permissible Day 1 is left in the run-in of this screening[/]")
     for c in report.checks:
         if c.requirement and c.last_exposure is not None:
-            console.print(f"{c.code}: also requires {c.requirement}")
+            console.print(cell_text(f"{c.code}: also requires {c.requirement}"))
     if not report.ok:
         console.print(f"[red]! {len(report.broken)} rule(s) broken[/]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +19,9 @@ from visitplan.cli.common import (
 )
 from visitplan.cli.sitectx import site_option
 from visitplan.errors import VisitplanError
+
+if TYPE_CHECKING:
+    from visitplan.fileio import Staging
 
 _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})$")
 
@@ -123,6 +126,10 @@ def ics(
 
     from visitplan.export.ics import Reminders
 
+    if name is not None:
+        from visitplan.export.ics.writer import check_name
+
+        check_name(name, "--name")
     protocol = load_protocol(protocol_spec)
     options: dict[str, Any] = {
         "duration": dt.timedelta(minutes=duration),
@@ -198,25 +205,89 @@ def ics(
         options["appointments"] = _appointments(
             protocol, schedules, appointments, options["site_calendars"], {}
         )
-    written: list[Path] = []
+    # Every file is made and staged before the first one replaces its target (all or none);
+    # stdout gets its calendar whole, once every file is in place.
+    files: list[tuple[Path, Iterable[bytes]]] = []
     if per_participant is not None:
-        from visitplan.fileio import inside
-
+        own_files = _participant_paths(per_participant, [p.code for p in people])
         for schedule in schedules:
-            path = inside(per_participant, f"{schedule.participant}.ics")
+            path = own_files[schedule.participant]
             own = {k: v for k, v in options["appointments"].items() if k[0] == schedule.participant}
-            written.append(_write(protocol, [schedule], path, {**options, "appointments": own}))
+            data = _export(protocol, [schedule], path, None, {**options, "appointments": own},
+                           None)  # fmt: skip
+            files.append((path, data))
+    stdout: Iterable[bytes] | None = None
     if output is not None:
-        target = None if output == "-" else Path(output)
+        target = _output(output)
         data = _export(protocol, schedules, target, previous, options, name)
         if target is None:
-            # Whole before the first byte: an error found mid-stream must not leave half a
-            # calendar in a file the shell redirected stdout to. A file (-o) is streamed.
-            click.echo(b"".join(data), nl=False)
+            stdout = data
         else:
-            written.append(_save(target, data))
+            files.append((target, data))
+    _write(files, stdout)
+
+
+def _participant_paths(folder: str, codes: list[str]) -> dict[str, Path]:
+    """``FOLDER/<code>.ics`` for each code: names that stay inside the folder and are the same
+    files on every system (no Windows device names, no two codes differing only in case)."""
+    from visitplan.fileio import inside, portable_names
+
+    names = {code: f"{code}.ics" for code in codes}
+    portable_names(names.values())
+    return {code: inside(folder, name) for code, name in names.items()}
+
+
+def _output(output: str) -> Path | None:
+    """The file of ``-o``; None for stdout (``-``, ``/dev/stdout`` or another name of it), which
+    gets the calendar as a stream: never replaced by a file, never read as a previous export."""
+    if output == "-" or _is_stdout(Path(output)):
+        return None
+    return Path(output)
+
+
+def _is_stdout(path: Path) -> bool:
+    import os
+    import sys
+
+    if not path.exists() or path.is_file() or path.is_dir():
+        return False
+    try:
+        return os.path.samefile(path, f"/dev/fd/{sys.stdout.fileno()}")
+    except (OSError, ValueError, AttributeError):  # no /dev/fd, stdout without a descriptor
+        return str(path) in ("/dev/stdout", "/dev/fd/1")
+
+
+def _write(files: list[tuple[Path, Iterable[bytes]]], stdout: Iterable[bytes] | None) -> None:
+    """Write every file (all or none), then stdout's calendar; say what was written.
+
+    A file (-o, --per-participant) is streamed to a temporary file and renamed into place
+    with the others; stdout's calendar and one for a FIFO or device (never replaced by a
+    file) are made whole before their first byte, so an error found mid-stream writes nothing.
+    """
+    from visitplan.fileio import write_all
+
+    def special(path: Path) -> bool:
+        return path.exists() and not path.is_file() and not path.is_dir()
+
+    ready = [(path, b"".join(data)) for path, data in files if special(path)]
+    whole = None if stdout is None else b"".join(stdout)
+    written = write_all((path, data) for path, data in files if not special(path))
+    for path, chunk in ready:
+        _stream(path, chunk)
+        written.append(path)
+    if whole is not None:
+        click.echo(whole, nl=False)
     for path in written:
         click.echo(f"wrote {path}", err=True)
+
+
+def _stream(path: Path, data: bytes) -> None:
+    """``data`` written into a FIFO or device named by -o (never replaced by a file)."""
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise VisitplanError("-o", str(path), f"cannot be written: {exc.strerror}") from None
 
 
 def _export(
@@ -227,20 +298,21 @@ def _export(
     options: dict[str, Any],
     name: str | None,
 ) -> Iterator[bytes]:
-    """The calendar as a stream of chunks; the previous export is read before it starts."""
-    from visitplan.export.ics import iter_ical, read_state
+    """The calendar as a stream of chunks; the previous export is read before it starts.
+
+    The previous export is ``--previous``, else the file already at ``target`` (only a regular
+    file is read; an empty one has no events).
+    """
+    from visitplan.export.ics import iter_ical
+    from visitplan.export.ics.state import load_state
 
     state = {}
-    source = Path(previous) if previous is not None else target
-    if source is not None and (previous is not None or source.exists()):
-        try:
-            old = source.read_bytes()
-        except FileNotFoundError:
-            raise VisitplanError("--previous", str(source), "does not exist") from None
-        except OSError as exc:
-            field = "--previous" if previous is not None else "-o"
-            raise VisitplanError(field, str(source), f"cannot be read ({exc.strerror})") from None
-        state = read_state(old)
+    if previous is not None:
+        state = load_state(Path(previous), "--previous")
+    elif target is not None and target.is_file():
+        state = load_state(target, "-o")
+    elif target is not None and target.is_dir():
+        raise VisitplanError("-o", str(target), "is a folder; name a file")
     return iter_ical(protocol, schedules, previous=state, name=name, **options)
 
 
@@ -263,6 +335,7 @@ def _from_roster(
     written from the same plans, so they carry the same SEQUENCE for the same event.
     """
     from visitplan.cli.progress import progress
+    from visitplan.fileio import Staging
     from visitplan.publish import RosterCalendar
     from visitplan.store import Roster
 
@@ -272,33 +345,42 @@ def _from_roster(
         calendar.add_appointments(booked)
         if output is None and per_participant is None:
             output = "-"
-        written: list[Path] = []
-        with progress("Writing calendars", calendar.count) as advance:
+        # Every file is staged as the batches stream and put in place only at the end, all
+        # or none; stdout gets its calendar whole, after the files.
+        whole = None
+        with Staging() as staging, progress("Writing calendars", calendar.count) as advance:
             schedules = calendar.schedules(advance)
             if per_participant is not None:
-                schedules = _each_file(calendar, schedules, per_participant, written)
+                schedules = _each_file(calendar, schedules, per_participant, staging)
+            target = None if output is None else _output(output)
             if output is None:
                 for _ in schedules:
                     pass
-            elif output == "-":
+            elif target is None:
                 # Whole before the first byte, as for --roster: no half calendar on stdout.
-                click.echo(b"".join(calendar.calendar(schedules)), nl=False)
+                whole = b"".join(calendar.calendar(schedules))
+            elif target.is_dir():
+                raise VisitplanError("-o", str(target), "is a folder; name a file")
             else:
-                written.append(_save(Path(output), calendar.calendar(schedules)))
+                staging.add(target, calendar.calendar(schedules))
         calendar.flush()
-    for path in written:
+    if whole is not None:
+        click.echo(whole, nl=False)
+    for path in staging.written:
         click.echo(f"wrote {path}", err=True)
 
 
 def _each_file(
-    calendar: Any, schedules: Iterator[Any], folder: str, written: list[Path]
+    calendar: Any, schedules: Iterator[Any], folder: str, staging: Staging
 ) -> Iterator[Any]:
-    """Pass the schedules on, writing each participant's own calendar on the way."""
-    from visitplan.fileio import inside
+    """Pass the schedules on, staging each participant's own calendar on the way, under a
+    name that stays in the folder and is the same file on every system."""
+    from visitplan.fileio import PortableNames, inside
 
+    portable = PortableNames()
     for schedule in schedules:
-        path = inside(folder, f"{schedule.participant}.ics")
-        written.append(_save(path, calendar.participant_calendar(schedule)))
+        path = inside(folder, portable(f"{schedule.participant}.ics"))
+        staging.add(path, calendar.participant_calendar(schedule))
         yield schedule
 
 
@@ -346,20 +428,6 @@ def _db_appointments(
     planned = {(s.participant, v.code) for s in schedules for v in s.visits}
     held = {key: start for key, start in held.items() if key in planned}
     return _appointments(protocol, schedules, items, options["site_calendars"], held)
-
-
-def _write(protocol: Any, schedules: list[Any], path: Path, options: dict[str, Any]) -> Path:
-    """Write one calendar, reading the file already there as the previous export."""
-    return _save(path, _export(protocol, schedules, path, None, options, None))
-
-
-def _save(path: Path, data: bytes | Iterable[bytes]) -> Path:
-    from visitplan.fileio import atomic_write
-
-    try:
-        return atomic_write(path, data)
-    except OSError as exc:
-        raise VisitplanError("output", str(path), f"cannot be written ({exc.strerror})") from None
 
 
 def _dtstamp(text: str | None) -> Any:

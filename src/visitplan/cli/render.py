@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from visitplan.errors import printable
 from visitplan.model import Protocol
 from visitplan.schedule import Schedule, VisitStatus
 
@@ -18,6 +19,18 @@ _STATUS_STYLE = {
 }
 
 
+def cell_text(value: object) -> Text:
+    """A table cell (or a line) of data, printed as it is: never read as rich markup (``[/b]``),
+    with control characters escaped (an ESC sequence in a reason would clear the screen, a CR
+    would overwrite the row). Every terminal table of the CLI builds its cells here."""
+    return Text(printable(str(value)))
+
+
+def _markup(text: str) -> str:
+    """Data inside rich markup: control characters escaped, markup characters escaped."""
+    return escape(printable(text))
+
+
 def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | None = None) -> None:
     """Print a participant's schedule as a table, then its findings.
 
@@ -26,7 +39,7 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
     left out and the borders are lighter.
     """
     console = console or Console()
-    title = escape(f"{protocol.id} participant {schedule.participant}: Day 1 {schedule.day1}")
+    title = _markup(f"{protocol.id} participant {schedule.participant}: Day 1 {schedule.day1}")
     rows: list[tuple[str, ...]] = []  # rich markup, one string a cell
     for v in schedule.visits:
         target = f"{v.target} {v.target.format('ddd')}" + ("?" if v.tentative else "")
@@ -36,13 +49,13 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
         # Protocol text is data, not rich markup: "[/b]" in a visit name must print as is.
         rows.append(
             (
-                escape(v.code),
-                escape(v.name),
+                _markup(v.code),
+                _markup(v.name),
                 target,
                 window,
                 str(v.study_day),
                 f"[{style}]{status}[/]" if style else status,
-                escape(v.kind.value),
+                _markup(v.kind.value),
             )
         )
     table = _schedule_table(title, rows, narrow=False)
@@ -56,14 +69,14 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
             dates.add_column(name, no_wrap=name != "Milestone")
         for m in schedule.milestones:
             when = f"{m.date} {m.date.format('ddd')}" + ("?" if m.tentative else "")
-            dates.add_row(m.code, m.name, when)
+            dates.add_row(cell_text(m.code), cell_text(m.name), when)
         console.print(dates)
         if any(m.tentative for m in schedule.milestones):
             console.print("? tentative milestone: moves while the last dose is still planned")
     if any(v.tentative for v in schedule.visits):
         console.print("? tentative: the date waits for an event (e.g. B-cell recovery)")
     for f in schedule.findings:
-        console.print(f"[yellow]! {escape(str(f))}[/]")
+        console.print(f"[yellow]! {_markup(str(f))}[/]")
 
 
 def _schedule_table(title: str, rows: list[tuple[str, ...]], narrow: bool) -> Table:
@@ -99,10 +112,10 @@ def print_activities(protocol: Protocol, console: Console | None = None) -> None
     console = console or Console()
     days = planned_study_days(protocol)
     procs = {p.code: p for v in protocol.visits for p in v.procedures}
-    table = Table(title=f"{protocol.id}: schedule of activities", title_justify="left")
+    table = Table(title=cell_text(f"{protocol.id}: schedule of activities"), title_justify="left")
     table.add_column("", no_wrap=True)
     for v in protocol.visits:
-        table.add_column(v.code + (" *" if v.condition else ""), justify="center")
+        table.add_column(cell_text(v.code + (" *" if v.condition else "")), justify="center")
     notes: list[str] = []
     legend: list[str] = []
     timing, window, day = [], [], []
@@ -145,9 +158,9 @@ def print_activities(protocol: Protocol, console: Console | None = None) -> None
             notes.append(f"{v.code} *: only for participants flagged {v.condition}")
         first = days.get(f"{v.code}1" if v.repeat else v.code)
         day.append("" if first is None else f"{first}{'...' if v.repeat else ''}")
-    table.add_row("Visit", *(v.name for v in protocol.visits))
-    table.add_row("Epoch", *(v.epoch for v in protocol.visits))
-    table.add_row("Timing", *timing)
+    table.add_row("Visit", *(cell_text(v.name) for v in protocol.visits))
+    table.add_row("Epoch", *(cell_text(v.epoch) for v in protocol.visits))
+    table.add_row("Timing", *map(cell_text, timing))
     table.add_row("Window", *window)
     table.add_row("Day", *day, end_section=True)
     for code, p in procs.items():
@@ -157,7 +170,7 @@ def print_activities(protocol: Protocol, console: Console | None = None) -> None
                 marks.append("")
             else:
                 marks.append("(X)" if p.condition else "X")
-        table.add_row(code, *marks)
+        table.add_row(cell_text(code), *marks)
         legend.append(f"{code}: {p.name}")
         if p.condition:
             notes.append(f"(X) {code}: only for participants flagged {p.condition}")
@@ -166,7 +179,7 @@ def print_activities(protocol: Protocol, console: Console | None = None) -> None
     console.print(table)
     console.print("scr = screening date, LD = last dose, q = every; Day = planned study day")
     for note in [*legend, *notes]:
-        console.print(note)
+        console.print(cell_text(note))
 
 
 def _short(value: int, unit: str) -> str:

@@ -176,7 +176,7 @@ def record(
     user: str | None,
 ) -> None:
     """Record what happened: VISIT done/missed/cancelled, or --unscheduled, --bcell, --event."""
-    from visitplan.errors import VisitplanError
+    from visitplan.errors import VisitplanError, printable
 
     kinds = [k for k, on in (("VISIT", visit), ("--unscheduled", unscheduled),
                              ("--bcell", bcell is not None), ("--event", event)) if on]  # fmt: skip
@@ -194,7 +194,7 @@ def record(
             click.echo(f"recorded {code} {visit}: {_visit_state(v)}")
             for f in schedule.findings:
                 if f.visit == visit:
-                    click.echo(f"! {f}")
+                    click.echo(f"! {printable(str(f))}")
         elif unscheduled:
             u = roster.record_unscheduled(code, when, time=time, reason=reason)
             click.echo(f"recorded {code} {u.code} (unscheduled) on {u.date}")
@@ -297,7 +297,7 @@ def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: flo
         return
     from rich.console import Console
 
-    from visitplan.cli.render import print_schedule
+    from visitplan.cli.render import cell_text, print_schedule
 
     console = Console()
     print_schedule(roster.protocol, schedule, console)
@@ -310,15 +310,12 @@ def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: flo
         facts.append(f"withdrawn {person.withdrawn}")
     if baseline:
         facts.append(f"baseline B-cells {baseline[0]:g} {baseline[1]}")
-    console.print("; ".join(facts), markup=False)
-    for u in extra:
-        console.print(
-            f"{u.code} unscheduled {u.date} {u.time or ''} {u.reason or ''}", markup=False
-        )
-    for c in counts:
-        console.print(f"B-cell count {c.date}: {c.value:g} {c.unit}", markup=False)
-    for a in booked:
-        console.print(f"appointment {a.visit}: {a.date} {a.time or ''}", markup=False)
+    lines = ["; ".join(facts)]
+    lines += [f"{u.code} unscheduled {u.date} {u.time or ''} {u.reason or ''}" for u in extra]
+    lines += [f"B-cell count {c.date}: {c.value:g} {c.unit}" for c in counts]
+    lines += [f"appointment {a.visit}: {a.date} {a.time or ''}" for a in booked]
+    for line in lines:
+        console.print(cell_text(line))
 
 
 @click.command()
@@ -388,9 +385,11 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: floa
             for r in rows
         ],
     )
+    from visitplan.errors import printable
+
     for r in rows:
         for problem in (r["appointment"] or {}).get("problems", []):
-            click.echo(f"! {r['participant']} {r['visit']}: re-book: {problem}")
+            click.echo(printable(f"! {r['participant']} {r['visit']}: re-book: {problem}"))
 
 
 @click.command()
@@ -551,14 +550,13 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    from visitplan.cli.render import cell_text
+
+    table = Table(title=cell_text(title), title_justify="left")
     for name in columns:
         table.add_column(name, no_wrap=name not in ("What", "Name", "Reason", "Old", "New", "User"))
     for row in rows:
-        # User text (reasons) is shown as is, never read as rich markup.
-        from rich.text import Text
-
-        table.add_row(*(Text(str(cell)) for cell in row))
+        table.add_row(*(cell_text(cell) for cell in row))
     Console().print(table)
 
 

@@ -1,4 +1,4 @@
-"""``visitplan serve`` (the feed server) and ``visitplan feed create|list|revoke``."""
+"""``visitplan serve`` (the workspace and the feeds) and ``visitplan feed create|list|revoke``."""
 
 from __future__ import annotations
 
@@ -28,10 +28,12 @@ from visitplan.cli.roster import (
     "--port", default=8421, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
 )
 def serve(db: str, protocol_spec: str, today: Any, wait: float, host: str, port: int) -> None:
-    """Serve the roster's calendar feeds over HTTP: GET /feeds/<token>.ics.
+    """Serve the coordinators' workspace (/login, /week, /participants/CODE) and the
+    roster's calendar feeds (GET /feeds/<token>.ics) over HTTP.
 
-    Create a feed's link with 'visitplan feed create'. Plans are made for the real date of
-    each request (--today is refused: a server's day moves on).
+    Logins are made with 'visitplan user add', feed links with 'visitplan feed create' (or
+    in the workspace). Plans are made for the real date of each request (--today is refused:
+    a server's day moves on). Behind a TLS reverse proxy: docs/workspace.md.
     """
     from visitplan.cli.common import load_protocol
     from visitplan.errors import VisitplanError
@@ -42,10 +44,13 @@ def serve(db: str, protocol_spec: str, today: Any, wait: float, host: str, port:
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(
             f"warning: listening on {host}: put visitplan behind a TLS reverse proxy "
-            "(docs/calendars.md); a feed's link is its only secret",
+            "(docs/workspace.md); a feed's link is its only secret and logins need TLS",
             err=True,
         )
-    click.echo(f"serving the calendar feeds of {db} on http://{host}:{port}/ (Ctrl+C stops)")
+    click.echo(
+        f"serving the workspace and calendar feeds of {db} on http://{host}:{port}/login "
+        "(Ctrl+C stops)"
+    )
     run(db, host=host, port=port, protocol=load_protocol(protocol_spec), wait=wait)
 
 
@@ -116,7 +121,8 @@ def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> Non
         return
     from rich.console import Console
     from rich.table import Table
-    from rich.text import Text
+
+    from visitplan.cli.render import cell_text
 
     zone = protocol.site.timezone if protocol.sites else "UTC"
     table = Table(title=f"Calendar feeds (times in {zone})", title_justify="left")
@@ -131,7 +137,7 @@ def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> Non
             _local(f.last_used, zone)[:16] if f.last_used else "never",
             _local(f.revoked_at, zone)[:16] if f.revoked_at else "",
         ]
-        table.add_row(*(Text(c) for c in cells))
+        table.add_row(*(cell_text(c) for c in cells))
     Console().print(table)
 
 

@@ -7,10 +7,22 @@ CSV files (``--roster``, ``--bookings``; without them, the shipped sample roster
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
+
+# Shared with the web workspace, which may not import the CLI.
+from visitplan.siteroster import appointment_deviations, from_store, site_calendar_of
+
+__all__ = [
+    "appointment_deviations",
+    "choose_db",
+    "from_store",
+    "load_context",
+    "load_site",
+    "load_site_data",
+    "site_calendar_of",
+]
 
 site_option = click.option(
     "--site",
@@ -92,30 +104,6 @@ def load_site(protocol_spec: str, site_spec: str | None) -> tuple[Any, Any]:
     return protocol, site
 
 
-def from_store(
-    protocol: Any, site: Any, people: Sequence[Any], rows: Iterable[Any], today: Any
-) -> tuple[list[Any], dict[tuple[str, str], Any], list[Any]]:
-    """Schedules and timed appointments of the site's participants, from the store's facts.
-
-    Returns ``(schedules, appointments, stale)``: ``stale`` are the stored appointments of
-    this site's participants whose visit is no longer in the plan (e.g. a follow-up visit
-    that B-cell recovery ended); they take no place and are not shown.
-    """
-    from visitplan.booking import timed_appointments
-    from visitplan.engine import plan
-
-    here = [p for p in people if p.site in (None, site.code)]
-    schedules = [plan(protocol, p, today=today) for p in here]
-    planned = {(s.participant, v.code) for s in schedules for v in s.visits}
-    codes = {p.code for p in here}
-    mine = [r for r in rows if r.participant in codes]
-    stale = [r for r in mine if (r.participant, r.visit) not in planned]
-    held = timed_appointments(
-        [r for r in mine if (r.participant, r.visit) in planned], site.timezone
-    )
-    return schedules, held, stale
-
-
 def load_site_data(
     protocol_spec: str,
     site_spec: str | None,
@@ -151,42 +139,3 @@ def load_site_data(
             err=True,
         )
     return protocol, site, schedules, held
-
-
-def site_calendar_of(protocol: Any, code: str | None) -> Any:
-    """The site calendar of a participant's site (its built-in site file), or None.
-
-    The roster commands (``due``, ``deviations``) take no ``--site``: a site of the protocol
-    with no built-in site file is checked for windows only, not for closed days and hours.
-    """
-    from visitplan.site import builtin_site_names, site_for
-
-    site = protocol.site_of(code) if protocol.sites else None
-    if site is None or site.code not in builtin_site_names():
-        return None
-    return site_for(site.code, site)
-
-
-def appointment_deviations(roster: Any, today: Any) -> list[Any]:
-    """Every stored appointment a re-plan has left breaking a rule of ``book``, as deviations.
-
-    Each participant with appointments is planned as of ``today`` and checked with
-    :func:`visitplan.booking.appointment_findings` against their site's calendar.
-    """
-    from visitplan.booking import appointment_findings
-    from visitplan.store import Deviation
-
-    rows = roster.appointments()
-    out: list[Any] = []
-    calendars: dict[str | None, Any] = {}
-    for code in sorted({r.participant for r in rows}):
-        person = roster.participant(code)
-        if person.site not in calendars:
-            calendars[person.site] = site_calendar_of(roster.protocol, person.site)
-        schedule = roster.schedule(code, today)
-        by_code = {v.code: v for v in schedule.visits}
-        for f in appointment_findings(schedule, rows, calendars[person.site]):
-            out.append(
-                Deviation(code, person.site, f.kind, f.visit, f.message, by_code.get(f.visit))
-            )
-    return out

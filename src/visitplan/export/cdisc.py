@@ -8,8 +8,6 @@ days from the engine's ``study_day`` or :func:`visitplan.dates.study_day`.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -447,11 +445,6 @@ def _number_unscheduled(
 
 def to_csv(rows: Iterable[Mapping[str, str]], columns: Sequence[str]) -> str:
     """Rows as CSV with the CDISC variable names as header; cells are formula-safe."""
-    from visitplan.export.tabular import safe_cell
+    from visitplan import csvfile
 
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([safe_cell(row.get(c, "")) for c in columns])
-    return out.getvalue()
+    return csvfile.to_csv(columns, ([row.get(c, "") for c in columns] for row in rows))

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from visitplan import csvfile
+from visitplan.csvfile import safe_cell
 from visitplan.model import Protocol
 from visitplan.participant import Participant
 from visitplan.schedule import PlannedVisit, Schedule
 
 #: Bumped only on a breaking change of the JSON layout (see docs/json.md).
 JSON_SCHEMA_VERSION = 1
+
+__all__ = ["CSV_COLUMNS", "JSON_SCHEMA_VERSION", "safe_cell", "schedule_dict", "to_csv",
+           "to_json", "visit_dict"]  # fmt: skip
 
 CSV_COLUMNS = (
     "participant", "code", "name", "kind", "epoch", "target", "earliest", "latest",
@@ -74,37 +76,17 @@ def to_json(protocol: Protocol, participant: Participant, schedule: Schedule) ->
     return json.dumps(schedule_dict(protocol, participant, schedule), indent=2, ensure_ascii=False)
 
 
-def safe_cell(value: object) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula (=, +, -, @, tab, CR prefixes)."""
-    text = "" if value is None else str(value)
-    if text and text[0] in "=+-@\t\r" and not _is_number(text):
-        return "'" + text
-    return text
-
-
-#: A plain decimal number such as -3 or +2.5e3. Not float(): it also reads "-inf", "+nan" and
-#: "+1_000", which a spreadsheet would take for a formula (a name reference), not a number.
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
-
-
-def _is_number(text: str) -> bool:
-    return _NUMBER.fullmatch(text) is not None
-
-
 def to_csv(schedules: Iterable[Schedule]) -> str:
-    """Visits of one or more participants as CSV rows, one visit a row."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    # With "\n" line ends the csv module leaves a bare CR unquoted, and a reader then splits
-    # the row there: a row holding a CR is written with every cell quoted.
-    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(CSV_COLUMNS)
-    for s in schedules:
-        for v in s.visits:
-            d = visit_dict(v)
-            d["participant"] = s.participant
-            d["procedures"] = "; ".join(d["procedures"])
-            d["tentative"] = "yes" if v.tentative else "no"
-            cells = [safe_cell(d[c]) for c in CSV_COLUMNS]
-            (quoted if any("\r" in c for c in cells) else writer).writerow(cells)
-    return out.getvalue()
+    """Visits of one or more participants as CSV rows, one visit a row (cells formula-safe, see
+    :mod:`visitplan.csvfile`)."""
+
+    def rows() -> Iterator[list[object]]:
+        for s in schedules:
+            for v in s.visits:
+                d = visit_dict(v)
+                d["participant"] = s.participant
+                d["procedures"] = "; ".join(d["procedures"])
+                d["tentative"] = "yes" if v.tentative else "no"
+                yield [d[c] for c in CSV_COLUMNS]
+
+    return csvfile.to_csv(CSV_COLUMNS, rows())

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from visitplan.codes import COUNTRY, MILESTONE_CODE, is_visit_code
+from visitplan.codes import COUNTRY, MILESTONE_CODE, STUDY_CODE, STUDY_CODE_RULE, is_visit_code
 from visitplan.engine import MAX_OCCURRENCES, dependency_order
 from visitplan.errors import ProtocolError
 from visitplan.model import (
@@ -189,8 +189,12 @@ def _site(r: Reader, raw: object, path: str) -> Site | None:
     country = r.text(s, "country", path)
     if country and not COUNTRY.match(country):
         r.error(f"{path}.country", country, "must be an ISO 3166 two-letter code such as 'FR'")
+    code = r.text(s, "code", path)
+    if code and not STUDY_CODE.match(code):
+        # A roster names a participant's site by this code: the same rule as for its codes.
+        r.error(f"{path}.code", code, STUDY_CODE_RULE)
     return Site(
-        code=r.text(s, "code", path),
+        code=code,
         name=r.text(s, "name", path),
         timezone=zone,
         country=country,
@@ -207,6 +211,9 @@ def _bcell_limit(r: Reader, s: Mapping[str, Any], path: str) -> dict[str, Any]:
     lln = s["bcell_lln"]
     if not isinstance(lln, int | float) or isinstance(lln, bool) or lln <= 0:
         r.error(f"{path}.bcell_lln", lln, "must be a positive number (the lab's lower limit)")
+        return {}
+    if not _finite(lln):
+        r.error(f"{path}.bcell_lln", lln, "is too large to be a count")
         return {}
     unit = r.text(s, "bcell_unit", path)
     if not unit:

@@ -8,6 +8,7 @@ path. The site file reader (:mod:`visitplan.site`) uses the same :class:`Reader`
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -211,16 +212,24 @@ def _json_object(pairs: list[tuple[str, Any]]) -> _Table:
     return table
 
 
+#: The most nodes a YAML document may stand for once its aliases are followed. A protocol
+#: is a few hundred; ten aliases of ten aliases of ... (a "billion laughs" in 400 bytes) stand
+#: for billions, and walking them takes hours even though the parser shares them.
+MAX_YAML_NODES = 100_000
+
+
 def _parse_yaml(text: str, source: str) -> Any:
     try:
         import yaml
     except ImportError:
         raise VisitplanError(
-            "protocol file", "YAML", "needs PyYAML: pip install 'visitplan[yaml]'"
+            "protocol file", source, "is YAML, which needs PyYAML: pip install 'visitplan[yaml]'"
         ) from None
 
     class Loader(yaml.SafeLoader):
-        pass
+        def construct_document(self, node: yaml.Node) -> Any:
+            _check_yaml_size(node, source)
+            return super().construct_document(node)
 
     def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _Table:
         pairs = [
@@ -239,10 +248,53 @@ def _parse_yaml(text: str, source: str) -> Any:
         ) from None
 
 
+def _check_yaml_size(root: Any, source: str) -> None:
+    """Refuse a YAML document that stands for more than :data:`MAX_YAML_NODES` nodes once its
+    aliases are followed, or whose aliases refer to themselves.
+
+    Counted over the node graph without expanding it: each node's size is worked out once.
+    """
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _yaml_children(node)
+        if done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            if size[key] > MAX_YAML_NODES:
+                raise ProtocolErrors(
+                    [ProtocolError("file", source, "is not a protocol: its YAML aliases stand for "
+                                   f"more than {MAX_YAML_NODES:,} values")]
+                )  # fmt: skip
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise ProtocolErrors(
+                [ProtocolError("file", source, "is not valid YAML: an alias refers to itself")]
+            )
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+
+
+def _yaml_children(node: Any) -> list[Any]:
+    value = getattr(node, "value", None)
+    if not isinstance(value, list):
+        return []  # a scalar
+    if value and isinstance(value[0], tuple):  # a mapping: (key, value) pairs
+        return [n for pair in value for n in pair]
+    return value
+
+
 def parse(text: str, *, source: str = "<protocol>", fmt: str = "toml") -> Any:
     """The plain data of protocol text in ``fmt``; raise :class:`ProtocolErrors` if unreadable.
 
-    JSON and YAML objects with a key given twice are refused (TOML refuses them itself).
+    JSON and YAML objects with a key given twice are refused (TOML refuses them itself), and
+    so are NaN and infinities in any format (TOML's ``nan``, YAML's ``.inf``).
     """
     if not isinstance(text, str):
         raise ProtocolError("file", type(text).__name__, "must be text (str)", source)
@@ -257,6 +309,8 @@ def parse(text: str, *, source: str = "<protocol>", fmt: str = "toml") -> Any:
             raw = tomllib.loads(text)
         else:
             raise VisitplanError("format", fmt, "must be one of: toml, json, yaml")
+    except VisitplanError:
+        raise  # already one line (YAML's own errors, a missing PyYAML): not a "number" error
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, _JSONRefusal) as exc:
         raise ProtocolErrors(
             [ProtocolError("file", source, f"is not valid {kind}: {exc}")]
@@ -271,10 +325,15 @@ def parse(text: str, *, source: str = "<protocol>", fmt: str = "toml") -> Any:
         ) from None
     if not text.strip():
         raise ProtocolErrors([ProtocolError("file", source, "is empty")])
-    bad = _bad_text(raw)
-    if bad is not None:
+    bad = _bad_value(raw)
+    if isinstance(bad, str):
         raise ProtocolErrors(
             [ProtocolError("file", source, f"holds text that is not valid Unicode: {bad!r}")]
+        )
+    if bad is not None:
+        path, number = bad
+        raise ProtocolErrors(
+            [ProtocolError(path, number, "must be a finite number (not NaN or infinite)", source)]
         )
     return raw
 
@@ -287,19 +346,24 @@ def _no_constant(name: str) -> Any:
     raise _JSONRefusal(f"{name} is not a number")
 
 
-def _bad_text(raw: object) -> str | None:
-    """The first key or string holding a lone surrogate (JSON's "\\ud800"), else None."""
-    stack = [raw]
+def _bad_value(raw: object) -> str | tuple[str, float] | None:
+    """The first string holding a lone surrogate (JSON's ``"\\ud800"``), or (field path,
+    number) of the first number that is NaN or infinite (TOML's ``nan``, YAML's ``.inf``)."""
+    stack: list[tuple[str, object]] = [("", raw)]
     while stack:
-        item = stack.pop()
+        path, item = stack.pop()
         if isinstance(item, str):
             if re.search("[\ud800-\udfff]", item):
                 return item
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return path or "file", item
         elif isinstance(item, Mapping):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            for key, value in item.items():
+                stack.append(("", key))
+                stack.append((f"{path}.{key}" if path else str(key), value))
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((f"{path}[{i}]", value) for i, value in enumerate(item))
     return None
 
 
@@ -312,13 +376,8 @@ def read_file(path: Path) -> tuple[str, str]:
         raise VisitplanError(
             "protocol file", str(path), f"must end in one of: {', '.join(FORMATS)}"
         )
-    if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
-        raise VisitplanError(
-            "protocol file",
-            str(path),
-            f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; a protocol is a few kB",
-        )
-    return read_text(path, "protocol file"), fmt
+    text = read_text(path, "protocol file", limit=MAX_FILE_BYTES, usual="a protocol is a few kB")
+    return text, fmt
 
 
 def builtin_names() -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute
 
@@ -26,12 +27,27 @@ from visitplan.errors import VisitplanError
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from visitplan.model import Protocol
     from visitplan.store import Roster
 
 #: The modules whose ``routes()`` make up the application, in order.
-ROUTE_MODULES: tuple[str, ...] = ("visitplan.server.feeds",)
+ROUTE_MODULES: tuple[str, ...] = ("visitplan.server.feeds", "visitplan.server.workspace")
+
+#: Sent with every response (pages, feeds, errors): no script or style from elsewhere and no
+#: inline script (CSP), never inside a frame (clickjacking), no Referer to other sites (a
+#: feed's path is a secret), no content-type guessing.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+)
 
 #: How often (seconds) the server notes a feed's last use in the roster, at most.
 USAGE_EVERY = 60.0
@@ -39,11 +55,39 @@ USAGE_EVERY = 60.0
 log = logging.getLogger("visitplan.server")
 
 
+class SecurityHeaders:
+    """ASGI middleware adding :data:`SECURITY_HEADERS` to every HTTP response (a header the
+    route set itself is kept)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 class Context:
-    """What every route shares: the open roster, and bookkeeping of the server's own."""
+    """What every route shares: the open roster, and bookkeeping of the server's own.
+
+    ``state`` holds each route module's own server-side state by name (the workspace's
+    sessions and login limits), made on first use.
+    """
 
     def __init__(self, roster: Roster) -> None:
         self.roster = roster
+        self.state: dict[str, object] = {}
         self.protocol: Protocol = roster.protocol
         #: What a calendar depends on besides the roster's facts: the protocol's text, the
         #: schema and visitplan's version (a change of any gives new ETags).
@@ -79,15 +123,17 @@ def create_app(
     protocol: Protocol | None = None,
     wait: float = 10.0,
     modules: Sequence[str] = ROUTE_MODULES,
+    today: object = None,
 ) -> Starlette:
     """The application serving the roster at ``db`` (a SQLite file or a database URL).
 
     The roster is opened here, so a missing or foreign database is refused before the
     server starts (:class:`~visitplan.errors.VisitplanError`); it is closed at shutdown.
+    ``today`` fixes the roster's date (tests, screenshots); a real server leaves it unset.
     """
     from visitplan.store import Roster
 
-    roster = Roster.open(db, protocol=protocol, create=False, wait=wait)
+    roster = Roster.open(db, protocol=protocol, create=False, wait=wait, today=today)
     context = Context(roster)
     routes: list[BaseRoute] = []
     for name in modules:
@@ -103,6 +149,11 @@ def create_app(
     async def missing(request: Request, exc: Exception) -> PlainTextResponse:
         return not_found()
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: missing})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: missing},
+        middleware=[Middleware(SecurityHeaders)],
+    )
     app.state.visitplan = context
     return app

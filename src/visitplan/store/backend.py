@@ -40,7 +40,40 @@ def database_url(path_or_url: str | Path) -> sa.URL:
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         # Each connection to :memory: is a new empty database: nothing would persist.
         raise VisitplanError("--db", text, "must name a database file (not :memory:)")
+    if url.get_backend_name() == "sqlite":
+        _check_sqlite_query(url, text)
     return url
+
+
+def _check_sqlite_query(url: sa.URL, text: str) -> None:
+    """Refuse SQLite URL parameters that would be ignored or misread.
+
+    pysqlite ignores ``?mode=ro`` without ``uri=true`` (a "read-only" URL then wrote to the
+    roster) and fails on a ``timeout`` that is not a number; the wait is ``--wait``. Only the
+    SQLite URI form is taken: ``sqlite:///file:r.db?mode=ro&uri=true``.
+    """
+    query = {k: v if isinstance(v, str) else ",".join(v) for k, v in url.query.items()}
+    if not query:
+        return
+    uri = query.get("uri", "").lower() == "true"
+    allowed = {"uri", "mode"}
+    if not uri or set(query) - allowed or query.get("mode", "ro") not in ("ro", "rw", "rwc"):
+        raise VisitplanError(
+            "--db",
+            text,
+            "takes no URL parameters but a SQLite URI's mode "
+            "(e.g. sqlite:///file:roster.db?mode=ro&uri=true for read-only)",
+        )
+    if not (url.database or "").startswith("file:"):
+        raise VisitplanError("--db", text, "with uri=true must name a file: sqlite:///file:PATH")
+
+
+def sqlite_path(url: sa.URL) -> Path:
+    """The file of a SQLite URL (``file:`` of the URI form left out)."""
+    database = url.database or ""
+    if url.query.get("uri") and database.startswith("file:"):
+        database = database[len("file:") :]
+    return Path(database)
 
 
 def make_engine(url: sa.URL, *, wait: float = 10.0) -> sa.Engine:
@@ -48,7 +81,7 @@ def make_engine(url: sa.URL, *, wait: float = 10.0) -> sa.Engine:
     by another process is waited for at most ``wait`` seconds per statement."""
     busy_ms = int(wait * 1000)
     if url.get_backend_name() == "sqlite":
-        database = Path(url.database or "")
+        database = sqlite_path(url)
         if not database.parent.is_dir():
             raise VisitplanError("--db", str(database), "its folder does not exist")
         engine = sa.create_engine(url, connect_args={"timeout": wait})

@@ -44,7 +44,7 @@ class Database:
         url = backend.database_url(path_or_url)
         where = str(path_or_url)
         if url.get_backend_name() == "sqlite":
-            _check_sqlite_file(Path(url.database or ""), where, create)
+            _check_sqlite_file(backend.sqlite_path(url), where, create)
         engine = backend.make_engine(url, wait=float(wait))
         db = cls(engine, where, float(wait))
         if url.get_backend_name() != "sqlite":
@@ -172,5 +172,5 @@ def is_new(path_or_url: str | Path) -> bool:
         return False
     if url.get_backend_name() != "sqlite":
         return False
-    path = Path(url.database or "")
+    path = backend.sqlite_path(url)
     return not path.exists() or (path.is_file() and path.stat().st_size == 0)

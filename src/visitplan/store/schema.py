@@ -345,6 +345,14 @@ def current_version(conn: sa.Connection) -> int:
     if not sa.inspect(conn).has_table("schema_version"):
         return 0
     found = conn.execute(sa.select(schema_version.c.version)).scalar_one_or_none()
+    # SQLite keeps whatever was written in the column: a version that is not a whole number
+    # is a damaged roster, never read as the nearest one (2.5 would run migrations again).
+    if found is not None and (isinstance(found, bool) or not isinstance(found, int)):
+        raise VisitplanError(
+            "roster database schema version",
+            found,
+            "is not a whole number: the roster is damaged; restore it from a backup",
+        )
     return int(found or 0)
 
 

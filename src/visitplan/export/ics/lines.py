@@ -7,9 +7,13 @@ line (:func:`_put`), and ASCII lines are folded by slices with icalendar's rule
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import icalendar
+from icalendar import vText
+
+from visitplan.errors import VisitplanError
 
 
 def _serialise(component: icalendar.Component, known: Mapping[int, bytes]) -> bytes:
@@ -40,8 +44,36 @@ def _serialise(component: icalendar.Component, known: Mapping[int, bytes]) -> by
 
 
 def _line(component: icalendar.Component, name: str, value: object) -> bytes:
-    """The content line of property ``name`` = ``value``: icalendar's, folded, encoded."""
-    return _fold(component.content_line(name, value, sorted=False))
+    """The content line of property ``name`` = ``value``: icalendar's, folded, encoded.
+
+    Every line of the export is made here, so this is where TEXT is made safe: a value whose
+    line would hold a raw control character (a CR, which icalendar leaves unescaped and
+    vobject reads as a line end, forging properties and events; an ESC; a NUL) is written
+    as :func:`text_value` makes it, and a line that still holds one is never written.
+    """
+    if isinstance(value, str) and _TEXT_CONTROL.search(value):
+        value = vText(text_value(value))
+    line = component.content_line(name, value, sorted=False)
+    if _RAW_CONTROL.search(line):
+        raise VisitplanError(f"calendar property {name}", str(line), _CONTROL_RULE)
+    return _fold(line)
+
+
+#: What RFC 5545 allows in no content line (3.1, 3.3.11): controls other than HTAB. A TEXT
+#: line break is written escaped (``\\n``). Lone surrogates cannot be written as UTF-8.
+_RAW_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+#: Also replaced in TEXT values: C1 controls and the Unicode line and paragraph separators,
+#: which some readers take for line ends (Python's str.splitlines does).
+_TEXT_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CONTROL_RULE = "must not contain control characters"
+
+
+def text_value(text: str) -> str:
+    """``text`` as an iCalendar TEXT value can carry it: a CR LF or a lone CR becomes a line
+    break (written escaped as ``\\n``), and every other control character, C1 control, line
+    or paragraph separator and lone surrogate becomes U+FFFD (the replacement character)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _TEXT_CONTROL.sub("\ufffd", text)
 
 
 def _fold(line: str) -> bytes:

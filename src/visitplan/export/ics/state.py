@@ -7,6 +7,7 @@ any change raises it by one (RFC 5545 3.8.7.4), so clients update instead of ign
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -33,14 +34,16 @@ def read_state(data: bytes | str) -> dict[str, EventState]:
     """
     try:
         cal = icalendar.Calendar.from_ical(data)
-    except ValueError as exc:
+        state: dict[str, EventState] = {}
+        for event in cal.walk("VEVENT"):
+            if "UID" not in event:
+                continue
+            sequence = event.get("SEQUENCE", 0)
+            state[str(event["UID"])] = EventState(int(sequence), _fingerprint(event))
+    except VisitplanError:
+        raise
+    except Exception as exc:  # icalendar raises ValueError, KeyError, TypeError, ... on junk
         raise VisitplanError("previous calendar", str(exc)[:60], "is not iCalendar data") from None
-    state: dict[str, EventState] = {}
-    for event in cal.walk("VEVENT"):
-        if "UID" not in event:
-            continue
-        sequence = event.get("SEQUENCE", 0)
-        state[str(event["UID"])] = EventState(int(sequence), _fingerprint(event))
     return state
 
 
@@ -48,6 +51,29 @@ def read_state(data: bytes | str) -> dict[str, EventState]:
 #: cache (lines._PROPS keeps them alive, so their ids are never reused): most events share
 #: their dates and status with others, and an export of a roster asks for every event's.
 _KNOWN: dict[tuple[int, int, int], str] = {}
+
+
+#: The largest previous export read back (a site calendar of tens of thousands of visits is
+#: tens of MB).
+MAX_PREVIOUS_BYTES = 256 * 1024 * 1024
+
+
+def load_state(path: Path, field: str) -> dict[str, EventState]:
+    """:func:`read_state` of the calendar file at ``path`` (``field``: the option naming it).
+
+    Only a regular file is read, up to :data:`MAX_PREVIOUS_BYTES` (a FIFO, a device such as
+    ``/dev/stdout``, a folder are refused in one line); an empty file has no events. Every
+    error names ``field`` and the path.
+    """
+    from visitplan.fileio import read_bytes
+
+    data = read_bytes(path, field, limit=MAX_PREVIOUS_BYTES)
+    if not data.strip():
+        return {}
+    try:
+        return read_state(data)
+    except VisitplanError as exc:
+        raise VisitplanError(field, str(path), f"is not a calendar to update ({exc})") from None
 
 
 def _fingerprint(event: icalendar.Component) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -127,6 +128,8 @@ def iter_ical(
     appointments = dict(appointments or {})
     # Not ``previous or {}``: a caller may hand a mapping it fills as the stream goes.
     previous = {} if previous is None else previous
+    if name is not None:
+        check_name(name)
     if duration <= dt.timedelta(0):
         raise VisitplanError("duration", duration, "must be longer than zero")
     stamp = _utc(dtstamp, "dtstamp") if dtstamp is not None else dt.datetime.now(dt.UTC)
@@ -171,6 +174,8 @@ def iter_ical(
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
     cal.add("CALSCALE", "GREGORIAN")
+    # Written as they are, as calendar clients read X-WR-CALNAME (ical.js does not unescape
+    # it): check_name and the default names keep every control character out.
     cal.add("NAME", title)
     cal.add("X-WR-CALNAME", title)
     header: bytes = cal.to_ical()
@@ -349,6 +354,22 @@ def _check_appointment_keys(
             raise VisitplanError(
                 "appointment", "/".join(key), "names no visit of the exported schedules"
             )
+
+
+def check_name(name: object, field: str = "name") -> str:
+    """``name`` if it can be a calendar's name: text of one line, without control characters
+    (a CR would end the line and start another property), at most 200 characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise VisitplanError(field, name, "must be non-empty text")
+    if _NAME_CONTROL.search(name):
+        raise VisitplanError(field, name, "must be one line without control characters")
+    if len(name) > 200:
+        raise VisitplanError(field, name, "must be at most 200 characters")
+    return name
+
+
+#: Controls but the tab, C1 controls, Unicode line and paragraph separators, lone surrogates.
+_NAME_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def _default_name(protocol: Protocol, members: Sequence[tuple[str, str | None]]) -> str:
