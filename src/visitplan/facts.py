@@ -24,7 +24,6 @@ Nothing here computes a date: comparisons only.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import attrs
@@ -34,6 +33,7 @@ from visitplan.codes import wall_time
 from visitplan.errors import VisitplanError
 from visitplan.model import Protocol, Site
 from visitplan.participant import Count, Participant, Record, Status
+from visitplan.participant import check_count_value as check_count_value
 
 
 def known_flags(protocol: Protocol) -> frozenset[str]:
@@ -159,15 +159,6 @@ def require_reason(reason: object, field: str = "reason", context: str | None = 
         shown = "" if reason is None else reason
         raise VisitplanError(field, shown, f"{context}; a reason {rule[3:]}" if context else rule)
     return reason
-
-
-def check_count_value(value: object, field: str = "bcell_count.value") -> float:
-    """A B-cell count: a finite number of at least 0 (NaN and infinities are refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise VisitplanError(field, value, "must be a number")
-    if not math.isfinite(value) or value < 0:
-        raise VisitplanError(field, value, "must be a finite count of at least 0")
-    return float(value)
 
 
 def check(
