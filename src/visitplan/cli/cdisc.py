@@ -145,10 +145,7 @@ def sv(
             today = store.today()
             people = store.participants()
             for p in people:
-                extra += [
-                    UnscheduledVisit(p.code, u.date, u.reason or "")
-                    for u in store.unscheduled(p.code)
-                ]
+                extra += store.unscheduled(p.code)
     else:
         from visitplan.roster_csv import load_roster
 
