@@ -229,9 +229,9 @@ def test_sv_study_day_rule(study):
 
 def test_sv_unscheduled_visits_get_decimal_visitnum(study):
     extra = [
-        cdisc.UnscheduledVisit("1002", "2022-10-20", "=rash check"),
-        cdisc.UnscheduledVisit("1002", "2022-10-25", "rash follow-up"),
-        cdisc.UnscheduledVisit("1003", "2023-03-05", "headache"),
+        cdisc.UnscheduledVisit("1002", "U1", "2022-10-20", reason="=rash check"),
+        cdisc.UnscheduledVisit("1002", "U2", "2022-10-25", reason="rash follow-up"),
+        cdisc.UnscheduledVisit("1003", "U1", "2023-03-05", reason="headache"),
     ]
     _, rows = sv_table(study, extra)
     un = [r for r in rows if r["SVUPDES"]]
@@ -256,7 +256,9 @@ def test_sv_refuses_mismatched_inputs(study):
     with pytest.raises(visitplan.VisitplanError, match="must be one per participant"):
         cdisc.sv_rows(study, people, schedules[:1])
     with pytest.raises(visitplan.VisitplanError, match="is not in the roster"):
-        cdisc.sv_rows(study, people, schedules, [cdisc.UnscheduledVisit("9999", "2023-01-01")])
+        cdisc.sv_rows(
+            study, people, schedules, [cdisc.UnscheduledVisit("9999", "U1", "2023-01-01")]
+        )
 
 
 # -- CLI ----------------------------------------------------------------------------------------
@@ -354,8 +356,8 @@ def test_epoch_default_terms_and_refusal(study):
 
 
 def test_sv_has_the_epoch_of_each_visit(study):
-    unplanned = [cdisc.UnscheduledVisit("1002", "2022-09-20", "rash"),
-                 cdisc.UnscheduledVisit("1002", "2022-10-20", "fever")]  # fmt: skip
+    unplanned = [cdisc.UnscheduledVisit("1002", "U1", "2022-09-20", reason="rash"),
+                 cdisc.UnscheduledVisit("1002", "U2", "2022-10-20", reason="fever")]  # fmt: skip
     _, rows = sv_table(study, unplanned)
     got = {(r["USUBJID"][-4:], r["VISITNUM"]): r["EPOCH"] for r in rows}
     assert got[("1002", "100")] == "RUN-IN"  # screening

@@ -1,15 +1,16 @@
-"""What planning derives from a protocol alone, worked out once per protocol object.
+"""What planning derives from a protocol alone, worked out when it is first planned.
 
 The engine (:mod:`visitplan.engine`) plans every participant against these tables: the
-dependency order of anchors, the spans of every offset and window, the visits, procedures and
-planning steps that apply to a set of flags. Nothing here computes a participant's date.
+dependency order of anchors, the spans of offsets and windows, the visits, procedures and
+planning steps that apply to a set of flags. They are kept per protocol object in a bounded
+cache (a protocol pushed out is worked out again). Nothing here computes a participant's date.
 """
 
 from __future__ import annotations
 
 import graphlib
 
-import pendulum
+import attrs
 
 from visitplan import facts
 from visitplan.dates import Span, Spans
@@ -26,14 +27,18 @@ from visitplan.model import (
 )
 
 _LAST_DOSE = "@last_dose"
-#: A repeat with no count and no end is refused at load; this only guards against a runaway.
+#: The most occurrences of a repeat. A protocol file's repeat needs a count (at most this) or
+#: an until, and is refused without; a Protocol built in Python is not checked, so the engine
+#: refuses a repeat that has not ended after this many occurrences.
 MAX_OCCURRENCES = 1000
 
 
 def dependency_order(protocol: Protocol) -> list[str]:
-    """Visit codes in an order where every anchor comes before what depends on it.
+    """Visit codes, and ``"@last_dose"`` for the last dose, in an order where every anchor
+    comes before what depends on it.
 
-    Raises :class:`ProtocolError` on an anchor cycle or an anchor to an unknown visit.
+    Raises :class:`ProtocolError` on an anchor cycle, an anchor or stop visit that names an
+    unknown visit, or a ``merge = "gap"`` visit without a repeat.
     """
     return _topological(_dependencies(protocol))
 
@@ -82,33 +87,61 @@ def _dependencies(protocol: Protocol) -> dict[str, set[str]]:
     return graph
 
 
-#: code, name and target/earliest/latest spans of a visit occurrence.
-_Occurrence = tuple[str, str, Spans]
-#: kind, epoch and procedures: what a PlannedVisit copies from its visit (for some flags).
-_Copied = tuple[VisitKind, Epoch, tuple[Procedure, ...]]
-#: a visit, its occurrence (None for a repeat) and what its PlannedVisits copy from it.
-_Step = tuple[Visit, _Occurrence | None, _Copied]
-#: What ends a repeat for one participant: its anchor (date, actual?), the last target
-#: ``anchor + until`` allows, the stop event's date, the stop visit's date and actual date,
-#: whether no dose was given (it is anchored on a last dose that does not exist), and the
-#: highest occurrence number recorded.
-_Ends = tuple[
-    tuple[pendulum.Date, bool],
-    pendulum.Date | None,
-    pendulum.Date | None,
-    pendulum.Date | None,
-    pendulum.Date | None,
-    bool,
-    int,
-]
+# The values below are made once per protocol (or flag set) and read for every visit of every
+# plan: frozen slotted classes, not NamedTuples, because CPython 3.11 reads a slot with one
+# specialised instruction, while a NamedTuple's field reads and its unpacking take the
+# interpreter's generic paths (docs/performance.md, "Names in the engine").
+@attrs.frozen
+class _Occurrence:
+    """A visit occurrence, as far as it does not depend on the participant."""
+
+    #: ``W4``; ``FU2`` for the second occurrence of repeating visit ``FU``.
+    code: str
+    #: ``Week 4``; ``Follow-up 2``.
+    name: str
+    #: The target, earliest and latest spans from the visit's anchor.
+    spans: Spans
+
+
+@attrs.frozen
+class _Copied:
+    """What a PlannedVisit copies from its visit, for one set of flags."""
+
+    kind: VisitKind
+    epoch: Epoch
+    #: The visit's procedures that apply to those flags.
+    procedures: tuple[Procedure, ...]
+
+
+@attrs.frozen
+class _Step:
+    """One visit of the planning order."""
+
+    visit: Visit
+    #: None for a repeat: its occurrences are worked out as it is planned.
+    occurrence: _Occurrence | None
+    copied: _Copied
+
+
+@attrs.frozen
+class _FieldNames:
+    """The protocol fields a visit's date errors name (``visits.W4.offset``, ...)."""
+
+    offset: str
+    before: str
+    after: str
+    not_before: str
+    repeat: str
+    until: str
+    every: str
 
 
 class _Flagged:
     """What planning derives from the protocol and one set of participant flags.
 
     Built once per flag set (only the flags the protocol looks at) and shared, read-only, by
-    every plan with those flags: the profile showed each plan rebuilding these tables, or
-    scanning every visit of the protocol for the few it needed (docs/performance.md).
+    every plan with those flags, so that no plan rebuilds these tables or scans every visit of
+    the protocol for the few it needs (figures in docs/performance.md).
     """
 
     __slots__ = (
@@ -132,9 +165,10 @@ class _Flagged:
             v.code: tuple(p for p in v.procedures if _applies(p.condition, flags))
             for v in protocol.visits
         }
-        #: Visit code -> (kind, epoch, procedures): what a PlannedVisit copies from its visit.
+        #: Visit code -> what a PlannedVisit copies from its visit.
         self.copied = {
-            v.code: (v.kind, compiled.epochs[v.epoch], self.procedures[v.code]) for v in self.visits
+            v.code: _Copied(v.kind, compiled.epochs[v.epoch], self.procedures[v.code])
+            for v in self.visits
         }
         #: The planning order: each applicable visit with its occurrence (None for a repeat,
         #: whose occurrences are worked out as it is planned) and what its PlannedVisits copy
@@ -162,7 +196,7 @@ class _Flagged:
             elif code in self.by_code and self.by_code[code].merge is not MergeRule.GAP:
                 v = self.by_code[code]
                 occurrence = None if v.repeat else compiled.occurrence(v, None)
-                steps.append((v, occurrence, self.copied[code]))
+                steps.append(_Step(v, occurrence, self.copied[code]))
         self.steps = tuple(steps)
         self.dosing = tuple(v.code for v in self.visits if v.code in compiled.dosing)
         self.merging = tuple(
@@ -175,13 +209,14 @@ class _Flagged:
 
 
 class _Compiled:
-    """What planning derives from the protocol alone, worked out once per protocol object.
+    """What planning derives from the protocol alone, worked out when it is first planned.
 
-    The profile of planning 100,000 participants (docs/performance.md) showed the engine
-    redoing this for every participant: the graphlib dependency order, the spans of every
-    offset and window (attrs ``Span`` objects), ``Visit.is_dosing`` (a scan of procedures)
-    and the visits and procedures that apply to a participant's flags. A protocol is frozen,
-    so each is computed on first use and kept here; per-flag-set tables as they are asked for.
+    Without it the engine would redo this for every participant: the graphlib dependency
+    order, the spans of offsets and windows (attrs ``Span`` objects), ``Visit.is_dosing`` (a
+    scan of procedures) and the visits and procedures that apply to a participant's flags
+    (figures in docs/performance.md). A protocol is frozen, so the order and the tables that
+    need no participant are made when it is first planned, and the occurrences, gap spans and
+    per-flag-set tables as they are asked for.
     """
 
     def __init__(self, protocol: Protocol) -> None:
@@ -221,7 +256,7 @@ class _Compiled:
         #: Visit code -> the field names its date errors report. Built once: formatting them
         #: for every occurrence planned cost more than the error path they serve ever runs.
         self.fields = {
-            v.code: (
+            v.code: _FieldNames(
                 f"visits.{v.code}.offset",
                 f"visits.{v.code}.window.before",
                 f"visits.{v.code}.window.after",
@@ -263,7 +298,7 @@ class _Compiled:
             assert v.repeat is not None
             fields = self.fields[v.code]
             span = v.repeat.every.span().times(k)
-            found = Spans(_window_spans(v, span), (fields[6], fields[1], fields[2]))
+            found = Spans(_window_spans(v, span), (fields.every, fields.before, fields.after))
             if len(self._gaps) < 4096:
                 self._gaps[key] = found
         return found
@@ -272,8 +307,8 @@ class _Compiled:
         """Code, name and target/earliest/latest spans of ``v``'s occurrence.
 
         Everything about a visit occurrence that does not depend on the participant, in one
-        look-up: planning asked for each of these separately for every occurrence of every
-        participant, and formatting ``FU2`` / "Follow-up 2" alone was 4% of the profile.
+        look-up made once: otherwise every occurrence of every plan would format ``FU2`` /
+        "Follow-up 2" and make its spans again (docs/performance.md).
         """
         key = (v.code, occurrence)
         found = self._occurrences.get(key)
@@ -286,9 +321,9 @@ class _Compiled:
                 code, name = f"{v.code}{occurrence}", f"{v.name} {occurrence}"
             fields = self.fields[v.code]
             # A repeat's target is reported as its ``every`` (the occurrence's own offset).
-            first = fields[0] if occurrence is None else fields[6]
-            spans = Spans(_window_spans(v, span), (first, fields[1], fields[2]))
-            found = (code, name, spans)
+            first = fields.offset if occurrence is None else fields.every
+            spans = Spans(_window_spans(v, span), (first, fields.before, fields.after))
+            found = _Occurrence(code, name, spans)
             self._occurrences[key] = found
         return found
 
@@ -299,19 +334,21 @@ def _window_spans(v: Visit, span: Span) -> tuple[Span, Span, Span]:
 
 
 #: id(protocol) -> (protocol, its _Compiled). The protocol is kept alive by the entry so that
-#: its id cannot be reused by another object; hashing a Protocol (~20 µs, it hashes every
-#: nested visit) would cost more than planning a participant, so identity is the key.
+#: its id cannot be reused by another object. Identity is the key because hashing a Protocol
+#: hashes every nested visit, which would cost more than planning a participant.
 _COMPILED: dict[int, tuple[Protocol, _Compiled]] = {}
 _COMPILED_MAX = 32
 
 
 def _compiled(protocol: Protocol) -> _Compiled:
     hit = _COMPILED.get(id(protocol))
-    if hit is not None and hit[0] is protocol:
-        return hit[1]
+    if hit is not None:
+        kept, compiled = hit
+        if kept is protocol:
+            return compiled
     compiled = _Compiled(protocol)
     if len(_COMPILED) >= _COMPILED_MAX:
-        _COMPILED.clear()  # a simple bound, safe under threads; recompiling is well under 1 ms
+        _COMPILED.clear()  # a simple bound, safe under threads; recompiling is cheap
     _COMPILED[id(protocol)] = (protocol, compiled)
     return compiled
 

@@ -1,10 +1,12 @@
-"""Date helpers: strict parsing, anchor arithmetic and the study-day rule.
+"""Date helpers: strict parsing, anchor arithmetic, the study-day rule and appointment times.
 
-This is the only module that does calendar arithmetic. The engine computes every visit's
-dates with it; the few edges that need a calendar step of their own call it too, never adding
-days themselves: :func:`next_day` for the exclusive end of an all-day calendar event and the
-site calendar's walk over days, :func:`shift` for the store's horizon of due visits and the
-half-lives of a washout, :func:`earliest_clear` for washouts.
+visitplan's date arithmetic lives here. The engine computes every visit's dates with it; the
+few edges that need a calendar step of their own call it too, never adding days themselves:
+:func:`next_day` for the exclusive end of an all-day calendar event and the site calendar's
+walk over days, :func:`shift` for the store's horizon of due visits and the half-lives of a
+washout, :func:`earliest_clear` for washouts. The one other module that steps over days is
+:mod:`visitplan.export.vtimezone`, which finds a time zone's daylight-saving change days for
+a calendar's VTIMEZONE; those are not dates of a plan.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Span:
 def parse_date(text: object, field: str = "date") -> pendulum.Date:
     """Parse an ISO 8601 calendar date (YYYY-MM-DD) strictly, or raise :class:`VisitplanError`.
 
+    Only ``YYYY-MM-DD`` in ASCII digits, surrounding whitespace ignored, a day of the calendar
+    within the supported years; a ``pendulum.Date`` is checked and returned as it is.
     ``pendulum.parse`` accepts many forms (week dates, ordinal dates, date-times) and returns a
     UTC DateTime for some of them; a schedule needs exactly a calendar date.
     """
@@ -89,8 +93,7 @@ def check_year(value: _D, field: str) -> _D:
 def to_date(value: object, field: str = "date") -> pendulum.Date:
     """Accept a pendulum/stdlib date or an ISO string and return a ``pendulum.Date``."""
     # Exact date types first: every record, count and fact read from a roster comes through
-    # here (twice: the store converts, then the attrs converter checks), 266,000 calls for a
-    # deviations query over 100,000 participants (docs/performance.md).
+    # here, so a roster query calls this for every stored date (docs/performance.md).
     if type(value) is pendulum.Date:
         return check_year(value, field)
     if type(value) is _dt.date:
@@ -108,8 +111,8 @@ def shift(anchor: pendulum.Date, span: Span, field: str = "date") -> pendulum.Da
     The result is exactly ``anchor.add(months=span.months).add(days=span.days)`` (pendulum's
     own arithmetic; tests/test_dates.py checks this on random dates and spans). It is computed
     here with day ordinals and a month-clamping helper because ``pendulum.Date.add`` goes
-    through a general duration normaliser costing ~3.5 µs a call: it was the hottest path of
-    planning (docs/performance.md). A result beyond the calendar (before year 1 or after 9999)
+    through a general duration normaliser, which made it the hottest path of planning
+    (figures in docs/performance.md). A result beyond the calendar (before year 1 or after 9999)
     raises :class:`VisitplanError` naming ``field``, instead of an ``OverflowError``.
     """
     try:
@@ -118,7 +121,7 @@ def shift(anchor: pendulum.Date, span: Span, field: str = "date") -> pendulum.Da
         if not span.days:
             return anchor
         ordinal = anchor.toordinal() + span.days
-        # _BY_ORDINAL.get inlined: shift runs ~50 times per participant planned.
+        # _BY_ORDINAL.get inlined: shift is on planning's hot path.
         return _BY_ORDINAL.get(ordinal) or _from_ordinal(ordinal)
     except (OverflowError, ValueError):
         amount = " + ".join(
@@ -145,7 +148,7 @@ class Spans:
     ``Spans(spans, fields).apply(anchor)`` is ``tuple(shift(anchor, s, f) for s, f in zip(spans,
     fields))``, the same dates and the same error for a result beyond the calendar, in one
     call: planning asks for these three dates for every visit of every participant, and three
-    calls of :func:`shift` were the largest part of the engine's own time (docs/performance.md).
+    calls of :func:`shift` cost more (figures in docs/performance.md).
     When no span has months, the anchor's ordinal is read once and the days added to it.
     """
 

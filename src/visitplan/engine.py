@@ -1,7 +1,10 @@
 """The timeline engine: one pure function from protocol + participant facts to a schedule.
 
-Every date of visitplan is computed here (with the arithmetic of :mod:`visitplan.dates`).
-Each offset is applied to its anchor in one step; nothing is derived by chaining visits.
+Every visit's and milestone's date is computed here, with the arithmetic of
+:mod:`visitplan.dates`. A date is its anchor moved in one step by the sum of its spans
+(offset, window, ``k * every`` for a repeat's k-th step), never by chaining steps. A visit
+anchored on another counts from that visit's date (its actual date once done); a target
+held by a not-before rule keeps the window after it, counted from the held date.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from visitplan.compiled import _COMPILED as _COMPILED
 from visitplan.compiled import _COMPILED_MAX as _COMPILED_MAX
 from visitplan.compiled import _LAST_DOSE as _LAST_DOSE
 from visitplan.compiled import MAX_OCCURRENCES as MAX_OCCURRENCES
-from visitplan.compiled import _compiled, _Copied, _Ends, _Occurrence, _window_spans
+from visitplan.compiled import _compiled, _Copied, _Occurrence, _window_spans
 from visitplan.compiled import _topological as _topological
 from visitplan.compiled import dependency_order as dependency_order
 from visitplan.dates import Span, Spans, shift, study_day, to_date
@@ -52,13 +55,19 @@ def plan(
 ) -> Schedule:
     """Plan ``participant`` under ``protocol``.
 
-    Returns every applicable visit with its target, earliest and latest date, study day and
-    status, in date order, and the findings (out of window, dose gap, missed, overdue, held).
-    ``today`` is only used to report overdue visits and to refuse visits recorded as done in
-    the future; without it the result depends on the facts alone.
+    Returns every visit that applies to the participant's flags, with its target, earliest
+    and latest date, study day and status, in date order (monitoring occurrences done at
+    another visit left out, see ``Visit.merge``); the milestones, the last dose and the
+    recovery date the plan used; and the findings (out of window, dose gap, missed, overdue,
+    held, unplanned). ``today`` reports overdue visits, counts the screening visit as done
+    from its date on, and refuses a visit done, an event, a count, a discontinuation or a
+    withdrawal dated after it; without it the result depends on the facts alone. The engine
+    keeps per-protocol tables between calls; a result never depends on them.
 
     Raises :class:`VisitplanError` when the facts contradict the protocol (an unknown visit,
-    a Day 1 outside the run-in, a dose before Day 1, ...).
+    a Day 1 outside the run-in, a dose before Day 1, ...), and its subclass
+    :class:`ProtocolError` when the protocol cannot plan these facts (a repeat that does not
+    end, a visit anchored on one that does not apply to the participant).
     """
     if not isinstance(protocol, Protocol):
         raise VisitplanError(
@@ -73,18 +82,40 @@ def plan(
     return _Planner(protocol, participant, None if today is None else to_date(today, "today")).run()
 
 
+#: An anchor's date for one participant, and whether it is an actual (recorded) date.
+_Anchored = tuple[pendulum.Date, bool]
+
+
+#: What ends a repeat for one participant, in this order: its anchor, the last target
+#: ``anchor + until`` allows, the stop event's date, the stop visit's date and actual date,
+#: whether no dose was given (the repeat hangs on a last dose that does not exist), and the
+#: highest occurrence number recorded. A plain tuple, built and unpacked by these names
+#: (see _repeat_ends): a NamedTuple's construction and unpacking cost more.
+_RepeatEnds = tuple[
+    _Anchored,
+    pendulum.Date | None,
+    pendulum.Date | None,
+    pendulum.Date | None,
+    pendulum.Date | None,
+    bool,
+    int,
+]
+
+
 class _Planner:
     def __init__(
         self, protocol: Protocol, participant: Participant, today: pendulum.Date | None
     ) -> None:
         self.protocol = protocol
-        self.p = participant
+        self.person = participant
         self.today = today
-        self.c = _compiled(protocol)
-        self.f = self.c.flagged(participant.flags)
+        self.compiled = _compiled(protocol)
+        self.flagged = self.compiled.flagged(participant.flags)
         self.records = self._check_records()
-        #: Visit code -> its planned occurrences. Each is final once planned: every fact
-        #: that moves or marks it is applied inside _plan, and _merge only leaves some out.
+        #: Visit code -> its planned occurrences. Every fact that moves or marks one is
+        #: applied inside _plan; afterwards _merge only leaves some out, and study days are
+        #: set again only when visits were planned before Day 1, or _merge left Day 1's first
+        #: occurrence out (_with_study_days).
         self.slots: dict[str, list[PlannedVisit]] = {}
         #: Day 1's date once its visit is planned; visits planned before it get their study
         #: day (counted from Day 1) when it is known.
@@ -111,25 +142,25 @@ class _Planner:
 
     # -- facts -----------------------------------------------------------------------------
     def _check_records(self) -> dict[str, Record]:
-        p = self.p
+        person = self.person
         facts.check(
             self.protocol,
-            p,
+            person,
             self.today,
-            flags=self.c.conditions,
-            events=self.c.known_events,
+            flags=self.compiled.conditions,
+            events=self.compiled.known_events,
             is_dose=self._is_dose,
         )
         records: dict[str, Record] = {}
-        for r in p.records:
+        for r in person.records:
             self._visit_of(r.code)
-            if r.date is not None and r.date < p.screening:
+            if r.date is not None and r.date < person.screening:
                 raise VisitplanError(
                     f"{r.code}.date",
                     r.date.isoformat(),
                     _(
                         "is before the screening date {screening}; no visit precedes screening"
-                    ).format(screening=p.screening),
+                    ).format(screening=person.screening),
                 )
             future = self.today is not None and r.date is not None and r.date > self.today
             if r.status is Status.DONE and future:
@@ -145,14 +176,15 @@ class _Planner:
         return records
 
     def _is_dose(self, code: str) -> bool:
-        return self._visit_of(code)[0].code in self.c.dosing
+        visit, _ = self._visit_of(code)
+        return visit.code in self.compiled.dosing
 
     def _visit_of(self, code: str) -> tuple[Visit, int | None]:
         """The definition and occurrence number a recorded code refers to."""
-        by_code = self.f.by_code
+        by_code = self.flagged.by_code
         if code in by_code and by_code[code].repeat is None:
             return by_code[code], None
-        for v in self.f.visits:
+        for v in self.flagged.visits:
             n = self._occurrence_of(v, code) if v.repeat else None
             if n is not None and n > MAX_OCCURRENCES:
                 raise VisitplanError(
@@ -164,8 +196,10 @@ class _Planner:
                 )
             if n is not None:
                 return v, n
-        known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.f.visits]
-        missing = [v for v in self.protocol.visits if v.code == code and v not in self.f.visits]
+        known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.flagged.visits]
+        missing = [
+            v for v in self.protocol.visits if v.code == code and v not in self.flagged.visits
+        ]
         rule = (
             _("applies only to participants flagged {flag}").format(flag=missing[0].condition)
             if missing
@@ -179,21 +213,21 @@ class _Planner:
     def run(self) -> Schedule:
         slots = self.slots
         day1_visit = self.protocol.day1_visit
-        for step in self.f.steps:
+        for step in self.flagged.steps:
             if step is None:
                 self._resolve_last_dose()
                 continue
-            v, occurrence, copied = step
+            v, occurrence = step.visit, step.occurrence
             if occurrence is None:
-                slots[v.code] = self._plan_repeat(v, copied)
+                slots[v.code] = self._plan_repeat(v, step.copied)
             else:
                 anchor = self._anchor_date(v.anchor, v)
-                slots[v.code] = [self._plan(v, occurrence, copied, anchor)]
+                slots[v.code] = [self._plan(v, occurrence, step.copied, anchor)]
             if self.day1 is None and v.code == day1_visit and slots[v.code]:
                 self._found_day1(slots[v.code][0].date)
-        for v, copied in self.f.gapped:
+        for v, copied in self.flagged.gapped:
             slots[v.code] = self._plan_gap(v, copied)
-        if self.f.merging:
+        if self.flagged.merging:
             self._merge()
         self._check_dose_gaps()
         return self._schedule()
@@ -216,8 +250,8 @@ class _Planner:
 
     def _event(self, name: str) -> pendulum.Date | None:
         """A participant event: its recorded date, else (the recovery event) derived from counts."""
-        if name in self.p.events:
-            return self.p.events[name]
+        if name in self.person.events:
+            return self.person.events[name]
         if name != self.protocol.rules.recovery_event:
             return None
         if name not in self._derived:
@@ -231,16 +265,16 @@ class _Planner:
                     ),
                 )
             day1 = self.slots[self.protocol.day1_visit][0].date
-            self._derived[name] = derived_recovery(self.protocol, self.p, day1)
+            self._derived[name] = derived_recovery(self.protocol, self.person, day1)
         return self._derived[name]
 
     def _merge(self) -> None:
         """Leave out monitoring occurrences done at another visit (see ``Visit.merge``)."""
         dropped: set[str] = set()
-        for v in self.f.merging:
+        for v in self.flagged.merging:
             if v.code not in self.slots:
                 continue
-            needs = {p.code for p in self.f.procedures[v.code]}
+            needs = {p.code for p in self.flagged.procedures[v.code]}
             hosts = [
                 h
                 for code, ss in self.slots.items()
@@ -266,14 +300,14 @@ class _Planner:
 
     def _milestones(self) -> tuple[PlannedMilestone, ...]:
         out = []
-        for m, span in self.f.milestones:
+        for m, span in self.flagged.milestones:
             if self._no_dose is not None and m.anchor.kind is AnchorKind.LAST_DOSE:
                 continue  # no dose given: no date after it (docs/events-and-conditions.md)
             anchor_date, actual = self._anchor_date(m.anchor, m)
             out.append(PlannedMilestone(m.code, m.name, shift(anchor_date, span), not actual))
         return tuple(sorted(out, key=lambda m: m.date))
 
-    def _anchor_date(self, anchor: Anchor, owner: Visit | Milestone) -> tuple[pendulum.Date, bool]:
+    def _anchor_date(self, anchor: Anchor, owner: Visit | Milestone) -> _Anchored:
         """The anchor's date, and whether it is an actual (recorded) date."""
         kind = anchor.kind
         if kind is AnchorKind.VISIT:
@@ -287,7 +321,7 @@ class _Planner:
             actual = slots[0].actual
             return (slots[0].target, False) if actual is None else (actual, True)
         if kind is AnchorKind.SCREENING:
-            return self.p.screening, True
+            return self.person.screening, True
         if self.last_dose is None:
             assert self._no_dose_date is not None
             return self._no_dose_date, False
@@ -298,18 +332,18 @@ class _Planner:
         v: Visit,
         occ: _Occurrence,
         copied: _Copied,
-        anchor: tuple[pendulum.Date, bool],
+        anchor: _Anchored,
         number: int | None = None,
         dates: tuple[pendulum.Date, pendulum.Date, pendulum.Date] | None = None,
     ) -> PlannedVisit:
         """Plan one occurrence (``number`` of a repeat) of ``v`` from its ``anchor``.
 
         A repeat passes the target, earliest and latest ``dates`` it already computed to
-        decide whether it has ended. The result is final: every fact that moves or marks the
-        occurrence is applied here.
+        decide whether it has ended. Every fact that moves or marks the occurrence is applied
+        here; only its study day may be set again (see ``self.slots``).
         """
         anchor_date, anchor_actual = anchor
-        code, name, spans = occ
+        code = occ.code
         if self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE:
             # No dose given: not planned, on the date standing in for it, with no window.
             assert self._no_dose_date is not None
@@ -318,14 +352,15 @@ class _Planner:
             status, actual, reason = self._not_planned(code, number)
         else:
             if v.code == self._early_end:
-                assert self.p.discontinued is not None
-                anchor_date, anchor_actual = self.p.discontinued, True
-                fields = self.c.fields[v.code]
-                dates = Spans(_window_spans(v, Span()), (fields[0], fields[1], fields[2])).apply(
-                    anchor_date
+                assert self.person.discontinued is not None
+                anchor_date, anchor_actual = self.person.discontinued, True
+                fields = self.compiled.fields[v.code]
+                spans = Spans(
+                    _window_spans(v, Span()), (fields.offset, fields.before, fields.after)
                 )
-            elif dates is None:
                 dates = spans.apply(anchor_date)
+            elif dates is None:
+                dates = occ.spans.apply(anchor_date)
             target, earliest, latest = dates
             tentative = False
             if v.wait_for:
@@ -339,8 +374,8 @@ class _Planner:
                 self._no_dose is not None and v.not_before.anchor.kind is AnchorKind.LAST_DOSE
             ):
                 floor_anchor, _actual = self._anchor_date(v.not_before.anchor, v)
-                fields = self.c.fields[v.code]
-                floor = shift(floor_anchor, self.c.not_before[v.code], fields[3])
+                fields = self.compiled.fields[v.code]
+                floor = shift(floor_anchor, self.compiled.not_before[v.code], fields.not_before)
                 if target < floor:
                     self.findings.append(
                         Finding(
@@ -358,7 +393,7 @@ class _Planner:
                     # dose + 21 days is still due up to 7 days later), never opens before it.
                     target = floor
                     earliest = max(earliest, floor)
-                    latest = max(latest, shift(floor, self.c.after[v.code], fields[2]))
+                    latest = max(latest, shift(floor, self.compiled.after[v.code], fields.after))
             status, actual, reason = _PLANNED, None, None
             # Without a record for this occurrence, _apply_record only acts on today, a
             # discontinuation or a withdrawal; most participants have none of them, so skip it.
@@ -368,22 +403,21 @@ class _Planner:
                 )
             if status is not _PLANNED:
                 tentative = False  # done, missed or cancelled: the date waits for nothing
-        kind, epoch, procedures = copied
         day1 = self.day1
         if day1 is None and v.code == self.protocol.day1_visit:
             day1 = actual or target  # the first occurrence of Day 1's visit is Day 1
         # This runs for every visit of every participant: see new_visit.
         return new_visit(
             code,
-            name,
-            kind,
-            epoch,
+            occ.name,
+            copied.kind,
+            copied.epoch,
             target,
             earliest,
             latest,
             0 if day1 is None else study_day(actual or target, day1),
             tentative,
-            procedures,
+            copied.procedures,
             status,
             actual,
             reason,
@@ -411,27 +445,30 @@ class _Planner:
         actual = record.date if record.status is Status.DONE else None
         return _RECORDED[record.status], actual, record.reason
 
-    def _repeat_ends(self, v: Visit) -> _Ends:
-        """What ends repeat ``v`` for this participant (see _Ends)."""
+    def _repeat_ends(self, v: Visit) -> _RepeatEnds:
+        """What ends repeat ``v`` for this participant (see _RepeatEnds)."""
         rep = v.repeat
         assert rep is not None
         anchor = self._anchor_date(v.anchor, v)
-        fields = self.c.fields[v.code]
+        anchor_date, _ = anchor
         stop = self.slots[rep.stop_visit][0] if rep.stop_visit else None
+        limit = None
+        if rep.until:
+            fields = self.compiled.fields[v.code]
+            limit = shift(anchor_date, self.compiled.until[v.code], fields.until)
+        stop_event = self._event(rep.stop_event) if rep.stop_event else None
+        stop_visit = None if stop is None else stop.date
+        # Once the stop visit is done, an occurrence done after it is outside the plan.
+        stop_done = None if stop is None else stop.actual
+        # No dose given: nothing anchored on the last dose is planned (_resolve_last_dose).
+        no_dose = self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE
         records = self.records
-        return (
-            anchor,
-            shift(anchor[0], self.c.until[v.code], fields[5]) if rep.until else None,
-            self._event(rep.stop_event) if rep.stop_event else None,
-            None if stop is None else stop.date,
-            # Once the stop visit is done, an occurrence done after it is outside the plan.
-            None if stop is None else stop.actual,
-            # No dose given: nothing anchored on the last dose is planned (_resolve_last_dose).
-            self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE,
+        last_recorded = (
             max((n for c in records if (n := self._occurrence_of(v, c)) is not None), default=0)
             if records
-            else 0,
+            else 0
         )
+        return anchor, limit, stop_event, stop_visit, stop_done, no_dose, last_recorded
 
     def _plan_repeat(self, v: Visit, copied: _Copied) -> list[PlannedVisit]:
         rep = v.repeat
@@ -439,27 +476,26 @@ class _Planner:
         anchor, limit, stop_event, stop_visit, stop_done, no_dose, last_recorded = (
             self._repeat_ends(v)
         )
-        anchor_date = anchor[0]
-        fields = self.c.fields[v.code]
-        where = fields[4]
+        anchor_date, _actual = anchor
+        fields = self.compiled.fields[v.code]
         records = self.records
-        known = self.c.repeat(v, 16)
+        known = self.compiled.repeat(v, 16)
         planned: list[PlannedVisit] = []
         for k in range(MAX_OCCURRENCES + 1):
             n = k + 1
             if k == len(known):
-                known = self.c.repeat(v, min(2 * n, MAX_OCCURRENCES + 1))
+                known = self.compiled.repeat(v, min(2 * n, MAX_OCCURRENCES + 1))
             occ = known[k]
-            spans = occ[2]
+            spans = occ.spans
             dates: tuple[pendulum.Date, pendulum.Date, pendulum.Date] | None
             try:
                 dates = spans.apply(anchor_date)
-                target = dates[0]
+                target, _earliest, _latest = dates
             except VisitplanError:
                 # A date beyond the calendar: the target's error comes first, and the window's
                 # only if the occurrence is planned (the repeat may have ended before it).
                 dates = None
-                target = shift(anchor_date, spans.spans[0], fields[6])
+                target = shift(anchor_date, spans.spans[0], fields.every)
             ended = (
                 no_dose
                 or (rep.count is not None and k >= rep.count)
@@ -467,14 +503,14 @@ class _Planner:
                 or (stop_event is not None and target > stop_event)
                 or (stop_visit is not None and target >= stop_visit)
             )
-            if ended and occ[0] not in records:
+            if ended and occ.code not in records:
                 if n > last_recorded:
                     return planned
                 continue
             if n > MAX_OCCURRENCES:
                 # Never cut a schedule short quietly: a repeat this long is a protocol mistake.
                 raise ProtocolError(
-                    where,
+                    fields.repeat,
                     str(rep.every),
                     _("does not end within {MAX_OCCURRENCES} occurrences").format(
                         MAX_OCCURRENCES=MAX_OCCURRENCES
@@ -485,10 +521,10 @@ class _Planner:
             if ended:
                 # A record of an occurrence the plan does not have: kept, and flagged.
                 why = self._ended_why(v, k, target, limit, stop_event, stop_visit)
-                self._unplanned(occ[0], why)
+                self._unplanned(occ.code, why)
             elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
                 self._unplanned(
-                    occ[0],
+                    occ.code,
                     _("done {day}, after {visit} ({stop})").format(
                         day=pv.actual, visit=rep.stop_visit, stop=stop_done
                     ),
@@ -551,26 +587,29 @@ class _Planner:
         anchor, limit, stop_event, stop_visit, stop_done, no_dose, last_recorded = (
             self._repeat_ends(v)
         )
-        fields = self.c.fields[v.code]
+        fields = self.compiled.fields[v.code]
         records = self.records
         hosts = sorted(
             h.date
-            for code in self.f.hosts[v.code]
+            for code in self.flagged.hosts[v.code]
             for h in self.slots.get(code, ())
             if h.status is _PLANNED or h.status is VisitStatus.DONE
         )
-        known = self.c.repeat(v, 4)
+        known = self.compiled.repeat(v, 4)
         planned: list[PlannedVisit] = []
         # The walk: ``base`` is the anchor (k-th occurrence from it: offset + k * every) or,
         # once one is found, the last visit doing the procedures (k * every after it).
-        base, from_anchor, k = anchor[0], True, 0
+        anchor_date, _actual = anchor
+        base, from_anchor, k = anchor_date, True, 0
         n = 0  # occurrences numbered so far
         needed = -1  # how many the plan needs, once the repeat has ended
         i = 0  # hosts[i:] are the visits after base
         while True:
-            spans = self.c.repeat(v, k + 1)[k][2] if from_anchor else self.c.gap(v, k)
+            spans = (
+                self.compiled.repeat(v, k + 1)[k].spans if from_anchor else self.compiled.gap(v, k)
+            )
             dates = spans.apply(base)
-            target, latest = dates[0], dates[2]
+            target, _earliest, latest = dates
             ended = (
                 no_dose
                 or (rep.count is not None and n >= rep.count)
@@ -595,19 +634,19 @@ class _Planner:
             n += 1
             if n > MAX_OCCURRENCES:
                 raise ProtocolError(
-                    fields[4],
+                    fields.repeat,
                     str(rep.every),
                     _("does not end within {MAX_OCCURRENCES} occurrences").format(
                         MAX_OCCURRENCES=MAX_OCCURRENCES
                     ),
                 )
             if n > len(known):
-                known = self.c.repeat(v, min(2 * n, MAX_OCCURRENCES))
+                known = self.compiled.repeat(v, min(2 * n, MAX_OCCURRENCES))
             occ = known[n - 1]
-            if ended and occ[0] not in records:
+            if ended and occ.code not in records:
                 k += 1
                 continue
-            record = records.get(occ[0])
+            record = records.get(occ.code)
             if ended and record is not None and record.date is not None:
                 dates = (record.date, record.date, record.date)  # no position: its own date
             pv = self._plan(v, occ, copied, anchor, n, dates)
@@ -624,10 +663,10 @@ class _Planner:
                         needed,
                     ).format(n=needed, code=v.code, every=rep.every)
                 )
-                self._unplanned(occ[0], why)
+                self._unplanned(occ.code, why)
             elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
                 self._unplanned(
-                    occ[0],
+                    occ.code,
                     _("done {day}, after {visit} ({stop})").format(
                         day=pv.actual, visit=rep.stop_visit, stop=stop_done
                     ),
@@ -657,16 +696,16 @@ class _Planner:
             record is None
             and v.code == self.protocol.screening_visit
             and self.today is not None
-            and self.p.screening <= self.today
+            and self.person.screening <= self.today
         ):
             # The screening date is a fact: once it is past, the screening visit took place.
-            record = Record(v.code, self.p.screening)
+            record = Record(v.code, self.person.screening)
         if record is None:
-            if v.code in self.c.dosing and self.p.discontinued is not None:
-                reason = _("treatment discontinued on {day}").format(day=self.p.discontinued)
+            if v.code in self.compiled.dosing and self.person.discontinued is not None:
+                reason = _("treatment discontinued on {day}").format(day=self.person.discontinued)
                 return VisitStatus.CANCELLED, None, reason
-            if self.p.withdrawn is not None and target >= self.p.withdrawn:
-                reason = _("withdrawn from the study on {day}").format(day=self.p.withdrawn)
+            if self.person.withdrawn is not None and target >= self.person.withdrawn:
+                reason = _("withdrawn from the study on {day}").format(day=self.person.withdrawn)
                 return VisitStatus.CANCELLED, None, reason
             if self.today is not None and self.today > latest:
                 self.findings.append(
@@ -721,7 +760,7 @@ class _Planner:
     def _resolve_last_dose(self) -> None:
         given = self._doses_given = self._given_doses()
         planned: list[pendulum.Date] = []
-        for code in self.f.dosing:
+        for code in self.flagged.dosing:
             for s in self.slots.get(code, ()):
                 if s.status is VisitStatus.PLANNED:
                     planned.append(s.target)
@@ -738,30 +777,30 @@ class _Planner:
             # else the withdrawal, else the last dosing visit's date.
             self.last_dose = None
             self._no_dose = _("no dose of the study drug was given")
-            p = self.p
-            stops = [d for d in (p.discontinued, p.withdrawn) if d is not None]
-            if p.discontinued is not None:
+            person = self.person
+            stops = [d for d in (person.discontinued, person.withdrawn) if d is not None]
+            if person.discontinued is not None:
                 self._no_dose = _("{why} (treatment discontinued on {day})").format(
-                    why=self._no_dose, day=p.discontinued
+                    why=self._no_dose, day=person.discontinued
                 )
-            dosing = [s.date for code in self.f.dosing for s in self.slots.get(code, ())]
-            self._no_dose_date = stops[0] if stops else max(dosing, default=p.screening)
+            dosing = [s.date for code in self.flagged.dosing for s in self.slots.get(code, ())]
+            self._no_dose_date = stops[0] if stops else max(dosing, default=person.screening)
 
     def _given_doses(self) -> list[tuple[pendulum.Date, str]]:
         """(actual date, code) of every dose given, in date order."""
         return sorted(
             (s.actual, s.code)
-            for code in self.f.dosing
+            for code in self.flagged.dosing
             for s in self.slots.get(code, ())
             if s.actual is not None
         )
 
     def _check_dose_gaps(self) -> None:
-        span = self.c.min_gap
+        span = self.compiled.min_gap
         if span is None:
             return
         # The doses found for the last dose, unless _merge has since left some visits out.
-        given = self._given_doses() if self.f.merging else self._doses_given
+        given = self._given_doses() if self.flagged.merging else self._doses_given
         if len(given) < 2:
             return
         for (before, _code), (after, code) in itertools.pairwise(given):
@@ -785,7 +824,7 @@ class _Planner:
 
     def _schedule(self) -> Schedule:
         day1 = self.slots[self.protocol.day1_visit][0].date
-        facts.check_day1(self.protocol, self.p, day1)
+        facts.check_day1(self.protocol, self.person, day1)
         if day1 != self.day1:  # Day 1's first occurrence was left out by _merge
             self._with_study_days(day1)
         # In date order, ties in the protocol's order of visits, then by occurrence. A study
@@ -795,7 +834,12 @@ class _Planner:
         slots = self.slots
         visits = tuple(
             sorted(
-                (v for visit in self.f.visits if visit.code in slots for v in slots[visit.code]),
+                (
+                    v
+                    for visit in self.flagged.visits
+                    if visit.code in slots
+                    for v in slots[visit.code]
+                ),
                 key=_STUDY_DAY,
             )
         )
@@ -806,16 +850,16 @@ class _Planner:
                 sorted(self.findings, key=lambda f: (order.get(f.visit, 0), f.kind.value))
             )
         recovery = self.protocol.rules.recovery_event
-        # Positional, in Schedule's field order (see PlannedVisit above).
+        # Positional, in Schedule's field order.
         return Schedule(
             self.protocol.id,
-            self.p.code,
+            self.person.code,
             day1,
             self.last_dose,
             visits,
             findings,
-            self.p.site,
-            self._milestones() if self.f.milestones else (),
+            self.person.site,
+            self._milestones() if self.flagged.milestones else (),
             self._event(recovery) if recovery else None,
         )
 

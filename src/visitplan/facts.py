@@ -1,24 +1,29 @@
 """The rulebook for recorded facts: what a participant's facts may say, and how they change.
 
-One place for every rule about facts, so that the Python API (:func:`visitplan.plan`), every
-CLI command, the importer and the roster store (SQLite or PostgreSQL) refuse the same input
-with the same message:
+The Python API (:func:`visitplan.plan`), every CLI command, the importer and the roster store
+(SQLite or PostgreSQL) take in facts through the same rules, so they refuse the same input
+with the same message. The rules live in three places, each written once:
 
-- :func:`check` holds for any participant under a protocol (the engine runs it before
-  planning): known flags and events, fact dates not before screening nor after today, no dose
-  after discontinuation, no visit on or after withdrawal; :func:`check_day1` holds once Day 1
-  is known (recovery after the first dose).
-- The transitions (:func:`add_record`, :func:`correct_record`, :func:`void_record`, ...) are
-  pure functions from a participant's facts and one change to the new facts. They refuse what
-  a change may not do (a second record of a visit, a correction that changes nothing); the
-  result is then planned, which runs :func:`check`.
+- Here, what holds for any participant under a protocol, whatever the plan: :func:`check`
+  (the engine runs it before planning): known flags and events, fact dates not before
+  screening nor after today, no dose after discontinuation, no visit on or after withdrawal;
+  :func:`check_day1` once Day 1 is known (recovery after the first dose).
+- The values of :mod:`visitplan.participant`, when they are built: a date that is a day of
+  the supported years, one record per visit, one count a day, a count that is a finite
+  number of at least 0.
+- The engine, for a record against the protocol's visits: a known visit code, not before
+  screening nor before its anchor, done no later than today, inside a strict window.
+
+The transitions (:func:`add_record`, :func:`correct_record`, :func:`void_record`, ...) are
+pure functions from a participant's facts and one change to the new facts. They refuse what a
+change may not do (a second record of a visit, a correction that changes nothing); the result
+is then planned, which runs all of the above.
 
 Nothing here computes a date: comparisons only.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import attrs
@@ -29,6 +34,7 @@ from visitplan.errors import VisitplanError
 from visitplan.i18n import _
 from visitplan.model import Protocol, Site
 from visitplan.participant import Count, Participant, Record, Status
+from visitplan.participant import check_count_value as check_count_value
 
 
 def known_flags(protocol: Protocol) -> frozenset[str]:
@@ -107,7 +113,8 @@ def check_fact_date(
 
 
 def check_site(protocol: Protocol, site: str | None) -> str | None:
-    """A participant's site: one of the protocol's (the only one when none is given)."""
+    """A participant's site: one of the protocol's (the only one when none is given and the
+    protocol has one site; any code when the protocol lists no site)."""
     if site is None or not site.strip():
         return protocol.sites[0].code if len(protocol.sites) == 1 else None
     if not protocol.sites:
@@ -123,7 +130,8 @@ def check_time(
     field: str,
 ) -> str | None:
     """A recorded or booked wall-clock time: ``HH:MM`` on a date, existing exactly once in
-    the site's zone (a time a DST change skips or repeats is refused, never guessed)."""
+    the site's zone when the protocol has sites (a time a DST change skips or repeats is
+    refused, never guessed)."""
     if time is None:
         return None
     if wall_time(time) is None:
@@ -170,15 +178,6 @@ def require_reason(reason: object, field: str = "reason", context: str | None = 
         shown = "" if reason is None else reason
         raise VisitplanError(field, shown, f"{context}; a reason {rule[3:]}" if context else rule)
     return reason
-
-
-def check_count_value(value: object, field: str = "bcell_count.value") -> float:
-    """A B-cell count: a finite number of at least 0 (NaN and infinities are refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise VisitplanError(field, value, _("must be a number"))
-    if not math.isfinite(value) or value < 0:
-        raise VisitplanError(field, value, _("must be a finite count of at least 0"))
-    return float(value)
 
 
 def check(

@@ -106,6 +106,26 @@ class Record:
             raise VisitplanError(f"{self.code}.date", None, _("a visit marked done needs its date"))
 
 
+def _unscheduled_date(value: object) -> pendulum.Date:
+    return to_date(value, "unscheduled.date")
+
+
+@attrs.frozen
+class UnscheduledVisit:
+    """A visit the protocol did not plan, recorded for one participant (by study code).
+
+    The roster numbers them per participant (``code``: ``U1``, ``U2``, ...) and hands them
+    back (:meth:`visitplan.store.Roster.unscheduled`); the SDTM SV export gives each a decimal
+    VISITNUM and writes its ``reason`` as SVUPDES. The engine does not plan them.
+    """
+
+    participant: str
+    code: str
+    date: pendulum.Date = attrs.field(converter=_unscheduled_date)
+    time: str | None = None
+    reason: str | None = None
+
+
 def _records(value: Iterable[Record] | Mapping[str, object]) -> tuple[Record, ...]:
     if isinstance(value, Mapping):
         return tuple(
@@ -130,7 +150,8 @@ def _records(value: Iterable[Record] | Mapping[str, object]) -> tuple[Record, ..
     return records
 
 
-def _count_value(value: object, field: str) -> float:
+def check_count_value(value: object, field: str = "bcell_count.value") -> float:
+    """A B-cell count: a finite number of at least 0 (NaN and infinities are refused)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise VisitplanError(field, value, _("must be a number"))
     # NaN compares false with everything: a NaN count would never be "below" anything.
@@ -144,7 +165,7 @@ def _count_date(value: object) -> pendulum.Date:
 
 
 def _count(value: object) -> float:
-    return _count_value(value, "bcell_count.value")
+    return check_count_value(value, "bcell_count.value")
 
 
 @attrs.frozen
@@ -175,7 +196,7 @@ def _counts(
 
 
 def _baseline(value: object) -> float | None:
-    return None if value is None else _count_value(value, "bcell_baseline")
+    return None if value is None else check_count_value(value, "bcell_baseline")
 
 
 def _events(value: Mapping[str, object]) -> dict[str, pendulum.Date]:

@@ -1,4 +1,4 @@
-"""What the engine returns: a participant's planned visits and the findings on them."""
+"""What the engine returns: a participant's planned visits and milestones, and the findings."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ class VisitStatus(enum.Enum):
 
 
 class FindingKind(enum.Enum):
-    """Kinds of finding the engine reports (it never silently fixes a date)."""
+    """Kinds of finding: the engine's, which reports a recorded fact it disagrees with instead
+    of fixing it, and the bookings' (``APPOINTMENT``)."""
 
     OUT_OF_WINDOW = "out-of-window"
     DOSE_GAP = "dose-gap"
@@ -63,11 +64,12 @@ class Finding:
 class _VisitSlots:
     """The storage of a :class:`PlannedVisit`, writable, for :func:`new_visit` alone.
 
-    attrs (required) initialises a frozen slotted instance through ``object.__setattr__``, one
-    call per field: 15 of them for each of the ~17 visits of every participant planned, about
-    a fifth of the engine's time (docs/performance.md). The slots live here instead, attrs
-    reuses them for PlannedVisit (which adds none), so an object of this class can be filled
-    with plain attribute stores and then become a PlannedVisit by ``__class__`` assignment.
+    attrs initialises a frozen slotted instance through ``object.__setattr__`` (the class's
+    own ``__setattr__`` refuses), one call per field for every visit of every participant
+    planned, a large part of the engine's time (figures in docs/performance.md). The slots
+    live here instead, attrs reuses them for PlannedVisit (which adds none), so an object of
+    this class can be filled with plain attribute stores and then become a PlannedVisit by
+    ``__class__`` assignment.
     """
 
     __slots__ = (
@@ -94,12 +96,13 @@ class _VisitSlots:
 class PlannedVisit(_VisitSlots):
     """One visit of one participant.
 
-    ``target``, ``earliest`` and ``latest`` are the protocol's dates computed from the visit's
-    anchor; they stay what the protocol says even once the visit is done, so that an ``actual``
-    outside the window can be reported. ``study_day`` is the study day of :attr:`date` (the
-    actual date once done, else the target; Day 1 = first dose, no Day 0). ``tentative`` is
-    true while an open visit's date waits for an event (EOS before B-cell recovery is known);
-    a visit done, missed or cancelled is never tentative.
+    ``target``, ``earliest`` and ``latest`` are the protocol's dates for the visit, computed
+    from its anchor and the rules that move it (a wait for an event, a not-before floor);
+    recording the visit does not change them, so that an ``actual`` outside the window can be
+    reported. ``study_day`` is the study day of :attr:`date` (the actual date once done, else
+    the target), counted from the date of the protocol's Day 1 visit, with no Day 0.
+    ``tentative`` is true while an open visit's date waits for an event (EOS before B-cell
+    recovery is known); a visit done, missed or cancelled is never tentative.
     """
 
     code: str
@@ -149,7 +152,7 @@ def new_visit(
     base_code: str,
     occurrence: int | None,
 ) -> PlannedVisit:
-    """``PlannedVisit(code, name, ...)``, the same frozen value, built about 4 times faster.
+    """``PlannedVisit(code, name, ...)``, the same frozen value, built faster.
 
     Internal to visitplan: for the engine, which builds every visit of every participant (see
     :class:`_VisitSlots`). Everyone else calls ``PlannedVisit(...)``.

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from visitplan.cli.common import parse_date_option, protocol_option
 from visitplan.cli.sitectx import db_option, roster_option, site_option
 from visitplan.i18n import _, ngettext
+
+if TYPE_CHECKING:
+    import pendulum
+
+    from visitplan.site import SiteCalendar
 
 
 @click.command()
@@ -38,7 +43,7 @@ def book(
     db: str | None,
     roster: str | None,
     bookings: str | None,
-    today: Any,
+    today: pendulum.Date | None,
     reason: str | None,
     participant: str,
     visit: str,
@@ -90,7 +95,9 @@ def book(
     click.echo(_booked(participant, visit, when, site, (participant, visit) in held) + stored)
 
 
-def _booked(participant: str, visit: str, when: Any, site: Any, replaced: bool) -> str:
+def _booked(
+    participant: str, visit: str, when: pendulum.DateTime, site: SiteCalendar, replaced: bool
+) -> str:
     """``booked 1001 W8 on 2026-12-30 09:30 Europe/Paris (UTC+01:00); `` and more."""
     text = _("booked {participant} {visit} on {when} {zone} (UTC{offset})").format(
         participant=participant,
@@ -108,11 +115,11 @@ def _book_in_store(
     protocol_spec: str,
     site_spec: str | None,
     db: str,
-    today: Any,
+    today: pendulum.Date | None,
     reason: str | None,
     participant: str,
     visit: str,
-    day: Any,
+    day: pendulum.Date,
     time: str,
 ) -> None:
     """Check the booking against the stored roster and store it, in one write transaction."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -18,6 +19,14 @@ from visitplan.cli.common import (
 )
 from visitplan.i18n import _
 
+if TYPE_CHECKING:
+    import pendulum
+
+    from visitplan.model import Protocol
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
 _output = click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: stdout)."
 )
@@ -26,7 +35,7 @@ _csv_or_xpt = format_choice(
 )
 
 
-def _format(func: Any) -> Any:
+def _format(func: _F) -> _F:
     """``--format csv|xpt`` and ``--excel``."""
     return excel_option(_csv_or_xpt(func))
 
@@ -42,7 +51,7 @@ def _emit_dataset(
     dataset: str,
     fmt: str,
     output: str | None,
-    protocol: Any = None,
+    protocol: Protocol | None = None,
 ) -> None:
     """The SDTM rows as CSV text, or as a SAS transport file (never onto a terminal)."""
     if fmt == "csv":
@@ -109,7 +118,9 @@ def ta(
 )
 @click.option(
     "--db",
-    help="A roster database (SQLite file or URL): recorded visits, unscheduled visits included.",
+    envvar="VISITPLAN_DB",
+    help="A roster database (SQLite file or URL; env VISITPLAN_DB; default ./visitplan.db when "
+    "it exists and no --roster is given): recorded visits, unscheduled visits included.",
 )
 @click.option(
     "--today",
@@ -122,20 +133,28 @@ def sv(
     protocol_spec: str,
     roster: str | None,
     db: str | None,
-    today: Any,
+    today: pendulum.Date | None,
     fmt: str,
     output: str | None,
 ) -> None:
-    """SDTM SV (subject visits) for every participant of a roster CSV or database."""
+    """SDTM SV (subject visits) for every participant of a roster CSV or database.
+
+    The participants come from --roster, or from the roster database: --db, else
+    $VISITPLAN_DB, else ./visitplan.db when it exists (a --roster typed wins over the last two).
+    """
     import pendulum
 
+    from visitplan.cli.sitectx import choose_db
     from visitplan.engine import plan
     from visitplan.errors import VisitplanError
     from visitplan.export.cdisc import SV_COLUMNS, UnscheduledVisit, sv_rows
 
-    if (roster is None) == (db is None):
+    db = choose_db(db, roster=roster, conflict=_("give exactly one of --roster and --db"))
+    if roster is None and db is None:
         raise VisitplanError(
-            "--roster/--db", "both" if roster else "neither", _("give exactly one of them")
+            "--roster/--db",
+            "neither",
+            _("give a --roster FILE or a roster database (--db or VISITPLAN_DB)"),
         )
     study = load_protocol(protocol_spec)
     extra: list[UnscheduledVisit] = []
@@ -146,10 +165,7 @@ def sv(
             today = store.today()
             people = store.participants()
             for p in people:
-                extra += [
-                    UnscheduledVisit(p.code, u.date, u.reason or "")
-                    for u in store.unscheduled(p.code)
-                ]
+                extra += store.unscheduled(p.code)
     else:
         from visitplan.roster_csv import load_roster
 

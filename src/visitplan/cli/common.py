@@ -9,13 +9,20 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from visitplan import i18n
 from visitplan.errors import VisitplanError, one_line
 from visitplan.i18n import _
+
+if TYPE_CHECKING:  # for the types only: the CLI imports them when a command runs
+    import pendulum
+
+    from visitplan.model import Protocol
+    from visitplan.participant import Participant
+    from visitplan.site import SiteCalendar
 
 EXIT_USER_ERROR = 2
 #: What every help text says about exit codes (``visitplan --help`` and each command's).
@@ -62,15 +69,15 @@ def _command_lang() -> click.Option:
     )
 
 
-def speak_site(site: Any) -> None:
+def speak_site(site: SiteCalendar) -> None:
     """Speak ``site``'s language (a :class:`~visitplan.site.SiteCalendar`) for the rest of the
     command, unless a language was typed (``--lang``, VISITPLAN_LANG)."""
     ctx = click.get_current_context(silent=True)
-    if ctx is not None and _LANG not in ctx.meta and getattr(site, "language", None):
+    if ctx is not None and _LANG not in ctx.meta and site.language:
         i18n.set_language(site.language)
 
 
-def speak_protocol_site(protocol: Any) -> None:
+def speak_protocol_site(protocol: Protocol) -> None:
     """:func:`speak_site` for the protocol's first site, when visitplan ships its site file."""
     ctx = click.get_current_context(silent=True)
     if ctx is None or _LANG in ctx.meta or not protocol.sites:
@@ -86,12 +93,17 @@ def speak_protocol_site(protocol: Any) -> None:
 
 
 #: click >= 8.2 raises this for a group run without arguments (older clicks print help).
-_NO_ARGS: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+_NO_ARGS: tuple[type[click.ClickException], ...] = tuple(
+    getattr(click.exceptions, name)
+    for name in ("NoArgsIsHelpError",)
+    if hasattr(click.exceptions, name)
+)
 
 
 class VisitplanGroup(click.Group):
     """A group whose commands are imported on first use, and whose user errors are one line."""
 
+    # Untyped as in click's own signatures: the arguments pass through to click.
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lazy: dict[str, str] = {}
@@ -180,6 +192,7 @@ class _Checked:
     check theirs: a full disk (``> /dev/full``) or a closed pipe raises :class:`_StdoutError`,
     which the CLI reports, instead of a traceback or, for a buffered write, a success."""
 
+    # Untyped: a proxy of a text stream or of its binary buffer, whichever it wraps.
     def __init__(self, stream: Any) -> None:
         self._stream = stream
 
@@ -265,13 +278,13 @@ excel_option = click.option(
 )
 
 
-def wants_excel(protocol: Any) -> bool:
+def wants_excel(protocol: Protocol | None) -> bool:
     """Whether this run writes CSV for a French spreadsheet: ``--excel`` or ``--no-excel`` if
     given, else the ``excel_csv`` setting of the protocol site's site file."""
     ctx = click.get_current_context(silent=True)
     if ctx is not None and _EXCEL in ctx.meta:
         return bool(ctx.meta[_EXCEL])
-    if not getattr(protocol, "sites", ()):
+    if protocol is None or not protocol.sites:
         return False
     from visitplan.siteroster import site_calendar_of
 
@@ -307,7 +320,16 @@ def emit(data: str | bytes, output: str | None) -> None:
     click.echo(_("wrote {file}").format(file=output), err=True)
 
 
-def parse_date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+def echo_json(doc: object) -> None:
+    """``doc`` as indented JSON on stdout (UTF-8 as it is, not ``\\u`` escapes)."""
+    import json
+
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def parse_date_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> pendulum.Date | None:
     """Click callback: a strict ISO date, with the option's name in the error."""
     if value is None:
         return None
@@ -316,7 +338,7 @@ def parse_date_option(ctx: click.Context, param: click.Parameter, value: str | N
     return parse_date(value, f"--{(param.name or 'date').replace('_', '-')}")
 
 
-def load_protocol(spec: str) -> Any:
+def load_protocol(spec: str) -> Protocol:
     """A built-in protocol name or a protocol file path."""
     from pathlib import Path
 
@@ -350,7 +372,7 @@ protocol_option = click.option(
 )
 
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., object])
 
 
 def facts_options(*, required: bool = True) -> Callable[[_F], _F]:
@@ -411,16 +433,16 @@ def facts_options(*, required: bool = True) -> Callable[[_F], _F]:
 
 
 def participant_from_options(
-    protocol: Any,
+    protocol: Protocol,
     participant: str,
-    screening: Any,
-    day1: Any,
+    screening: pendulum.Date,
+    day1: pendulum.Date | None,
     actuals: tuple[str, ...],
     flags: tuple[str, ...],
     events: tuple[str, ...],
     bcell_counts: tuple[str, ...] = (),
     bcell_baseline: float | None = None,
-) -> Any:
+) -> Participant:
     """A :class:`~visitplan.participant.Participant` from the :func:`facts_options` values."""
     from visitplan.participant import Participant, Record
 
@@ -463,7 +485,7 @@ def pair_option(item: str, option: str, form: str = "NAME=YYYY-MM-DD") -> tuple[
     return key.strip(), value.strip()
 
 
-def _date(text: str, field: str) -> Any:
+def _date(text: str, field: str) -> pendulum.Date:
     from visitplan.dates import parse_date
 
     return parse_date(text, field)

@@ -6,7 +6,7 @@ rulebook; the old value, the new one, the reason and the user are kept in the au
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
@@ -15,6 +15,8 @@ from visitplan.cli.roster import _open, finding_text, roster_options, user_optio
 from visitplan.i18n import _
 
 if TYPE_CHECKING:
+    import pendulum
+
     from visitplan.store import Roster
 
 _UNSCHEDULED = "U"
@@ -59,21 +61,21 @@ def _is_unscheduled(visit: str | None) -> bool:
 def correct(
     code: str,
     visit: str | None,
-    day: Any,
+    day: pendulum.Date | None,
     status: str | None,
     time: str | None,
-    screening: Any,
+    screening: pendulum.Date | None,
     flags: tuple[str, ...],
     no_flags: bool,
     event: str | None,
     bcell: float | None,
     baseline: bool,
-    discontinued: Any,
-    withdrawn: Any,
+    discontinued: pendulum.Date | None,
+    withdrawn: pendulum.Date | None,
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -104,16 +106,16 @@ class _Correction(NamedTuple):
     what: str
     code: str
     visit: str | None
-    day: Any
+    day: pendulum.Date | None
     status: str | None
     time: str | None
-    screening: Any
+    screening: pendulum.Date | None
     flags: tuple[str, ...]
     event: str | None
     bcell: float | None
     baseline: bool
-    discontinued: Any
-    withdrawn: Any
+    discontinued: pendulum.Date | None
+    withdrawn: pendulum.Date | None
     reason: str | None
 
 
@@ -173,7 +175,7 @@ def _correct(roster: Roster, c: _Correction) -> str:
     return _("corrected {code} {field}: {value}").format(code=code, field=field, value=value)
 
 
-def _count_name(baseline: bool, day: Any) -> str:
+def _count_name(baseline: bool, day: pendulum.Date | None) -> str:
     return _("baseline B-cell count") if baseline else _("B-cell count of {day}").format(day=day)
 
 
@@ -196,14 +198,14 @@ def void(
     appointment: bool,
     event: str | None,
     bcell: bool,
-    day: Any,
+    day: pendulum.Date | None,
     baseline: bool,
     discontinued: bool,
     withdrawn: bool,
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:

@@ -11,16 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-import attrs
-import pendulum
-
 from visitplan.cdisc_ct import default_epoch_term, epoch_term
-from visitplan.dates import Span, study_day, to_date
+from visitplan.dates import Span, study_day
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
 from visitplan.i18n import _
 from visitplan.model import AnchorKind, Epoch, Offset, Protocol, Unit, Visit
 from visitplan.participant import Participant
+from visitplan.participant import UnscheduledVisit as UnscheduledVisit
 from visitplan.schedule import PlannedVisit, Schedule, VisitStatus
 
 SDTMIG_VERSION = "3.4"
@@ -46,19 +44,6 @@ _ETCD_MAX = 8
 _ARMCD_MAX = 20
 
 Row = dict[str, str]
-
-
-def _unscheduled_date(value: object) -> pendulum.Date:
-    return to_date(value, "unscheduled date")
-
-
-@attrs.frozen
-class UnscheduledVisit:
-    """A visit that the protocol did not plan (SV gets a decimal VISITNUM for it)."""
-
-    participant: str
-    date: pendulum.Date = attrs.field(converter=_unscheduled_date)
-    description: str = ""
 
 
 # -- identifiers ------------------------------------------------------------------------------
@@ -416,7 +401,7 @@ def sv_rows(
                     _sv(sid, usubjid, k_by_prev, "Unscheduled", u.date.isoformat(), day, "", "")
                     | {
                         "VISIT": f"Unscheduled {k_by_prev}",
-                        "SVUPDES": u.description,
+                        "SVUPDES": u.reason or "",
                         "EPOCH": epochs[epoch] if epoch else "",
                     },
                 )

@@ -5,6 +5,9 @@ from __future__ import annotations
 import attrs
 import pendulum
 
+# Re-exported: an unscheduled visit is the participant's value, which the SV export reads too.
+from visitplan.participant import UnscheduledVisit as UnscheduledVisit
+
 # Re-exported: the store's deviations are the engine's.
 from visitplan.schedule import DEVIATION_KINDS as DEVIATION_KINDS
 from visitplan.schedule import FindingKind, PlannedVisit
@@ -34,17 +37,6 @@ class Appointment:
     visit: str
     date: pendulum.Date
     time: str | None = None
-
-
-@attrs.frozen
-class UnscheduledVisit:
-    """An unscheduled visit, numbered per participant: ``U1``, ``U2``, ..."""
-
-    participant: str
-    code: str
-    date: pendulum.Date
-    time: str | None
-    reason: str | None
 
 
 @attrs.frozen
