@@ -149,4 +149,4 @@ def test_an_installed_wheel_speaks_french(tmp_path):
         [sys.executable, "-m", "visitplan", "--lang", "fr", "protocol", "show"],
         check=True, capture_output=True, text=True, env={**env, "COLUMNS": "200"},
     ).stdout  # fmt: skip
-    assert "Fin de traitement" in shown and "biopsie des glandes salivaires accessoires" in shown
+    assert "Fin de traitement" in shown and "Biopsie des glandes salivaires accessoires" in shown

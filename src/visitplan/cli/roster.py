@@ -21,8 +21,8 @@ from visitplan.cli.common import (
     parse_date_option,
     protocol_option,
 )
-from visitplan.cli.render import Column
-from visitplan.i18n import _, ngettext
+from visitplan.cli.render import Column, day_text, finding_line, visit_state
+from visitplan.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
     import pendulum
@@ -490,39 +490,53 @@ def due(
         _echo_csv(DUE_CSV_COLUMNS, [_due_csv_row(r) for r in rows])
         return
     from visitplan.cli.render import make_console, print_table, print_text
+    from visitplan.i18n import language
 
     console = make_console()
+    lang = language()
+    protocol = roster.protocol
     print_table(
-        f"Due from {day} for {days} days ({len(rows)} visits)",
+        ngettext(
+            "Due from {day} for {days} days ({n} visit)",
+            "Due from {day} for {days} days ({n} visits)",
+            len(rows),
+        ).format(day=day, days=days, n=len(rows)),
         DUE_COLUMNS,
         [
             [
                 r["participant"],
                 r["visit"],
-                r["name"],
-                r["target"] + ("?" if r["tentative"] else ""),
+                protocol.visit_name(
+                    d.visit.base_code or d.visit.code, d.visit.name, d.visit.occurrence, lang
+                ),
+                day_text(d.visit.target, d.visit.tentative),
                 f"{r['earliest']}..{r['latest']}",
                 r["study_day"],
                 _appointment(r["appointment"]),
             ]
-            for r in rows
+            for r, d in zip(rows, found, strict=True)
         ],
         console,
     )
     for r in rows:
         for problem in r["appointment"]["problems"] if r["appointment"] else []:
-            print_text(f"! {r['participant']} {r['visit']}: re-book: {problem}", console)
+            print_text(
+                _("! {participant} {visit}: re-book: {problem}").format(
+                    participant=r["participant"], visit=r["visit"], problem=problem
+                ),
+                console,
+            )
 
 
 #: The terminal table of ``due``.
 DUE_COLUMNS = (
-    Column("Participant"),
-    Column("Visit"),
-    Column("Name", "text"),
-    Column("Target"),
-    Column("Window"),
-    Column("Day", justify="right"),
-    Column("Appointment", "words"),
+    Column(N_("Participant")),
+    Column(N_("Visit")),
+    Column(N_("Name"), "text"),
+    Column(N_("Target"), "words"),
+    Column(N_("Window")),
+    Column(N_("Day"), justify="right"),
+    Column(N_("Appointment"), "words"),
 )
 #: ``due --format csv``: one row a visit (docs/roster.md).
 DUE_CSV_COLUMNS = (
@@ -551,7 +565,7 @@ def overdue(
     with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
         found = roster.overdue(day)
-    _print_deviations(f"Overdue on {day}", day, found, fmt, "overdue")
+    _print_deviations(_("Overdue on {day}").format(day=day), day, found, fmt, "overdue")
 
 
 @click.command()
@@ -569,7 +583,7 @@ def deviations(
         found = roster.deviations(day) + appointment_deviations(roster, day)
     found.sort(key=lambda d: (d.planned.date if d.planned else day, d.participant, d.visit,
                               d.kind.value))  # fmt: skip
-    _print_deviations(f"Deviations on {day}", day, found, fmt, "deviations")
+    _print_deviations(_("Deviations on {day}").format(day=day), day, found, fmt, "deviations")
 
 
 @click.command()
@@ -610,7 +624,7 @@ def history(
     from visitplan.cli.render import print_table
 
     print_table(
-        f"History of {code} (times in {zone})",
+        _("History of {code} (times in {zone})").format(code=code, zone=zone),
         HISTORY_COLUMNS,
         [
             [
@@ -630,14 +644,14 @@ def history(
 
 #: The terminal table of ``history``.
 HISTORY_COLUMNS = (
-    Column("#", justify="right"),
-    Column("At"),
-    Column("User", "text"),
-    Column("Action"),
-    Column("Field"),
-    Column("Old", "words"),
-    Column("New", "words"),
-    Column("Reason", "text"),
+    Column("#", justify="right", translate=False),
+    Column(N_("At")),
+    Column(N_("User"), "text"),
+    Column(N_("Action")),
+    Column(N_("Field")),
+    Column(N_("Old"), "words"),
+    Column(N_("New"), "words"),
+    Column(N_("Reason"), "text"),
 )
 #: ``history --format csv``: one row a change, ``at`` in UTC as stored (docs/roster.md).
 HISTORY_CSV_COLUMNS = ("id", "at", "user", "action", "field", "old", "new", "reason")
@@ -739,7 +753,7 @@ def _print_deviations(
             [
                 r["participant"],
                 r["visit"],
-                r["kind"],
+                _(r["kind"]),
                 f"{r['earliest']}..{r['latest']}" if r["earliest"] else "",
                 r["message"],
             ]
@@ -750,11 +764,11 @@ def _print_deviations(
 
 #: The terminal table of ``overdue`` and ``deviations``.
 DEVIATION_COLUMNS = (
-    Column("Participant"),
-    Column("Visit"),
-    Column("Kind"),
-    Column("Window"),
-    Column("What", "text"),
+    Column(N_("Participant")),
+    Column(N_("Visit")),
+    Column(N_("Kind"), "words"),
+    Column(N_("Window")),
+    Column(N_("What"), "text"),
 )
 #: ``overdue``/``deviations --format csv``: one row a finding (docs/roster.md).
 DEVIATION_CSV_COLUMNS = (
@@ -776,12 +790,12 @@ def _appointment(value: BookedJson | None) -> str:
 
 
 def _visit_state(v: PlannedVisit) -> str:
-    return _(v.status.value) + (f" {v.actual}" if v.actual else "")
+    return visit_state(v.status, v.actual)
 
 
 def finding_text(f: Finding) -> str:
     """A finding as a line: ``W4: out-of-window: done ...``, its kind in the current language."""
-    return f"{f.visit}: {_(f.kind.value)}: {f.message}"
+    return finding_line(f)
 
 
 def _iso(day: pendulum.Date | None) -> str | None:

@@ -16,7 +16,7 @@ from visitplan.cli.roster import (
     roster_options,
     user_option,
 )
-from visitplan.i18n import _
+from visitplan.i18n import N_, _
 
 if TYPE_CHECKING:
     import pendulum
@@ -144,25 +144,25 @@ def list_(fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wa
     rows = [
         [
             f.label,
-            "site" if f.participant is None else f.participant,
+            _("site") if f.participant is None else f.participant,
             _local(f.created_at, zone)[:16],
             f.created_by,
-            _local(f.last_used, zone)[:16] if f.last_used else "never",
+            _local(f.last_used, zone)[:16] if f.last_used else _("never"),
             _local(f.revoked_at, zone)[:16] if f.revoked_at else "",
         ]
         for f in found
     ]
-    print_table(f"Calendar feeds (times in {zone})", FEED_COLUMNS, rows)
+    print_table(_("Calendar feeds (times in {zone})").format(zone=zone), FEED_COLUMNS, rows)
 
 
 #: The terminal table of ``feed list``.
 FEED_COLUMNS = (
-    Column("Label", "text"),
-    Column("Scope"),
-    Column("Created"),
-    Column("By", "text"),
-    Column("Last used", "words"),
-    Column("Revoked", "words"),
+    Column(N_("Label"), "text"),
+    Column(N_("Scope")),
+    Column(N_("Created")),
+    Column(N_("By"), "text"),
+    Column(N_("Last used"), "words"),
+    Column(N_("Revoked"), "words"),
 )
 
 

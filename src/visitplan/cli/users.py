@@ -11,7 +11,7 @@ import click
 from visitplan.cli.common import machine_format
 from visitplan.cli.render import Column
 from visitplan.cli.roster import _open, roster_options, user_option
-from visitplan.i18n import _
+from visitplan.i18n import N_, _
 
 
 @click.group()
@@ -127,12 +127,12 @@ def list_(fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wa
 
     zone = protocol.site.timezone if protocol.sites else "UTC"
     print_table(
-        f"Users (times in {zone})",
+        _("Users (times in {zone})").format(zone=zone),
         USER_COLUMNS,
         [
             [
                 u.name,
-                u.role,
+                _(u.role),
                 _local(u.created_at, zone)[:16],
                 u.created_by,
                 _local(u.disabled_at, zone)[:16] if u.disabled_at else "",
@@ -144,11 +144,11 @@ def list_(fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wa
 
 #: The terminal table of ``user list``.
 USER_COLUMNS = (
-    Column("Name", "text"),
-    Column("Role"),
-    Column("Created"),
-    Column("By", "text"),
-    Column("Disabled"),
+    Column(N_("Name"), "text"),
+    Column(N_("Role")),
+    Column(N_("Created")),
+    Column(N_("By"), "text"),
+    Column(N_("Disabled")),
 )
 
 if TYPE_CHECKING:
