@@ -208,7 +208,7 @@ def test_protocol_check_warns_when_a_language_is_incomplete(study, tmp_path):
     lines = err.splitlines()
     assert lines[0].startswith(f"warning: {path}: the de translations are incomplete: ")
     assert lines[1] == (
-        f"warning: {path}: the fr translations are incomplete: 1 names have none: visits.HBV.name"
+        f"warning: {path}: the fr translations are incomplete: 1 name has none: visits.HBV.name"
     )
 
 
@@ -277,3 +277,171 @@ def test_a_site_file_names_a_language_visitplan_speaks(tmp_path):
         loads_site(text.replace('language = "fr"', 'language = "br"'))
     assert "site.language 'br': must be one of: en, fr" in str(info.value)
     assert loads_site(text.replace('language = "fr"\n', "")).language == "en"
+
+
+# -- tables, charts and the schedule of activities in French ---------------------------------
+
+
+def wide(*args: str) -> str:
+    return ok(*args, env={"COLUMNS": "200"})
+
+
+def test_a_participants_table_reads_in_french(roster):
+    out = wide("--lang", "fr", "show", "1002", "--db", str(roster), "--today", TODAY)
+    lines = out.splitlines()
+    assert lines[0] == "NCT05124925 participant 1002 : jour 1 2026-11-09"
+    header = lines[2].split("┃")
+    assert [h.strip() for h in header[1:-1]] == [
+        "Code", "Visite", "Cible", "Fenêtre", "Jour", "Statut", "Type",
+    ]  # fmt: skip
+    d1 = next(line for line in lines if "│ D1 " in line)
+    # The visit's name and status in French, its target in the locale's form, the window ISO.
+    assert "Inclusion et 1re administration" in d1 and "lun. 9 nov. 2026" in d1
+    assert "2026-10-06..2026-11-09" in d1 and "en retard" not in d1 and "prévue" in d1
+    assert "sélection" in next(line for line in lines if "│ SCR " in line)  # its kind
+    assert "Jalons (dates qui ne sont pas des visites)" in out
+    assert "Fin de la contraception hautement efficace" in out
+    assert "? provisoire : la date attend un événement" in out
+    assert "D1: en retard: la date limite 2026-11-09 est passée" in out  # a finding's line
+    english = wide("--lang", "en", "show", "1002", "--db", str(roster), "--today", TODAY)
+    assert "Baseline and dose 1" in english and "2026-11-09 Mon" in english
+    for word in ("Cible", "prévue", "lun.", "Jalons"):
+        assert word not in english
+
+
+def test_the_daily_lists_read_in_french(roster):
+    db = ["--db", str(roster)]
+    due = wide("--lang", "fr", "due", "--days", "30", *db, "--today", TODAY)
+    assert due.splitlines()[0] == "À venir à partir du 2026-12-15 sur 30 jours (2 visites)"
+    assert "Participant ┃ Visite ┃ Nom" in due and "Rendez-vous" in due
+    assert "3e administration" in due and "mar. 29 déc. 2026" in due
+    late = wide("--lang", "fr", "deviations", *db, "--today", TODAY)
+    assert late.splitlines()[0].startswith("Déviations au 2026-12-15 (")
+    assert "hors fenêtre" in late and "en retard" in late and "Quoi" in late
+    assert "out-of-window" not in late and "overdue" not in late
+    assert wide("--lang", "fr", "overdue", *db, "--today", TODAY).startswith("En retard au ")
+    history = wide("--lang", "fr", "history", "1001", *db, "--today", TODAY)
+    assert history.splitlines()[0] == "Historique de 1001 (heures : Europe/Paris)"
+    assert "Utilisateur" in history and "Motif" in history
+
+
+def test_the_agenda_reads_in_french(roster):
+    out = wide("--lang", "fr", "agenda", "--db", str(roster), "--from", "2026-12-24", "--to",
+               "2026-12-31", "--propose", "--today", TODAY)  # fmt: skip
+    lines = out.splitlines()
+    assert lines[0] == (
+        "BREST (Europe/Paris, consultations 08:30-17:00, capacité biopsie 2/jour) : "
+        "du 2026-12-24 au 2026-12-31"
+    )
+    assert lines[1].split() == [
+        "Participant",
+        "Visite",
+        "Nom",
+        "État",
+        "Fenêtre",
+        "Jours",
+        "ouverts",
+    ]
+    assert "mar. 29 déc. 2026  charge 1" in lines
+    assert any(
+        line.split()[:5] == ["1001", "W8", "3e", "administration", "prévue"] for line in lines
+    )
+    assert "1 jour avec visites, 0 fermés, 0 en surcapacité" in lines
+    assert "propositions (au plus proche ; rien n'est réservé)" in out
+
+
+def test_the_schedule_of_activities_reads_in_french():
+    fr, en = (wide("--lang", lang, "protocol", "show") for lang in ("fr", "en"))
+    assert fr.splitlines()[0] == "NCT05124925 : calendrier des visites et examens"
+    for text in (
+        "Fin de traitement", "Visite", "Période", "Délai", "sél +35j", "D1 +4sem", "DA +5mois",
+        "q12sem",
+        "sél = date de sélection, DA = dernière administration, q = toutes les ; Jour = jour "
+        "d'étude prévu",
+        "BIOPSY : Biopsie des glandes salivaires accessoires",
+        "EOT : jamais avant la dernière administration + 21 jours",
+        "FU : se répète toutes les 12 semaines à partir de la première, jusqu'à +24 mois",
+        "DOSE : ianalumab 300 mg s.c. en 2 injections de 150 mg/1 mL (seringue préremplie)",
+        "(X) HBV : seulement pour les participants avec l'indicateur hbcab_positive",
+    ):  # fmt: skip
+        assert text in fr, text
+    for text in ("scr +35d", "D1 +4w", "LD +5mo", "q12w", "repeats every 12 weeks",
+                 "never before last dose + 21 days", "End of treatment"):  # fmt: skip
+        assert text in en and text not in fr, text
+
+
+def test_charts_are_labelled_in_french(roster, tmp_path):
+    # SVG keeps its texts as text (svg.fonttype none): the labels can be read back.
+    for lang in ("fr", "en"):
+        ok("--lang", lang, "chart", "timeline", "--db", str(roster), "--today", TODAY,
+           "-o", str(tmp_path / f"t-{lang}.svg"))  # fmt: skip
+        load = str(tmp_path / f"l-{lang}.svg")
+        ok("--lang", lang, "chart", "load", "--db", str(roster), "--from", "2026-11-01",
+           "--to", "2027-01-31", "--today", TODAY, "-o", load)  # fmt: skip
+    timeline = (tmp_path / "t-fr.svg").read_text(encoding="utf-8")
+    assert "Visites par participant : fenêtre (barre), cible (|), réalisée (o)" in timeline
+    assert "Visits per participant" not in timeline
+    load = (tmp_path / "l-fr.svg").read_text(encoding="utf-8")
+    assert "Charge de BREST par jour, du 2026-11-01 au 2027-01-31" in load
+    assert "biopsie" in load and "biopsy" not in load
+    assert "Visits per participant" in (tmp_path / "t-en.svg").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", ["due", "overdue", "deviations", "agenda"])
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_the_daily_lists_machine_formats_never_change(roster, command, fmt):
+    args = [command, "--format", fmt, "--db", str(roster), "--today", TODAY]
+    if command == "agenda":
+        args += ["--from", "2026-12-01", "--to", "2027-01-31", "--propose"]
+    fr, en = (ok("--lang", lang, *args) for lang in ("fr", "en"))
+    assert fr == en
+    # English words, French nowhere: visit names, states, kinds of finding and their messages.
+    assert "administration" not in fr and "prévue" not in fr and "en retard" not in fr
+    assert ("Dose 3" in fr) if command in ("due", "agenda") else ("overdue" in fr)
+
+
+# -- a third language is a catalog, not code ------------------------------------------------
+
+GERMAN = """msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=UTF-8\\n"
+"Language: de\\n"
+
+msgid "Window"
+msgstr "Zeitfenster"
+
+msgid "{study}: schedule of activities"
+msgstr "{study}: Visitenplan"
+"""
+
+
+def test_a_third_language_is_only_a_catalog(tmp_path):
+    """A copy of the package with one more folder, locale/de/LC_MESSAGES with a .po compiled
+    by Babel, speaks German: --lang accepts it and the texts it has read in German (the rest
+    in English)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    package = tmp_path / "visitplan"
+    shutil.copytree(Path(visitplan.__file__).parent, package)
+    folder = package / "locale" / "de" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "visitplan.po").write_text(GERMAN, encoding="utf-8")
+    with (folder / "visitplan.po").open("rb") as po, (folder / "visitplan.mo").open("wb") as mo:
+        write_mo(mo, read_po(po, locale="de"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "200"}
+    env.pop("VISITPLAN_LANG", None)
+    shown = subprocess.run(
+        [sys.executable, "-m", "visitplan", "--lang", "de", "protocol", "show"],
+        capture_output=True, text=True, env=env, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert shown.splitlines()[0] == "NCT05124925: Visitenplan"
+    assert "│ Zeitfenster " in shown and "│ Epoch " in shown  # untranslated: English
+    # No catalog, no language: the installed package refuses de.
+    code, _out, err = run("--lang", "de", "protocol", "show")
+    assert code == 2 and "'de' is not one of 'en', 'fr'" in err

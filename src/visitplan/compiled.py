@@ -13,8 +13,9 @@ import graphlib
 import attrs
 
 from visitplan import facts
+from visitplan.codes import occurrence_number
 from visitplan.dates import Span, Spans
-from visitplan.errors import ProtocolError
+from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.i18n import _
 from visitplan.model import (
     AnchorKind,
@@ -153,12 +154,13 @@ class _Flagged:
         "merging",
         "milestones",
         "procedures",
+        "protocol",
         "steps",
         "visits",
     )
 
     def __init__(self, compiled: _Compiled, flags: frozenset[str]) -> None:
-        protocol = compiled.protocol
+        protocol = self.protocol = compiled.protocol
         self.visits = tuple(v for v in protocol.visits if _applies(v.condition, flags))
         self.by_code = {v.code: v for v in self.visits}
         self.procedures = {
@@ -206,6 +208,35 @@ class _Flagged:
         self.milestones = tuple(
             (m, m.offset.span()) for m in protocol.milestones if _applies(m.condition, flags)
         )
+
+    def visit_of(self, code: str) -> tuple[Visit, int | None]:
+        """The definition and occurrence number a recorded visit code names (FU2: FU, 2), or a
+        one-line refusal: a code the protocol does not have, or a visit for other flags."""
+        by_code = self.by_code
+        if code in by_code and by_code[code].repeat is None:
+            return by_code[code], None
+        for v in self.visits:
+            n = occurrence_number(code, v.code) if v.repeat else None
+            if n is not None and n > MAX_OCCURRENCES:
+                raise VisitplanError(
+                    "visit",
+                    code,
+                    _("a repeat has at most {MAX_OCCURRENCES} occurrences").format(
+                        MAX_OCCURRENCES=MAX_OCCURRENCES
+                    ),
+                )
+            if n is not None:
+                return v, n
+        known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.visits]
+        missing = [v for v in self.protocol.visits if v.code == code and v not in self.visits]
+        rule = (
+            _("applies only to participants flagged {flag}").format(flag=missing[0].condition)
+            if missing
+            else _("unknown visit code for {study}; known: {known}").format(
+                study=self.protocol.id, known=", ".join(known)
+            )
+        )
+        raise VisitplanError("visit", code, rule)
 
 
 class _Compiled:

@@ -15,7 +15,7 @@ import operator
 import attrs
 import pendulum
 
-from visitplan import facts
+from visitplan import facts, reasons
 from visitplan.codes import occurrence_number
 
 # The per-protocol tables; names the protocol checks and the cache tests read through here.
@@ -153,61 +153,25 @@ class _Planner:
         )
         records: dict[str, Record] = {}
         for r in person.records:
-            self._visit_of(r.code)
+            self.flagged.visit_of(r.code)
             if r.date is not None and r.date < person.screening:
                 raise VisitplanError(
                     f"{r.code}.date",
                     r.date.isoformat(),
-                    _(
-                        "is before the screening date {screening}; no visit precedes screening"
-                    ).format(screening=person.screening),
+                    reasons.before_screening(person.screening),
                 )
             future = self.today is not None and r.date is not None and r.date > self.today
             if r.status is Status.DONE and future:
-                assert r.date is not None
+                assert r.date is not None and self.today is not None
                 raise VisitplanError(
-                    f"{r.code}.date",
-                    r.date.isoformat(),
-                    _("is after today ({today}); only a visit that happened is done").format(
-                        today=self.today
-                    ),
+                    f"{r.code}.date", r.date.isoformat(), reasons.after_today(self.today)
                 )
             records[r.code] = r
         return records
 
     def _is_dose(self, code: str) -> bool:
-        visit, _ = self._visit_of(code)
+        visit, _n = self.flagged.visit_of(code)
         return visit.code in self.compiled.dosing
-
-    def _visit_of(self, code: str) -> tuple[Visit, int | None]:
-        """The definition and occurrence number a recorded code refers to."""
-        by_code = self.flagged.by_code
-        if code in by_code and by_code[code].repeat is None:
-            return by_code[code], None
-        for v in self.flagged.visits:
-            n = self._occurrence_of(v, code) if v.repeat else None
-            if n is not None and n > MAX_OCCURRENCES:
-                raise VisitplanError(
-                    "visit",
-                    code,
-                    _("a repeat has at most {MAX_OCCURRENCES} occurrences").format(
-                        MAX_OCCURRENCES=MAX_OCCURRENCES
-                    ),
-                )
-            if n is not None:
-                return v, n
-        known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.flagged.visits]
-        missing = [
-            v for v in self.protocol.visits if v.code == code and v not in self.flagged.visits
-        ]
-        rule = (
-            _("applies only to participants flagged {flag}").format(flag=missing[0].condition)
-            if missing
-            else _("unknown visit code for {study}; known: {known}").format(
-                study=self.protocol.id, known=", ".join(known)
-            )
-        )
-        raise VisitplanError("visit", code, rule)
 
     # -- planning --------------------------------------------------------------------------
     def run(self) -> Schedule:
@@ -464,7 +428,7 @@ class _Planner:
         no_dose = self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE
         records = self.records
         last_recorded = (
-            max((n for c in records if (n := self._occurrence_of(v, c)) is not None), default=0)
+            max((n for c in records if (n := occurrence_number(c, v.code)) is not None), default=0)
             if records
             else 0
         )
@@ -512,9 +476,7 @@ class _Planner:
                 raise ProtocolError(
                     fields.repeat,
                     str(rep.every),
-                    _("does not end within {MAX_OCCURRENCES} occurrences").format(
-                        MAX_OCCURRENCES=MAX_OCCURRENCES
-                    ),
+                    reasons.no_end(MAX_OCCURRENCES),
                 )
             pv = self._plan(v, occ, copied, anchor, n, dates)
             planned.append(pv)
@@ -524,10 +486,7 @@ class _Planner:
                 self._unplanned(occ.code, why)
             elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
                 self._unplanned(
-                    occ.code,
-                    _("done {day}, after {visit} ({stop})").format(
-                        day=pv.actual, visit=rep.stop_visit, stop=stop_done
-                    ),
+                    occ.code, reasons.done_after_stop(pv.actual, rep.stop_visit, stop_done)
                 )
         return planned  # not reached: the loop returns or raises at MAX_OCCURRENCES + 1
 
@@ -541,25 +500,9 @@ class _Planner:
         stop_visit: pendulum.Date | None,
     ) -> str:
         """Why occurrence ``k`` (from 0) of repeat ``v``, at ``target``, is not in the plan."""
-        rep = v.repeat
-        assert rep is not None
         if self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE:
             return self._no_dose
-        if rep.count is not None and k >= rep.count:
-            return ngettext(
-                "the protocol plans {n} occurrence", "the protocol plans {n} occurrences", rep.count
-            ).format(n=rep.count)
-        if limit is not None and target > limit:
-            return _("its target {target} is after {anchor} + {until} ({limit})").format(
-                target=target, anchor=v.anchor, until=rep.until, limit=limit
-            )
-        if stop_event is not None and target > stop_event:
-            return _("its target {target} is after {event} on {day}").format(
-                target=target, event=rep.stop_event, day=stop_event
-            )
-        return _("its target {target} is on or after {visit} ({day})").format(
-            target=target, visit=rep.stop_visit, day=stop_visit
-        )
+        return reasons.ended(v, k, target, limit, stop_event, stop_visit)
 
     def _unplanned(self, code: str, why: str) -> None:
         self.findings.append(
@@ -636,9 +579,7 @@ class _Planner:
                 raise ProtocolError(
                     fields.repeat,
                     str(rep.every),
-                    _("does not end within {MAX_OCCURRENCES} occurrences").format(
-                        MAX_OCCURRENCES=MAX_OCCURRENCES
-                    ),
+                    reasons.no_end(MAX_OCCURRENCES),
                 )
             if n > len(known):
                 known = self.compiled.repeat(v, min(2 * n, MAX_OCCURRENCES))
@@ -666,20 +607,12 @@ class _Planner:
                 self._unplanned(occ.code, why)
             elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
                 self._unplanned(
-                    occ.code,
-                    _("done {day}, after {visit} ({stop})").format(
-                        day=pv.actual, visit=rep.stop_visit, stop=stop_done
-                    ),
+                    occ.code, reasons.done_after_stop(pv.actual, rep.stop_visit, stop_done)
                 )
             if pv.actual is not None and pv.actual > base:
                 base, from_anchor, k = pv.actual, False, 1
             else:
                 k += 1
-
-    @staticmethod
-    def _occurrence_of(v: Visit, code: str) -> int | None:
-        """The occurrence number ``code`` names (FU2 -> 2); None unless written canonically."""
-        return occurrence_number(code, v.code)
 
     def _apply_record(
         self,
@@ -742,9 +675,7 @@ class _Planner:
                 raise VisitplanError(
                     f"{code}.date",
                     day.isoformat(),
-                    _(
-                        "must be between {earliest} and {latest} (the strict window of {name})"
-                    ).format(earliest=earliest, latest=latest, name=v.name_in(language())),
+                    reasons.outside_strict_window(earliest, latest, v.name_in(language())),
                 )
             self.findings.append(
                 Finding(
@@ -810,15 +741,7 @@ class _Planner:
                     Finding(
                         FindingKind.DOSE_GAP,
                         code,
-                        _(
-                            "dose on {after} is {days} days after the previous one ({before}); "
-                            "the minimum is {min_dose_gap}"
-                        ).format(
-                            after=after,
-                            days=days,
-                            before=before,
-                            min_dose_gap=self.protocol.rules.min_dose_gap,
-                        ),
+                        reasons.dose_gap(after, before, days, self.protocol.rules.min_dose_gap),
                     )
                 )
 

@@ -213,9 +213,11 @@ def _print_agenda(
     closed = sum(1 for d in days if d.closed)
     over = sum(1 for d in days if d.over)
     rebook = sum(1 for d in days for e in d.entries if e.problems)
-    summary = _("{days} days with visits, {closed} closed, {over} over capacity").format(
-        days=len(days), closed=closed, over=over
-    )
+    summary = ngettext(
+        "{days} day with visits, {closed} closed, {over} over capacity",
+        "{days} days with visits, {closed} closed, {over} over capacity",
+        len(days),
+    ).format(days=len(days), closed=closed, over=over)
     if rebook:
         summary += ngettext(
             ", {n} appointment to re-book", ", {n} appointments to re-book", rebook

@@ -92,4 +92,4 @@ def chart(
             raise VisitplanError("--from/--to", None, _("the load chart needs both days"))
         data = load_chart(site, schedules, held, start, end, by=by, fmt=fmt)
     atomic_write(output, data)
-    click.echo(f"wrote {output} ({len(data)} bytes)")
+    click.echo(_("wrote {file} ({n} bytes)").format(file=output, n=len(data)))

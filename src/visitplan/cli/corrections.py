@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import click
 
 from visitplan.cli.common import parse_date_option
-from visitplan.cli.roster import _open, finding_text, roster_options, user_option
+from visitplan.cli.render import finding_line
+from visitplan.cli.roster import _open, roster_options, user_option
 from visitplan.i18n import _
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def _correct(roster: Roster, c: _Correction) -> str:
             raise VisitplanError("correct", visit, _("give the right --date, --status or --time"))
         schedule = roster.correct(code, visit, date=day, status=status, time=time, reason=reason)
         v = schedule.visit(visit)
-        findings = [f"\n! {finding_text(f)}" for f in schedule.findings if f.visit == visit]
+        findings = [f"\n! {finding_line(f)}" for f in schedule.findings if f.visit == visit]
         shown = _(v.status.value) + (f" {v.actual}" if v.actual else "")
         done = _("corrected {code} {visit}: {state}").format(code=code, visit=visit, state=shown)
         return done + "".join(findings)

@@ -321,7 +321,7 @@ def _write(files: list[tuple[Path, Iterable[bytes]]], stdout: Iterable[bytes] | 
     if whole is not None:
         click.echo(whole, nl=False)
     for path in written:
-        click.echo(f"wrote {path}", err=True)
+        click.echo(_("wrote {file}").format(file=path), err=True)
 
 
 def _stream(path: Path, data: bytes) -> None:
@@ -420,7 +420,7 @@ def _from_roster(
     if whole is not None:
         click.echo(whole, nl=False)
     for path in staging.written:
-        click.echo(f"wrote {path}", err=True)
+        click.echo(_("wrote {file}").format(file=path), err=True)
 
 
 def _each_file(
@@ -438,7 +438,7 @@ def _each_file(
 
 
 def _note(message: str) -> None:
-    click.echo(f"note: {message}", err=True)
+    click.echo(_("note: {message}").format(message=message), err=True)
 
 
 def _db_appointments(

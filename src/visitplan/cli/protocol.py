@@ -52,9 +52,12 @@ def check(file: str) -> None:
     for lang, fields in translation_gaps(study).items():
         # Not an error: those names read in the protocol's own language.
         click.echo(
-            _(
+            ngettext(
+                "warning: {file}: the {lang} translations are incomplete: {n} name has "
+                "none: {fields}",
                 "warning: {file}: the {lang} translations are incomplete: {n} names have "
-                "none: {fields}"
+                "none: {fields}",
+                len(fields),
             ).format(file=file, lang=lang, n=len(fields), fields=", ".join(fields)),
             err=True,
         )

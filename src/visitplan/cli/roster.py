@@ -27,7 +27,6 @@ from visitplan.i18n import N_, _, ngettext
 if TYPE_CHECKING:
     import pendulum
 
-    from visitplan.schedule import Finding, PlannedVisit
     from visitplan.store import Deviation, Roster
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -266,12 +265,12 @@ def record(
             v = schedule.visit(visit)
             click.echo(
                 _("recorded {code} {visit}: {state}").format(
-                    code=code, visit=visit, state=_visit_state(v)
+                    code=code, visit=visit, state=visit_state(v.status, v.actual)
                 )
             )
             for f in schedule.findings:
                 if f.visit == visit:
-                    click.echo(f"! {printable(finding_text(f))}")
+                    click.echo(f"! {printable(finding_line(f))}")
         elif unscheduled:
             u = roster.record_unscheduled(code, when, time=time, reason=reason)
             click.echo(
@@ -787,15 +786,6 @@ def _appointment(value: BookedJson | None) -> str:
         return ""
     flag = " !" if value.get("problems") else ""
     return f"{value['date']} {value['time'] or ''}".strip() + flag
-
-
-def _visit_state(v: PlannedVisit) -> str:
-    return visit_state(v.status, v.actual)
-
-
-def finding_text(f: Finding) -> str:
-    """A finding as a line: ``W4: out-of-window: done ...``, its kind in the current language."""
-    return finding_line(f)
 
 
 def _iso(day: pendulum.Date | None) -> str | None:
