@@ -652,10 +652,7 @@ class _Planner:
                 )
             return VisitStatus.PLANNED, None, None
         if record.status is Status.MISSED:
-            note = f": {record.reason}" if record.reason else ""
-            self.findings.append(
-                Finding(FindingKind.MISSED, code, _("recorded as missed{note}").format(note=note))
-            )
+            self.findings.append(Finding(FindingKind.MISSED, code, reasons.missed(record.reason)))
             return VisitStatus.MISSED, None, record.reason
         if record.status is Status.CANCELLED:
             return VisitStatus.CANCELLED, None, record.reason

@@ -46,6 +46,13 @@ def dose_gap(after: pendulum.Date, before: pendulum.Date, days: int, min_dose_ga
     ).format(after=after, days=days, before=before, min_dose_gap=min_dose_gap)
 
 
+def missed(reason: str | None) -> str:
+    """A visit recorded as missed, with the reason recorded if any."""
+    if reason:
+        return _("recorded as missed: {reason}").format(reason=reason)
+    return _("recorded as missed")
+
+
 def done_after_stop(day: pendulum.Date, visit: str | None, stop: pendulum.Date) -> str:
     """An occurrence done after the visit that ends its repeat."""
     return _("done {day}, after {visit} ({stop})").format(day=day, visit=visit, stop=stop)

@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from visitplan.cli.common import machine_format, parse_date_option, protocol_option
+from visitplan.cli.common import (
+    excel_option,
+    machine_format,
+    parse_date_option,
+    protocol_option,
+    wants_excel,
+)
 from visitplan.cli.render import Cell, Column
 from visitplan.cli.sitectx import db_option, roster_option, site_option
 from visitplan.i18n import N_, _, ngettext
@@ -56,6 +62,7 @@ if TYPE_CHECKING:
     help="table (for a terminal), csv (a row a visit) or json (docs/site-calendar.md).",
     callback=machine_format,
 )
+@excel_option
 def agenda(
     protocol_spec: str,
     site_spec: str | None,
@@ -108,7 +115,8 @@ def agenda(
     elif fmt == "csv":
         from visitplan.csvfile import to_csv
 
-        click.echo(to_csv(AGENDA_CSV_COLUMNS, _agenda_rows(site, days, proposals)), nl=False)
+        rows = _agenda_rows(site, days, proposals)
+        click.echo(to_csv(AGENDA_CSV_COLUMNS, rows, excel=wants_excel(protocol)), nl=False)
     else:
         from visitplan.i18n import language
 
@@ -178,7 +186,7 @@ def _print_agenda(
     proposals: list[Proposal] | None,
     names: dict[tuple[str, str], str],
 ) -> None:
-    from visitplan.cli.render import Line, day_text, make_console, print_rows, print_text
+    from visitplan.cli.render import Line, day_heading, make_console, print_rows, print_text
 
     console = make_console()
     heading = _("{site} ({zone}, clinic {hours}, capacity {limits}): {start} to {end}").format(
@@ -198,7 +206,7 @@ def _print_agenda(
         if d.over:
             flags.append(_("OVER CAPACITY ({what})").format(what="; ".join(d.over)))
         load = _("load {n}").format(n=d.total)
-        items.append(Line(f"{day_text(d.day)}  {load}  {'  '.join(flags)}".rstrip()))
+        items.append(Line(f"{day_heading(d.day)}  {load}  {'  '.join(flags)}".rstrip()))
         for e in d.entries:
             shown = ", ".join(a.isoformat() for a in e.alternatives[:3])
             if not shown and d.closed and e.state in ("planned", "tentative"):

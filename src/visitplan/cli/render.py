@@ -77,10 +77,18 @@ def _in_language(columns: Sequence[Column]) -> list[Column]:
 
 
 def day_text(day: pendulum.Date, tentative: bool = False) -> str:
-    """A date with its weekday, as a person reads it in the current language: ``2026-11-05
-    Thu`` in English, ``jeu. 5 nov. 2026`` in French (Babel); ``?`` after a tentative one."""
-    shown = f"{day} {day.format('ddd')}" if language() == DEFAULT else human_date(day)
-    return shown + ("?" if tentative else "")
+    """A date in a table: ISO (the form users type, as in the windows) and its weekday in the
+    current language, ``2026-11-05 Thu``, ``2026-11-05 jeu.`` (Babel); ``?`` when tentative."""
+    from babel.dates import format_date
+
+    weekday = format_date(day, "EEE", locale=language())
+    return f"{day} {weekday}" + ("?" if tentative else "")
+
+
+def day_heading(day: pendulum.Date) -> str:
+    """A date heading a day's lines (the agenda): ``2026-11-05 Thu`` in English (as users
+    type dates), the locale's own form elsewhere, ``jeu. 5 nov. 2026``."""
+    return day_text(day) if language() == DEFAULT else human_date(day)
 
 
 class Line(NamedTuple):
@@ -378,7 +386,9 @@ def visit_state(status: VisitStatus, actual: pendulum.Date | None) -> str:
 def finding_line(f: Finding) -> str:
     """A finding as a line: ``W4: out-of-window: done ...``, its kind in the current language
     (its message is already in it)."""
-    return f"{f.visit}: {_(f.kind.value)}: {f.message}"
+    return _("{visit}: {kind}: {message}").format(
+        visit=f.visit, kind=_(f.kind.value), message=f.message
+    )
 
 
 def _status_style(status: VisitStatus) -> str:

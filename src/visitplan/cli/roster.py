@@ -16,10 +16,13 @@ import click
 
 from visitplan.cli.common import (
     error_line,
+    excel_option,
+    format_choice,
     load_protocol,
     machine_format,
     parse_date_option,
     protocol_option,
+    wants_excel,
 )
 from visitplan.cli.render import Column, day_text, finding_line, visit_state
 from visitplan.i18n import N_, _, ngettext
@@ -27,6 +30,7 @@ from visitplan.i18n import N_, _, ngettext
 if TYPE_CHECKING:
     import pendulum
 
+    from visitplan.model import Protocol
     from visitplan.store import Deviation, Roster
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -125,17 +129,15 @@ format_option = click.option(
     show_default=True,
     callback=machine_format,
 )
+
+
 #: ``--format`` of the daily lists (due, overdue, deviations, show, history): a terminal table,
 #: CSV (formula-safe) or JSON, with ISO dates and English keys (docs/roster.md).
-list_format_option = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="table (for a terminal), csv or json (for scripts; columns in docs/roster.md).",
-    callback=machine_format,
-)
+def list_format_option(fn: F) -> F:
+    return excel_option(format_choice("table", "csv", "json", help=_LIST_FORMATS)(fn))
+
+
+_LIST_FORMATS = "table (for a terminal), csv or json (for scripts; columns in docs/roster.md)."
 
 
 def _open(
@@ -396,7 +398,7 @@ def show(
     if fmt == "csv":
         from visitplan.export.tabular import to_csv
 
-        click.echo(to_csv([schedule]), nl=False)
+        click.echo(to_csv([schedule], excel=wants_excel(roster.protocol)), nl=False)
         return
     from visitplan.cli.render import make_console, print_schedule, print_text
 
@@ -486,7 +488,7 @@ def due(
         _echo_json({"today": day.isoformat(), "days": days, "due": rows})
         return
     if fmt == "csv":
-        _echo_csv(DUE_CSV_COLUMNS, [_due_csv_row(r) for r in rows])
+        _echo_csv(DUE_CSV_COLUMNS, [_due_csv_row(r) for r in rows], roster.protocol)
         return
     from visitplan.cli.render import make_console, print_table, print_text
     from visitplan.i18n import language
@@ -564,7 +566,8 @@ def overdue(
     with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
         found = roster.overdue(day)
-    _print_deviations(_("Overdue on {day}").format(day=day), day, found, fmt, "overdue")
+    title = _("Overdue on {day}").format(day=day)
+    _print_deviations(title, day, found, fmt, "overdue", roster.protocol)
 
 
 @click.command()
@@ -582,7 +585,8 @@ def deviations(
         found = roster.deviations(day) + appointment_deviations(roster, day)
     found.sort(key=lambda d: (d.planned.date if d.planned else day, d.participant, d.visit,
                               d.kind.value))  # fmt: skip
-    _print_deviations(_("Deviations on {day}").format(day=day), day, found, fmt, "deviations")
+    title = _("Deviations on {day}").format(day=day)
+    _print_deviations(title, day, found, fmt, "deviations", roster.protocol)
 
 
 @click.command()
@@ -618,7 +622,7 @@ def history(
         return
     if fmt == "csv":
         # The JSON's fields, in the order of HISTORY_CSV_COLUMNS.
-        _echo_csv(HISTORY_CSV_COLUMNS, [list(r.values()) for r in rows])
+        _echo_csv(HISTORY_CSV_COLUMNS, [list(r.values()) for r in rows], roster.protocol)
         return
     from visitplan.cli.render import print_table
 
@@ -720,7 +724,7 @@ def import_(
 
 
 def _print_deviations(
-    title: str, day: pendulum.Date, found: list[Deviation], fmt: str, key: str
+    title: str, day: pendulum.Date, found: list[Deviation], fmt: str, key: str, study: Protocol
 ) -> None:
     rows: list[FindingRow] = [
         {
@@ -741,7 +745,7 @@ def _print_deviations(
         return
     if fmt == "csv":
         # The JSON's fields, in the order of DEVIATION_CSV_COLUMNS.
-        _echo_csv(DEVIATION_CSV_COLUMNS, [list(r.values()) for r in rows])
+        _echo_csv(DEVIATION_CSV_COLUMNS, [list(r.values()) for r in rows], study)
         return
     from visitplan.cli.render import print_table
 
@@ -775,10 +779,10 @@ DEVIATION_CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def _echo_csv(header: tuple[str, ...], rows: list[list[object]]) -> None:
+def _echo_csv(header: tuple[str, ...], rows: list[list[object]], study: Protocol) -> None:
     from visitplan.csvfile import to_csv
 
-    click.echo(to_csv(header, rows), nl=False)
+    click.echo(to_csv(header, rows, excel=wants_excel(study)), nl=False)
 
 
 def _appointment(value: BookedJson | None) -> str:
