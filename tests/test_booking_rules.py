@@ -74,7 +74,7 @@ def test_agenda_flags_the_appointment_left_outside_its_window(rp1):
     )
     lines = out.splitlines()
     w4 = lines.index(next(line for line in lines if " W4 " in line))
-    assert "09:30 booked  window 2027-02-19..2027-02-25" in lines[w4]
+    assert lines[w4].split()[-3:] == ["09:30", "booked", "2027-02-19..2027-02-25"]
     assert lines[w4 + 1] == f"      ! re-book: {WINDOW_RULE}"
     assert lines[-1] == "1 days with visits, 0 closed, 0 over capacity, 1 appointment to re-book"
 
@@ -164,12 +164,12 @@ def test_propose_never_proposes_a_day_before_today(tmp_path: Path):
         "2028-07-19",
     )
     proposals = out.split("proposals (nearest; nothing booked): ")[1].splitlines()
-    assert proposals == [
+    assert [" ".join(line.split()) for line in proposals] == [
         "3 of 5 visits need another day",
-        "    P1       W4    2028-07-03 -> no day with room in window  "
-        "(its window closed on 2028-07-06)",
-        "    P2       W4    2028-07-18 -> 2028-07-19  (2028-07-18 is past)",
-        "    P2       W8    2028-08-15 -> 2028-08-14  (public holiday: Assumption Day)",
+        "Participant Visit Target Proposed Why",
+        "P1 W4 2028-07-03 no day with room in window its window closed on 2028-07-06",
+        "P2 W4 2028-07-18 2028-07-19 2028-07-18 is past",
+        "P2 W8 2028-08-15 2028-08-14 public holiday: Assumption Day",
     ]
     # What is proposed, book takes (on a day to come).
     invoke(db, "book", "P2", "W4", "2028-07-19", "09:00", "--today", "2028-07-19")

@@ -17,7 +17,7 @@ STAMP = ["--dtstamp", "2026-01-01T00:00:00Z"]
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
     cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "visitplan"]
-    env = {**os.environ, "COLUMNS": "120"}
+    env = {**{k: v for k, v in os.environ.items() if k != "VISITPLAN_DB"}, "COLUMNS": "120"}
     return subprocess.run([*cmd, *args], capture_output=True, env=env, timeout=60, cwd=cwd)
 
 
@@ -82,7 +82,11 @@ def test_roster_site_calendar_and_per_participant_files(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "error: --participant/--screening 'missing': give both, or a --roster FILE"),
+        (
+            [],
+            "error: --participant/--screening 'missing': give both, or a --roster FILE, or a "
+            "roster database (--db or VISITPLAN_DB)",
+        ),
         # An appointment is checked as `visitplan book` checks a booking, with its messages
         # (the DST refusal itself: tests/test_booking_rules.py, on a site open on Sundays).
         (

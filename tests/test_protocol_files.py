@@ -26,9 +26,9 @@ EXAMPLE = HERE.parent / "docs" / "examples" / "weekly-oncology.toml"
 BIN = Path(sys.executable).with_name("visitplan")
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, columns: int = 160) -> subprocess.CompletedProcess[str]:
     cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "visitplan"]
-    env = {**os.environ, "COLUMNS": "160"}
+    env = {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -213,7 +213,8 @@ def test_weekly_oncology_cycle_restarts_from_actual_cycle_day1():
 
 
 def test_show_prints_the_schedule_of_activities_grid():
-    r = run("protocol", "show", str(EXAMPLE))
+    # Visits as columns when they fit side by side (this protocol needs over 200 columns).
+    r = run("protocol", "show", str(EXAMPLE), columns=240)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     header = next(line for line in lines if "SCR" in line and "C1D1" in line)

@@ -325,10 +325,13 @@ def test_cdisc_sv_from_db_with_unscheduled_and_study_days(tmp_path: Path) -> Non
     # Exactly one source of participants.
     both = run(db, "cdisc", "sv", "--roster", str(tmp_path / "x.csv"), today=today)
     assert both.exit_code == 2
-    assert both.stderr == "error: --roster/--db 'both': give exactly one of them\n"
+    assert both.stderr == f"error: --db '{db}': give exactly one of --roster and --db\n"
     neither = CliRunner().invoke(cli, ["cdisc", "sv"])
     assert neither.exit_code == 2
-    assert neither.stderr == "error: --roster/--db 'neither': give exactly one of them\n"
+    assert neither.stderr == (
+        "error: --roster/--db 'neither': give a --roster FILE or a roster database "
+        "(--db or VISITPLAN_DB)\n"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ inside the commands so that ``visitplan --help`` starts fast.
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -58,6 +57,7 @@ for _module, _name in COMMANDS:
     cli.add_lazy(_name, _module)
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the ``visitplan`` script."""
-    return cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="visitplan")
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``visitplan`` script; it always ends with :exc:`SystemExit` (the
+    exit code)."""
+    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="visitplan")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from visitplan.cli.common import parse_date_option, protocol_option
+from visitplan.cli.render import Cell, Column
 from visitplan.cli.sitectx import db_option, roster_option, site_option
+
+if TYPE_CHECKING:
+    import pendulum
+
+    from visitplan.booking import AgendaDay, AgendaEntry, Proposal
+    from visitplan.site import MovePolicy, SiteCalendar
 
 
 @click.command()
@@ -39,17 +46,26 @@ from visitplan.cli.sitectx import db_option, roster_option, site_option
     type=click.Choice(["nearest", "nearest-earlier", "nearest-later"]),
     help="How --propose picks a day off the target; default: the site's policy.",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="table (for a terminal), csv (a row a visit) or json (docs/site-calendar.md).",
+)
 def agenda(
     protocol_spec: str,
     site_spec: str | None,
     db: str | None,
     roster: str | None,
-    start: Any,
-    end: Any,
+    start: pendulum.Date,
+    end: pendulum.Date,
     bookings: str | None,
-    today: Any,
+    today: pendulum.Date | None,
     propose: bool,
     policy: str | None,
+    fmt: str,
 ) -> None:
     """List the site's days from --from to --to with each participant visit on them.
 
@@ -66,7 +82,7 @@ def agenda(
     from visitplan.booking import agenda as build_agenda
     from visitplan.booking import propose_dates
     from visitplan.cli.sitectx import choose_db, load_site_data
-    from visitplan.errors import VisitplanError, printable
+    from visitplan.errors import VisitplanError
     from visitplan.site import MovePolicy
 
     if end < start:
@@ -76,50 +92,207 @@ def agenda(
         protocol_spec, site_spec, db=store_db, roster=roster, bookings=bookings, today=today
     )
     days = build_agenda(site, schedules, held, start, end)
+    proposals: list[Proposal] | None = None
+    chosen = MovePolicy(policy) if policy else site.policy
+    if propose:
+        now = today if today is not None else pendulum.today(site.timezone).date()
+        proposals = propose_dates(site, schedules, held, chosen, start=start, end=end, today=now)
+    if fmt == "json":
+        from visitplan.cli.common import echo_json
+
+        echo_json(_agenda_dict(site, start, end, days, chosen, proposals))
+    elif fmt == "csv":
+        from visitplan.csvfile import to_csv
+
+        click.echo(to_csv(AGENDA_CSV_COLUMNS, _agenda_rows(site, days, proposals)), nl=False)
+    else:
+        _print_agenda(site, start, end, days, chosen, proposals)
+
+
+#: The columns of ``agenda --format csv``: one row a visit on a day (docs/site-calendar.md).
+AGENDA_CSV_COLUMNS = (
+    "date", "participant", "visit", "name", "state", "time", "earliest", "latest", "closed",
+    "over_capacity", "open_days", "problems", "proposed_day", "proposal_reason",
+)  # fmt: skip
+#: The columns of the agenda's terminal table (a visit a row, under its day's line).
+AGENDA_COLUMNS = (
+    Column("Participant"),
+    Column("Visit"),
+    Column("Name", "text"),
+    Column("State", "words"),
+    Column("Window"),
+    Column("Open days", "words"),
+)
+#: The columns of the proposals of ``agenda --propose``.
+PROPOSAL_COLUMNS = (
+    Column("Participant"),
+    Column("Visit"),
+    Column("Target"),
+    Column("Proposed", "words"),
+    Column("Why", "text"),
+)
+
+
+def _state(site: SiteCalendar, e: AgendaEntry) -> str:
+    """``09:30 booked`` (in the site's zone), or the entry's state."""
+    return f"{_time(site, e)} booked" if e.when else e.state
+
+
+def _time(site: SiteCalendar, e: AgendaEntry) -> str | None:
+    return e.when.in_timezone(site.timezone).strftime("%H:%M") if e.when else None
+
+
+def _limits(site: SiteCalendar) -> str:
     limits = ", ".join(f"{k.value} {n}/day" for k, n in site.capacity.items())
     if site.daily_limit is not None:
         limits += f", all visits {site.daily_limit}/day"
-    click.echo(
-        printable(
-            f"{site.code} ({site.timezone}, clinic {site.hours}, capacity {limits or 'unlimited'}"
-            f"): {start} to {end}"
-        )
+    return limits
+
+
+def _print_agenda(
+    site: SiteCalendar,
+    start: pendulum.Date,
+    end: pendulum.Date,
+    days: list[AgendaDay],
+    policy: MovePolicy,
+    proposals: list[Proposal] | None,
+) -> None:
+    from visitplan.cli.render import Line, make_console, print_rows, print_text
+
+    console = make_console()
+    heading = (
+        f"{site.code} ({site.timezone}, clinic {site.hours}, capacity "
+        f"{_limits(site) or 'unlimited'}): {start} to {end}"
     )
+    print_text(heading, console)
+    items: list[Line | list[Cell]] = []
     for d in days:
         flags = []
         if d.closed:
             flags.append(f"CLOSED ({d.closed})")
         if d.over:
             flags.append(f"OVER CAPACITY ({'; '.join(d.over)})")
-        day_line = f"{d.day} {d.day.format('ddd')}  load {d.total}  {'  '.join(flags)}"
-        click.echo(printable(day_line.rstrip()))
+        items.append(Line(f"{d.day} {d.day.format('ddd')}  load {d.total}  {'  '.join(flags)}"))
         for e in d.entries:
-            state = e.when.strftime("%H:%M") + " booked" if e.when else e.state
-            line = f"    {e.participant:<8} {e.visit:<5} {e.name:<22} {state:<13}"
-            line += f" window {e.earliest}..{e.latest}"
-            if e.alternatives:
-                shown = ", ".join(a.isoformat() for a in e.alternatives[:3])
-                line += f"  open days: {shown}"
-            elif d.closed and e.state in ("planned", "tentative"):
-                line += "  open days: none in window"
-            click.echo(printable(line.rstrip()))
-            for problem in e.problems:
-                click.echo(printable(f"      ! re-book: {problem}"))
+            shown = ", ".join(a.isoformat() for a in e.alternatives[:3])
+            if not shown and d.closed and e.state in ("planned", "tentative"):
+                shown = "none in window"
+            window = f"{e.earliest}..{e.latest}"
+            items.append([e.participant, e.visit, e.name, _state(site, e), window, shown])
+            items += [Line(f"! re-book: {problem}", indent=6) for problem in e.problems]
     closed = sum(1 for d in days if d.closed)
     over = sum(1 for d in days if d.over)
     rebook = sum(1 for d in days for e in d.entries if e.problems)
     summary = f"{len(days)} days with visits, {closed} closed, {over} over capacity"
     plural = "s" if rebook != 1 else ""
-    click.echo(summary + (f", {rebook} appointment{plural} to re-book" if rebook else ""))
-    if propose:
-        chosen = MovePolicy(policy) if policy else site.policy
-        now = today if today is not None else pendulum.today(site.timezone).date()
-        proposals = propose_dates(site, schedules, held, chosen, start=start, end=end, today=now)
-        moved = [p for p in proposals if p.moved]
-        click.echo(f"proposals ({chosen.value}; nothing booked): {len(moved)} of "
-                   f"{len(proposals)} visits need another day")  # fmt: skip
-        for p in moved:
-            day = p.day.isoformat() if p.day else "no day with room in window"
-            click.echo(
-                printable(f"    {p.participant:<8} {p.visit:<5} {p.target} -> {day}  ({p.reason})")
+    summary += f", {rebook} appointment{plural} to re-book" if rebook else ""
+    items.append(Line(summary))
+    print_rows(AGENDA_COLUMNS, items, console)
+    if proposals is None:
+        return
+    moved = [p for p in proposals if p.moved]
+    print_text(
+        f"proposals ({policy.value}; nothing booked): {len(moved)} of "
+        f"{len(proposals)} visits need another day",
+        console,
+    )
+    rows: list[Line | list[Cell]] = [
+        [
+            p.participant,
+            p.visit,
+            p.target.isoformat(),
+            p.day.isoformat() if p.day else "no day with room in window",
+            p.reason,
+        ]
+        for p in moved
+    ]
+    print_rows(PROPOSAL_COLUMNS, rows, console)
+
+
+def _agenda_rows(
+    site: SiteCalendar, days: list[AgendaDay], proposals: list[Proposal] | None
+) -> list[list[object]]:
+    proposed = {(p.participant, p.visit): p for p in proposals or []}
+    rows: list[list[object]] = []
+    for d in days:
+        for e in d.entries:
+            p = proposed.get((e.participant, e.visit))
+            rows.append(
+                [
+                    d.day.isoformat(),
+                    e.participant,
+                    e.visit,
+                    e.name,
+                    e.state,
+                    _time(site, e),
+                    e.earliest.isoformat(),
+                    e.latest.isoformat(),
+                    d.closed,
+                    "; ".join(d.over),
+                    " ".join(a.isoformat() for a in e.alternatives),
+                    "; ".join(e.problems),
+                    p.day.isoformat() if p is not None and p.day else None,
+                    p.reason if p is not None else None,
+                ]
             )
+    return rows
+
+
+def _agenda_dict(
+    site: SiteCalendar,
+    start: pendulum.Date,
+    end: pendulum.Date,
+    days: list[AgendaDay],
+    policy: MovePolicy,
+    proposals: list[Proposal] | None,
+) -> dict[str, object]:
+    return {
+        "site": {
+            "code": site.code,
+            "timezone": site.timezone,
+            "clinic": str(site.hours),
+            "capacity": {k.value: n for k, n in site.capacity.items()},
+            "daily_limit": site.daily_limit,
+        },
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "days": [
+            {
+                "date": d.day.isoformat(),
+                "load": d.total,
+                "closed": d.closed,
+                "over_capacity": list(d.over),
+                "visits": [
+                    {
+                        "participant": e.participant,
+                        "visit": e.visit,
+                        "name": e.name,
+                        "state": e.state,
+                        "time": _time(site, e),
+                        "earliest": e.earliest.isoformat(),
+                        "latest": e.latest.isoformat(),
+                        "open_days": [a.isoformat() for a in e.alternatives],
+                        "problems": list(e.problems),
+                    }
+                    for e in d.entries
+                ],
+            }
+            for d in days
+        ],
+        "policy": policy.value,
+        "proposals": None
+        if proposals is None
+        else [
+            {
+                "participant": p.participant,
+                "visit": p.visit,
+                "target": p.target.isoformat(),
+                "earliest": p.earliest.isoformat(),
+                "latest": p.latest.isoformat(),
+                "day": p.day.isoformat() if p.day else None,
+                "moved": p.moved,
+                "reason": p.reason,
+            }
+            for p in proposals
+        ],
+    }

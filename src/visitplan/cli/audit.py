@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from visitplan.cli.roster import _open, roster_options
+
+if TYPE_CHECKING:
+    import pendulum
 
 
 @click.group()
@@ -21,7 +24,9 @@ def audit() -> None:
     help="A head hash printed by an earlier verify: the trail must still contain it.",
 )
 @roster_options
-def verify(expect: str | None, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def verify(
+    expect: str | None, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float
+) -> None:
     """Check the hash chain of the audit trail, and that replaying it gives exactly the facts
     stored. Exit 0 when intact, 1 naming the first problem found.
 

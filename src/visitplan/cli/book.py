@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from visitplan.cli.common import parse_date_option, protocol_option
 from visitplan.cli.sitectx import db_option, roster_option, site_option
+
+if TYPE_CHECKING:
+    import pendulum
 
 
 @click.command()
@@ -37,7 +40,7 @@ def book(
     db: str | None,
     roster: str | None,
     bookings: str | None,
-    today: Any,
+    today: pendulum.Date | None,
     reason: str | None,
     participant: str,
     visit: str,
@@ -93,11 +96,11 @@ def _book_in_store(
     protocol_spec: str,
     site_spec: str | None,
     db: str,
-    today: Any,
+    today: pendulum.Date | None,
     reason: str | None,
     participant: str,
     visit: str,
-    day: Any,
+    day: pendulum.Date,
     time: str,
 ) -> None:
     """Check the booking against the stored roster and store it, in one write transaction."""

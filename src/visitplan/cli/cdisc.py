@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +14,10 @@ from visitplan.cli.common import (
     parse_date_option,
     protocol_option,
 )
+
+if TYPE_CHECKING:
+    import pendulum
+
 
 _output = click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: stdout)."
@@ -94,7 +98,9 @@ def ta(
 )
 @click.option(
     "--db",
-    help="A roster database (SQLite file or URL): recorded visits, unscheduled visits included.",
+    envvar="VISITPLAN_DB",
+    help="A roster database (SQLite file or URL; env VISITPLAN_DB; default ./visitplan.db when "
+    "it exists and no --roster is given): recorded visits, unscheduled visits included.",
 )
 @click.option(
     "--today",
@@ -107,20 +113,28 @@ def sv(
     protocol_spec: str,
     roster: str | None,
     db: str | None,
-    today: Any,
+    today: pendulum.Date | None,
     fmt: str,
     output: str | None,
 ) -> None:
-    """SDTM SV (subject visits) for every participant of a roster CSV or database."""
+    """SDTM SV (subject visits) for every participant of a roster CSV or database.
+
+    The participants come from --roster, or from the roster database: --db, else
+    $VISITPLAN_DB, else ./visitplan.db when it exists (a --roster typed wins over the last two).
+    """
     import pendulum
 
+    from visitplan.cli.sitectx import choose_db
     from visitplan.engine import plan
     from visitplan.errors import VisitplanError
     from visitplan.export.cdisc import SV_COLUMNS, UnscheduledVisit, sv_rows
 
-    if (roster is None) == (db is None):
+    db = choose_db(db, roster=roster, conflict="give exactly one of --roster and --db")
+    if roster is None and db is None:
         raise VisitplanError(
-            "--roster/--db", "both" if roster else "neither", "give exactly one of them"
+            "--roster/--db",
+            "neither",
+            "give a --roster FILE or a roster database (--db or VISITPLAN_DB)",
         )
     study = load_protocol(protocol_spec)
     extra: list[UnscheduledVisit] = []

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from visitplan.cli.common import parse_date_option, protocol_option
 from visitplan.cli.sitectx import db_option, roster_option, site_option
+
+if TYPE_CHECKING:
+    import pendulum
 
 
 @click.command()
@@ -43,9 +46,9 @@ def chart(
     db: str | None,
     roster: str | None,
     bookings: str | None,
-    start: Any,
-    end: Any,
-    today: Any,
+    start: pendulum.Date | None,
+    end: pendulum.Date | None,
+    today: pendulum.Date | None,
     by: str,
     output: str,
 ) -> None:

@@ -8,11 +8,17 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from visitplan.errors import VisitplanError, one_line
+
+if TYPE_CHECKING:  # for the types only: the CLI imports them when a command runs
+    import pendulum
+
+    from visitplan.model import Protocol
+    from visitplan.participant import Participant
 
 EXIT_USER_ERROR = 2
 #: What every help text says about exit codes (``visitplan --help`` and each command's).
@@ -21,12 +27,17 @@ EXIT_CODES = (
     "2 bad input or a refused change, said in one line on stderr ('error: ...')."
 )
 #: click >= 8.2 raises this for a group run without arguments (older clicks print help).
-_NO_ARGS: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+_NO_ARGS: tuple[type[click.ClickException], ...] = tuple(
+    getattr(click.exceptions, name)
+    for name in ("NoArgsIsHelpError",)
+    if hasattr(click.exceptions, name)
+)
 
 
 class VisitplanGroup(click.Group):
     """A group whose commands are imported on first use, and whose user errors are one line."""
 
+    # Untyped as in click's own signatures: the arguments pass through to click.
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lazy: dict[str, str] = {}
@@ -110,6 +121,7 @@ class _Checked:
     check theirs: a full disk (``> /dev/full``) or a closed pipe raises :class:`_StdoutError`,
     which the CLI reports, instead of a traceback or, for a buffered write, a success."""
 
+    # Untyped: a proxy of a text stream or of its binary buffer, whichever it wraps.
     def __init__(self, stream: Any) -> None:
         self._stream = stream
 
@@ -178,7 +190,16 @@ def emit(data: str | bytes, output: str | None) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
-def parse_date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+def echo_json(doc: object) -> None:
+    """``doc`` as indented JSON on stdout (UTF-8 as it is, not ``\\u`` escapes)."""
+    import json
+
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def parse_date_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> pendulum.Date | None:
     """Click callback: a strict ISO date, with the option's name in the error."""
     if value is None:
         return None
@@ -187,7 +208,7 @@ def parse_date_option(ctx: click.Context, param: click.Parameter, value: str | N
     return parse_date(value, f"--{(param.name or 'date').replace('_', '-')}")
 
 
-def load_protocol(spec: str) -> Any:
+def load_protocol(spec: str) -> Protocol:
     """A built-in protocol name or a protocol file path."""
     from pathlib import Path
 
@@ -216,7 +237,7 @@ protocol_option = click.option(
 )
 
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., object])
 
 
 def facts_options(*, required: bool = True) -> Callable[[_F], _F]:
@@ -277,16 +298,16 @@ def facts_options(*, required: bool = True) -> Callable[[_F], _F]:
 
 
 def participant_from_options(
-    protocol: Any,
+    protocol: Protocol,
     participant: str,
-    screening: Any,
-    day1: Any,
+    screening: pendulum.Date,
+    day1: pendulum.Date | None,
     actuals: tuple[str, ...],
     flags: tuple[str, ...],
     events: tuple[str, ...],
     bcell_counts: tuple[str, ...] = (),
     bcell_baseline: float | None = None,
-) -> Any:
+) -> Participant:
     """A :class:`~visitplan.participant.Participant` from the :func:`facts_options` values."""
     from visitplan.participant import Participant, Record
 
@@ -329,7 +350,7 @@ def pair_option(item: str, option: str, form: str = "NAME=YYYY-MM-DD") -> tuple[
     return key.strip(), value.strip()
 
 
-def _date(text: str, field: str) -> Any:
+def _date(text: str, field: str) -> pendulum.Date:
     from visitplan.dates import parse_date
 
     return parse_date(text, field)

@@ -6,7 +6,7 @@ rulebook; the old value, the new one, the reason and the user are kept in the au
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
@@ -14,6 +14,8 @@ from visitplan.cli.common import parse_date_option
 from visitplan.cli.roster import _open, roster_options, user_option
 
 if TYPE_CHECKING:
+    import pendulum
+
     from visitplan.store import Roster
 
 _UNSCHEDULED = "U"
@@ -58,21 +60,21 @@ def _is_unscheduled(visit: str | None) -> bool:
 def correct(
     code: str,
     visit: str | None,
-    day: Any,
+    day: pendulum.Date | None,
     status: str | None,
     time: str | None,
-    screening: Any,
+    screening: pendulum.Date | None,
     flags: tuple[str, ...],
     no_flags: bool,
     event: str | None,
     bcell: float | None,
     baseline: bool,
-    discontinued: Any,
-    withdrawn: Any,
+    discontinued: pendulum.Date | None,
+    withdrawn: pendulum.Date | None,
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -103,16 +105,16 @@ class _Correction(NamedTuple):
     what: str
     code: str
     visit: str | None
-    day: Any
+    day: pendulum.Date | None
     status: str | None
     time: str | None
-    screening: Any
+    screening: pendulum.Date | None
     flags: tuple[str, ...]
     event: str | None
     bcell: float | None
     baseline: bool
-    discontinued: Any
-    withdrawn: Any
+    discontinued: pendulum.Date | None
+    withdrawn: pendulum.Date | None
     reason: str | None
 
 
@@ -180,14 +182,14 @@ def void(
     appointment: bool,
     event: str | None,
     bcell: bool,
-    day: Any,
+    day: pendulum.Date | None,
     baseline: bool,
     discontinued: bool,
     withdrawn: bool,
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +11,7 @@ from visitplan.cli.common import load_protocol, protocol_option
 
 if TYPE_CHECKING:
     from visitplan.model import Protocol
+    from visitplan.participant import Participant
     from visitplan.schedule import Schedule
 
 
@@ -75,7 +76,7 @@ def _calendar(protocol: Protocol, schedules: list[Schedule], folder: Path, name:
     return to_ical(protocol, schedules, previous=previous)
 
 
-def _plan(protocol: Any, person: Any) -> Any:
+def _plan(protocol: Protocol, person: Participant) -> Schedule:
     """The participant's schedule; a planning error names the participant it is about."""
     from visitplan.engine import plan
     from visitplan.errors import VisitplanError

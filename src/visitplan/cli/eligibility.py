@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from visitplan.cli.common import load_protocol, parse_date_option, protocol_option
+from visitplan.cli.render import Cell, Column
 
 
 @click.command()
@@ -35,13 +36,14 @@ from visitplan.cli.common import load_protocol, parse_date_option, protocol_opti
 def eligibility(
     protocol_spec: str,
     participant: str,
-    screening: Any,
-    day1: Any,
+    screening: pendulum.Date,
+    day1: pendulum.Date | None,
     history_file: str,
     fmt: str,
 ) -> None:
     """Earliest permissible Day 1 under each washout rule, and the rules a Day 1 breaks."""
     from visitplan.eligibility import check, load_history
+    from visitplan.errors import printable
     from visitplan.participant import Participant
 
     protocol = load_protocol(protocol_spec)
@@ -54,39 +56,55 @@ def eligibility(
 
         click.echo(json.dumps(eligibility_dict(report), indent=2, ensure_ascii=False))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
-    from visitplan.cli.render import cell_text
+    from visitplan.cli.render import make_console, print_table, print_text
 
-    console = Console()
-    table = Table(
-        title=cell_text(
-            f"{protocol.id} participant {report.participant}: screening {report.screening}, "
-            f"Day 1 {report.day1} ({report.day1_source})"
-        ),
-        title_justify="left",
-    )
-    for name in ("Rule", "What", "Interval", "Last exposure", "Anchor", "Earliest", "Status"):
-        table.add_column(name, no_wrap=name not in ("What", "Interval", "Anchor"))
+    console = make_console()
+    rows: list[list[Cell]] = []
     for c in report.checks:
-        status = "ok" if c.ok else f"[red]broken[/] ({c.binds} {c.date})"
-        table.add_row(
-            cell_text(c.code),
-            cell_text(c.what or ("-" if c.last_exposure is None else "")),
-            cell_text(c.interval),
-            str(c.last_exposure or "-"),
-            cell_text(f"{c.anchor} ({c.binds})"),
-            str(c.earliest or "-"),
-            status,
+        status = Text("ok")
+        if not c.ok:
+            status = Text.assemble(("broken", "red"), printable(f" ({c.binds} {c.date})"))
+        rows.append(
+            [
+                c.code,
+                c.what or ("-" if c.last_exposure is None else ""),
+                c.interval,
+                str(c.last_exposure or "-"),
+                f"{c.anchor} ({c.binds})",
+                str(c.earliest or "-"),
+                status,
+            ]
         )
-    console.print(table)
+    title = (
+        f"{protocol.id} participant {report.participant}: screening {report.screening}, "
+        f"Day 1 {report.day1} ({report.day1_source})"
+    )
+    print_table(title, ELIGIBILITY_COLUMNS, rows, console)
     binding = f" (binding rule: {report.binding})" if report.binding else " (no rule binds)"
-    console.print(f"Earliest permissible Day 1: {report.earliest_day1}{binding}")
+    print_text(f"Earliest permissible Day 1: {report.earliest_day1}{binding}", console)
     if not report.within_window:
-        console.print("[red]! no permissible Day 1 is left in the run-in of this screening[/]")
+        print_text(
+            Text("! no permissible Day 1 is left in the run-in of this screening", "red"), console
+        )
     for c in report.checks:
         if c.requirement and c.last_exposure is not None:
-            console.print(cell_text(f"{c.code}: also requires {c.requirement}"))
+            print_text(f"{c.code}: also requires {c.requirement}", console)
     if not report.ok:
-        console.print(f"[red]! {len(report.broken)} rule(s) broken[/]")
+        print_text(Text(f"! {len(report.broken)} rule(s) broken", "red"), console)
+
+
+#: The terminal table of ``eligibility``.
+ELIGIBILITY_COLUMNS = (
+    Column("Rule"),
+    Column("What", "text"),
+    Column("Interval", "text"),
+    Column("Last exposure"),
+    Column("Anchor", "text", decoration=True),  # the protocol's words; Status names the visit
+    Column("Earliest"),
+    Column("Status", "words"),
+)
+
+if TYPE_CHECKING:
+    import pendulum

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
@@ -21,7 +21,35 @@ from visitplan.cli.sitectx import site_option
 from visitplan.errors import VisitplanError
 
 if TYPE_CHECKING:
+    import datetime as dt
+
+    import pendulum
+
+    from visitplan.booking import Appointments
+    from visitplan.export.ics import Reminders
     from visitplan.fileio import Staging
+    from visitplan.model import Protocol
+    from visitplan.publish import RosterCalendar
+    from visitplan.schedule import Schedule
+    from visitplan.site import SiteCalendar
+    from visitplan.store import Roster
+
+
+class CalendarOptions(NamedTuple):
+    """How ``ics`` writes events, whatever the participants come from (a NamedTuple: nothing
+    to import when the CLI starts). The fields are keyword arguments of
+    :func:`visitplan.export.ics.iter_ical` and of :class:`visitplan.publish.RosterCalendar`."""
+
+    duration: dt.timedelta
+    dtstamp: dt.datetime | None
+    reminders: Reminders | None
+    window_spans: bool
+    #: Site code -> site calendar, to check ``--appointment`` and flag stored appointments.
+    site_calendars: dict[str, SiteCalendar]
+    #: The timed appointments, (participant, visit) -> start; none with a roster database,
+    #: whose calendar adds its own.
+    appointments: Appointments
+
 
 _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})$")
 
@@ -81,8 +109,10 @@ _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})
 @click.option("--name", help="The calendar name shown by clients.")
 @click.option(
     "--db",
-    help="A roster database (SQLite file or URL): everyone in it (a site calendar), or one "
-    "--participant; appointments and SEQUENCE bookkeeping come from the database.",
+    envvar="VISITPLAN_DB",
+    help="A roster database (SQLite file or URL; env VISITPLAN_DB; default ./visitplan.db "
+    "when it exists and no --roster or facts are given): everyone in it (a site calendar), "
+    "or one --participant; appointments and SEQUENCE bookkeeping come from the database.",
 )
 @click.option(
     "--today",
@@ -92,8 +122,8 @@ _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})
 def ics(
     protocol_spec: str,
     participant: str | None,
-    screening: Any,
-    day1: Any,
+    screening: pendulum.Date | None,
+    day1: pendulum.Date | None,
     actuals: tuple[str, ...],
     flags: tuple[str, ...],
     events: tuple[str, ...],
@@ -111,16 +141,18 @@ def ics(
     window_spans: bool,
     name: str | None,
     db: str | None,
-    today: Any,
+    today: pendulum.Date | None,
 ) -> None:
     """Write visit calendars (.ics) that Outlook, Google, Apple Calendar and Thunderbird read.
 
     Either one participant (--participant, --screening and the facts options of `plan`),
     a --roster CSV for a site calendar (and, with --per-participant DIR, one file each), or a
     roster database (--db, optionally --participant CODE) with its stored appointments and
-    SEQUENCE bookkeeping. A stored appointment that cannot be written as a timed event is
-    reported on stderr and its visit written as an all-day event; one that a re-plan has
-    left outside its window or on a closed day is written flagged "(re-book)".
+    SEQUENCE bookkeeping. The database is --db, else $VISITPLAN_DB, else ./visitplan.db when
+    it exists; a --roster or facts options typed win over the last two. A stored appointment
+    that cannot be written as a timed event is reported on stderr and its visit written as an
+    all-day event; one that a re-plan has left outside its window or on a closed day is
+    written flagged "(re-book)".
     """
     import datetime as dt
 
@@ -131,27 +163,32 @@ def ics(
 
         check_name(name, "--name")
     protocol = load_protocol(protocol_spec)
-    options: dict[str, Any] = {
-        "duration": dt.timedelta(minutes=duration),
-        "dtstamp": _dtstamp(dtstamp),
-        "reminders": None if no_alarms else Reminders(),
-        "window_spans": window_spans,
+    options = CalendarOptions(
+        duration=dt.timedelta(minutes=duration),
+        dtstamp=_dtstamp(dtstamp),
+        reminders=None if no_alarms else Reminders(),
+        window_spans=window_spans,
         # Only what checks appointments needs: a site file is read when there can be some.
-        "site_calendars": _calendars(protocol, site_spec)
+        site_calendars=_calendars(protocol, site_spec)
         if db is not None or appointments or site_spec is not None
         else {},
-    }
-    if db is not None:
-        given = (roster, screening, day1, actuals, flags, events, bcell_counts, previous)
-        if any(given) or bcell_baseline is not None:
-            raise VisitplanError(
-                "--db",
-                db,
-                "takes its facts and previous export from the database: give no --roster, "
-                "--previous or facts options (only --participant)",
-            )
-        _from_roster(protocol, db, participant, today, per_participant, output, appointments,
-                     options, name)  # fmt: skip
+        appointments={},
+    )
+    from visitplan.cli.sitectx import choose_db
+
+    typed = {"--screening": screening, "--day1": day1, "--actual": actuals, "--flag": flags,
+             "--event": events, "--bcell-count": bcell_counts, "--bcell-baseline": bcell_baseline,
+             "--previous": previous}  # fmt: skip
+    chosen = choose_db(
+        db,
+        roster=roster,
+        given=typed,
+        conflict="takes its facts and previous export from the database: give no --roster, "
+        "--previous or facts options (only --participant)",
+    )
+    if chosen is not None:
+        _from_roster(protocol, chosen, participant, today, per_participant, output,
+                     appointments, options, name)  # fmt: skip
         return
     if today is not None:
         raise VisitplanError("--today", str(today), "needs --db")
@@ -169,7 +206,9 @@ def ics(
             raise VisitplanError("--per-participant", per_participant, "needs --roster or --db")
         if participant is None or screening is None:
             raise VisitplanError(
-                "--participant/--screening", "missing", "give both, or a --roster FILE"
+                "--participant/--screening",
+                "missing",
+                "give both, or a --roster FILE, or a roster database (--db or VISITPLAN_DB)",
             )
         people = [
             participant_from_options(
@@ -194,16 +233,17 @@ def ics(
     # In participant-code order: the same calendar whatever the roster's row order, and the
     # order a stream of schedules needs (export.ics.iter_ical).
     people = sorted(people, key=lambda p: p.code)
-    schedules: Iterable[Any]
+    schedules: Iterable[Schedule]
     if per_participant is None and not appointments:
         # One calendar and nothing to look up across it: plan each participant as the stream
         # writes it, so a large roster's calendar needs no memory for all its schedules.
         schedules = (plan(protocol, p) for p in people)
-        options["appointments"] = {}
     else:
         schedules = [plan(protocol, p) for p in people]
-        options["appointments"] = _appointments(
-            protocol, schedules, appointments, options["site_calendars"], {}
+        options = options._replace(
+            appointments=_appointments(
+                protocol, schedules, appointments, options.site_calendars, {}
+            )
         )
     # Every file is made and staged before the first one replaces its target (all or none);
     # stdout gets its calendar whole, once every file is in place.
@@ -212,8 +252,8 @@ def ics(
         own_files = _participant_paths(per_participant, [p.code for p in people])
         for schedule in schedules:
             path = own_files[schedule.participant]
-            own = {k: v for k, v in options["appointments"].items() if k[0] == schedule.participant}
-            data = _export(protocol, [schedule], path, None, {**options, "appointments": own},
+            own = {k: v for k, v in options.appointments.items() if k[0] == schedule.participant}
+            data = _export(protocol, [schedule], path, None, options._replace(appointments=own),
                            None)  # fmt: skip
             files.append((path, data))
     stdout: Iterable[bytes] | None = None
@@ -291,11 +331,11 @@ def _stream(path: Path, data: bytes) -> None:
 
 
 def _export(
-    protocol: Any,
-    schedules: Iterable[Any],
+    protocol: Protocol,
+    schedules: Iterable[Schedule],
     target: Path | None,
     previous: str | None,
-    options: dict[str, Any],
+    options: CalendarOptions,
     name: str | None,
 ) -> Iterator[bytes]:
     """The calendar as a stream of chunks; the previous export is read before it starts.
@@ -313,18 +353,21 @@ def _export(
         state = load_state(target, "-o")
     elif target is not None and target.is_dir():
         raise VisitplanError("-o", str(target), "is a folder; name a file")
-    return iter_ical(protocol, schedules, previous=state, name=name, **options)
+    o = options
+    return iter_ical(protocol, schedules, previous=state, name=name, duration=o.duration,
+                     dtstamp=o.dtstamp, reminders=o.reminders, window_spans=o.window_spans,
+                     site_calendars=o.site_calendars, appointments=o.appointments)  # fmt: skip
 
 
 def _from_roster(
-    protocol: Any,
+    protocol: Protocol,
     db: str,
     code: str | None,
-    today: Any,
+    today: pendulum.Date | None,
     per_participant: str | None,
     output: str | None,
     extra: tuple[str, ...],
-    options: dict[str, Any],
+    options: CalendarOptions,
     name: str | None,
 ) -> None:
     """Calendars of a roster database, streamed, with SEQUENCE kept in the database.
@@ -340,7 +383,12 @@ def _from_roster(
     from visitplan.store import Roster
 
     with Roster.open(db, protocol=protocol, today=today, create=False) as store:
-        calendar = RosterCalendar(store, code, name=name, note=_note, **options)
+        o = options
+        # The appointments come from the database (calendar.booked() and add_appointments).
+        calendar = RosterCalendar(store, code, name=name, note=_note, duration=o.duration,
+                                  dtstamp=o.dtstamp, reminders=o.reminders,
+                                  window_spans=o.window_spans,
+                                  site_calendars=o.site_calendars)  # fmt: skip
         booked = _db_appointments(protocol, store, code, extra, options, calendar.booked())
         calendar.add_appointments(booked)
         if output is None and per_participant is None:
@@ -371,8 +419,8 @@ def _from_roster(
 
 
 def _each_file(
-    calendar: Any, schedules: Iterator[Any], folder: str, staging: Staging
-) -> Iterator[Any]:
+    calendar: RosterCalendar, schedules: Iterator[Schedule], folder: str, staging: Staging
+) -> Iterator[Schedule]:
     """Pass the schedules on, staging each participant's own calendar on the way, under a
     name that stays in the folder and is the same file on every system."""
     from visitplan.fileio import PortableNames, inside
@@ -389,13 +437,13 @@ def _note(message: str) -> None:
 
 
 def _db_appointments(
-    protocol: Any,
-    store: Any,
+    protocol: Protocol,
+    store: Roster,
     code: str | None,
     items: tuple[str, ...],
-    options: dict[str, Any],
-    held: dict[Any, Any],
-) -> dict[Any, Any]:
+    options: CalendarOptions,
+    held: Mapping[tuple[str, str], dt.datetime],
+) -> Appointments:
     """``--appointment`` options with ``--db``: each named participant is planned from the
     roster and each booking checked as ``visitplan book`` checks one, against the stored
     appointments (``held``) and each other."""
@@ -426,11 +474,13 @@ def _db_appointments(
     owners = named | {who for who, _ in held}
     schedules = [plan(protocol, store.participant(w), today=day) for w in sorted(owners)]
     planned = {(s.participant, v.code) for s in schedules for v in s.visits}
-    held = {key: start for key, start in held.items() if key in planned}
-    return _appointments(protocol, schedules, items, options["site_calendars"], held)
+    import pendulum
+
+    kept = {key: pendulum.instance(start) for key, start in held.items() if key in planned}
+    return _appointments(protocol, schedules, items, options.site_calendars, kept)
 
 
-def _dtstamp(text: str | None) -> Any:
+def _dtstamp(text: str | None) -> pendulum.DateTime | None:
     if text is None:
         return None
     import pendulum
@@ -440,12 +490,15 @@ def _dtstamp(text: str | None) -> Any:
             "--dtstamp", text, "must be a date and time with its offset, e.g. 2026-01-01T00:00Z"
         )
     try:
-        return pendulum.parse(text.strip(), exact=True)
+        when = pendulum.parse(text.strip(), exact=True)
     except ValueError:
-        raise VisitplanError("--dtstamp", text, "is not a valid date and time") from None
+        when = None
+    if not isinstance(when, pendulum.DateTime):  # the pattern lets only a date and time by
+        raise VisitplanError("--dtstamp", text, "is not a valid date and time")
+    return when
 
 
-def _calendars(protocol: Any, site_spec: str | None) -> dict[str, Any]:
+def _calendars(protocol: Protocol, site_spec: str | None) -> dict[str, SiteCalendar]:
     """Site code -> site calendar: ``--site`` (a code or a site file), else each protocol
     site's built-in site file where there is one."""
     from visitplan.cli.sitectx import site_calendar_of
@@ -463,12 +516,12 @@ def _calendars(protocol: Any, site_spec: str | None) -> dict[str, Any]:
 
 
 def _appointments(
-    protocol: Any,
-    schedules: list[Any],
+    protocol: Protocol,
+    schedules: list[Schedule],
     items: tuple[str, ...],
-    calendars: dict[str, Any],
-    held: dict[Any, Any],
-) -> dict[Any, Any]:
+    calendars: dict[str, SiteCalendar],
+    held: Appointments,
+) -> Appointments:
     """The ``--appointment`` items, each checked as ``visitplan book`` checks a booking (one
     rule, one place: :func:`visitplan.booking.book`), against ``held`` and each other."""
     from visitplan.booking import book

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +13,9 @@ from visitplan.cli.common import (
     participant_from_options,
     protocol_option,
 )
+
+if TYPE_CHECKING:
+    import pendulum
 
 
 @click.command()
@@ -29,14 +32,14 @@ from visitplan.cli.common import (
 def plan(
     protocol_spec: str,
     participant: str,
-    screening: Any,
-    day1: Any,
+    screening: pendulum.Date,
+    day1: pendulum.Date | None,
     actuals: tuple[str, ...],
     flags: tuple[str, ...],
     events: tuple[str, ...],
     bcell_counts: tuple[str, ...],
     bcell_baseline: float | None,
-    today: Any,
+    today: pendulum.Date | None,
     fmt: str,
 ) -> None:
     """Plan one participant's visits: target, window and study day of each."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from visitplan.cli.common import EXIT_USER_ERROR, emit, format_choice, load_protocol
+
+if TYPE_CHECKING:
+    from visitplan.model import Protocol
 
 _file_format = format_choice("toml", "json", "yaml")
 _output = click.option(
@@ -45,7 +48,7 @@ def check(file: str) -> None:
     )
 
 
-def _smoke_plan(study: Any) -> str | None:
+def _smoke_plan(study: Protocol) -> str | None:
     """Plan a participant with no flag and one with every flag; a failure is a protocol bug."""
     from visitplan.engine import plan
     from visitplan.errors import VisitplanError

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from visitplan.cli.roster import _open, roster_options
+
+if TYPE_CHECKING:
+    import pendulum
+
 
 PASSWORD_VARIABLE = "VISITPLAN_CALDAV_PASSWORD"
 
@@ -29,7 +33,7 @@ def publish(
     participant: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
 ) -> None:
     """Push the roster's calendar to a CalDAV calendar, one resource per event.

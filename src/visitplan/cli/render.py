@@ -1,101 +1,399 @@
-"""Terminal rendering of schedules (rich tables)."""
+"""Terminal rendering: the one table renderer every table of the CLI prints through.
+
+A table stays whole at any width of 60 columns or more, and when piped: codes, dates, windows,
+study days and times are never cut ("2022-1…" is no date). :func:`print_table` tries, in this
+order, until one fits the console's width:
+
+1. the table with its borders, every cell on one line;
+2. the same with the text columns (names, messages) wrapped between words;
+3. without borders and without the columns that are only decoration, text wrapped, and
+   several values in a cell (a date and its time) on lines of their own if need be;
+4. one record per block: ``Label: value`` lines, a blank line between records.
+
+A column says how its cells may be broken (:class:`Column`): ``never`` (codes, dates,
+windows, study days, times: the column is as wide as its widest cell), ``words`` (several such
+values, broken only between them: ``2022-11-22 09:30``) or ``text`` (names, messages, reasons:
+wrapped between words, a word longer than the column folded).
+
+When standard output is not a terminal (piped, redirected), the width is fixed:
+``$COLUMNS`` if it is set, else :data:`PIPE_WIDTH` (80, rich's default), whatever the terminal
+behind the pipe, so a script gets the same text wherever it runs.
+
+Headers and labels are the callers' plain string literals, one tuple of :class:`Column` per
+table, where they are easy to find and translate.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console, JustifyMethod
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeAlias
 
 from visitplan.errors import printable
-from visitplan.model import Protocol
-from visitplan.schedule import Schedule, VisitStatus
 
-_STATUS_STYLE = {
-    VisitStatus.DONE: "green",
-    VisitStatus.MISSED: "red",
-    VisitStatus.CANCELLED: "dim",
-    VisitStatus.PLANNED: "",
-}
+if TYPE_CHECKING:
+    from rich.console import Console, JustifyMethod, RenderableType
+    from rich.table import Table
+    from rich.text import Text
+
+    from visitplan.model import Protocol
+    from visitplan.schedule import Schedule, VisitStatus
+
+#: The width of every table when standard output is not a terminal and ``$COLUMNS`` is unset.
+PIPE_WIDTH = 80
+#: The least width of a text column in a table with borders: narrower, the borders go first.
+BOXED_TEXT_MIN = 20
+#: The least width of a text column without borders: narrower, one record per block.
+TEXT_MIN = 10
+#: A text column is at least as wide as its longest word up to this width: a date or a window
+#: (``2022-07-12..2022-07-26``) in a message stays whole; a longer word may be folded.
+WORD_MAX = 22
+
+Wrap: TypeAlias = Literal["never", "words", "text"]
+#: A cell: a plain value (printed as is, see :func:`cell_text`) or an already safe rich Text.
+Cell: TypeAlias = "str | int | Text | None"
+
+
+class Column(NamedTuple):
+    """One column of a terminal table."""
+
+    header: str
+    #: How a cell may be broken: ``never``, ``words`` (between whole values) or ``text``.
+    wrap: Wrap = "never"
+    justify: JustifyMethod = "left"  # a Literal: no import of rich at run time
+    #: Left out when the table does not fit with its borders (e.g. a visit's kind).
+    decoration: bool = False
+
+
+class Line(NamedTuple):
+    """A line of text among the rows of :func:`print_rows` (a day's heading, a note)."""
+
+    text: str | Text
+    indent: int = 0
+
+
+def make_console() -> Console:
+    """The console tables print to: the terminal's width on a terminal; otherwise ``$COLUMNS``
+    when it is set, else :data:`PIPE_WIDTH` (never the width of a terminal behind the pipe)."""
+    import os
+    import sys
+
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console()
+    columns = os.environ.get("COLUMNS", "").strip()
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else PIPE_WIDTH
+    return Console(width=width)
 
 
 def cell_text(value: object) -> Text:
     """A table cell (or a line) of data, printed as it is: never read as rich markup (``[/b]``),
     with control characters escaped (an ESC sequence in a reason would clear the screen, a CR
     would overwrite the row). Every terminal table of the CLI builds its cells here."""
+    from rich.text import Text
+
     return Text(printable(str(value)))
 
 
-def _markup(text: str) -> str:
-    """Data inside rich markup: control characters escaped, markup characters escaped."""
-    return escape(printable(text))
+def _cell(value: Cell) -> Text:
+    from rich.text import Text
+
+    if isinstance(value, Text):
+        return value
+    return cell_text("" if value is None else value)
+
+
+def _natural(text: Text) -> int:
+    return text.cell_len
+
+
+def _longest_word(text: Text) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(w) for w in text.plain.split()), default=0)
+
+
+class _Fit(NamedTuple):
+    layout: Literal["boxed", "plain", "blocks"]
+    kept: list[int]  # the indexes of the columns shown
+    widths: list[int]  # their widths, without padding
+
+
+def _widths(
+    columns: Sequence[Column], rows: Sequence[Sequence[Text]], room: int, *, boxed: bool
+) -> list[int] | None:
+    """Each column's width so that the whole fits in ``room`` cells, or None if it cannot.
+
+    Text columns may wrap (to :data:`BOXED_TEXT_MIN` in a boxed table, else :data:`TEXT_MIN`);
+    ``words`` columns only when not ``boxed``."""
+    text_min = BOXED_TEXT_MIN if boxed else TEXT_MIN
+    from rich.cells import cell_len
+
+    natural: list[int] = []
+    least: list[int] = []
+    for i, col in enumerate(columns):
+        cells = [row[i] for row in rows]
+        widest = max((_natural(c) for c in cells), default=0)
+        header_word = max((cell_len(w) for w in col.header.split()), default=0)
+        natural.append(max(widest, cell_len(col.header)))
+        if col.wrap == "never":
+            least.append(max(widest, header_word))
+        elif col.wrap == "words" and boxed:
+            least.append(natural[-1])
+        elif col.wrap == "words":
+            least.append(max([header_word, *(_longest_word(c) for c in cells)]))
+        else:
+            longest = max((_longest_word(c) for c in cells), default=0)
+            least.append(min(natural[-1], max(text_min, header_word, min(longest, WORD_MAX))))
+    if sum(least) > room:
+        return None
+    widths = list(least)
+    extra = room - sum(widths)
+    # The room left makes whole as many columns as it can, the nearest to whole first, values
+    # (``words``: a date and its time) before text; what is left then goes a cell at a time
+    # to the column furthest from its natural width.
+    nearest = sorted((natural[i] - least[i], c.wrap != "words", i) for i, c in enumerate(columns))
+    for deficit, _, i in nearest:
+        if 0 < deficit <= extra:
+            widths[i] += deficit
+            extra -= deficit
+    while extra > 0:
+        short = [(natural[i] - widths[i], i) for i in range(len(widths)) if widths[i] < natural[i]]
+        if not short:
+            break
+        widths[max(short)[1]] += 1
+        extra -= 1
+    return widths
+
+
+def _fit(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Text]],
+    width: int,
+    *,
+    boxed: bool,
+    indent: int,
+) -> _Fit:
+    if boxed:
+        every = list(range(len(columns)))
+        widths = _widths(columns, rows, width - 3 * len(columns) - 1, boxed=True)
+        if widths is not None:
+            return _Fit("boxed", every, widths)
+    kept = [i for i, c in enumerate(columns) if not c.decoration]
+    shown = [columns[i] for i in kept]
+    cut = [[row[i] for i in kept] for row in rows]
+    widths = _widths(shown, cut, width - indent - (len(kept) - 1), boxed=False)
+    if widths is not None:
+        return _Fit("plain", kept, widths)
+    return _Fit("blocks", kept, [])
+
+
+def _table(columns: Sequence[Column], fit: _Fit, *, header: bool = True) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    boxed = fit.layout == "boxed"
+    table = Table(
+        box=box.HEAVY_HEAD if boxed else None,
+        padding=(0, 1) if boxed else (0, 1, 0, 0),
+        pad_edge=boxed,
+        show_header=header,
+    )
+    for i, w in zip(fit.kept, fit.widths, strict=True):
+        col = columns[i]
+        table.add_column(col.header, justify=col.justify, width=w, overflow="fold")
+    return table
+
+
+def _print(console: Console, renderable: RenderableType) -> None:
+    """Print ``renderable`` line by line without the spaces that pad its lines on the right
+    (a piped table's lines end with their last character)."""
+    from rich.segment import Segment, Segments
+
+    segments: list[Segment] = []
+    for line in console.render_lines(renderable, console.options, pad=False):
+        while line and not line[-1].control and not line[-1].text.rstrip():
+            line.pop()
+        if line and not line[-1].control:
+            last = line[-1]
+            line[-1] = Segment(last.text.rstrip(), last.style)
+        segments += [*line, Segment.line()]
+    console.print(Segments(segments), end="")
+
+
+def print_text(text: str | Text, console: Console, *, indent: int = 0) -> None:
+    """A line of text (data in it printed as it is), wrapped between words at the console's
+    width, ``indent`` spaces in, without trailing spaces."""
+    from rich.padding import Padding
+
+    shown = cell_text(text) if isinstance(text, str) else text
+    _print(console, Padding(shown, (0, 0, 0, indent)))
+
+
+def _blocks(columns: Sequence[Column], fit: _Fit, rows: Iterable[Sequence[Text]]) -> Table:
+    """``Label: value`` lines, one record per block, a blank line between records."""
+    from rich.cells import cell_len
+    from rich.table import Table
+
+    labels = [f"{columns[i].header}:" for i in fit.kept]
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(no_wrap=True, width=max((cell_len(x) for x in labels), default=0))
+    grid.add_column(overflow="fold")
+    for n, row in enumerate(rows):
+        if n:
+            grid.add_row("", "")
+        for label, i in zip(labels, fit.kept, strict=True):
+            if row[i].plain:
+                grid.add_row(label, row[i])
+    return grid
+
+
+def print_table(
+    title: str | None,
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[Cell]],
+    console: Console | None = None,
+    *,
+    sections: Sequence[int] = (),
+) -> None:
+    """Print ``rows`` under ``title`` as the widest form that fits (see the module's text).
+
+    ``sections``: the indexes of rows after which a rule is drawn (in a table layout).
+    """
+    from rich.text import Text
+
+    console = console or make_console()
+    cells = [[_cell(c) for c in row] for row in rows]
+    fit = _fit(columns, cells, console.width, boxed=True, indent=0)
+    if title is not None:
+        print_text(Text(printable(title), style="italic"), console)
+    if fit.layout == "blocks":
+        if cells:
+            _print(console, _blocks(columns, fit, cells))
+        return
+    table = _table(columns, fit)
+    for n, row in enumerate(cells):
+        table.add_row(*(row[i] for i in fit.kept), end_section=n in sections)
+    _print(console, table)
+
+
+def print_rows(
+    columns: Sequence[Column],
+    items: Sequence[Line | Sequence[Cell]],
+    console: Console | None = None,
+    *,
+    indent: int = 4,
+) -> None:
+    """Print rows among lines of text (e.g. an agenda: a line a day, a row a visit, a note
+    under a visit), every row with the same column widths, indented by ``indent``.
+
+    The header is printed once, at the top, when the rows fit without borders;
+    otherwise each row is a block of ``Label: value`` lines.
+    """
+    from rich.padding import Padding
+
+    console = console or make_console()
+    rows: list[list[Text]] = []
+    stream: list[Line | list[Text]] = []
+    for item in items:
+        if isinstance(item, Line):
+            stream.append(item)
+        else:
+            rows.append([_cell(c) for c in item])
+            stream.append(rows[-1])
+    fit = _fit(columns, rows, console.width, boxed=False, indent=indent)
+    if fit.layout == "plain" and rows:
+        _print(console, Padding(_table(columns, fit), (0, 0, 0, indent)))
+    first = True
+    for entry in stream:
+        if isinstance(entry, Line):
+            print_text(entry.text, console, indent=entry.indent)
+            first = True
+            continue
+        if fit.layout == "blocks":
+            if not first:
+                console.print()
+            _print(console, Padding(_blocks(columns, fit, [entry]), (0, 0, 0, indent)))
+            first = False
+            continue
+        table = _table(columns, fit, header=False)
+        table.add_row(*(entry[i] for i in fit.kept))
+        _print(console, Padding(table, (0, 0, 0, indent)))
+
+
+# -- schedules -------------------------------------------------------------------------------
+
+#: The columns of a participant's schedule (``plan``, ``show``).
+SCHEDULE_COLUMNS = (
+    Column("Code"),
+    Column("Visit", "text"),
+    Column("Target", "words"),
+    Column("Window"),
+    Column("Day", justify="right"),
+    Column("Status", "words"),
+    Column("Kind", "words", decoration=True),
+)
+MILESTONE_COLUMNS = (Column("Code"), Column("Milestone", "text"), Column("Date"))
+
+
+def _status_style(status: VisitStatus) -> str:
+    return {"done": "green", "missed": "red", "cancelled": "dim"}.get(status.value, "")
 
 
 def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | None = None) -> None:
-    """Print a participant's schedule as a table, then its findings.
+    """Print a participant's schedule as a table, then its milestones and findings.
 
-    Codes, dates, windows, study days and statuses are never cut short ("2022-1…" is no date).
-    When the table is wider than the terminal, the visit's name wraps, the kind column is
-    left out and the borders are lighter.
+    Codes, dates, windows, study days and statuses are never cut short ("2022-1…" is no date):
+    the table is printed through :func:`print_table`.
     """
-    console = console or Console()
-    title = _markup(f"{protocol.id} participant {schedule.participant}: Day 1 {schedule.day1}")
-    rows: list[tuple[str, ...]] = []  # rich markup, one string a cell
+    from rich.text import Text
+
+    console = console or make_console()
+    rows: list[list[Cell]] = []
     for v in schedule.visits:
-        target = f"{v.target} {v.target.format('ddd')}" + ("?" if v.tentative else "")
-        window = "" if v.earliest == v.latest else f"{v.earliest}..{v.latest}"
         status = v.status.value + (f" {v.actual}" if v.actual else "")
-        style = _STATUS_STYLE[v.status]
-        # Protocol text is data, not rich markup: "[/b]" in a visit name must print as is.
         rows.append(
-            (
-                _markup(v.code),
-                _markup(v.name),
-                target,
-                window,
-                str(v.study_day),
-                f"[{style}]{status}[/]" if style else status,
-                _markup(v.kind.value),
-            )
+            [
+                v.code,
+                v.name,
+                f"{v.target} {v.target.format('ddd')}" + ("?" if v.tentative else ""),
+                "" if v.earliest == v.latest else f"{v.earliest}..{v.latest}",
+                v.study_day,
+                Text(printable(status), style=_status_style(v.status)),
+                v.kind.value,
+            ]
         )
-    table = _schedule_table(title, rows, narrow=False)
-    natural = console.measure(table, options=console.options.update(max_width=10_000))
-    if natural.maximum > console.width:
-        table = _schedule_table(title, rows, narrow=True)
-    console.print(table)
+    title = f"{protocol.id} participant {schedule.participant}: Day 1 {schedule.day1}"
+    print_table(title, SCHEDULE_COLUMNS, rows, console)
     if schedule.milestones:
-        dates = Table(title="Milestones (dates that are not visits)", title_justify="left")
-        for name in ("Code", "Milestone", "Date"):
-            dates.add_column(name, no_wrap=name != "Milestone")
-        for m in schedule.milestones:
-            when = f"{m.date} {m.date.format('ddd')}" + ("?" if m.tentative else "")
-            dates.add_row(cell_text(m.code), cell_text(m.name), when)
-        console.print(dates)
+        milestones = [
+            [m.code, m.name, f"{m.date} {m.date.format('ddd')}" + ("?" if m.tentative else "")]
+            for m in schedule.milestones
+        ]
+        print_table("Milestones (dates that are not visits)", MILESTONE_COLUMNS, milestones,
+                    console)  # fmt: skip
         if any(m.tentative for m in schedule.milestones):
-            console.print("? tentative milestone: moves while the last dose is still planned")
+            print_text("? tentative milestone: moves while the last dose is still planned", console)
     if any(v.tentative for v in schedule.visits):
-        console.print("? tentative: the date waits for an event (e.g. B-cell recovery)")
+        print_text("? tentative: the date waits for an event (e.g. B-cell recovery)", console)
     for f in schedule.findings:
-        console.print(f"[yellow]! {_markup(str(f))}[/]")
+        print_text(Text(printable(f"! {f}"), style="yellow"), console)
 
 
-def _schedule_table(title: str, rows: list[tuple[str, ...]], narrow: bool) -> Table:
-    table = Table(title=title, title_justify="left")
-    if narrow:  # no borders: columns one space apart
-        table.box, table.padding, table.pad_edge = None, (0, 1, 0, 0), False
-    names: tuple[str, ...] = ("Code", "Visit", "Target", "Window", "Day", "Status", "Kind")
-    names = names[:-1] if narrow else names
-    for i, name in enumerate(names):
-        if name in ("Visit", "Kind"):
-            table.add_column(name, overflow="fold")
-            continue
-        # The widest cell as printed (markup and escapes left out) is the column's least width.
-        widest = max([len(name), *(Text.from_markup(row[i]).cell_len for row in rows)])
-        justify: JustifyMethod = "right" if name == "Day" else "left"
-        table.add_column(name, justify=justify, no_wrap=True, min_width=widest)
-    for row in rows:
-        table.add_row(*row[: len(names)])
-    return table
+# -- the schedule of activities --------------------------------------------------------------
+
+#: The rows of the schedule of activities above the procedures (visits as columns).
+ACTIVITY_ROWS = ("Visit", "Epoch", "Timing", "Window", "Day")
+#: The schedule of activities with one row a visit, when the visits do not fit as columns.
+ACTIVITY_COLUMNS = (
+    Column("Code"),
+    Column("Visit", "text"),
+    Column("Epoch"),
+    Column("Timing", "words"),
+    Column("Window"),
+    Column("Day", justify="right"),
+    Column("Procedures", "words"),
+)
 
 
 def print_activities(protocol: Protocol, console: Console | None = None) -> None:
@@ -106,24 +404,78 @@ def print_activities(protocol: Protocol, console: Console | None = None) -> None
     its flag; a visit only for flagged participants is marked ``*``. ``Day`` is the planned
     study day where it is a fixed number of days from Day 1 (SDTM TV's VISITDY), with ``...``
     for a repeating visit (its first occurrence).
+
+    When the visits do not fit side by side (each cell on one line, with the borders), the
+    table is turned: one row a visit, its procedures listed (``(CODE)`` for a flagged one),
+    or, narrower still, one block a visit.
     """
+    console = console or make_console()
+    visits = _activity_visits(protocol)
+    procs = {p.code: p for v in protocol.visits for p in v.procedures}
+    marks = {
+        code: [
+            ("(X)" if p.condition else "X") if p in v.procedures else "" for v in protocol.visits
+        ]
+        for code, p in procs.items()
+    }
+    title = f"{protocol.id}: schedule of activities"
+    wide = (Column(""), *(Column(v[0], "words", justify="center") for v in visits))
+    rows: list[list[Cell]] = [
+        [label, *(v[n + 1] for v in visits)] for n, label in enumerate(ACTIVITY_ROWS)
+    ]
+    rows += [[code, *found] for code, found in marks.items()]
+    cells = [[_cell(c) for c in row] for row in rows]
+    # Side by side only when every cell fits on one line inside the borders: a visit's timing
+    # broken over three lines of a narrow column reads worse than one row a visit.
+    if _fit(wide, cells, console.width, boxed=True, indent=0).layout == "boxed":
+        print_table(title, wide, rows, console, sections=(len(ACTIVITY_ROWS) - 1,))
+    else:
+        turned: list[list[Cell]] = []
+        for n, v in enumerate(visits):
+            done = [
+                f"({code})" if procs[code].condition else code
+                for code, found in marks.items()
+                if found[n]
+            ]
+            turned.append([*v, " ".join(done)])
+        print_table(title, ACTIVITY_COLUMNS, turned, console)
+    print_text("scr = screening date, LD = last dose, q = every; Day = planned study day", console)
+    for note in [*(f"{code}: {p.name}" for code, p in procs.items()), *_activity_notes(protocol)]:
+        print_text(note, console)
+
+
+def _activity_visits(protocol: Protocol) -> list[tuple[str, str, str, str, str, str]]:
+    """Code, name, epoch, timing, window and planned study day of each visit, as printed."""
     from visitplan.export.cdisc import planned_study_days
 
-    console = console or Console()
     days = planned_study_days(protocol)
-    procs = {p.code: p for v in protocol.visits for p in v.procedures}
-    table = Table(title=cell_text(f"{protocol.id}: schedule of activities"), title_justify="left")
-    table.add_column("", no_wrap=True)
+    found = []
     for v in protocol.visits:
-        table.add_column(cell_text(v.code + (" *" if v.condition else "")), justify="center")
-    notes: list[str] = []
-    legend: list[str] = []
-    timing, window, day = [], [], []
-    for v in protocol.visits:
-        t = f"{_anchor_name(v.anchor, short=True)} {'-' if v.offset.value < 0 else '+'}"
-        t += _short(abs(v.offset.value), v.offset.unit.value)
+        timing = f"{_anchor_name(v.anchor, short=True)} {'-' if v.offset.value < 0 else '+'}"
+        timing += _short(abs(v.offset.value), v.offset.unit.value)
         if v.repeat:
-            t += f" q{_short(v.repeat.every.value, v.repeat.every.unit.value)}"
+            timing += f" q{_short(v.repeat.every.value, v.repeat.every.unit.value)}"
+        w = v.window
+        before = _short(w.before.value, w.before.unit.value)
+        after = _short(w.after.value, w.after.unit.value)
+        if w.before.value == 0 and w.after.value == 0:
+            window = ""
+        elif before == after:
+            window = f"±{before}"
+        else:
+            window = f"-{before}/+{after}"
+        first = days.get(f"{v.code}1" if v.repeat else v.code)
+        day = "" if first is None else f"{first}{'...' if v.repeat else ''}"
+        code = v.code + (" *" if v.condition else "")
+        found.append((code, v.name, v.epoch, timing, window, day))
+    return found
+
+
+def _activity_notes(protocol: Protocol) -> list[str]:
+    """What the cells cannot say: repeats, strict windows, waits, conditions, doses."""
+    notes: list[str] = []
+    for v in protocol.visits:
+        if v.repeat:
             r = v.repeat
             ends = [f"{r.count} times" if r.count else "", f"until +{r.until}" if r.until else ""]
             ends += [f"until {r.stop_event}" if r.stop_event else ""]
@@ -132,17 +484,7 @@ def print_activities(protocol: Protocol, console: Console | None = None) -> None
                 f"{v.code}: repeats every {r.every} from its first occurrence, "
                 f"{', '.join(e for e in ends if e)} (whichever comes first)"
             )
-        timing.append(t)
-        w = v.window
-        before = _short(w.before.value, w.before.unit.value)
-        after = _short(w.after.value, w.after.unit.value)
-        if w.before.value == 0 and w.after.value == 0:
-            window.append("")
-        elif before == after:
-            window.append(f"±{before}")
-        else:
-            window.append(f"-{before}/+{after}")
-        if w.strict:
+        if v.window.strict:
             notes.append(f"{v.code}: strict window (a date outside it is refused)")
         if v.wait_for:
             notes.append(
@@ -156,30 +498,13 @@ def print_activities(protocol: Protocol, console: Console | None = None) -> None
             )
         if v.condition:
             notes.append(f"{v.code} *: only for participants flagged {v.condition}")
-        first = days.get(f"{v.code}1" if v.repeat else v.code)
-        day.append("" if first is None else f"{first}{'...' if v.repeat else ''}")
-    table.add_row("Visit", *(cell_text(v.name) for v in protocol.visits))
-    table.add_row("Epoch", *(cell_text(v.epoch) for v in protocol.visits))
-    table.add_row("Timing", *map(cell_text, timing))
-    table.add_row("Window", *window)
-    table.add_row("Day", *day, end_section=True)
+    procs = {p.code: p for v in protocol.visits for p in v.procedures}
     for code, p in procs.items():
-        marks = []
-        for v in protocol.visits:
-            if p not in v.procedures:
-                marks.append("")
-            else:
-                marks.append("(X)" if p.condition else "X")
-        table.add_row(cell_text(code), *marks)
-        legend.append(f"{code}: {p.name}")
         if p.condition:
             notes.append(f"(X) {code}: only for participants flagged {p.condition}")
         if p.dose:
             notes.append(f"{code}: {p.dose}")
-    console.print(table)
-    console.print("scr = screening date, LD = last dose, q = every; Day = planned study day")
-    for note in [*legend, *notes]:
-        console.print(cell_text(note))
+    return notes
 
 
 def _short(value: int, unit: str) -> str:

@@ -10,19 +10,71 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import click
 
 from visitplan.cli.common import load_protocol, parse_date_option, protocol_option
+from visitplan.cli.render import Column
 
 if TYPE_CHECKING:
     import pendulum
 
+    from visitplan.schedule import PlannedVisit
     from visitplan.store import Deviation, Roster
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])
 DEFAULT_DB = "visitplan.db"
+
+
+class BookedJson(TypedDict):
+    """A due visit's appointment in ``due --format json``."""
+
+    date: str
+    time: str | None
+    problems: list[str]
+
+
+class DueRow(TypedDict):
+    """A row of ``due --format json`` (docs/roster.md)."""
+
+    participant: str
+    site: str | None
+    visit: str
+    name: str
+    target: str
+    earliest: str
+    latest: str
+    study_day: int
+    tentative: bool
+    appointment: BookedJson | None
+
+
+class FindingRow(TypedDict):
+    """A row of ``overdue`` and ``deviations --format json``."""
+
+    participant: str
+    site: str | None
+    visit: str
+    kind: str
+    message: str
+    target: str | None
+    earliest: str | None
+    latest: str | None
+    actual: str | None
+
+
+class HistoryRow(TypedDict):
+    """A row of ``history --format json``: an audit entry, ``at`` in UTC as stored."""
+
+    id: int
+    at: str
+    user: str | None
+    action: str
+    field: str
+    old: str | None
+    new: str | None
+    reason: str | None
 
 
 def roster_options(fn: F) -> F:
@@ -66,12 +118,22 @@ format_option = click.option(
     default="table",
     show_default=True,
 )
+#: ``--format`` of the daily lists (due, overdue, deviations, show, history): a terminal table,
+#: CSV (formula-safe) or JSON, with ISO dates and English keys (docs/roster.md).
+list_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="table (for a terminal), csv or json (for scripts; columns in docs/roster.md).",
+)
 
 
 def _open(
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     *,
     create: bool = False,
@@ -107,13 +169,13 @@ def _echo_json(doc: object) -> None:
 @user_option
 def enroll(
     code: str,
-    screening: Any,
+    screening: pendulum.Date,
     site: str | None,
     flags: tuple[str, ...],
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -160,7 +222,7 @@ def enroll(
 def record(
     code: str,
     visit: str | None,
-    day: Any,
+    day: pendulum.Date | None,
     status: str,
     time: str | None,
     reason: str | None,
@@ -171,7 +233,7 @@ def record(
     event: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -216,11 +278,11 @@ def record(
 @user_option
 def discontinue(
     code: str,
-    day: Any,
+    day: pendulum.Date,
     reason: str,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -240,11 +302,11 @@ def discontinue(
 @user_option
 def withdraw(
     code: str,
-    day: Any,
+    day: pendulum.Date,
     reason: str,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -257,9 +319,11 @@ def withdraw(
 
 @click.command()
 @click.argument("code")
-@format_option
+@list_format_option
 @roster_options
-def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def show(
+    code: str, fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float
+) -> None:
     """CODE's plan (re-planned from what is recorded), unscheduled visits and B-cell counts."""
     with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
@@ -295,11 +359,14 @@ def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: flo
         ]
         _echo_json(doc)
         return
-    from rich.console import Console
+    if fmt == "csv":
+        from visitplan.export.tabular import to_csv
 
-    from visitplan.cli.render import cell_text, print_schedule
+        click.echo(to_csv([schedule]), nl=False)
+        return
+    from visitplan.cli.render import make_console, print_schedule, print_text
 
-    console = Console()
+    console = make_console()
     print_schedule(roster.protocol, schedule, console)
     facts = [f"site {person.site or '-'}"]
     if person.flags:
@@ -315,14 +382,16 @@ def show(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: flo
     lines += [f"B-cell count {c.date}: {c.value:g} {c.unit}" for c in counts]
     lines += [f"appointment {a.visit}: {a.date} {a.time or ''}" for a in booked]
     for line in lines:
-        console.print(cell_text(line))
+        print_text(line, console)
 
 
 @click.command()
 @click.option("--days", default=14, show_default=True, type=click.IntRange(min=0))
-@format_option
+@list_format_option
 @roster_options
-def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def due(
+    days: int, fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float
+) -> None:
     """Visits coming up in the next N days for the whole site, in date order, with windows.
 
     An appointment that a re-plan has left outside its visit's window, on a closed day or
@@ -345,7 +414,7 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: floa
         for d in found
         if d.appointment is not None
     }
-    rows: list[dict[str, Any]] = [
+    rows: list[DueRow] = [
         {
             "participant": d.participant,
             "site": d.site,
@@ -369,9 +438,15 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: floa
     if fmt == "json":
         _echo_json({"today": day.isoformat(), "days": days, "due": rows})
         return
-    _table(
+    if fmt == "csv":
+        _echo_csv(DUE_CSV_COLUMNS, [_due_csv_row(r) for r in rows])
+        return
+    from visitplan.cli.render import make_console, print_table, print_text
+
+    console = make_console()
+    print_table(
         f"Due from {day} for {days} days ({len(rows)} visits)",
-        ["Participant", "Visit", "Name", "Target", "Window", "Day", "Appointment"],
+        DUE_COLUMNS,
         [
             [
                 r["participant"],
@@ -379,23 +454,51 @@ def due(days: int, fmt: str, db: str, protocol_spec: str, today: Any, wait: floa
                 r["name"],
                 r["target"] + ("?" if r["tentative"] else ""),
                 f"{r['earliest']}..{r['latest']}",
-                str(r["study_day"]),
+                r["study_day"],
                 _appointment(r["appointment"]),
             ]
             for r in rows
         ],
+        console,
     )
-    from visitplan.errors import printable
-
     for r in rows:
-        for problem in (r["appointment"] or {}).get("problems", []):
-            click.echo(printable(f"! {r['participant']} {r['visit']}: re-book: {problem}"))
+        for problem in r["appointment"]["problems"] if r["appointment"] else []:
+            print_text(f"! {r['participant']} {r['visit']}: re-book: {problem}", console)
+
+
+#: The terminal table of ``due``.
+DUE_COLUMNS = (
+    Column("Participant"),
+    Column("Visit"),
+    Column("Name", "text"),
+    Column("Target"),
+    Column("Window"),
+    Column("Day", justify="right"),
+    Column("Appointment", "words"),
+)
+#: ``due --format csv``: one row a visit (docs/roster.md).
+DUE_CSV_COLUMNS = (
+    "participant", "site", "visit", "name", "target", "earliest", "latest", "study_day",
+    "tentative", "appointment_date", "appointment_time", "appointment_problems",
+)  # fmt: skip
+
+
+def _due_csv_row(r: DueRow) -> list[object]:
+    booked = r["appointment"]
+    return [
+        r["participant"], r["site"], r["visit"], r["name"], r["target"], r["earliest"],
+        r["latest"], r["study_day"], "yes" if r["tentative"] else "no",
+        booked and booked["date"], booked and booked["time"],
+        "; ".join(booked["problems"]) if booked else "",
+    ]  # fmt: skip
 
 
 @click.command()
-@format_option
+@list_format_option
 @roster_options
-def overdue(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def overdue(
+    fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float
+) -> None:
     """Visits past their latest date with nothing recorded, for the whole site."""
     with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
@@ -404,9 +507,11 @@ def overdue(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> N
 
 
 @click.command()
-@format_option
+@list_format_option
 @roster_options
-def deviations(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def deviations(
+    fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float
+) -> None:
     """Out-of-window visits, doses too close together, overdue and missed visits, visits
     recorded outside the plan, and appointments a re-plan has left breaking a rule of `book`."""
     from visitplan.cli.sitectx import appointment_deviations
@@ -421,9 +526,11 @@ def deviations(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -
 
 @click.command()
 @click.argument("code")
-@format_option
+@list_format_option
 @roster_options
-def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def history(
+    code: str, fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float
+) -> None:
     """CODE's audit trail: every change, old and new value, who, when and why.
 
     Times are shown in the site's zone (the JSON keeps ``at`` in UTC, as stored).
@@ -432,7 +539,7 @@ def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: 
         entries = roster.history(code)
         person = roster.participant(code)
         zone = roster.protocol.site_of(person.site).timezone if roster.protocol.sites else "UTC"
-    rows: list[dict[str, Any]] = [
+    rows: list[HistoryRow] = [
         {
             "id": e.id,
             "at": e.at,
@@ -448,17 +555,44 @@ def history(code: str, fmt: str, db: str, protocol_spec: str, today: Any, wait: 
     if fmt == "json":
         _echo_json({"participant": code, "history": rows})
         return
-    _table(
+    if fmt == "csv":
+        # The JSON's fields, in the order of HISTORY_CSV_COLUMNS.
+        _echo_csv(HISTORY_CSV_COLUMNS, [list(r.values()) for r in rows])
+        return
+    from visitplan.cli.render import print_table
+
+    print_table(
         f"History of {code} (times in {zone})",
-        ["#", "At", "User", "Action", "Field", "Old", "New", "Reason"],
+        HISTORY_COLUMNS,
         [
-            [str(r["id"]), _local(r["at"], zone), *(r[k] or "" for k in _HISTORY_COLUMNS)]
+            [
+                r["id"],
+                _local(r["at"], zone),
+                r["user"],
+                r["action"],
+                r["field"],
+                r["old"],
+                r["new"],
+                r["reason"],
+            ]
             for r in rows
         ],
     )
 
 
-_HISTORY_COLUMNS = ("user", "action", "field", "old", "new", "reason")
+#: The terminal table of ``history``.
+HISTORY_COLUMNS = (
+    Column("#", justify="right"),
+    Column("At"),
+    Column("User", "text"),
+    Column("Action"),
+    Column("Field"),
+    Column("Old", "words"),
+    Column("New", "words"),
+    Column("Reason", "text"),
+)
+#: ``history --format csv``: one row a change, ``at`` in UTC as stored (docs/roster.md).
+HISTORY_CSV_COLUMNS = ("id", "at", "user", "action", "field", "old", "new", "reason")
 
 
 def _local(at: str, zone: str) -> str:
@@ -480,7 +614,7 @@ def import_(
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -513,7 +647,7 @@ def import_(
 def _print_deviations(
     title: str, day: pendulum.Date, found: list[Deviation], fmt: str, key: str
 ) -> None:
-    rows: list[dict[str, Any]] = [
+    rows: list[FindingRow] = [
         {
             "participant": d.participant,
             "site": d.site,
@@ -530,15 +664,21 @@ def _print_deviations(
     if fmt == "json":
         _echo_json({"today": day.isoformat(), key: rows})
         return
-    _table(
+    if fmt == "csv":
+        # The JSON's fields, in the order of DEVIATION_CSV_COLUMNS.
+        _echo_csv(DEVIATION_CSV_COLUMNS, [list(r.values()) for r in rows])
+        return
+    from visitplan.cli.render import print_table
+
+    print_table(
         f"{title} ({len(rows)})",
-        ["Participant", "Visit", "Kind", "Window", "What"],
+        DEVIATION_COLUMNS,
         [
             [
                 r["participant"],
                 r["visit"],
                 r["kind"],
-                f"{r['earliest']}..{r['latest']}",
+                f"{r['earliest']}..{r['latest']}" if r["earliest"] else "",
                 r["message"],
             ]
             for r in rows
@@ -546,28 +686,34 @@ def _print_deviations(
     )
 
 
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+#: The terminal table of ``overdue`` and ``deviations``.
+DEVIATION_COLUMNS = (
+    Column("Participant"),
+    Column("Visit"),
+    Column("Kind"),
+    Column("Window"),
+    Column("What", "text"),
+)
+#: ``overdue``/``deviations --format csv``: one row a finding (docs/roster.md).
+DEVIATION_CSV_COLUMNS = (
+    "participant", "site", "visit", "kind", "message", "target", "earliest", "latest", "actual",
+)  # fmt: skip
 
-    from visitplan.cli.render import cell_text
 
-    table = Table(title=cell_text(title), title_justify="left")
-    for name in columns:
-        table.add_column(name, no_wrap=name not in ("What", "Name", "Reason", "Old", "New", "User"))
-    for row in rows:
-        table.add_row(*(cell_text(cell) for cell in row))
-    Console().print(table)
+def _echo_csv(header: tuple[str, ...], rows: list[list[object]]) -> None:
+    from visitplan.csvfile import to_csv
+
+    click.echo(to_csv(header, rows), nl=False)
 
 
-def _appointment(value: dict[str, Any] | None) -> str:
+def _appointment(value: BookedJson | None) -> str:
     if value is None:
         return ""
     flag = " !" if value.get("problems") else ""
     return f"{value['date']} {value['time'] or ''}".strip() + flag
 
 
-def _visit_state(v: Any) -> str:
+def _visit_state(v: PlannedVisit) -> str:
     return str(v.status.value) + (f" {v.actual}" if v.actual else "")
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
+from visitplan.cli.render import Column
 from visitplan.cli.roster import (
     _echo_json,
     _local,
@@ -14,6 +15,9 @@ from visitplan.cli.roster import (
     roster_options,
     user_option,
 )
+
+if TYPE_CHECKING:
+    import pendulum
 
 
 @click.command()
@@ -27,7 +31,9 @@ from visitplan.cli.roster import (
 @click.option(
     "--port", default=8421, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
 )
-def serve(db: str, protocol_spec: str, today: Any, wait: float, host: str, port: int) -> None:
+def serve(
+    db: str, protocol_spec: str, today: pendulum.Date | None, wait: float, host: str, port: int
+) -> None:
     """Serve the coordinators' workspace (/login, /week, /participants/CODE) and the
     roster's calendar feeds (GET /feeds/<token>.ics) over HTTP.
 
@@ -76,7 +82,7 @@ def create(
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -96,7 +102,7 @@ def create(
 @feed.command("list")
 @format_option
 @roster_options
-def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def list_(fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float) -> None:
     """Every feed: label, scope ('site', or a participant's code), created (when, by whom),
     last used, revoked. Never a token: none is kept."""
     with _open(db, protocol_spec, today, wait) as roster:
@@ -119,17 +125,11 @@ def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> Non
             }
         )
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    from visitplan.cli.render import cell_text
+    from visitplan.cli.render import print_table
 
     zone = protocol.site.timezone if protocol.sites else "UTC"
-    table = Table(title=f"Calendar feeds (times in {zone})", title_justify="left")
-    for column in ("Label", "Scope", "Created", "By", "Last used", "Revoked"):
-        table.add_column(column, overflow="fold")
-    for f in found:
-        cells = [
+    rows = [
+        [
             f.label,
             "site" if f.participant is None else f.participant,
             _local(f.created_at, zone)[:16],
@@ -137,8 +137,20 @@ def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> Non
             _local(f.last_used, zone)[:16] if f.last_used else "never",
             _local(f.revoked_at, zone)[:16] if f.revoked_at else "",
         ]
-        table.add_row(*(cell_text(c) for c in cells))
-    Console().print(table)
+        for f in found
+    ]
+    print_table(f"Calendar feeds (times in {zone})", FEED_COLUMNS, rows)
+
+
+#: The terminal table of ``feed list``.
+FEED_COLUMNS = (
+    Column("Label", "text"),
+    Column("Scope"),
+    Column("Created"),
+    Column("By", "text"),
+    Column("Last used", "words"),
+    Column("Revoked", "words"),
+)
 
 
 @feed.command()
@@ -151,7 +163,7 @@ def revoke(
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:

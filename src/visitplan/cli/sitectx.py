@@ -7,9 +7,18 @@ CSV files (``--roster``, ``--bookings``; without them, the shipped sample roster
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    import pendulum
+
+    from visitplan.booking import Appointments
+    from visitplan.model import Protocol
+    from visitplan.schedule import Schedule
+    from visitplan.site import SiteCalendar
 
 # Shared with the web workspace, which may not import the CLI.
 from visitplan.siteroster import appointment_deviations, from_store, site_calendar_of
@@ -43,12 +52,21 @@ db_option = click.option(
 )
 
 
-def choose_db(db: str | None, *, roster: str | None, bookings: str | None) -> str | None:
-    """The roster database a site command uses, or None for the CSV files (or the sample).
+def choose_db(
+    db: str | None,
+    *,
+    roster: str | None = None,
+    bookings: str | None = None,
+    given: Mapping[str, object] | None = None,
+    conflict: str | None = None,
+) -> str | None:
+    """The roster database a command uses, or None for the files or facts typed instead.
 
-    ``--db`` on the command line cannot be mixed with ``--roster``/``--bookings``; those files
-    do win over ``$VISITPLAN_DB`` (what is typed beats the environment). With neither,
-    ``./visitplan.db`` is used when it exists, like the roster commands' default.
+    ``given`` holds the other options (name -> value) that stand in for a database, besides
+    ``--roster`` and ``--bookings``: a command's facts options, for ``ics``. ``--db`` on the
+    command line cannot be mixed with them (``conflict`` says why, else a message naming
+    them); they do win over ``$VISITPLAN_DB`` (what is typed beats the environment). With
+    neither, ``./visitplan.db`` is used when it exists, like the roster commands' default.
     """
     from pathlib import Path
 
@@ -57,12 +75,15 @@ def choose_db(db: str | None, *, roster: str | None, bookings: str | None) -> st
     from visitplan.cli.roster import DEFAULT_DB
     from visitplan.errors import VisitplanError
 
-    files = [name for name, value in (("--roster", roster), ("--bookings", bookings)) if value]
+    options = {"--roster": roster, "--bookings": bookings, **(given or {})}
+    files = [name for name, value in options.items() if value not in (None, (), "")]
     typed = click.get_current_context().get_parameter_source("db") is ParameterSource.COMMANDLINE
     if db is not None and typed:
         if files:
             raise VisitplanError(
-                "--db", db, f"holds the roster and its appointments; drop {' and '.join(files)}"
+                "--db",
+                db,
+                conflict or f"holds the roster and its appointments; drop {' and '.join(files)}",
             )
         return db
     if files:
@@ -74,7 +95,7 @@ def choose_db(db: str | None, *, roster: str | None, bookings: str | None) -> st
 
 def load_context(
     protocol_spec: str, site_spec: str | None, roster: str | None
-) -> tuple[Any, Any, list[Any]]:
+) -> tuple[Protocol, SiteCalendar, list[Schedule]]:
     """The protocol, the site calendar, and the schedules of the roster's participants there.
 
     Participants of another site are left out; those with no site are taken as this site's.
@@ -94,7 +115,7 @@ def load_context(
     return protocol, site, schedules
 
 
-def load_site(protocol_spec: str, site_spec: str | None) -> tuple[Any, Any]:
+def load_site(protocol_spec: str, site_spec: str | None) -> tuple[Protocol, SiteCalendar]:
     """The protocol and the site calendar (which must agree with the protocol's site)."""
     from visitplan.cli.common import load_protocol
     from visitplan.site import site_for
@@ -111,8 +132,8 @@ def load_site_data(
     db: str | None,
     roster: str | None,
     bookings: str | None,
-    today: Any,
-) -> tuple[Any, Any, list[Any], dict[tuple[str, str], Any]]:
+    today: pendulum.Date | None,
+) -> tuple[Protocol, SiteCalendar, list[Schedule], Appointments]:
     """The protocol, site, schedules and appointments a read-only site command shows.
 
     From the roster database when ``db`` is given (read in one transaction, planned as of

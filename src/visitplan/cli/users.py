@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
+from visitplan.cli.render import Column
 from visitplan.cli.roster import _open, roster_options, user_option
 
 
@@ -40,7 +41,7 @@ def add(
     password_stdin: bool,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -61,7 +62,7 @@ def password(
     password_stdin: bool,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -82,7 +83,7 @@ def disable(
     reason: str | None,
     db: str,
     protocol_spec: str,
-    today: Any,
+    today: pendulum.Date | None,
     wait: float,
     user: str | None,
 ) -> None:
@@ -95,10 +96,11 @@ def disable(
 @user.command("list")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @roster_options
-def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> None:
+def list_(fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float) -> None:
     """Every login with its role and state (never a password)."""
     with _open(db, protocol_spec, today, wait) as roster:
         found = roster.users()
+        protocol = roster.protocol
     rows = [
         {
             "name": u.name,
@@ -112,11 +114,34 @@ def list_(fmt: str, db: str, protocol_spec: str, today: Any, wait: float) -> Non
     if fmt == "json":
         click.echo(json.dumps({"users": rows}, indent=2, ensure_ascii=False))
         return
-    from visitplan.cli.roster import _table
+    from visitplan.cli.render import print_table
+    from visitplan.cli.roster import _local
 
-    _table(
-        "Users",
-        ["Name", "Role", "Created", "By", "Disabled"],
-        [[r["name"], r["role"], r["created_at"], r["created_by"], r["disabled_at"] or ""]
-         for r in rows],
-    )  # fmt: skip
+    zone = protocol.site.timezone if protocol.sites else "UTC"
+    print_table(
+        f"Users (times in {zone})",
+        USER_COLUMNS,
+        [
+            [
+                u.name,
+                u.role,
+                _local(u.created_at, zone)[:16],
+                u.created_by,
+                _local(u.disabled_at, zone)[:16] if u.disabled_at else "",
+            ]
+            for u in found
+        ],
+    )
+
+
+#: The terminal table of ``user list``.
+USER_COLUMNS = (
+    Column("Name", "text"),
+    Column("Role"),
+    Column("Created"),
+    Column("By", "text"),
+    Column("Disabled"),
+)
+
+if TYPE_CHECKING:
+    import pendulum
