@@ -108,7 +108,8 @@ def _booked(
     )
     if replaced:
         text += " " + _("(replaces the earlier appointment)")
-    return text + "; "
+    # Translators: what follows is where the appointment is stored (French: ' ; ').
+    return text + _("; ")
 
 
 def _book_in_store(
