@@ -152,9 +152,15 @@ def test_a_french_agenda_over_easter_and_whit_monday(tmp_path):
         ok("enroll", code, "--screening", screening, "--db", str(db), "--today", screening)
     out = ok("--lang", "fr", "agenda", "--db", str(db), "--from", "2027-03-26", "--to",
              "2027-05-20", "--propose", "--today", "2027-03-01")  # fmt: skip
-    assert "Lundi de Pâques" in out and "Lundi de Pentecôte" in out
-    assert "jour férié" in out
-    assert "Easter" not in out and "Whit" not in out
+    lines = out.splitlines()
+    assert "lun. 29 mars 2027  charge 1  FERMÉ (jour férié : Lundi de Pâques)" in lines
+    assert "lun. 17 mai 2027  charge 1  FERMÉ (jour férié : Lundi de Pentecôte)" in lines
+    # The proposals move both doses to the next open day, and say why in French.
+    assert [line.split(maxsplit=4) for line in lines[-2:]] == [
+        ["2001", "W4", "2027-03-29", "2027-03-30", "jour férié : Lundi de Pâques"],
+        ["2002", "W4", "2027-05-17", "2027-05-18", "jour férié : Lundi de Pentecôte"],
+    ]
+    assert "Easter" not in out and "Whit" not in out and "Pentecost" not in out
 
 
 # -- protocol texts in several languages -----------------------------------------------------
