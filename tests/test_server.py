@@ -50,7 +50,7 @@ class Server:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if self.get("/")[0] == 404:
+                if self.get("/feeds/none.ics")[0] == 404:
                     return
             except OSError:
                 pass

@@ -114,6 +114,13 @@ def test_pages_need_a_login(app: TestClient) -> None:
     assert app.get("/participants/401/timeline.svg").status_code == 303
 
 
+def test_the_bare_address_opens_the_week(app: TestClient) -> None:
+    r = app.get("/")
+    assert (r.status_code, r.headers["location"]) == (303, "/week")
+    login(app, "alice")
+    assert "/week" in str(app.get("/", follow_redirects=True).url)
+
+
 def test_login_starts_a_new_httponly_lax_session(app: TestClient) -> None:
     anonymous = app.get("/login").cookies[security.COOKIE]
     login(app, "alice")

@@ -11,6 +11,8 @@ logged-in user).
 
 from __future__ import annotations
 
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -20,10 +22,17 @@ from visitplan.server.workspace.web import endpoint
 __all__ = ["routes"]
 
 
+async def _home(request: Request) -> RedirectResponse:
+    # A coordinator types the bare address: the week is the page they start from (it sends
+    # anyone not logged in on to /login and back).
+    return RedirectResponse("/week", status_code=303)
+
+
 def routes() -> list[BaseRoute]:
     """The workspace's routes (GET pages, POST forms, the stylesheet)."""
     get, post = ["GET"], ["POST"]
     return [
+        Route("/", _home, methods=get),
         Route("/login", endpoint(pages.login_form, login=False), methods=get),
         Route("/login", endpoint(pages.login, login=False), methods=post),
         Route("/logout", endpoint(pages.logout), methods=post),
