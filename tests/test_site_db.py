@@ -4,7 +4,6 @@ stored appointments exported as timed iCalendar events. Real SQLite files, the r
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import sqlite3
 import subprocess
@@ -14,6 +13,8 @@ from pathlib import Path
 import icalendar
 import pendulum
 import pytest
+from tests import cli as harness
+from tests.cli import Result
 from tests.storeutil import dump
 
 from visitplan.booking import appointments_from_store
@@ -46,17 +47,8 @@ reason = "Pharmacy audit"
 """
 
 
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "visitplan"]
-    base = {k: v for k, v in os.environ.items() if k != "VISITPLAN_DB"}
-    return subprocess.run(
-        [*cmd, *args],
-        capture_output=True,
-        text=True,
-        env={**base, "COLUMNS": "120", **(env or {})},
-        timeout=120,
-        cwd=cwd,
-    )
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+    return harness.run(*args, env=env, cwd=cwd, columns=120)
 
 
 def ok(r: subprocess.CompletedProcess[str]) -> str:
