@@ -52,8 +52,22 @@ PAGES = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(
 DEFAULT_TODAY = "2026-06-01"
 UPDATE = os.environ.get("VISITPLAN_DOCS_UPDATE") == "1"
 
-#: Every block the test does not run, by page and first line: a new skip must be added here.
-SKIPS: set[tuple[str, str]] = set()
+#: Every block the test does not run, by page and reason (up to its first ';'): a new skip
+#: must be added here.
+SKIPS = {
+    ("README.md", "sets up the project itself"),
+    ("README.md", "starts a server that runs until stopped"),
+    ("docs/calendars.md", "each link is a new random secret, and serve runs until stopped"),
+    ("docs/calendars.md", "needs a CalDAV server"),
+    ("docs/cdisc.md", "installs usdm4 in a Python 3.12 venv"),
+    ("docs/cdisc.md", "signatures, not a program"),
+    ("docs/quickstart.md", "sets up the project itself"),
+    ("docs/roster.md", "needs the database edited by hand"),
+    ("docs/roster.md", "starts a PostgreSQL server for the project's own tests"),
+    ("docs/site-calendar.md", "a fragment: my_check and roster are the reader's"),
+    ("docs/tutorial.md", "installs the project"),
+    ("docs/workspace.md", "starts a server that runs until stopped"),
+}
 
 SHELLS = ("bash", "sh", "shell")
 FENCE = re.compile(r"^```(\w*)\s*$")
@@ -127,12 +141,12 @@ def commands(block: Block) -> list[Command]:
     return found
 
 
-def skipped() -> set[tuple[str, str]]:
-    out = set()
+def skipped() -> list[tuple[str, str]]:
+    out = []
     for page in PAGES:
         for b in blocks((ROOT / page).read_text("utf-8")):
             if b.skip and b.kind in ("console", "python", *SHELLS):
-                out.add((page, b.lines[0]))
+                out.append((page, b.skip.split(";")[0]))
     return out
 
 
@@ -288,4 +302,6 @@ def test_page_runs_as_shown(page, tmp_path, monkeypatch):
 
 
 def test_the_skipped_blocks_are_the_listed_ones():
-    assert skipped() == SKIPS
+    """Skips cannot grow silently: each is listed above, and there are few."""
+    assert sorted(skipped()) == sorted(SKIPS)
+    assert len(SKIPS) <= 12
