@@ -51,12 +51,12 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
     return harness.run(*args, env=env, cwd=cwd, columns=120)
 
 
-def ok(r: subprocess.CompletedProcess[str]) -> str:
+def ok(r: Result) -> str:
     assert r.returncode == 0, (r.stdout, r.stderr)
     return r.stdout
 
 
-def one_line_error(r: subprocess.CompletedProcess[str], start: str) -> None:
+def one_line_error(r: Result, start: str) -> None:
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert r.stderr.startswith(f"error: {start}"), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
