@@ -8,8 +8,9 @@ Each call is isolated from the next and from the test process, since the command
 interpreter:
 
 - the environment: ``os.environ`` plus ``env`` (a value of ``None`` unsets a name) for the
-  call only, restored afterwards (CliRunner's ``env``); ``COLUMNS`` is set when ``columns``
-  is given, else removed, so a table is as wide as in a pipe (80) whatever the test's shell;
+  call only; the whole environment is put back afterwards, whatever the command set.
+  ``COLUMNS`` is set when ``columns`` is given, else removed, so a table is as wide as in a
+  pipe (80) whatever the test's shell;
   ``VISITPLAN_DB`` is removed unless ``env`` gives it;
 - the working directory: ``cwd`` for the call only;
 - context variables (the language ``i18n.use`` sets, anything a command keeps in one): the
@@ -61,15 +62,24 @@ class Result:
 
 @contextlib.contextmanager
 def _working_directory(cwd: Path | str | None) -> Iterator[None]:
-    if cwd is None:
-        yield
-        return
-    before = os.getcwd()
-    os.chdir(cwd)
+    before = os.getcwd()  # put back even without ``cwd``: a command may change it
+    if cwd is not None:
+        os.chdir(cwd)
     try:
         yield
     finally:
         os.chdir(before)
+
+
+@contextlib.contextmanager
+def _environment_kept() -> Iterator[None]:
+    # CliRunner puts back only the names it was given; a command may set others.
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @contextlib.contextmanager
@@ -100,7 +110,7 @@ def run(
     runner = CliRunner()
 
     def invoke() -> Result:
-        with _working_directory(cwd), _logging_kept():
+        with _environment_kept(), _working_directory(cwd), _logging_kept():
             done = runner.invoke(cli, list(args), input=input, env=overrides, prog_name="visitplan")
         stderr = done.stderr
         code = done.exit_code
