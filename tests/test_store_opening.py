@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
-
-from visitplan.cli import cli
+from tests import cli as harness
 
 TODAY = "2022-11-10"
 
 
 def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, [*args, "--today", TODAY])
+    return harness.run(*args, "--today", TODAY)
 
 
 def digest(path: Path) -> str:
