@@ -6,14 +6,13 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pendulum
 import pytest
+from tests import cli as harness
+from tests.cli import Result
 
 import visitplan
 from visitplan.export import cdisc
@@ -21,7 +20,6 @@ from visitplan.participant import Participant, Record, Status
 from visitplan.protocol_file import load
 
 EXAMPLE = Path(__file__).parent.parent / "docs" / "examples" / "weekly-oncology.toml"
-BIN = Path(sys.executable).with_name("visitplan")
 
 # Variable names and order as published in SDTMIG v3.4 (restated here, not imported from the
 # code under test). TV and SV list the variables this export fills.
@@ -52,11 +50,8 @@ def parse(text: str) -> tuple[list[str], list[dict[str, str]]]:
     return list(reader.fieldnames or []), list(reader)
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "visitplan"]
-    return subprocess.run(
-        [*cmd, *args], capture_output=True, text=True, env={**os.environ}, timeout=60
-    )
+def run(*args: str) -> Result:
+    return harness.run(*args)
 
 
 @pytest.fixture(scope="module")

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import icalendar
 import pytest
+from tests import cli as harness
 
-BIN = Path(sys.executable).with_name("visitplan")
 ONE = ["--participant", "1001", "--screening", "2022-07-27"]
 STAMP = ["--dtstamp", "2026-01-01T00:00:00Z"]
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "visitplan"]
-    env = {**{k: v for k, v in os.environ.items() if k != "VISITPLAN_DB"}, "COLUMNS": "120"}
-    return subprocess.run([*cmd, *args], capture_output=True, env=env, timeout=60, cwd=cwd)
+@dataclass(frozen=True)
+class Bytes:
+    """A calendar is bytes (CRLF lines): the harness's result with ``stdout`` as bytes."""
+
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def run(*args: str, cwd: Path | None = None) -> Bytes:
+    r = harness.run(*args, cwd=cwd, columns=120)
+    return Bytes(r.returncode, r.stdout_bytes, r.stderr.encode())
 
 
 def sequences(path: Path) -> dict[str, int]:

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from tests import cli as harness
+from tests.cli import Result
 
-BIN = Path(sys.executable).with_name("visitplan")
 
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "visitplan"]
-    env = {**os.environ, "COLUMNS": "120"}
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=60)
+def run(*args: str) -> Result:
+    return harness.run(*args, columns=120)
 
 
 def test_plan_json_contract():

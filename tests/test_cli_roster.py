@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests import cli as harness
+from tests.cli import Result
 from tests.storeutil import dump
 
-BIN = Path(sys.executable).with_name("visitplan")
 TODAY = "2022-11-10"
 
 
-def run(db: Path, *args: str, today: str = TODAY) -> subprocess.CompletedProcess[str]:
-    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "visitplan"]
-    env = {**os.environ, "COLUMNS": "160", "VISITPLAN_DB": str(db)}
-    return subprocess.run(
-        [*cmd, *args, "--today", today], capture_output=True, text=True, env=env, timeout=120
-    )
+def run(db: Path, *args: str, today: str = TODAY) -> Result:
+    return harness.run(*args, "--today", today, columns=160, env={"VISITPLAN_DB": str(db)})
 
 
 def ok(db: Path, *args: str) -> str:

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-
-BIN = Path(sys.executable).with_name("visitplan")
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "visitplan"]
-    env = {**os.environ, "COLUMNS": "120"}
-    return subprocess.run(
-        [*cmd, *args], capture_output=True, text=True, env=env, timeout=120, cwd=cwd
-    )
+from tests import cli as harness
+from tests.cli import Result
 
 
-def one_line_error(r: subprocess.CompletedProcess[str], start: str) -> None:
+def run(*args: str, cwd: Path | None = None) -> Result:
+    return harness.run(*args, cwd=cwd, columns=120)
+
+
+def one_line_error(r: Result, start: str) -> None:
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert r.stderr.startswith(f"error: {start}"), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from tests import cli as harness
 from tests.storeutil import dump
 
 import visitplan
-from visitplan.cli import cli
 from visitplan.store import Roster
 
 TODAY = "2022-11-10"
@@ -28,7 +27,7 @@ PG = os.environ.get("VISITPLAN_TEST_PG_URL")
 
 
 def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Any:
-    return CliRunner().invoke(cli, list(args), env=env, input=input)
+    return harness.run(*args, env=env, input=input)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from tests import cli as harness
 from tests.storeutil import dump
-
-from visitplan.cli import cli
 
 TODAY = "2022-12-01"
 COMMANDS = [
@@ -32,7 +30,7 @@ COMMANDS = [
 
 
 def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, [*args, "--today", TODAY])
+    return harness.run(*args, "--today", TODAY)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from tests import cli as harness
 
 from visitplan.cli import cli
 
@@ -32,7 +32,7 @@ def csvfile() -> Any:
 
 
 def run(*args: str, **kwargs: Any) -> Any:
-    return CliRunner().invoke(cli, list(args), **kwargs)
+    return harness.run(*args, **kwargs)
 
 
 def rows_of(text: str) -> list[list[str]]:

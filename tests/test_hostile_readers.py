@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from tests import cli as harness
 
 import visitplan
 from visitplan import VisitplanError, fileio
-from visitplan.cli import cli
 from visitplan.protocol_file import dumps, loads
 
 BIN = Path(sys.executable).with_name("visitplan")
@@ -29,7 +28,7 @@ SCREENING = "2022-07-27"
 
 
 def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args))
+    return harness.run(*args)
 
 
 def one_line(r: Any, expected: str) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import attrs
@@ -13,6 +10,8 @@ import pendulum
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests import cli as harness
+from tests.cli import Result
 
 import visitplan
 from visitplan.facts import known_flags
@@ -23,13 +22,10 @@ from visitplan.protocol_file import ProtocolErrors, dumps, from_dict, load, load
 HERE = Path(__file__).parent
 BROKEN = HERE / "protocols" / "broken"
 EXAMPLE = HERE.parent / "docs" / "examples" / "weekly-oncology.toml"
-BIN = Path(sys.executable).with_name("visitplan")
 
 
-def run(*args: str, columns: int = 160) -> subprocess.CompletedProcess[str]:
-    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "visitplan"]
-    env = {**os.environ, "COLUMNS": str(columns)}
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=60)
+def run(*args: str, columns: int = 160) -> Result:
+    return harness.run(*args, columns=columns)
 
 
 def participants() -> list[Participant]:

@@ -16,6 +16,7 @@ from typing import Any
 import icalendar
 import pytest
 from click.testing import CliRunner
+from tests import cli as harness
 from tests.oracle import study_day
 from tests.storeutil import dump
 
@@ -29,8 +30,7 @@ STAMP = ("--dtstamp", "2026-01-01T00:00:00Z")
 
 
 def run(db: Path, *args: str, today: str) -> Any:
-    result = CliRunner().invoke(cli, [*args, "--db", str(db), "--today", today])
-    return result
+    return harness.run(*args, "--db", str(db), "--today", today)
 
 
 def ok(db: Path, *args: str, today: str) -> str:

@@ -4,7 +4,6 @@ stored appointments exported as timed iCalendar events. Real SQLite files, the r
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import sqlite3
 import subprocess
@@ -14,6 +13,8 @@ from pathlib import Path
 import icalendar
 import pendulum
 import pytest
+from tests import cli as harness
+from tests.cli import Result
 from tests.storeutil import dump
 
 from visitplan.booking import appointments_from_store
@@ -46,25 +47,16 @@ reason = "Pharmacy audit"
 """
 
 
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "visitplan"]
-    base = {k: v for k, v in os.environ.items() if k != "VISITPLAN_DB"}
-    return subprocess.run(
-        [*cmd, *args],
-        capture_output=True,
-        text=True,
-        env={**base, "COLUMNS": "120", **(env or {})},
-        timeout=120,
-        cwd=cwd,
-    )
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+    return harness.run(*args, env=env, cwd=cwd, columns=120)
 
 
-def ok(r: subprocess.CompletedProcess[str]) -> str:
+def ok(r: Result) -> str:
     assert r.returncode == 0, (r.stdout, r.stderr)
     return r.stdout
 
 
-def one_line_error(r: subprocess.CompletedProcess[str], start: str) -> None:
+def one_line_error(r: Result, start: str) -> None:
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert r.stderr.startswith(f"error: {start}"), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
-
-from visitplan.cli import cli
+from tests import cli as harness
 
 TODAY = "2022-11-10"
 
 
 def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, [*args, "--today", TODAY])
+    return harness.run(*args, "--today", TODAY)
 
 
 def digest(path: Path) -> str:
@@ -119,3 +117,40 @@ def test_wait_is_a_bounded_number_of_seconds(tmp_path, value):
     r = run("due", "--db", str(tmp_path / "x.db"), "--wait", value)
     assert r.exit_code == 2
     assert "--wait" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_the_rosters_today_is_the_sites_date_not_the_machines(tmp_path):
+    # Kiritimati (UTC+14) and Baker Island (UTC-12) never share a date, so a roster planned
+    # for a site there must take the site's date whatever zone this machine is in.
+    import attrs
+    import pendulum
+
+    import visitplan
+    from visitplan.dates import today_at
+    from visitplan.store import Roster
+
+    far_east, far_west = "Pacific/Kiritimati", "Etc/GMT+12"
+    east = pendulum.today(far_east).date()
+    assert today_at([far_west, far_east]) == east > pendulum.today(far_west).date()
+    study = visitplan.builtin("NCT05124925")
+    for zone in (far_east, far_west):
+        moved = attrs.evolve(study, sites=(attrs.evolve(study.site, timezone=zone),))
+        with Roster.open(tmp_path / f"{zone[-4:]}.db", protocol=moved, create=True) as roster:
+            assert roster.today() == pendulum.today(zone).date()
+
+
+def test_a_site_list_that_stops_on_one_participant_says_whose(tmp_path):
+    db = str(tmp_path / "r.db")
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli, list(args))
+
+    for code in ("1001", "1002"):
+        run("enroll", code, "--screening", "2026-10-01", "--db", db, "--today", "2026-10-02")
+    run("record", "1002", "D1", "--date", "2026-11-03", "--db", db, "--today", "2026-11-10")
+    result = run("due", "--db", db, "--today", "2026-06-01")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: participant 1002: D1.date '2026-11-03': is after today (2026-06-01); "
+        "only a visit that happened is done"
+    ]

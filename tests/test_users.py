@@ -8,20 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from tests import cli as harness
 from tests.storeutil import dump
 
 import visitplan
-from visitplan.cli import cli
 from visitplan.store import Roster
 from visitplan.store.users import hash_password, password_matches
 
 
 def run(db: Path, *args: str, input: str | None = None) -> Any:
     """A command on the roster ``db``, made by the user admin (VISITPLAN_USER)."""
-    return CliRunner().invoke(
-        cli, [*args, "--db", str(db)], input=input, env={"VISITPLAN_USER": "admin"}
-    )
+    return harness.run(*args, "--db", str(db), input=input, env={"VISITPLAN_USER": "admin"})
 
 
 def test_passwords_are_kept_as_scrypt_hashes_only(tmp_path):

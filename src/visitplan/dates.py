@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as _dt
+from collections.abc import Iterable
 from typing import TypeVar
 
 import attrs
@@ -232,6 +233,19 @@ def study_day(day: pendulum.Date, day1: pendulum.Date) -> int:
     """CDISC study day: Day 1 is ``day1``; there is no Day 0, days before it are negative."""
     delta = day.toordinal() - day1.toordinal()
     return delta + 1 if delta >= 0 else delta
+
+
+def today_at(zones: Iterable[str]) -> pendulum.Date:
+    """Today's date where the study happens: the latest of the dates in ``zones`` (the sites'
+    time zones), or the machine's own date when there are none.
+
+    A roster is often kept on a server in UTC while its site is in Paris: between midnight
+    and 02:00 in Paris the server's date is still yesterday, and a visit done "today" at
+    the site would be refused as a future fact. Taking the latest date of the sites' zones
+    never calls a date in the future that has already begun at one of the sites.
+    """
+    days = [pendulum.today(zone).date() for zone in zones]
+    return max(days) if days else pendulum.today().date()
 
 
 def local_datetime(day: pendulum.Date, time: str | pendulum.Time, zone: str) -> pendulum.DateTime:

@@ -142,9 +142,8 @@ def sv(
     The participants come from --roster, or from the roster database: --db, else
     $VISITPLAN_DB, else ./visitplan.db when it exists (a --roster typed wins over the last two).
     """
-    import pendulum
-
     from visitplan.cli.sitectx import choose_db
+    from visitplan.dates import today_at
     from visitplan.engine import plan
     from visitplan.errors import VisitplanError
     from visitplan.export.cdisc import SV_COLUMNS, UnscheduledVisit, sv_rows
@@ -171,7 +170,7 @@ def sv(
 
         assert roster is not None
         people = load_roster(roster, day1_visit=study.day1_visit)
-        today = today or pendulum.today().date()
+        today = today or today_at(site.timezone for site in study.sites)
     schedules = [plan(study, p, today=today) for p in people]
     _emit_dataset(sv_rows(study, people, schedules, extra), SV_COLUMNS, "SV", fmt, output, study)
 

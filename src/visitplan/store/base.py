@@ -16,7 +16,7 @@ import pendulum
 import sqlalchemy as sa
 
 from visitplan import facts
-from visitplan.dates import to_date
+from visitplan.dates import to_date, today_at
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
 from visitplan.i18n import _
@@ -47,8 +47,11 @@ class RosterBase:
         self._user = user
 
     def today(self) -> pendulum.Date:
-        """The date facts are checked against (``today`` given at open, else the real date)."""
-        return self._today if self._today is not None else pendulum.today().date()
+        """The date facts are checked against: ``today`` given at open, else the real date at
+        the protocol's sites (:func:`visitplan.dates.today_at`)."""
+        if self._today is not None:
+            return self._today
+        return today_at(site.timezone for site in self.protocol.sites)
 
     def _who(self, user: str | None) -> str:
         if user is not None:

@@ -146,4 +146,11 @@ def replanned(
     codes = sorted({str(c) for c in conn.execute(among).scalars()})
     for i in range(0, len(codes), 500):
         for person in rows.load_codes(conn, codes[i : i + 500]):
-            yield person, plan(protocol, person, today=day)
+            try:
+                schedule = plan(protocol, person, today=day)
+            except VisitplanError as e:
+                # A site-wide list stops on one participant's facts (a --today before what
+                # is recorded, a protocol edited under them): the line must say whose.
+                field = f"participant {person.code}: {e.field}"
+                raise VisitplanError(field, e.value, e.rule) from e
+            yield person, schedule
