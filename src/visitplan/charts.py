@@ -216,7 +216,7 @@ def load_chart(
     ax.set_xlim(start, end)
     ax.set_ylim(0, max(top, limit or 0) + (4.5 if by == "day" and who else 1.8))
     ax.yaxis.get_major_locator().set_params(integer=True)
-    ax.set_ylabel(_("visits per ISO week") if by == "week" else _("visits per day"))
+    ax.set_ylabel(_("visits per week") if by == "week" else _("visits per day"))
     title = (
         _("{site} load per ISO week (Monday shown), {start} to {end}")
         if by == "week"

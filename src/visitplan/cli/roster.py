@@ -24,7 +24,7 @@ from visitplan.cli.common import (
     protocol_option,
     wants_excel,
 )
-from visitplan.cli.render import Column, day_text, finding_line, visit_state
+from visitplan.cli.render import Column, finding_line, visit_state
 from visitplan.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
@@ -510,7 +510,7 @@ def due(
                 protocol.visit_name(
                     d.visit.base_code or d.visit.code, d.visit.name, d.visit.occurrence, lang
                 ),
-                day_text(d.visit.target, d.visit.tentative),
+                r["target"] + ("?" if r["tentative"] else ""),
                 f"{r['earliest']}..{r['latest']}",
                 r["study_day"],
                 _appointment(r["appointment"]),
@@ -534,7 +534,7 @@ DUE_COLUMNS = (
     Column(N_("Participant")),
     Column(N_("Visit")),
     Column(N_("Name"), "text"),
-    Column(N_("Target"), "words"),
+    Column(N_("Target")),
     Column(N_("Window")),
     Column(N_("Day"), justify="right"),
     Column(N_("Appointment"), "words"),
