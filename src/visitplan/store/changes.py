@@ -75,7 +75,9 @@ class Changes(RosterBase):
                         raise VisitplanError("participant", person.code, _("is already enrolled"))
                     self._plan(person)
                 except VisitplanError as exc:
-                    who = "" if exc.field == "participant" else f"participant {person.code}: "
+                    who = ""
+                    if exc.field != "participant":
+                        who = _("participant {code}: {field}").format(code=person.code, field="")
                     errors.append(f"{source}: {who}{exc}")
                     continue
                 enrolled.add(person.code)
