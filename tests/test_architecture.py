@@ -20,6 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "visitplan"
 
 #: The core, lowest first: each may import only modules before it in this list.
 CORE = (
+    "visitplan.i18n",
     "visitplan.errors",
     "visitplan.codes",
     "visitplan.dates",
@@ -29,6 +30,7 @@ CORE = (
     "visitplan.schedule",
     "visitplan.recovery",
     "visitplan.compiled",
+    "visitplan.reasons",
     "visitplan.engine",
 )
 
@@ -38,6 +40,10 @@ CLI = ("visitplan.cli", "visitplan.__main__")
 
 #: (importer, imported) -> why a function imports upward. Each entry must still exist.
 UPWARD_CALLS = {
+    ("visitplan.i18n", "visitplan.errors"): (
+        "check_language refuses a language visitplan does not speak with the one error users "
+        "see; every module, errors included, marks its texts with i18n"
+    ),
     ("visitplan.model", "visitplan.engine"): (
         "Protocol.plan, the documented shortcut for engine.plan (visitplan's own code calls "
         "engine.plan)"
@@ -189,3 +195,33 @@ def test_every_function_import_that_points_back_is_listed():
     }
     upward |= {(m, t) for m in CORE for t in ON_CALL[m] if t not in CORE[: CORE.index(m)]}
     assert upward == set(UPWARD_CALLS)
+
+
+def test_no_function_hides_gettext_behind_a_local_underscore():
+    """``_`` is gettext (visitplan.i18n): a function that also binds ``_`` as a throwaway name
+    (``day, _ = pair``) calls that value instead of translating. Loop variables are ruff's
+    F402; this catches assignments and unpacking too (comprehensions have their own scope)."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            inside = [n for stmt in fn.body for n in ast.walk(stmt)]
+            in_comprehensions = {
+                id(n)
+                for c in inside
+                if isinstance(c, ast.comprehension)
+                for n in ast.walk(c.target)
+            }
+            binds = any(
+                isinstance(n, ast.Name) and n.id == "_" and isinstance(n.ctx, ast.Store)
+                and id(n) not in in_comprehensions
+                for n in inside
+            )  # fmt: skip
+            calls = any(
+                isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_"
+                for n in inside
+            )
+            if binds and calls:
+                found.append(f"{path.relative_to(SRC)}:{fn.lineno} {fn.name}")
+    assert not found, found

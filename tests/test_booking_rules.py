@@ -76,7 +76,7 @@ def test_agenda_flags_the_appointment_left_outside_its_window(rp1):
     w4 = lines.index(next(line for line in lines if " W4 " in line))
     assert lines[w4].split()[-3:] == ["09:30", "booked", "2027-02-19..2027-02-25"]
     assert lines[w4 + 1] == f"      ! re-book: {WINDOW_RULE}"
-    assert lines[-1] == "1 days with visits, 0 closed, 0 over capacity, 1 appointment to re-book"
+    assert lines[-1] == "1 day with visits, 0 closed, 0 over capacity, 1 appointment to re-book"
 
 
 def test_due_flags_the_appointment_left_outside_its_window(rp1):

@@ -253,7 +253,8 @@ def test_import_xlsx(tmp_path):
     r = run(tmp_path / "y.db", "import", str(path))
     assert r.returncode == 2
     assert (
-        r.stderr == f"error: {path}:4: screening '27/07/2022': must be a date written YYYY-MM-DD\n"
+        r.stderr == f"error: {path}:4: screening '27/07/2022': is not written YYYY-MM-DD; "
+        "a day-first date (31/01/2023) is read only with --dayfirst\n"
     )
 
 

@@ -143,7 +143,7 @@ def test_a_site_list_that_stops_on_one_participant_says_whose(tmp_path):
     db = str(tmp_path / "r.db")
 
     def run(*args: str) -> Any:
-        return CliRunner().invoke(cli, list(args))
+        return harness.run(*args)
 
     for code in ("1001", "1002"):
         run("enroll", code, "--screening", "2026-10-01", "--db", db, "--today", "2026-10-02")

@@ -12,13 +12,12 @@ import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 from tests.workspace_demo import TODAY, USERS, build
 
-from visitplan import i18n
 from visitplan.server import create_app
 from visitplan.server.workspace import security
 from visitplan.store import Roster
@@ -40,7 +39,7 @@ def db(demo: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(db: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(db, today=TODAY), follow_redirects=False) as client:
+    with TestClient(create_app(db, today=TODAY, lang="en"), follow_redirects=False) as client:
         yield client
 
 
@@ -141,7 +140,9 @@ def test_login_starts_a_new_httponly_lax_session(app: TestClient) -> None:
 def test_the_cookie_is_secure_behind_tls(db: Path) -> None:
     # uvicorn sets the scheme from a trusted proxy's X-Forwarded-Proto; here the client is
     # HTTPS itself.
-    with TestClient(create_app(db, today=TODAY), base_url="https://testserver") as client:
+    with TestClient(
+        create_app(db, today=TODAY, lang="en"), base_url="https://testserver"
+    ) as client:
         header = client.get("/login").headers["set-cookie"]
         assert "Secure" in header and "HttpOnly" in header
 
@@ -544,31 +545,19 @@ def test_only_study_codes_appear(app: TestClient) -> None:
     assert "wocbp" in page and "2026-05-04" in page
 
 
-def test_the_pages_speak_the_sites_language(app: TestClient, monkeypatch) -> None:
-    """Every text goes through visitplan.i18n: with a catalog (a stand-in here, until the
-    French one lands) and a site language, the page reads in it."""
-    import gettext
-
-    class French(gettext.NullTranslations):
-        words: ClassVar[dict[str, str]] = {
-            "Week of %(day)s": "Semaine du %(day)s", "Participants": "Participants·fr",
-            "%(num)d visit": "%(num)d visite", "%(num)d visits": "%(num)d visites",
-            "Monday": "lundi",
-        }  # fmt: skip
-
-        def gettext(self, message: str) -> str:
-            return self.words.get(message, message)
-
-        def ngettext(self, singular: str, plural: str, n: int) -> str:
-            return self.gettext(singular if n == 1 else plural)
-
-    monkeypatch.setattr(i18n, "_catalog", lambda lang: French())
-    monkeypatch.setattr("visitplan.server.workspace.web.site_language", lambda protocol: "fr")
-    login(app, "alice")
-    page = app.get("/week").text
-    assert '<html lang="fr">' in page
-    assert "<h1>Semaine du 2026-06-01</h1>" in page and "Participants·fr" in page
-    assert "lundi 2026-06-01" in page and "1 visite" in page
+def test_the_pages_speak_the_sites_language(db: Path) -> None:
+    """Every text goes through visitplan.i18n: the BREST site file says French, so the pages
+    read in French (the real catalog); ``lang="en"`` (the tests' other apps) says English."""
+    with TestClient(create_app(db, today=TODAY), follow_redirects=False) as french:
+        login(french, "alice")
+        page = french.get("/week").text
+        assert '<html lang="fr">' in page
+        assert "<h1>Semaine du 2026-06-01</h1>" in page
+        assert "lundi 2026-06-01" in page and "Semaine suivante →" in page
+        assert "Week of" not in page and "Monday" not in page
+        plan = french.get("/participants/402").text
+        assert "Fin de traitement" in plan and "Jour d'étude" in plan
+        assert "Biopsie des glandes salivaires accessoires" in plan
 
 
 def test_the_readme_example_sets_up_a_workspace(tmp_path: Path, monkeypatch) -> None:
@@ -602,7 +591,7 @@ def test_the_readme_example_sets_up_a_workspace(tmp_path: Path, monkeypatch) -> 
         done = CliRunner().invoke(cli, args[1:], input=stdin)
         assert done.exit_code == 0, done.output
     assert password is not None
-    with TestClient(create_app(tmp_path / "brest.db"), follow_redirects=False) as client:
+    with TestClient(create_app(tmp_path / "brest.db", lang="en"), follow_redirects=False) as client:
         r = client.post(
             "/login",
             data={"username": "alice", "password": password, "csrf_token": token(client)},

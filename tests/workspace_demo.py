@@ -78,7 +78,7 @@ def serving(db: Path) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     config = uvicorn.Config(
-        create_app(db, today=TODAY), host="127.0.0.1", port=port, log_level="warning",
+        create_app(db, today=TODAY, lang="en"), host="127.0.0.1", port=port, log_level="warning",
         access_log=False, lifespan="on",
     )  # fmt: skip
     server = uvicorn.Server(config)

@@ -26,6 +26,7 @@ from visitplan.codes import check_code
 from visitplan.dates import local_datetime, parse_date
 from visitplan.errors import VisitplanError
 from visitplan.fileio import read_text
+from visitplan.i18n import _
 from visitplan.model import VisitKind
 from visitplan.schedule import Finding, FindingKind, PlannedVisit, Schedule, VisitStatus
 from visitplan.site import MovePolicy, SiteCalendar, capacity_kinds, check_visit, choose
@@ -86,7 +87,7 @@ def _known(visits: Mapping[Key, PlannedVisit], key: Key) -> PlannedVisit:
         return visits[key]
     except KeyError:
         raise VisitplanError(
-            "booking", f"{key[0]} {key[1]}", "names a participant visit that is not planned"
+            "booking", f"{key[0]} {key[1]}", _("names a participant visit that is not planned")
         ) from None
 
 
@@ -108,7 +109,11 @@ def _site_errors(
     closed = site.closed_reason(day)
     if closed is not None:
         errors.append(
-            VisitplanError("date", day.isoformat(), f"is not bookable at {site.code}: {closed}")
+            VisitplanError(
+                "date",
+                day.isoformat(),
+                _("is not bookable at {code}: {closed}").format(code=site.code, closed=closed),
+            )
         )
     if time is None:
         return errors
@@ -123,7 +128,9 @@ def _site_errors(
                 VisitplanError(
                     "time",
                     shown,
-                    f"is outside clinic hours at {site.code} ({site.hours}, start times)",
+                    _("is outside clinic hours at {code} ({hours}, start times)").format(
+                        code=site.code, hours=site.hours
+                    ),
                 )
             )
     return errors
@@ -150,7 +157,11 @@ def booking_errors(
     if visit.status is not VisitStatus.PLANNED:
         errors.append(
             VisitplanError(
-                "visit", visit.code, f"is {visit.status.value}; only a planned visit can be booked"
+                "visit",
+                visit.code,
+                _("is {status}; only a planned visit can be booked").format(
+                    status=visit.status.value
+                ),
             )
         )
     if visit.tentative:
@@ -158,7 +169,7 @@ def booking_errors(
             VisitplanError(
                 "visit",
                 visit.code,
-                "is tentative (its date waits for an event); record the event first",
+                _("is tentative (its date waits for an event); record the event first"),
             )
         )
     if not visit.earliest <= day <= visit.latest:
@@ -166,7 +177,9 @@ def booking_errors(
             VisitplanError(
                 "date",
                 day.isoformat(),
-                f"is outside {visit.code}'s window {visit.earliest} to {visit.latest}",
+                _("is outside {code}'s window {earliest} to {latest}").format(
+                    code=visit.code, earliest=visit.earliest, latest=visit.latest
+                ),
             )
         )
     if site is not None:
@@ -209,11 +222,19 @@ def appointment_findings(
     found: list[Finding] = []
     by_code = {v.code: v for v in schedule.visits}
     for code, day, time in sorted(booked, key=lambda b: (b[1], b[0])):
-        what = f"booked {day}" + (f" {time}" if time else "")
+        what = (
+            _("booked {day} {time}").format(day=day, time=time)
+            if time
+            else _("booked {day}").format(day=day)
+        )
         visit = by_code.get(code)
         if visit is None:
             found.append(
-                Finding(FindingKind.APPOINTMENT, code, f"{what}: {code} is no longer planned")
+                Finding(
+                    FindingKind.APPOINTMENT,
+                    code,
+                    _("{what}: {code} is no longer planned").format(what=what, code=code),
+                )
             )
         elif visit.status is VisitStatus.PLANNED:
             for error in booking_errors(site, visit, day, time):
@@ -243,8 +264,14 @@ def book(
     key = (participant, visit)
     if key not in visits:
         if not any(p == participant for p, _ in visits):
-            raise VisitplanError("participant", participant, "is not in the roster")
-        raise VisitplanError("visit", visit, f"is not a planned visit of participant {participant}")
+            raise VisitplanError("participant", participant, _("is not in the roster"))
+        raise VisitplanError(
+            "visit",
+            visit,
+            _("is not a planned visit of participant {participant}").format(
+                participant=participant
+            ),
+        )
     pv = visits[key]
     for error in booking_errors(site, pv, day, time):
         raise error
@@ -254,7 +281,11 @@ def book(
     if not load.has_room(site, day, kinds):
         taken = site.over_capacity(_plus(load, day, kinds), load.total[day] + 1)
         raise VisitplanError(
-            "date", day.isoformat(), f"is full at {site.code} ({'; '.join(taken)} with this visit)"
+            "date",
+            day.isoformat(),
+            _("is full at {code} ({items} with this visit)").format(
+                code=site.code, items="; ".join(taken)
+            ),
         )
     out = dict(appointments)
     out[key] = when
@@ -335,10 +366,12 @@ def propose_dates(
         reason = closed
         if today is not None and v.target < today:
             reason = (
-                f"its window closed on {v.latest}" if v.latest < today else f"{v.target} is past"
+                _("its window closed on {day}").format(day=v.latest)
+                if v.latest < today
+                else _("{day} is past").format(day=v.target)
             )
         elif closed is None and not load.has_room(site, v.target, kinds):
-            reason = f"{v.target} is full"
+            reason = _("{day} is full").format(day=v.target)
         candidates = [
             d for d in site.working_days(first, v.latest) if load.has_room(site, d, kinds)
         ]
@@ -346,7 +379,7 @@ def propose_dates(
         if day is not None:
             load.add(day, kinds)
         elif reason is None:
-            reason = "no room"
+            reason = _("no room")
         out.append(Proposal(participant, v.code, v.target, v.earliest, v.latest, day, reason))
     out.sort(key=lambda p: (p.day or p.target, p.participant, p.visit))
     return out
@@ -489,27 +522,29 @@ def read_bookings(text: str, zone: str, *, source: str = "bookings") -> Appointm
         header = tuple(next(rows, (1, []))[1])
         if header != BOOKING_COLUMNS:
             raise VisitplanError(
-                f"{source}: header", ",".join(header), f"must be {','.join(BOOKING_COLUMNS)}"
+                f"{source}: header",
+                ",".join(header),
+                _("must be {items}").format(items=",".join(BOOKING_COLUMNS)),
             )
         for line, cells in rows:
             if not cells:
                 continue  # a blank line
             try:
                 if len(cells) != len(BOOKING_COLUMNS):
-                    raise VisitplanError("row", line, "must have exactly 4 cells")
+                    raise VisitplanError("row", line, _("must have exactly 4 cells"))
                 row = dict(zip(BOOKING_COLUMNS, cells, strict=True))
                 participant = check_code(row["participant"].strip(), "participant")
                 visit = check_code(row["visit"].strip(), "visit")
                 day = parse_date(row["date"].strip(), "date")
                 key = (participant, visit)
                 if key in out:
-                    raise VisitplanError("booking", f"{participant} {visit}", "appears twice")
+                    raise VisitplanError("booking", f"{participant} {visit}", _("appears twice"))
                 out[key] = local_datetime(day, row["time"].strip(), zone)
             except VisitplanError as exc:
                 raise VisitplanError(f"{source}:{line}: {exc.field}", exc.value, exc.rule) from None
     except csvfile.CsvError as exc:
         raise VisitplanError(
-            f"{source}: line", exc.line, f"is not valid CSV: {exc.reason}"
+            f"{source}: line", exc.line, _("is not valid CSV: {reason}").format(reason=exc.reason)
         ) from None
     return out
 

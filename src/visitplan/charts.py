@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 
+from visitplan.i18n import _
 from visitplan.model import VisitKind
 from visitplan.schedule import Schedule, VisitStatus
 
@@ -50,7 +51,9 @@ def _save(fig: Any, fmt: str) -> bytes:
     if fmt not in FORMATS:
         from visitplan.errors import VisitplanError
 
-        raise VisitplanError("chart format", fmt, f"must be one of: {', '.join(FORMATS)}")
+        raise VisitplanError(
+            "chart format", fmt, _("must be one of: {items}").format(items=", ".join(FORMATS))
+        )
     plt = _pyplot()
     buf = io.BytesIO()
     meta = {"Date": None} if fmt == "svg" else {"Software": "visitplan"}
@@ -115,20 +118,31 @@ def timeline_chart(
     ax.set_yticks(range(len(rows) - 1, -1, -1), labels, fontsize=8, family="monospace")
     if today is not None:
         ax.axvline(today, color="#ff7f0e", linestyle="--", linewidth=1.5)
-        ax.text(today, len(rows) - 0.3, f" today {today}", color="#ff7f0e", fontsize=8)
+        ax.text(
+            today,
+            len(rows) - 0.3,
+            " " + _("today {day}").format(day=today),
+            color="#ff7f0e",
+            fontsize=8,
+        )
     if start is not None or end is not None:
         ax.set_xlim(left=start, right=end)
     ax.set_ylim(-0.7, len(rows) - 0.3 + 0.8)
     ax.grid(axis="x", color="#eeeeee")
-    ax.set_title("Visits per participant: window (bar), target (|), done (o), booked (diamond)")
-    kinds = sorted({v.kind for _, v in rows}, key=lambda k: list(VisitKind).index(k))
-    handles: list[Any] = [Patch(color=_KIND_COLOURS[k], alpha=0.5, label=k.value) for k in kinds]
-    handles.append(Line2D([], [], marker="D", color="black", linestyle="", label="booked"))
-    handles.append(Line2D([], [], marker="o", color="black", linestyle="", label="done"))
+    ax.set_title(_("Visits per participant: window (bar), target (|), done (o), booked (diamond)"))
+    kinds = sorted({v.kind for _code, v in rows}, key=lambda k: list(VisitKind).index(k))
+    handles: list[Any] = [Patch(color=_KIND_COLOURS[k], alpha=0.5, label=_(k.value)) for k in kinds]
+    handles.append(Line2D([], [], marker="D", color="black", linestyle="", label=_("booked")))
+    handles.append(Line2D([], [], marker="o", color="black", linestyle="", label=_("done")))
     if closed_targets:
         handles.append(
             Line2D(
-                [], [], marker="x", color="#d62728", linestyle="", label="target on a closed day"
+                [],
+                [],
+                marker="x",
+                color="#d62728",
+                linestyle="",
+                label=_("target on a closed day"),
             )
         )
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
@@ -156,7 +170,7 @@ def load_chart(
     from visitplan.errors import VisitplanError
 
     if by not in ("day", "week"):
-        raise VisitplanError("--by", by, "must be day or week")
+        raise VisitplanError("--by", by, _("must be day or week"))
     plt = _pyplot()
     days = agenda(site, schedules, appointments, start, end)
     buckets: dict[pendulum.Date, list[int]] = {}  # start -> [biopsy, other, over, closed]
@@ -176,11 +190,11 @@ def load_chart(
     fig, ax = plt.subplots(figsize=(11, 4.2))
     biopsies = [buckets[k][0] for k in keys]
     others = [buckets[k][1] for k in keys]
-    ax.bar(keys, biopsies, width=width, color=_KIND_COLOURS[VisitKind.BIOPSY], label="biopsy")
-    ax.bar(keys, others, width=width, bottom=biopsies, color="#1f77b4", label="other visits")
+    ax.bar(keys, biopsies, width=width, color=_KIND_COLOURS[VisitKind.BIOPSY], label=_("biopsy"))
+    ax.bar(keys, others, width=width, bottom=biopsies, color="#1f77b4", label=_("other visits"))
     top = max((a + b for a, b in zip(biopsies, others, strict=True)), default=0)
     for k, b in zip(keys, (buckets[k] for k in keys), strict=True):
-        flags = (["over"] if b[2] else []) + (["closed"] if b[3] else [])
+        flags = ([_("over")] if b[2] else []) + ([_("closed")] if b[3] else [])
         if flags:
             label = " ".join(flags) + (f": {who[k]}" if by == "day" and k in who else "")
             ax.text(k, b[0] + b[1] + 0.1, label, ha="center", va="bottom",
@@ -190,22 +204,25 @@ def load_chart(
         # Holidays and closures in the range, shaded, so a coordinator sees where not to book.
         shaded = False
         for day in site.days(start, end):
-            reason = site.closed_reason(day)
-            if reason and not reason.startswith("clinic closed on"):
+            if site.holiday(day) or any(c.covers(day) for c in site.closures):
                 ax.axvspan(day.toordinal() - 0.5 - _EPOCH_SHIFT, day.toordinal() + 0.5
                            - _EPOCH_SHIFT, color="#999999", alpha=0.25, linewidth=0,
-                           label=None if shaded else "holiday or closure")  # fmt: skip
+                           label=None if shaded else _("holiday or closure"))  # fmt: skip
                 shaded = True
     limit = site.capacity.get(VisitKind.BIOPSY)
     if limit is not None and by == "day":
         ax.axhline(limit, color=_KIND_COLOURS[VisitKind.BIOPSY], linestyle=":",
-                   label=f"biopsy limit {limit}/day")  # fmt: skip
+                   label=_("biopsy limit {limit}/day").format(limit=limit))  # fmt: skip
     ax.set_xlim(start, end)
     ax.set_ylim(0, max(top, limit or 0) + (4.5 if by == "day" and who else 1.8))
     ax.yaxis.get_major_locator().set_params(integer=True)
-    per = "ISO week (Monday shown)" if by == "week" else "day"
-    ax.set_ylabel(f"visits per {by}")
-    ax.set_title(f"{site.code} load per {per}, {start} to {end}")
+    ax.set_ylabel(_("visits per week") if by == "week" else _("visits per day"))
+    title = (
+        _("{site} load per ISO week (Monday shown), {start} to {end}")
+        if by == "week"
+        else _("{site} load per day, {start} to {end}")
+    )
+    ax.set_title(title.format(site=site.code, start=start, end=end))
     ax.grid(axis="y", color="#eeeeee")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.autofmt_xdate()

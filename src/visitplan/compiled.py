@@ -13,8 +13,10 @@ import graphlib
 import attrs
 
 from visitplan import facts
+from visitplan.codes import occurrence_number
 from visitplan.dates import Span, Spans
-from visitplan.errors import ProtocolError
+from visitplan.errors import ProtocolError, VisitplanError
+from visitplan.i18n import _
 from visitplan.model import (
     AnchorKind,
     Epoch,
@@ -54,7 +56,7 @@ def _topological(graph: dict[str, set[str]]) -> list[str]:
         start = loop.index(min(loop))
         loop = loop[start:] + loop[:start]
         raise ProtocolError(
-            "visits", " -> ".join([*loop, loop[0]]), "anchors form a cycle"
+            "visits", " -> ".join([*loop, loop[0]]), _("anchors form a cycle")
         ) from None
 
 
@@ -65,21 +67,21 @@ def _dependencies(protocol: Protocol) -> dict[str, set[str]]:
     for v in protocol.visits:
         if v.merge is MergeRule.GAP and v.repeat is None:
             raise ProtocolError(
-                f"visits.{v.code}.merge", "gap", "needs a repeat: its every is the longest gap"
+                f"visits.{v.code}.merge", "gap", _("needs a repeat: its every is the longest gap")
             )
         deps: set[str] = set()
         anchors = [v.anchor] + ([v.not_before.anchor] if v.not_before else [])
         for a in anchors:
             if a.kind is AnchorKind.VISIT:
                 if a.visit not in codes:
-                    raise ProtocolError(f"visits.{v.code}.anchor", a.visit, "unknown visit")
+                    raise ProtocolError(f"visits.{v.code}.anchor", a.visit, _("unknown visit"))
                 deps.add(a.visit)
             elif a.kind is AnchorKind.LAST_DOSE:
                 deps.add(_LAST_DOSE)
         if v.repeat and v.repeat.stop_visit:
             if v.repeat.stop_visit not in codes:
                 raise ProtocolError(
-                    f"visits.{v.code}.repeat.stop_visit", v.repeat.stop_visit, "unknown visit"
+                    f"visits.{v.code}.repeat.stop_visit", v.repeat.stop_visit, _("unknown visit")
                 )
             deps.add(v.repeat.stop_visit)
         graph[v.code] = deps
@@ -152,12 +154,13 @@ class _Flagged:
         "merging",
         "milestones",
         "procedures",
+        "protocol",
         "steps",
         "visits",
     )
 
     def __init__(self, compiled: _Compiled, flags: frozenset[str]) -> None:
-        protocol = compiled.protocol
+        protocol = self.protocol = compiled.protocol
         self.visits = tuple(v for v in protocol.visits if _applies(v.condition, flags))
         self.by_code = {v.code: v for v in self.visits}
         self.procedures = {
@@ -205,6 +208,35 @@ class _Flagged:
         self.milestones = tuple(
             (m, m.offset.span()) for m in protocol.milestones if _applies(m.condition, flags)
         )
+
+    def visit_of(self, code: str) -> tuple[Visit, int | None]:
+        """The definition and occurrence number a recorded visit code names (FU2: FU, 2), or a
+        one-line refusal: a code the protocol does not have, or a visit for other flags."""
+        by_code = self.by_code
+        if code in by_code and by_code[code].repeat is None:
+            return by_code[code], None
+        for v in self.visits:
+            n = occurrence_number(code, v.code) if v.repeat else None
+            if n is not None and n > MAX_OCCURRENCES:
+                raise VisitplanError(
+                    "visit",
+                    code,
+                    _("a repeat has at most {MAX_OCCURRENCES} occurrences").format(
+                        MAX_OCCURRENCES=MAX_OCCURRENCES
+                    ),
+                )
+            if n is not None:
+                return v, n
+        known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.visits]
+        missing = [v for v in self.protocol.visits if v.code == code and v not in self.visits]
+        rule = (
+            _("applies only to participants flagged {flag}").format(flag=missing[0].condition)
+            if missing
+            else _("unknown visit code for {study}; known: {known}").format(
+                study=self.protocol.id, known=", ".join(known)
+            )
+        )
+        raise VisitplanError("visit", code, rule)
 
 
 class _Compiled:

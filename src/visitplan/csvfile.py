@@ -10,6 +10,11 @@ Two things make a cell dangerous when a coordinator opens the file in a spreadsh
   line end, so with ``"\\n"`` line ends a bare CR was written unquoted and every reader split
   the row there, leaving the text after it (``=1+1``) as the first cell of a new row.
   :func:`to_csv` quotes every cell holding a CR or an LF, whatever the line end.
+
+A French spreadsheet (Excel set up for France) splits a CSV file on ``;`` (the comma is its
+decimal mark) and reads it as UTF-8 only after a byte-order mark: ``to_csv(..., excel=True)``
+writes that dialect, and :func:`read_rows` reads either separator, telling them apart by the
+header line.
 """
 
 from __future__ import annotations
@@ -37,21 +42,31 @@ def safe_cell(value: object) -> str:
     return text
 
 
-def to_csv(header: Sequence[str], rows: Iterable[Iterable[object]]) -> str:
+#: What starts a file for a spreadsheet to read it as UTF-8 (the byte-order mark U+FEFF).
+BOM = "\ufeff"
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Iterable[object]], *, excel: bool = False) -> str:
     """``header`` then ``rows`` as CSV text, every cell through :func:`safe_cell`.
 
     A row with a CR or LF in a cell is written with every cell quoted, so that it reads back
     as one row with any CSV reader (the csv module alone would leave a bare CR unquoted).
+    ``excel``: the dialect of a French spreadsheet, ``;`` between cells and a byte-order mark
+    first; the cells themselves are the same.
     """
     out = io.StringIO()
-    write_rows(out, header, rows)
+    if excel:
+        out.write(BOM)
+    write_rows(out, header, rows, delimiter=";" if excel else ",")
     return out.getvalue()
 
 
-def write_rows(out: TextIO, header: Sequence[str], rows: Iterable[Iterable[object]]) -> None:
+def write_rows(
+    out: TextIO, header: Sequence[str], rows: Iterable[Iterable[object]], delimiter: str = ","
+) -> None:
     """:func:`to_csv` into an open text stream, one row at a time."""
-    plain = csv.writer(out, lineterminator="\n")
-    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    plain = csv.writer(out, lineterminator="\n", delimiter=delimiter)
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL, delimiter=delimiter)
     for row in _with_header(header, rows):
         cells = [safe_cell(c) for c in row]
         broken = any("\r" in c or "\n" in c for c in cells)
@@ -74,15 +89,26 @@ class CsvError(Exception):
         self.reason = reason
 
 
+def delimiter_of(text: str) -> str:
+    """``;`` when the header line (the first) holds more of them than commas, else ``,``:
+    a French spreadsheet's CSV or anyone else's, told apart by the column names, which hold
+    neither (never guessed from the data, whose cells may hold both)."""
+    first = text.lstrip(BOM).split("\n", 1)[0]
+    return ";" if first.count(";") > first.count(",") else ","
+
+
 def read_rows(text: str) -> Iterator[tuple[int, list[str]]]:
     """``(line, cells)`` of each row of CSV ``text``, ``line`` the row's last physical line.
 
     Read as the csv module needs (``newline=""``: a quoted line break stays in its cell, and
     CR-only line ends read like any other) and strictly: an unclosed quote or a cell over the
     csv module's 128 kB limit raises :class:`CsvError` with the line its row starts on, instead
-    of a cell swallowing the rest of the file or a traceback.
+    of a cell swallowing the rest of the file or a traceback. Cells are separated by ``,`` or,
+    as a French spreadsheet writes them, ``;`` (:func:`delimiter_of`); a leading byte-order
+    mark is not part of the first cell.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    text = text.removeprefix(BOM)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter_of(text))
     while True:
         start = reader.line_num + 1
         try:

@@ -21,6 +21,7 @@ import pendulum
 
 from visitplan.codes import ISO_DATE, wall_time
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 
 _D = TypeVar("_D", bound=_dt.date)
 
@@ -65,15 +66,15 @@ def parse_date(text: object, field: str = "date") -> pendulum.Date:
     if isinstance(text, pendulum.Date) and not isinstance(text, pendulum.DateTime):
         return check_year(text, field)
     if not isinstance(text, str):
-        raise VisitplanError(field, text, "must be a date written YYYY-MM-DD")
+        raise VisitplanError(field, text, _("must be a date written YYYY-MM-DD"))
     m = ISO_DATE.match(text.strip())
     if not m:
-        raise VisitplanError(field, text, "must be a date written YYYY-MM-DD")
+        raise VisitplanError(field, text, _("must be a date written YYYY-MM-DD"))
     year, month, day = (int(g) for g in m.groups())
     try:
         value = pendulum.date(year, month, day)
     except ValueError:
-        raise VisitplanError(field, text, "is not a day of the calendar") from None
+        raise VisitplanError(field, text, _("is not a day of the calendar")) from None
     return check_year(value, field)
 
 
@@ -81,7 +82,11 @@ def check_year(value: _D, field: str) -> _D:
     """Refuse dates outside the supported years (a typo such as 0222 or 2922)."""
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise VisitplanError(
-            field, value.isoformat(), f"year must be between {MIN_YEAR} and {MAX_YEAR}"
+            field,
+            value.isoformat(),
+            _("year must be between {MIN_YEAR} and {MAX_YEAR}").format(
+                MIN_YEAR=MIN_YEAR, MAX_YEAR=MAX_YEAR
+            ),
         )
     return value
 
@@ -95,7 +100,7 @@ def to_date(value: object, field: str = "date") -> pendulum.Date:
     if type(value) is _dt.date:
         return _from_ordinal(check_year(value, field).toordinal())
     if isinstance(value, _dt.datetime):
-        raise VisitplanError(field, value, "must be a calendar date, not a date and time")
+        raise VisitplanError(field, value, _("must be a calendar date, not a date and time"))
     if isinstance(value, _dt.date) and not isinstance(value, pendulum.Date):
         value = pendulum.date(value.year, value.month, value.day)
     return parse_date(value, field)
@@ -124,7 +129,9 @@ def shift(anchor: pendulum.Date, span: Span, field: str = "date") -> pendulum.Da
             f"{n} {unit}" for n, unit in ((span.months, "months"), (span.days, "days")) if n
         )
         raise VisitplanError(
-            field, f"{anchor.isoformat()} + {amount}", "falls outside the calendar (years 1-9999)"
+            field,
+            f"{anchor.isoformat()} + {amount}",
+            _("falls outside the calendar (years 1-9999)"),
         ) from None
 
 
@@ -252,12 +259,14 @@ def local_datetime(day: pendulum.Date, time: str | pendulum.Time, zone: str) -> 
 
     day = to_date(day, "appointment date")
     if not isinstance(time, str | _dt.time):
-        raise VisitplanError("time", time, "must be a wall-clock time written HH:MM (00:00-23:59)")
+        raise VisitplanError(
+            "time", time, _("must be a wall-clock time written HH:MM (00:00-23:59)")
+        )
     if isinstance(time, str):
         parsed = wall_time(time)
         if parsed is None:
             raise VisitplanError(
-                "time", time, "must be a wall-clock time written HH:MM (00:00-23:59)"
+                "time", time, _("must be a wall-clock time written HH:MM (00:00-23:59)")
             )
         hour, minute = parsed
     else:
@@ -265,7 +274,7 @@ def local_datetime(day: pendulum.Date, time: str | pendulum.Time, zone: str) -> 
     try:
         tz = pendulum.timezone(zone)
     except Exception:  # pendulum raises several types for an unknown zone
-        raise VisitplanError("timezone", zone, "is not a known IANA time zone") from None
+        raise VisitplanError("timezone", zone, _("is not a known IANA time zone")) from None
     naive = _dt.datetime(day.year, day.month, day.day, hour, minute)
     first = naive.replace(tzinfo=tz, fold=0)
     second = naive.replace(tzinfo=tz, fold=1)

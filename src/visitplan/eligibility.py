@@ -24,6 +24,7 @@ from visitplan.dates import Span, earliest_clear, shift, to_date
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
 from visitplan.fileio import read_text
+from visitplan.i18n import _
 from visitplan.model import Protocol, Since, Washout
 from visitplan.participant import Participant
 
@@ -39,12 +40,12 @@ def parse_half_life(value: object, field: str = "half_life") -> float:
     m = _HALF_LIFE.match(value) if isinstance(value, str) and len(value) < 40 else None
     if not m or float(m.group(1)) <= 0:
         raise VisitplanError(
-            field, value, "must be a positive amount in hours, days or weeks, e.g. '12 days'"
+            field, value, _("must be a positive amount in hours, days or weeks, e.g. '12 days'")
         )
     unit = m.group(2)
     hours = float(m.group(1)) * _HOURS[unit if unit in _HOURS else unit.rstrip("s")]
     if hours > MAX_HALF_LIFE_HOURS:
-        raise VisitplanError(field, value, "is longer than ten years")
+        raise VisitplanError(field, value, _("is longer than ten years"))
     return hours
 
 
@@ -64,7 +65,9 @@ def _half_life(value: object) -> float | None:
             raise VisitplanError(
                 "half_life",
                 value,
-                f"must be a positive number of hours, at most {MAX_HALF_LIFE_HOURS:.0f}",
+                _("must be a positive number of hours, at most {MAX_HALF_LIFE_HOURS:.0f}").format(
+                    MAX_HALF_LIFE_HOURS=MAX_HALF_LIFE_HOURS
+                ),
             )
         return float(value)
     return parse_half_life(value)
@@ -170,7 +173,9 @@ def check(
         if item.rule not in rules:
             known = ", ".join(rules) or "none"
             raise VisitplanError(
-                f"history item {i} rule", item.rule, f"unknown washout rule; known: {known}"
+                f"history item {i} rule",
+                item.rule,
+                _("unknown washout rule; known: {known}").format(known=known),
             )
     d1 = schedule.visit(protocol.day1_visit)
     checks: list[RuleCheck] = []
@@ -230,12 +235,18 @@ def _earliest(w: Washout, item: HistoryItem, field: str) -> tuple[pendulum.Date,
             raise VisitplanError(
                 f"{field} {fact.value.replace('-', '_')}",
                 value.isoformat(),
-                f"is not used by rule {w.code} (it counts from the {used})",
+                _("is not used by rule {code} (it counts from the {used})").format(
+                    code=w.code, used=used
+                ),
             )
     given = [d for fact, d in facts.items() if fact in w.since and d is not None]
     if not given:
         wanted = " or ".join(s.value.replace("-", "_") for s in w.since)
-        raise VisitplanError(field, item.rule, f"needs a {wanted} date for rule {w.code}")
+        raise VisitplanError(
+            field,
+            item.rule,
+            _("needs a {wanted} date for rule {code}").format(wanted=wanted, code=w.code),
+        )
     exposure = max(given)
     earliest = earliest_clear(exposure, w.interval.span())
     if w.half_lives is not None:
@@ -243,14 +254,18 @@ def _earliest(w: Washout, item: HistoryItem, field: str) -> tuple[pendulum.Date,
             raise VisitplanError(
                 f"{field} half_life",
                 None,
-                f"is needed: rule {w.code} counts {w.half_lives} half-lives",
+                _("is needed: rule {code} counts {half_lives} half-lives").format(
+                    code=w.code, half_lives=w.half_lives
+                ),
             )
         # Elapsed time: whole days at least n half-lives after the last dose.
         days = math.ceil(w.half_lives * item.half_life_hours / 24)
         earliest = max(earliest, shift(exposure, Span(0, days)))
     elif item.half_life_hours is not None:
         raise VisitplanError(
-            f"{field} half_life", item.half_life_hours, f"is not used by rule {w.code}"
+            f"{field} half_life",
+            item.half_life_hours,
+            _("is not used by rule {code}").format(code=w.code),
         )
     return exposure, earliest
 
@@ -288,7 +303,7 @@ def read_history(text: str, *, source: str = "history", fmt: str = "csv") -> lis
             _no_duplicates(doc, source)
             doc = doc["history"]
         if not isinstance(doc, list) or not all(isinstance(x, Mapping) for x in doc):
-            raise VisitplanError(source, type(doc).__name__, "must be a list of objects")
+            raise VisitplanError(source, type(doc).__name__, _("must be a list of objects"))
         rows = [(f"{source} item {i}", x) for i, x in enumerate(doc, start=1)]
         for where, row in rows:
             _no_duplicates(row, where)
@@ -300,11 +315,11 @@ def read_history(text: str, *, source: str = "history", fmt: str = "csv") -> lis
                 raise VisitplanError(
                     f"{source} header",
                     ",".join(header),
-                    f"needs columns {','.join(HISTORY_COLUMNS)}",
+                    _("needs columns {items}").format(items=",".join(HISTORY_COLUMNS)),
                 )
             if len(set(header)) != len(header):
                 twice = sorted({c for c in header if header.count(c) > 1})
-                raise VisitplanError(f"{source} header", ",".join(twice), "column appears twice")
+                raise VisitplanError(f"{source} header", ",".join(twice), _("column appears twice"))
             for line, cells in lines:
                 if not cells:
                     continue  # a blank line
@@ -313,12 +328,12 @@ def read_history(text: str, *, source: str = "history", fmt: str = "csv") -> lis
                     raise VisitplanError(
                         where,
                         f"{len(cells)} cells",
-                        f"has more cells than the header's {len(header)}",
+                        _("has more cells than the header's {count}").format(count=len(header)),
                     )
                 rows.append((where, dict(zip(header, cells, strict=False))))
         except csvfile.CsvError as exc:
             raise VisitplanError(
-                f"{source} row", exc.line, f"is not valid CSV: {exc.reason}"
+                f"{source} row", exc.line, _("is not valid CSV: {reason}").format(reason=exc.reason)
             ) from None
     return [_item(where, row) for where, row in rows]
 
@@ -326,7 +341,7 @@ def read_history(text: str, *, source: str = "history", fmt: str = "csv") -> lis
 def _no_duplicates(row: Mapping[str, Any], where: str) -> None:
     twice = getattr(row, "duplicate_keys", ())
     if twice:
-        raise VisitplanError(f"{where} {twice[0]}", row[twice[0]], "is given twice")
+        raise VisitplanError(f"{where} {twice[0]}", row[twice[0]], _("is given twice"))
 
 
 def load_history(path: str | Path) -> list[HistoryItem]:
@@ -342,7 +357,7 @@ def load_history(path: str | Path) -> list[HistoryItem]:
 def _item(where: str, row: Mapping[str, Any]) -> HistoryItem:
     unknown = [k for k in row if k not in HISTORY_COLUMNS]
     if unknown:
-        raise VisitplanError(f"{where} {unknown[0]}", row[unknown[0]], "unknown column")
+        raise VisitplanError(f"{where} {unknown[0]}", row[unknown[0]], _("unknown column"))
 
     def text(key: str) -> Any:
         value = row.get(key)
@@ -350,10 +365,10 @@ def _item(where: str, row: Mapping[str, Any]) -> HistoryItem:
 
     rule = text("rule")
     if not rule or not isinstance(rule, str):
-        raise VisitplanError(f"{where} rule", rule, "is required (a washout rule code)")
+        raise VisitplanError(f"{where} rule", rule, _("is required (a washout rule code)"))
     what = text("what") or ""
     if not isinstance(what, str):
-        raise VisitplanError(f"{where} what", what, "must be text")
+        raise VisitplanError(f"{where} what", what, _("must be text"))
     try:
         return HistoryItem(
             rule=rule,

@@ -15,7 +15,7 @@ import operator
 import attrs
 import pendulum
 
-from visitplan import facts
+from visitplan import facts, reasons
 from visitplan.codes import occurrence_number
 
 # The per-protocol tables; names the protocol checks and the cache tests read through here.
@@ -28,6 +28,7 @@ from visitplan.compiled import _topological as _topological
 from visitplan.compiled import dependency_order as dependency_order
 from visitplan.dates import Span, Spans, shift, study_day, to_date
 from visitplan.errors import ProtocolError, VisitplanError
+from visitplan.i18n import _, language, ngettext
 from visitplan.model import (
     Anchor,
     AnchorKind,
@@ -70,11 +71,13 @@ def plan(
     """
     if not isinstance(protocol, Protocol):
         raise VisitplanError(
-            "protocol", type(protocol).__name__, "must be a visitplan Protocol (see visitplan.load)"
+            "protocol",
+            type(protocol).__name__,
+            _("must be a visitplan Protocol (see visitplan.load)"),
         )
     if not isinstance(participant, Participant):
         raise VisitplanError(
-            "participant", type(participant).__name__, "must be a visitplan Participant"
+            "participant", type(participant).__name__, _("must be a visitplan Participant")
         )
     return _Planner(protocol, participant, None if today is None else to_date(today, "today")).run()
 
@@ -150,51 +153,25 @@ class _Planner:
         )
         records: dict[str, Record] = {}
         for r in person.records:
-            self._visit_of(r.code)
+            self.flagged.visit_of(r.code)
             if r.date is not None and r.date < person.screening:
                 raise VisitplanError(
                     f"{r.code}.date",
                     r.date.isoformat(),
-                    f"is before the screening date {person.screening}; no visit precedes screening",
+                    reasons.before_screening(person.screening),
                 )
             future = self.today is not None and r.date is not None and r.date > self.today
             if r.status is Status.DONE and future:
-                assert r.date is not None
+                assert r.date is not None and self.today is not None
                 raise VisitplanError(
-                    f"{r.code}.date",
-                    r.date.isoformat(),
-                    f"is after today ({self.today}); only a visit that happened is done",
+                    f"{r.code}.date", r.date.isoformat(), reasons.after_today(self.today)
                 )
             records[r.code] = r
         return records
 
     def _is_dose(self, code: str) -> bool:
-        visit, _ = self._visit_of(code)
+        visit, _n = self.flagged.visit_of(code)
         return visit.code in self.compiled.dosing
-
-    def _visit_of(self, code: str) -> tuple[Visit, int | None]:
-        """The definition and occurrence number a recorded code refers to."""
-        by_code = self.flagged.by_code
-        if code in by_code and by_code[code].repeat is None:
-            return by_code[code], None
-        for v in self.flagged.visits:
-            n = self._occurrence_of(v, code) if v.repeat else None
-            if n is not None and n > MAX_OCCURRENCES:
-                raise VisitplanError(
-                    "visit", code, f"a repeat has at most {MAX_OCCURRENCES} occurrences"
-                )
-            if n is not None:
-                return v, n
-        known = [v.code if v.repeat is None else f"{v.code}<n>" for v in self.flagged.visits]
-        missing = [
-            v for v in self.protocol.visits if v.code == code and v not in self.flagged.visits
-        ]
-        rule = (
-            f"applies only to participants flagged {missing[0].condition}"
-            if missing
-            else f"unknown visit code for {self.protocol.id}; known: {', '.join(known)}"
-        )
-        raise VisitplanError("visit", code, rule)
 
     # -- planning --------------------------------------------------------------------------
     def run(self) -> Schedule:
@@ -246,8 +223,10 @@ class _Planner:
                 raise ProtocolError(
                     "rules.recovery_event",
                     name,
-                    "is derived from counts after Day 1: a visit waiting or stopping on it "
-                    "must be planned after Day 1 (anchor it on Day 1 or the last dose)",
+                    _(
+                        "is derived from counts after Day 1: a visit waiting or stopping on it "
+                        "must be planned after Day 1 (anchor it on Day 1 or the last dose)"
+                    ),
                 )
             day1 = self.slots[self.protocol.day1_visit][0].date
             self._derived[name] = derived_recovery(self.protocol, self.person, day1)
@@ -301,7 +280,7 @@ class _Planner:
                 raise ProtocolError(
                     f"{'visits' if isinstance(owner, Visit) else 'milestones'}.{owner.code}.anchor",
                     anchor.visit,
-                    "anchors on a visit that does not apply to this participant",
+                    _("anchors on a visit that does not apply to this participant"),
                 )
             actual = slots[0].actual
             return (slots[0].target, False) if actual is None else (actual, True)
@@ -358,7 +337,7 @@ class _Planner:
                 # No dose given: no floor counts from a dose that does not exist.
                 self._no_dose is not None and v.not_before.anchor.kind is AnchorKind.LAST_DOSE
             ):
-                floor_anchor, _ = self._anchor_date(v.not_before.anchor, v)
+                floor_anchor, _actual = self._anchor_date(v.not_before.anchor, v)
                 fields = self.compiled.fields[v.code]
                 floor = shift(floor_anchor, self.compiled.not_before[v.code], fields.not_before)
                 if target < floor:
@@ -366,8 +345,12 @@ class _Planner:
                         Finding(
                             FindingKind.HELD,
                             code,
-                            f"target {target} held to {floor} "
-                            f"({v.not_before.anchor} + {v.not_before.offset})",
+                            _("target {target} held to {floor} ({anchor} + {offset})").format(
+                                target=target,
+                                floor=floor,
+                                anchor=v.not_before.anchor,
+                                offset=v.not_before.offset,
+                            ),
                         )
                     )
                     # The held target keeps the protocol's window after it (EOT held to last
@@ -416,7 +399,11 @@ class _Planner:
         assert self._no_dose is not None
         record = self.records.get(code)
         if record is None:
-            return VisitStatus.CANCELLED, None, f"not planned: {self._no_dose}"
+            return (
+                VisitStatus.CANCELLED,
+                None,
+                _("not planned: {why}").format(why=self._no_dose),
+            )
         if number is None:
             self._unplanned(code, self._no_dose)
         actual = record.date if record.status is Status.DONE else None
@@ -441,7 +428,7 @@ class _Planner:
         no_dose = self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE
         records = self.records
         last_recorded = (
-            max((n for c in records if (n := self._occurrence_of(v, c)) is not None), default=0)
+            max((n for c in records if (n := occurrence_number(c, v.code)) is not None), default=0)
             if records
             else 0
         )
@@ -453,7 +440,7 @@ class _Planner:
         anchor, limit, stop_event, stop_visit, stop_done, no_dose, last_recorded = (
             self._repeat_ends(v)
         )
-        anchor_date, _ = anchor
+        anchor_date, _actual = anchor
         fields = self.compiled.fields[v.code]
         records = self.records
         known = self.compiled.repeat(v, 16)
@@ -467,7 +454,7 @@ class _Planner:
             dates: tuple[pendulum.Date, pendulum.Date, pendulum.Date] | None
             try:
                 dates = spans.apply(anchor_date)
-                target, _, _ = dates
+                target, _earliest, _latest = dates
             except VisitplanError:
                 # A date beyond the calendar: the target's error comes first, and the window's
                 # only if the occurrence is planned (the repeat may have ended before it).
@@ -489,7 +476,7 @@ class _Planner:
                 raise ProtocolError(
                     fields.repeat,
                     str(rep.every),
-                    f"does not end within {MAX_OCCURRENCES} occurrences",
+                    reasons.no_end(MAX_OCCURRENCES),
                 )
             pv = self._plan(v, occ, copied, anchor, n, dates)
             planned.append(pv)
@@ -498,7 +485,9 @@ class _Planner:
                 why = self._ended_why(v, k, target, limit, stop_event, stop_visit)
                 self._unplanned(occ.code, why)
             elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
-                self._unplanned(occ.code, f"done {pv.actual}, after {rep.stop_visit} ({stop_done})")
+                self._unplanned(
+                    occ.code, reasons.done_after_stop(pv.actual, rep.stop_visit, stop_done)
+                )
         return planned  # not reached: the loop returns or raises at MAX_OCCURRENCES + 1
 
     def _ended_why(
@@ -511,21 +500,17 @@ class _Planner:
         stop_visit: pendulum.Date | None,
     ) -> str:
         """Why occurrence ``k`` (from 0) of repeat ``v``, at ``target``, is not in the plan."""
-        rep = v.repeat
-        assert rep is not None
         if self._no_dose is not None and v.anchor.kind is AnchorKind.LAST_DOSE:
             return self._no_dose
-        if rep.count is not None and k >= rep.count:
-            return f"the protocol plans {rep.count} occurrence{'s' if rep.count != 1 else ''}"
-        if limit is not None and target > limit:
-            return f"its target {target} is after {v.anchor} + {rep.until} ({limit})"
-        if stop_event is not None and target > stop_event:
-            return f"its target {target} is after {rep.stop_event} on {stop_event}"
-        return f"its target {target} is on or after {rep.stop_visit} ({stop_visit})"
+        return reasons.ended(v, k, target, limit, stop_event, stop_visit)
 
     def _unplanned(self, code: str, why: str) -> None:
         self.findings.append(
-            Finding(FindingKind.UNPLANNED, code, f"recorded, but not in the plan: {why}")
+            Finding(
+                FindingKind.UNPLANNED,
+                code,
+                _("recorded, but not in the plan: {why}").format(why=why),
+            )
         )
 
     def _plan_gap(self, v: Visit, copied: _Copied) -> list[PlannedVisit]:
@@ -557,7 +542,7 @@ class _Planner:
         planned: list[PlannedVisit] = []
         # The walk: ``base`` is the anchor (k-th occurrence from it: offset + k * every) or,
         # once one is found, the last visit doing the procedures (k * every after it).
-        anchor_date, _ = anchor
+        anchor_date, _actual = anchor
         base, from_anchor, k = anchor_date, True, 0
         n = 0  # occurrences numbered so far
         needed = -1  # how many the plan needs, once the repeat has ended
@@ -567,7 +552,7 @@ class _Planner:
                 self.compiled.repeat(v, k + 1)[k].spans if from_anchor else self.compiled.gap(v, k)
             )
             dates = spans.apply(base)
-            target, _, latest = dates
+            target, _earliest, latest = dates
             ended = (
                 no_dose
                 or (rep.count is not None and n >= rep.count)
@@ -594,7 +579,7 @@ class _Planner:
                 raise ProtocolError(
                     fields.repeat,
                     str(rep.every),
-                    f"does not end within {MAX_OCCURRENCES} occurrences",
+                    reasons.no_end(MAX_OCCURRENCES),
                 )
             if n > len(known):
                 known = self.compiled.repeat(v, min(2 * n, MAX_OCCURRENCES))
@@ -611,21 +596,23 @@ class _Planner:
                 why = (
                     self._no_dose
                     if self._no_dose is not None and no_dose
-                    else f"{needed or 'no'} occurrence{'s' if needed != 1 else ''} of {v.code} "
-                    f"needed: the visits doing its procedures leave no other gap over {rep.every}"
+                    else ngettext(
+                        "{n} occurrence of {code} needed: the visits doing its procedures leave "
+                        "no other gap over {every}",
+                        "{n} occurrences of {code} needed: the visits doing its procedures "
+                        "leave no other gap over {every}",
+                        needed,
+                    ).format(n=needed, code=v.code, every=rep.every)
                 )
                 self._unplanned(occ.code, why)
             elif stop_done is not None and pv.actual is not None and pv.actual > stop_done:
-                self._unplanned(occ.code, f"done {pv.actual}, after {rep.stop_visit} ({stop_done})")
+                self._unplanned(
+                    occ.code, reasons.done_after_stop(pv.actual, rep.stop_visit, stop_done)
+                )
             if pv.actual is not None and pv.actual > base:
                 base, from_anchor, k = pv.actual, False, 1
             else:
                 k += 1
-
-    @staticmethod
-    def _occurrence_of(v: Visit, code: str) -> int | None:
-        """The occurrence number ``code`` names (FU2 -> 2); None unless written canonically."""
-        return occurrence_number(code, v.code)
 
     def _apply_record(
         self,
@@ -648,47 +635,52 @@ class _Planner:
             record = Record(v.code, self.person.screening)
         if record is None:
             if v.code in self.compiled.dosing and self.person.discontinued is not None:
-                reason = f"treatment discontinued on {self.person.discontinued}"
+                reason = _("treatment discontinued on {day}").format(day=self.person.discontinued)
                 return VisitStatus.CANCELLED, None, reason
             if self.person.withdrawn is not None and target >= self.person.withdrawn:
-                reason = f"withdrawn from the study on {self.person.withdrawn}"
+                reason = _("withdrawn from the study on {day}").format(day=self.person.withdrawn)
                 return VisitStatus.CANCELLED, None, reason
             if self.today is not None and self.today > latest:
                 self.findings.append(
                     Finding(
                         FindingKind.OVERDUE,
                         code,
-                        f"latest date {latest} has passed and nothing is recorded",
+                        _("latest date {latest} has passed and nothing is recorded").format(
+                            latest=latest
+                        ),
                     )
                 )
             return VisitStatus.PLANNED, None, None
         if record.status is Status.MISSED:
-            note = f": {record.reason}" if record.reason else ""
-            self.findings.append(Finding(FindingKind.MISSED, code, f"recorded as missed{note}"))
+            self.findings.append(Finding(FindingKind.MISSED, code, reasons.missed(record.reason)))
             return VisitStatus.MISSED, None, record.reason
         if record.status is Status.CANCELLED:
             return VisitStatus.CANCELLED, None, record.reason
         assert record.date is not None
         day = record.date
         if anchor_actual is not None and day < anchor_actual:
-            what = "Day 1" if v.anchor.visit == self.protocol.day1_visit else str(v.anchor)
+            what = _("Day 1") if v.anchor.visit == self.protocol.day1_visit else str(v.anchor)
             raise VisitplanError(
                 f"{code}.date",
                 day.isoformat(),
-                f"is before {what} ({anchor_actual}); a visit cannot precede its anchor",
+                _("is before {what} ({anchor_actual}); a visit cannot precede its anchor").format(
+                    what=what, anchor_actual=anchor_actual
+                ),
             )
         if not earliest <= day <= latest:
             if v.window.strict:
                 raise VisitplanError(
                     f"{code}.date",
                     day.isoformat(),
-                    f"must be between {earliest} and {latest} (the strict window of {v.name})",
+                    reasons.outside_strict_window(earliest, latest, v.name_in(language())),
                 )
             self.findings.append(
                 Finding(
                     FindingKind.OUT_OF_WINDOW,
                     code,
-                    f"done {day}, outside its window {earliest} to {latest}",
+                    _("done {day}, outside its window {earliest} to {latest}").format(
+                        day=day, earliest=earliest, latest=latest
+                    ),
                 )
             )
         return VisitStatus.DONE, day, record.reason
@@ -712,11 +704,13 @@ class _Planner:
             # only places those cancelled visits: the day treatment ended (discontinuation),
             # else the withdrawal, else the last dosing visit's date.
             self.last_dose = None
-            self._no_dose = "no dose of the study drug was given"
+            self._no_dose = _("no dose of the study drug was given")
             person = self.person
             stops = [d for d in (person.discontinued, person.withdrawn) if d is not None]
             if person.discontinued is not None:
-                self._no_dose += f" (treatment discontinued on {person.discontinued})"
+                self._no_dose = _("{why} (treatment discontinued on {day})").format(
+                    why=self._no_dose, day=person.discontinued
+                )
             dosing = [s.date for code in self.flagged.dosing for s in self.slots.get(code, ())]
             self._no_dose_date = stops[0] if stops else max(dosing, default=person.screening)
 
@@ -737,15 +731,14 @@ class _Planner:
         given = self._given_doses() if self.flagged.merging else self._doses_given
         if len(given) < 2:
             return
-        for (before, _), (after, code) in itertools.pairwise(given):
+        for (before, _code), (after, code) in itertools.pairwise(given):
             if after < shift(before, span, "rules.min_dose_gap"):
                 days = after.toordinal() - before.toordinal()
                 self.findings.append(
                     Finding(
                         FindingKind.DOSE_GAP,
                         code,
-                        f"dose on {after} is {days} days after the previous one ({before}); "
-                        f"the minimum is {self.protocol.rules.min_dose_gap}",
+                        reasons.dose_gap(after, before, days, self.protocol.rules.min_dose_gap),
                     )
                 )
 

@@ -6,6 +6,8 @@ import math
 import re
 import reprlib
 
+from visitplan.i18n import _
+
 
 class VisitplanError(ValueError):
     """A user mistake: bad input, a broken protocol, a rule the facts break.
@@ -18,7 +20,10 @@ class VisitplanError(ValueError):
         self.field = field
         self.value = value
         self.rule = rule
-        super().__init__(one_line(f"{one_line(field, 200)} {_show(value)}: {rule}", 2000))
+        text = _("{field} {value}: {rule}").format(
+            field=one_line(field, 200), value=_show(value), rule=rule
+        )
+        super().__init__(one_line(text, 2000))
 
 
 class ProtocolError(VisitplanError):
@@ -65,7 +70,8 @@ def _show(value: object) -> str:
         text = _BRIEF.repr(value)
     elif isinstance(value, int) and value.bit_length() > 14_000:
         # str() of an int of over 4,300 digits raises ValueError (and takes quadratic time).
-        text = f"(a number of about {int(value.bit_length() * math.log10(2))} digits)"
+        digits = int(value.bit_length() * math.log10(2))
+        text = _("(a number of about {digits} digits)").format(digits=digits)
     else:
         try:
             text = str(value)

@@ -31,6 +31,7 @@ import pendulum
 
 from visitplan.codes import wall_time
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.model import Protocol, Site
 from visitplan.participant import Count, Participant, Record, Status
 from visitplan.participant import check_count_value as check_count_value
@@ -64,7 +65,11 @@ def check_flag(protocol: Protocol, flag: str, known: frozenset[str] | None = Non
     known = known_flags(protocol) if known is None else known
     if flag not in known:
         raise VisitplanError(
-            "flag", flag, f"is not a flag of {protocol.id}; known: {_listed(known)}"
+            "flag",
+            flag,
+            _("is not a flag of {id}; known: {listed}").format(
+                id=protocol.id, listed=_listed(known)
+            ),
         )
 
 
@@ -73,7 +78,11 @@ def check_event(protocol: Protocol, name: str, known: frozenset[str] | None = No
     known = known_events(protocol) if known is None else known
     if name not in known:
         raise VisitplanError(
-            "event", name, f"is not an event of {protocol.id}; known: {_listed(known)}"
+            "event",
+            name,
+            _("is not an event of {id}; known: {listed}").format(
+                id=protocol.id, listed=_listed(known)
+            ),
         )
 
 
@@ -84,16 +93,22 @@ def check_fact_date(
     today, and not on or after the participant's withdrawal."""
     if day < person.screening:
         raise VisitplanError(
-            field, day.isoformat(), f"is before the screening date {person.screening}"
+            field,
+            day.isoformat(),
+            _("is before the screening date {screening}").format(screening=person.screening),
         )
     if today is not None and day > today:
-        raise VisitplanError(field, day.isoformat(), f"is after today ({today})")
+        raise VisitplanError(
+            field, day.isoformat(), _("is after today ({today})").format(today=today)
+        )
     if person.withdrawn is not None and day >= person.withdrawn:
         raise VisitplanError(
             field,
             day.isoformat(),
-            f"is on or after the withdrawal from the study ({person.withdrawn}); "
-            "nothing follows withdrawal",
+            _(
+                "is on or after the withdrawal from the study ({withdrawn}); nothing follows "
+                "withdrawal"
+            ).format(withdrawn=person.withdrawn),
         )
 
 
@@ -120,9 +135,11 @@ def check_time(
     if time is None:
         return None
     if wall_time(time) is None:
-        raise VisitplanError(field, time, "must be a wall-clock time written HH:MM (00:00-23:59)")
+        raise VisitplanError(
+            field, time, _("must be a wall-clock time written HH:MM (00:00-23:59)")
+        )
     if day is None:
-        raise VisitplanError(field, time, "needs the visit's date")
+        raise VisitplanError(field, time, _("needs the visit's date"))
     from visitplan.dates import local_datetime
 
     if protocol.sites:
@@ -140,14 +157,16 @@ def _site(protocol: Protocol, site: str | None) -> Site:
 def check_count_unit(protocol: Protocol, site: str | None, unit: object) -> str:
     """A count's unit must be the site's ``bcell_unit``: the engine compares numbers."""
     if not isinstance(unit, str) or not unit.strip():
-        raise VisitplanError("bcell_count.unit", unit, "must not be empty")
+        raise VisitplanError("bcell_count.unit", unit, _("must not be empty"))
     unit = unit.strip()
     where = _site(protocol, site) if protocol.sites else None
     if where is not None and where.bcell_unit and unit != where.bcell_unit:
         raise VisitplanError(
             "bcell_count.unit",
             unit,
-            f"must be {where.bcell_unit}, the unit of site {where.code}'s bcell_lln",
+            _("must be {bcell_unit}, the unit of site {code}'s bcell_lln").format(
+                bcell_unit=where.bcell_unit, code=where.code
+            ),
         )
     return unit
 
@@ -194,10 +213,14 @@ def check(
             continue
         if stop < person.screening:
             raise VisitplanError(
-                field, stop.isoformat(), f"is before the screening date {person.screening}"
+                field,
+                stop.isoformat(),
+                _("is before the screening date {screening}").format(screening=person.screening),
             )
         if today is not None and stop > today:
-            raise VisitplanError(field, stop.isoformat(), f"is after today ({today})")
+            raise VisitplanError(
+                field, stop.isoformat(), _("is after today ({today})").format(today=today)
+            )
     if person.discontinued is None and person.withdrawn is None:
         return
     for r in person.records:
@@ -207,8 +230,10 @@ def check(
             raise VisitplanError(
                 f"{r.code}.date",
                 r.date.isoformat(),
-                f"is on or after the withdrawal from the study ({person.withdrawn}); "
-                "no visit follows withdrawal",
+                _(
+                    "is on or after the withdrawal from the study ({withdrawn}); no visit "
+                    "follows withdrawal"
+                ).format(withdrawn=person.withdrawn),
             )
         if (
             person.discontinued is not None
@@ -219,8 +244,10 @@ def check(
             raise VisitplanError(
                 f"{r.code}.date",
                 r.date.isoformat(),
-                f"is after treatment was discontinued ({person.discontinued}); "
-                "no dose follows discontinuation",
+                _(
+                    "is after treatment was discontinued ({discontinued}); no dose follows "
+                    "discontinuation"
+                ).format(discontinued=person.discontinued),
             )
 
 
@@ -234,7 +261,9 @@ def check_day1(protocol: Protocol, person: Participant, day1: pendulum.Date) -> 
         raise VisitplanError(
             f"{name}.date",
             day.isoformat(),
-            f"is on or before Day 1 ({day1}); recovery is looked for after the first dose",
+            _("is on or before Day 1 ({day1}); recovery is looked for after the first dose").format(
+                day1=day1
+            ),
         )
 
 
@@ -247,7 +276,9 @@ def add_record(person: Participant, record: Record) -> Participant:
         raise VisitplanError(
             "participant",
             person.code,
-            f"was withdrawn from the study on {person.withdrawn}; nothing can be recorded after it",
+            _(
+                "was withdrawn from the study on {withdrawn}; nothing can be recorded after it"
+            ).format(withdrawn=person.withdrawn),
         )
     # Participant refuses two records of a visit, with the message every path gives.
     return attrs.evolve(person, records=(*person.records, record))
@@ -258,7 +289,9 @@ def recorded(person: Participant, code: str) -> Record:
     old = person.record(code)
     if old is None:
         raise VisitplanError(
-            "visit", code, f"is not recorded for participant {person.code}; nothing to change"
+            "visit",
+            code,
+            _("is not recorded for participant {code}; nothing to change").format(code=person.code),
         )
     return old
 
@@ -294,7 +327,9 @@ def correct_record(
         raise VisitplanError(
             "visit",
             code,
-            f"is already recorded as {show_record(old)}; the correction changes nothing",
+            _("is already recorded as {show_record}; the correction changes nothing").format(
+                show_record=show_record(old)
+            ),
         )
     records = tuple(new if r.code == code else r for r in person.records)
     return old, new, attrs.evolve(person, records=records)
@@ -316,13 +351,21 @@ def set_event(
         raise VisitplanError(
             "event",
             name,
-            f"is already recorded for {person.code} ({old}); use 'correct' or 'void' with a reason",
+            _(
+                "is already recorded for {code} ({old}); use 'correct' or 'void' with a reason"
+            ).format(code=person.code, old=old),
         )
     if old is None and replace:
-        raise VisitplanError("event", name, f"is not recorded for {person.code}; nothing to change")
+        raise VisitplanError(
+            "event",
+            name,
+            _("is not recorded for {code}; nothing to change").format(code=person.code),
+        )
     if old == day:
         raise VisitplanError(
-            "event", name, f"is already recorded on {day}; the correction changes nothing"
+            "event",
+            name,
+            _("is already recorded on {day}; the correction changes nothing").format(day=day),
         )
     return old, attrs.evolve(person, events={**person.events, name: day})
 
@@ -334,7 +377,11 @@ def void_event(
     check_event(protocol, name)
     old = person.events.get(name)
     if old is None:
-        raise VisitplanError("event", name, f"is not recorded for {person.code}; nothing to change")
+        raise VisitplanError(
+            "event",
+            name,
+            _("is not recorded for {code}; nothing to change").format(code=person.code),
+        )
     return old, attrs.evolve(person, events={k: v for k, v in person.events.items() if k != name})
 
 
@@ -356,13 +403,15 @@ def set_count(
         return None, attrs.evolve(person, bcell_counts=(*person.bcell_counts, Count(day, value)))
     if old is None and replace:
         raise VisitplanError(
-            "bcell_count.date", day.isoformat(), f"no count is recorded for {person.code} that day"
+            "bcell_count.date",
+            day.isoformat(),
+            _("no count is recorded for {code} that day").format(code=person.code),
         )
     if old is not None and old.value == value:
         raise VisitplanError(
             "bcell_count.value",
             value,
-            "is the count already recorded; the correction changes nothing",
+            _("is the count already recorded; the correction changes nothing"),
         )
     counts = (*(c for c in person.bcell_counts if c.date != day), Count(day, value))
     return old, attrs.evolve(person, bcell_counts=counts)
@@ -373,7 +422,9 @@ def void_count(person: Participant, day: pendulum.Date) -> tuple[Count, Particip
     old = _count_on(person, day)
     if old is None:
         raise VisitplanError(
-            "bcell_count.date", day.isoformat(), f"no count is recorded for {person.code} that day"
+            "bcell_count.date",
+            day.isoformat(),
+            _("no count is recorded for {code} that day").format(code=person.code),
         )
     counts = tuple(c for c in person.bcell_counts if c.date != day)
     return old, attrs.evolve(person, bcell_counts=counts)
@@ -386,7 +437,7 @@ def set_baseline(person: Participant, value: float | None) -> Participant:
         raise VisitplanError(
             "bcell_baseline",
             value,
-            "is the baseline already recorded; the correction changes nothing",
+            _("is the baseline already recorded; the correction changes nothing"),
         )
     return attrs.evolve(person, bcell_baseline=checked)
 
@@ -400,18 +451,26 @@ def stop(
     if not replace:
         if person.withdrawn is not None:
             raise VisitplanError(
-                "participant", person.code, f"was already withdrawn on {person.withdrawn}"
+                "participant",
+                person.code,
+                _("was already withdrawn on {withdrawn}").format(withdrawn=person.withdrawn),
             )
         if old is not None:
             raise VisitplanError(
-                "participant", person.code, f"treatment was already discontinued on {old}"
+                "participant",
+                person.code,
+                _("treatment was already discontinued on {old}").format(old=old),
             )
     elif old is None:
-        what = "withdrawn" if field == "withdrawn" else "discontinued"
-        raise VisitplanError(field, None, f"{person.code} is not {what}; nothing to change")
+        rule = (
+            _("{code} is not withdrawn; nothing to change")
+            if field == "withdrawn"
+            else _("{code} is not discontinued; nothing to change")
+        )
+        raise VisitplanError(field, None, rule.format(code=person.code))
     elif old == day:
         raise VisitplanError(
-            field, day.isoformat() if day else None, "is the date already recorded"
+            field, day.isoformat() if day else None, _("is the date already recorded")
         )
     if field == "discontinued":
         return attrs.evolve(person, discontinued=day)
@@ -421,7 +480,7 @@ def stop(
 def correct_screening(person: Participant, day: pendulum.Date) -> Participant:
     """Correct the screening date (every plan anchored on it moves)."""
     if day == person.screening:
-        raise VisitplanError("screening", day.isoformat(), "is the date already recorded")
+        raise VisitplanError("screening", day.isoformat(), _("is the date already recorded"))
     return attrs.evolve(person, screening=day)
 
 
@@ -432,7 +491,7 @@ def correct_flags(protocol: Protocol, person: Participant, flags: Iterable[str])
     for flag in sorted(wanted):
         check_flag(protocol, flag, known)
     if wanted == person.flags:
-        raise VisitplanError("flags", ";".join(sorted(wanted)), "are the flags already recorded")
+        raise VisitplanError("flags", ";".join(sorted(wanted)), _("are the flags already recorded"))
     return attrs.evolve(person, flags=wanted)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 
 #: The largest file any reader reads, unless it names a smaller limit of its own (each reader's
 #: limit is listed in docs/reliability.md).
@@ -40,7 +41,9 @@ def read_bytes(
         try:
             data = fh.read(limit + 1)
         except OSError as exc:
-            raise VisitplanError(what, str(path), f"cannot be read: {exc.strerror}") from None
+            raise VisitplanError(
+                what, str(path), _("cannot be read: {strerror}").format(strerror=exc.strerror)
+            ) from None
     if len(data) > limit:
         raise _too_large(path, what, limit, usual)
     return data
@@ -63,7 +66,7 @@ def read_text(
     try:
         return data.decode(encoding)
     except UnicodeDecodeError:
-        raise VisitplanError(what, str(path), "must be UTF-8 text") from None
+        raise VisitplanError(what, str(path), _("must be UTF-8 text")) from None
 
 
 def size_limit(limit: int) -> str:
@@ -81,17 +84,23 @@ def _open_regular(path: str | Path, what: str) -> int:
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise VisitplanError(what, str(path), "does not exist") from None
+        raise VisitplanError(what, str(path), _("does not exist")) from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         reason = getattr(exc, "strerror", None) or "not a valid path"
-        raise VisitplanError(what, str(path), f"cannot be read: {reason}") from None
+        raise VisitplanError(
+            what, str(path), _("cannot be read: {reason}").format(reason=reason)
+        ) from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
-            raise VisitplanError(what, str(path), f"cannot be read: {os.strerror(errno.EISDIR)}")
+            raise VisitplanError(
+                what,
+                str(path),
+                _("cannot be read: {strerror}").format(strerror=os.strerror(errno.EISDIR)),
+            )
         if not stat.S_ISREG(mode):
             raise VisitplanError(
-                what, str(path), "is not a regular file (a FIFO, a device or a socket)"
+                what, str(path), _("is not a regular file (a FIFO, a device or a socket)")
             )
     except BaseException:
         os.close(fd)
@@ -101,7 +110,11 @@ def _open_regular(path: str | Path, what: str) -> int:
 
 def _too_large(path: str | Path, what: str, limit: int, usual: str) -> VisitplanError:
     return VisitplanError(
-        what, str(path), f"is larger than {size_limit(limit)}; {usual or 'the limit of its reader'}"
+        what,
+        str(path),
+        _("is larger than {limit}; {value}").format(
+            limit=size_limit(limit), value=usual or "the limit of its reader"
+        ),
     )
 
 
@@ -168,10 +181,10 @@ class Staging:
     def add(self, target: Path, data: str | bytes | Iterable[bytes]) -> None:
         """Stage ``data`` (or its chunks, one at a time) for ``target``."""
         if target.is_dir():
-            raise VisitplanError("output file", str(target), "is a folder; remove it first")
+            raise VisitplanError("output file", str(target), _("is a folder; remove it first"))
         key = target.resolve()
         if key in self._seen:
-            raise VisitplanError("output file", str(target), "would be written twice")
+            raise VisitplanError("output file", str(target), _("would be written twice"))
         self._seen.add(key)
         self._made += _make_parents(target)
         self._staged.append((_stage(target, data), target))
@@ -192,7 +205,7 @@ class Staging:
             raise
 
     def _discard(self) -> None:
-        for tmp, _ in self._staged:
+        for tmp, _target in self._staged:
             tmp.unlink(missing_ok=True)
         _remove_dirs(self._made)
 
@@ -230,14 +243,16 @@ class PortableNames:
                 raise VisitplanError(
                     "output file",
                     name,
-                    f"is named after a Windows device ({device}): Windows would not make it",
+                    _(
+                        "is named after a Windows device ({device}): Windows would not make it"
+                    ).format(device=device),
                 )
         key = name.casefold()
         if key in self._seen:
             raise VisitplanError(
                 "output files",
                 f"{self._seen[key]} and {name}",
-                "differ only in case: they would be one file on Windows and macOS",
+                _("differ only in case: they would be one file on Windows and macOS"),
             )
         self._seen[key] = name
         return name
@@ -252,7 +267,9 @@ def inside(folder: str | Path, name: str) -> Path:
     base = Path(folder).resolve()
     target = (base / name).resolve()
     if target == base or base not in target.parents:
-        raise VisitplanError("output name", name, f"must stay inside the folder {folder}")
+        raise VisitplanError(
+            "output name", name, _("must stay inside the folder {folder}").format(folder=folder)
+        )
     return target
 
 
@@ -263,7 +280,9 @@ def _make_parents(path: Path) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise VisitplanError(
-            "output folder", str(path.parent), f"cannot be created: {exc.strerror}"
+            "output folder",
+            str(path.parent),
+            _("cannot be created: {strerror}").format(strerror=exc.strerror),
         ) from None
     return list(reversed(missing))
 
@@ -282,7 +301,9 @@ def _stage(path: Path, data: str | bytes | Iterable[bytes]) -> Path:
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise VisitplanError(
-            "output file", str(path), f"cannot be written: {exc.strerror}"
+            "output file",
+            str(path),
+            _("cannot be written: {strerror}").format(strerror=exc.strerror),
         ) from None
     tmp = Path(name)
     try:
@@ -297,7 +318,9 @@ def _stage(path: Path, data: str | bytes | Iterable[bytes]) -> Path:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise VisitplanError(
-            "output file", str(path), f"cannot be written: {exc.strerror}"
+            "output file",
+            str(path),
+            _("cannot be written: {strerror}").format(strerror=exc.strerror),
         ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -334,7 +357,9 @@ def _replace(tmp: Path, path: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise VisitplanError(
-            "output file", str(path), f"cannot be written: {exc.strerror}"
+            "output file",
+            str(path),
+            _("cannot be written: {strerror}").format(strerror=exc.strerror),
         ) from None
 
 

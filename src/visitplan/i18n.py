@@ -10,22 +10,39 @@ Mark a message with ``_("...")`` where it is made, with named placeholders fille
 lookup (``_("is after today ({today})").format(today=day)``), never an f-string inside ``_``:
 the catalog's entry is the template. ``N_`` marks a text for the catalog without looking it up
 (a table of texts translated later, when shown).
+Human dates (tables, calendar descriptions) are written in the language's own form by
+:func:`human_date` ("lun. 8 mars 2027"); machine outputs and what users type keep ISO dates.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime
 import functools
 import gettext
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-#: The languages visitplan speaks: English (the source) and those with a catalog.
-LANGUAGES = ("en", "fr")
 DEFAULT = "en"
 DOMAIN = "visitplan"
 LOCALE_DIR = Path(__file__).parent / "locale"
+
+
+def _languages() -> tuple[str, ...]:
+    """English and every language with a catalog under :data:`LOCALE_DIR`: a new language is a
+    folder ``locale/<lang>/LC_MESSAGES`` with its ``visitplan.po`` (and, once built, ``.mo``)."""
+    found = set()
+    if LOCALE_DIR.is_dir():
+        for folder in LOCALE_DIR.iterdir():
+            messages = folder / "LC_MESSAGES"
+            if any((messages / f"{DOMAIN}{ext}").is_file() for ext in (".po", ".mo")):
+                found.add(folder.name)
+    return (DEFAULT, *sorted(found - {DEFAULT}))
+
+
+#: The languages visitplan speaks: English (the source) and those with a catalog.
+LANGUAGES = _languages()
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar(
     "visitplan_language", default=DEFAULT
@@ -65,6 +82,14 @@ def use(lang: str | None) -> Iterator[str]:
         _current.reset(token)
 
 
+@contextlib.contextmanager
+def speaking(lang: str | None) -> Iterator[str]:
+    """:func:`use` for a language that may not be one visitplan speaks (a protocol's own, say
+    ``de``): then the block keeps the current language."""
+    with use(lang if lang in LANGUAGES else None) as current:
+        yield current
+
+
 @functools.cache
 def _catalog(lang: str) -> gettext.NullTranslations:
     if lang == DEFAULT:
@@ -90,3 +115,30 @@ def N_(message: str) -> str:
     """Mark ``message`` for the catalog without translating it here (it is translated with
     :func:`_` where it is shown)."""
     return message
+
+
+def human_date(day: datetime.date, lang: str | None = None) -> str:
+    """``day`` as a person reads it in ``lang`` (default: the current language), weekday
+    first: "Mon 8 Mar 2027", "lun. 8 mars 2027" (Babel's CLDR data)."""
+    from babel.dates import format_date
+
+    return str(format_date(day, "EEE d MMM y", locale=lang or language()))
+
+
+def shown_date(day: datetime.date) -> str:
+    """``day`` as a person reads it in the current language: ISO in English (the form users
+    type and the English outputs have always shown), :func:`human_date` in any other."""
+    lang = language()
+    return day.isoformat() if lang == DEFAULT else human_date(day, lang)
+
+
+def holiday_language(supported: Sequence[str], lang: str | None = None) -> str | None:
+    """The language code the ``holidays`` package uses for ``lang`` among ``supported``
+    (``fr`` -> ``fr``, ``en`` -> ``en_US``), or None if it has none of it."""
+    lang = lang or language()
+    if lang in supported:
+        return lang
+    for code in sorted(supported):
+        if code.split("_")[0] == lang:
+            return code
+    return None

@@ -7,19 +7,43 @@ of a study (offsets, windows, gaps, limits) lives in these objects, never in cod
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import attrs
 
 from visitplan.dates import Span
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _, ngettext, speaking
 
 if TYPE_CHECKING:
     import pendulum
 
     from visitplan.participant import Participant
     from visitplan.schedule import Schedule
+
+
+#: A text's translations: (language, text) pairs in language order, e.g. ``(("fr", "Suivi"),)``.
+#: The text itself (a visit's ``name``) is the protocol's own language; these are the others.
+Translations = tuple[tuple[str, str], ...]
+
+
+def translations(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> Translations:
+    """``value`` (a mapping or pairs of language and text) as :data:`Translations`."""
+    if value is None:
+        return ()
+    items = value.items() if isinstance(value, Mapping) else value
+    return tuple(sorted((str(lang), str(text)) for lang, text in items))
+
+
+def translated(text: str, pairs: Translations, lang: str | None) -> str:
+    """``text`` in ``lang`` when ``pairs`` has it, else ``text`` itself (``lang`` None: the
+    text as written: what machine outputs such as CDISC and JSON carry)."""
+    if lang is not None:
+        for code, other in pairs:
+            if code == lang:
+                return other
+    return text
 
 
 class Unit(enum.Enum):
@@ -130,14 +154,37 @@ class Dose:
     presentation: str = ""
     #: The CDISC intervention type (C99078 term, e.g. ``BIOLOGIC``); empty: ``DRUG``.
     intervention_type: str = ""
+    #: The presentation in other languages.
+    translations: Translations = attrs.field(default=(), converter=translations)
 
     def __str__(self) -> str:
+        return self.describe()
+
+    def describe(self, lang: str | None = None) -> str:
+        """One line, e.g. "ianalumab 300 mg s.c. as 2 injections of 150 mg/1 mL" (``lang``:
+        in that language, see :meth:`Procedure.describe`; None: as written, in English)."""
         amount = f"{self.amount:g} {self.unit}"
         text = f"{self.drug} {amount} {self.route}".strip()
         if self.injections > 1 or self.presentation:
-            each = f" of {self.presentation}" if self.presentation else ""
-            text += f" as {self.injections} injection{'s' if self.injections > 1 else ''}{each}"
+            presentation = translated(self.presentation, self.translations, lang)
+            if lang is None:
+                plural = "s" if self.injections > 1 else ""
+                each = f" of {presentation}" if presentation else ""
+                return text + f" as {self.injections} injection{plural}{each}"
+            with speaking(lang):
+                return self._injections(text, presentation)
         return text
+
+    def _injections(self, text: str, presentation: str) -> str:
+        if presentation:
+            how = ngettext(
+                "{dose} as {n} injection of {presentation}",
+                "{dose} as {n} injections of {presentation}",
+                self.injections,
+            )
+        else:
+            how = ngettext("{dose} as {n} injection", "{dose} as {n} injections", self.injections)
+        return how.format(dose=text, n=self.injections, presentation=presentation)
 
 
 @attrs.frozen
@@ -149,14 +196,24 @@ class Procedure:
     kind: ProcedureKind = ProcedureKind.OTHER
     condition: str | None = None
     dose: Dose | None = None
+    #: The name in other languages (see :data:`Translations`).
+    translations: Translations = attrs.field(default=(), converter=translations)
 
-    def describe(self) -> str:
-        """A one-line human description (used in tables and calendar descriptions)."""
+    def name_in(self, lang: str | None) -> str:
+        """The name in ``lang`` (as written when it has no translation, or ``lang`` is None)."""
+        return translated(self.name, self.translations, lang)
+
+    def describe(self, lang: str | None = None) -> str:
+        """A one-line human description (used in tables and calendar descriptions): in
+        ``lang`` where the protocol translates it, as written when ``lang`` is None (what
+        machine outputs carry)."""
+        name = self.name_in(lang)
         if self.dose is None:
-            return self.name
+            return name
+        dose = self.dose.describe(lang)
         if self.name.casefold() == self.dose.drug.casefold():
-            return str(self.dose)  # "ianalumab 300 mg s.c.", not "Ianalumab: ianalumab 300 ..."
-        return f"{self.name}: {self.dose}"
+            return dose  # "ianalumab 300 mg s.c.", not "Ianalumab: ianalumab 300 ..."
+        return f"{name}: {dose}"
 
 
 @attrs.frozen
@@ -225,6 +282,12 @@ class Visit:
     #: or plan one only where those visits leave more than ``repeat.every`` between them
     #: (``gap``, see :class:`MergeRule`).
     merge: MergeRule | None = None
+    #: The name in other languages (see :data:`Translations`).
+    translations: Translations = attrs.field(default=(), converter=translations)
+
+    def name_in(self, lang: str | None) -> str:
+        """The name in ``lang`` (as written when it has no translation, or ``lang`` is None)."""
+        return translated(self.name, self.translations, lang)
 
     @property
     def is_dosing(self) -> bool:
@@ -245,6 +308,12 @@ class Epoch:
     name: str
     type: str | None = None
     etcd: str | None = None
+    #: The name in other languages (see :data:`Translations`).
+    translations: Translations = attrs.field(default=(), converter=translations)
+
+    def name_in(self, lang: str | None) -> str:
+        """The name in ``lang`` (as written when it has no translation, or ``lang`` is None)."""
+        return translated(self.name, self.translations, lang)
 
 
 @attrs.frozen
@@ -314,6 +383,12 @@ class Milestone:
     anchor: Anchor
     offset: Offset
     condition: str | None = None
+    #: The name in other languages (see :data:`Translations`).
+    translations: Translations = attrs.field(default=(), converter=translations)
+
+    def name_in(self, lang: str | None) -> str:
+        """The name in ``lang`` (as written when it has no translation, or ``lang`` is None)."""
+        return translated(self.name, self.translations, lang)
 
 
 class Since(enum.Enum):
@@ -368,6 +443,27 @@ class Protocol:
     criteria: tuple[Criterion, ...] = ()
     objectives: tuple[Objective, ...] = ()
 
+    def visit_name(self, code: str, name: str, occurrence: int | None, lang: str | None) -> str:
+        """The name of a planned visit (``code`` its base code, ``name`` as planned, e.g.
+        "Follow-up 2" for ``occurrence`` 2) in ``lang``; ``name`` itself when the protocol
+        has no such visit or no translation."""
+        if lang is None:
+            return name
+        for v in self.visits:
+            if v.code == code:
+                if not v.translations:
+                    return name
+                text = v.name_in(lang)
+                return text if occurrence is None else f"{text} {occurrence}"
+        return name
+
+    def milestone_name(self, code: str, name: str, lang: str | None) -> str:
+        """The name of milestone ``code`` in ``lang`` (``name`` when there is none)."""
+        for m in self.milestones:
+            if m.code == code:
+                return m.name_in(lang)
+        return name
+
     def visit(self, code: str) -> Visit:
         """The visit definition with this code (a repeat's base code, e.g. ``FU``)."""
         for v in self.visits:
@@ -392,8 +488,12 @@ class Protocol:
         for s in self.sites:
             if s.code == code:
                 return s
-        known = ", ".join(s.code for s in self.sites) or "none"
-        raise VisitplanError("site", code, f"is not a site of {self.id}; known: {known}")
+        known = ", ".join(s.code for s in self.sites) or _("none")
+        raise VisitplanError(
+            "site",
+            code,
+            _("is not a site of {study}; known: {known}").format(study=self.id, known=known),
+        )
 
     def plan(self, participant: Participant, *, today: pendulum.Date | None = None) -> Schedule:
         """Plan a participant's visits: a shortcut for ``visitplan.engine.plan(self, ...)``.

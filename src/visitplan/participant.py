@@ -13,6 +13,7 @@ from visitplan.codes import NAME, STUDY_CODE
 from visitplan.codes import check_code as check_code
 from visitplan.dates import to_date
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 
 # The patterns live in visitplan.codes; these are their names here from before.
 CODE_PATTERN = STUDY_CODE
@@ -37,14 +38,14 @@ def _withdrawn(value: object) -> pendulum.Date | None:
 
 def _name(value: object, field: str) -> str:
     if not isinstance(value, str) or not NAME_PATTERN.match(value):
-        raise VisitplanError(field, value, "must be a lower-case name such as 'hbcab_positive'")
+        raise VisitplanError(field, value, _("must be a lower-case name such as 'hbcab_positive'"))
     return value
 
 
 def _flags(value: Iterable[str]) -> frozenset[str]:
     # A lone string is iterable too: frozenset("wocbp") would quietly be five one-letter flags.
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise VisitplanError("flags", value, "must be a collection of flag names")
+        raise VisitplanError("flags", value, _("must be a collection of flag names"))
     return frozenset(_name(f, "flag") for f in value)
 
 
@@ -54,7 +55,7 @@ def _site(value: object) -> str | None:
 
 def _visit_code(value: object) -> str:
     if not isinstance(value, str) or not value:
-        raise VisitplanError("visit", value, "must be a visit code such as 'W4' or 'FU2'")
+        raise VisitplanError("visit", value, _("must be a visit code such as 'W4' or 'FU2'"))
     return value
 
 
@@ -75,7 +76,9 @@ def _status(value: object) -> Status:
         return Status(value)
     except ValueError:
         choices = ", ".join(s.value for s in Status)
-        raise VisitplanError("status", value, f"must be one of: {choices}") from None
+        raise VisitplanError(
+            "status", value, _("must be one of: {choices}").format(choices=choices)
+        ) from None
 
 
 class Status(enum.Enum):
@@ -100,7 +103,7 @@ class Record:
 
     def __attrs_post_init__(self) -> None:
         if self.status is Status.DONE and self.date is None:
-            raise VisitplanError(f"{self.code}.date", None, "a visit marked done needs its date")
+            raise VisitplanError(f"{self.code}.date", None, _("a visit marked done needs its date"))
 
 
 def _unscheduled_date(value: object) -> pendulum.Date:
@@ -130,18 +133,18 @@ def _records(value: Iterable[Record] | Mapping[str, object]) -> tuple[Record, ..
         )
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise VisitplanError(
-            "records", value, "must be Record objects or a mapping of visit code to date"
+            "records", value, _("must be Record objects or a mapping of visit code to date")
         )
     records = tuple(value)
     seen: set[str] = set()
     for r in records:
         if not isinstance(r, Record):
-            raise VisitplanError("records", r, "must be a Record (visit code, date, status)")
+            raise VisitplanError("records", r, _("must be a Record (visit code, date, status)"))
         if r.code in seen:
             raise VisitplanError(
                 "visit",
                 r.code,
-                "is recorded twice; a visit has one record (correct or void the one recorded)",
+                _("is recorded twice; a visit has one record (correct or void the one recorded)"),
             )
         seen.add(r.code)
     return records
@@ -150,10 +153,10 @@ def _records(value: Iterable[Record] | Mapping[str, object]) -> tuple[Record, ..
 def check_count_value(value: object, field: str = "bcell_count.value") -> float:
     """A B-cell count: a finite number of at least 0 (NaN and infinities are refused)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise VisitplanError(field, value, "must be a number")
+        raise VisitplanError(field, value, _("must be a number"))
     # NaN compares false with everything: a NaN count would never be "below" anything.
     if not math.isfinite(value) or value < 0:
-        raise VisitplanError(field, value, "must be a finite count of at least 0")
+        raise VisitplanError(field, value, _("must be a finite count of at least 0"))
     return float(value)
 
 
@@ -186,7 +189,7 @@ def _counts(
             raise VisitplanError(
                 "bcell_count.date",
                 c.date.isoformat(),
-                "has two counts; one count a day (correct or void the one recorded)",
+                _("has two counts; one count a day (correct or void the one recorded)"),
             )
         seen.add(c.date)
     return tuple(sorted(items, key=lambda c: c.date))
@@ -198,7 +201,7 @@ def _baseline(value: object) -> float | None:
 
 def _events(value: Mapping[str, object]) -> dict[str, pendulum.Date]:
     if not isinstance(value, Mapping):
-        raise VisitplanError("events", value, "must be a mapping of event name to date")
+        raise VisitplanError("events", value, _("must be a mapping of event name to date"))
     return {_name(name, "event"): to_date(day, name) for name, day in value.items()}
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import pendulum
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.model import Protocol
 from visitplan.participant import Count, Participant
 
@@ -62,7 +63,7 @@ def derived_recovery(
         raise VisitplanError(
             f"sites.{site.code}.bcell_lln",
             None,
-            "is needed to derive B-cell recovery from counts (or record the recovery date)",
+            _("is needed to derive B-cell recovery from counts (or record the recovery date)"),
         )
     limit = threshold(site.bcell_lln, baseline(counts, day1, participant.bcell_baseline))
     return recovery_date(counts, day1, limit)

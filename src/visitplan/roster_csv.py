@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from visitplan import csvfile
 from visitplan.dates import to_date
 from visitplan.errors import VisitplanError, one_line
 from visitplan.fileio import read_text
+from visitplan.i18n import _
 from visitplan.participant import Participant, Record
 
 REQUIRED = ("participant", "screening")
@@ -36,15 +38,22 @@ MAX_ROSTER_BYTES = 32 * 1024 * 1024
 
 
 def read_roster(
-    text: str, *, source: str = "roster", day1_visit: str = "D1", max_rows: int = MAX_ROSTER_ROWS
+    text: str,
+    *,
+    source: str = "roster",
+    day1_visit: str = "D1",
+    max_rows: int = MAX_ROSTER_ROWS,
+    dayfirst: bool = False,
 ) -> list[Participant]:
-    """Participants from CSV text; every bad row is reported as ``source:line: error``.
+    """Participants from CSV text (``,`` or ``;`` between cells, as a French spreadsheet
+    writes it); every bad row is reported as ``source:line: error``.
 
     At most ``max_rows`` participants: a file with more is refused as soon as the reader gets
-    past them.
+    past them. Dates are YYYY-MM-DD; with ``dayfirst``, DD/MM/YYYY too (31/01/2023). A date
+    written with slashes is never guessed: without ``dayfirst`` it is refused.
     """
     if not isinstance(text, str):
-        raise VisitplanError(source, type(text).__name__, "roster text must be a str")
+        raise VisitplanError(source, type(text).__name__, _("roster text must be a str"))
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         try:
@@ -52,12 +61,20 @@ def read_roster(
         except csvfile.CsvError as exc:
             if exc.line == 1:
                 raise VisitplanError(
-                    f"{source}:1: header", None, f"is not valid CSV: {exc.reason}"
+                    f"{source}:1: header",
+                    None,
+                    _("is not valid CSV: {reason}").format(reason=exc.reason),
                 ) from None
             # A broken line (e.g. a cell over the csv module's size limit) ends the file.
-            raise _BrokenRow(f"{source}:{exc.line}: row is not valid CSV: {exc.reason}") from None
+            raise _BrokenRow(
+                _("{source}:{line}: row is not valid CSV: {reason}").format(
+                    source=source, line=exc.line, reason=exc.reason
+                )
+            ) from None
 
-    return read_rows(rows(), source=source, day1_visit=day1_visit, max_rows=max_rows)
+    return read_rows(
+        rows(), source=source, day1_visit=day1_visit, max_rows=max_rows, dayfirst=dayfirst
+    )
 
 
 class _BrokenRow(Exception):
@@ -71,6 +88,7 @@ def read_rows(
     source: str = "roster",
     day1_visit: str = "D1",
     max_rows: int = MAX_ROSTER_ROWS,
+    dayfirst: bool = False,
 ) -> list[Participant]:
     """Participants from ``(line, cells)`` rows, the first the header: the reader behind
     :func:`read_roster` and the ``.xlsx`` import, which therefore refuse the same rows with
@@ -90,12 +108,14 @@ def read_rows(
             # empty rows is refused like a million participants.
             if count > max_rows or read > 2 * max_rows:
                 raise VisitplanError(
-                    source, f"more than {max_rows:,} rows", "is too long for one roster; split it"
+                    source,
+                    f"more than {max_rows:,} rows",
+                    _("is too long for one roster; split it"),
                 )
             if not cells:
                 continue  # a blank line
             try:
-                person = _participant(header, cells, seen, day1_visit)
+                person = _participant(header, cells, seen, day1_visit, dayfirst)
             except VisitplanError as exc:
                 errors.append(f"{source}:{line}: {exc}")
                 continue
@@ -112,38 +132,71 @@ def _check_header(header: list[str], source: str) -> None:
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise VisitplanError(
-            f"{source}: header", ",".join(header), f"needs the columns {', '.join(REQUIRED)}"
+            f"{source}: header",
+            ",".join(header),
+            _("needs the columns {items}").format(items=", ".join(REQUIRED)),
         )
     twice = sorted({c for c in header if header.count(c) > 1})
     if twice:
         # A dict of the row would keep the last of two equal columns and drop the first.
-        raise VisitplanError(f"{source}: header", ",".join(twice), "column appears twice")
+        raise VisitplanError(f"{source}: header", ",".join(twice), _("column appears twice"))
     unknown = [c for c in header if c not in KNOWN]
     if unknown:
         raise VisitplanError(
-            f"{source}: header", ",".join(unknown), f"unknown column; known: {', '.join(KNOWN)}"
+            f"{source}: header",
+            ",".join(unknown),
+            _("unknown column; known: {items}").format(items=", ".join(KNOWN)),
         )
 
 
+#: A date written day first or month first: 31/01/2023, 1.2.2023, 31-01-2023.
+_SLASHED = re.compile(r"([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})", re.ASCII)
+
+
+def date_cell(text: str, field: str, dayfirst: bool) -> str:
+    """A date cell as YYYY-MM-DD: ISO as written, or DD/MM/YYYY with ``dayfirst``.
+
+    01/02/2023 is 1 February in France and 2 January in the US: such a date is read only when
+    the file is said to be day first (``--dayfirst``), never guessed from its numbers.
+    """
+    m = _SLASHED.fullmatch(text)
+    if m is None:
+        return text
+    if not dayfirst:
+        raise VisitplanError(
+            field,
+            text,
+            _(
+                "is not written YYYY-MM-DD; a day-first date (31/01/2023) is read only with "
+                "--dayfirst"
+            ),
+        )
+    day, month, year = m.groups()
+    return f"{year}-{int(month):02d}-{int(day):02d}"
+
+
 def _participant(
-    header: list[str], cells: list[str], seen: set[str], day1_visit: str
+    header: list[str], cells: list[str], seen: set[str], day1_visit: str, dayfirst: bool = False
 ) -> Participant:
     if len(cells) > len(header):
         raise VisitplanError(
-            "row", f"{len(cells)} cells", f"has more cells than the header's {len(header)}"
+            "row",
+            f"{len(cells)} cells",
+            _("has more cells than the header's {count}").format(count=len(header)),
         )
     row = dict(zip(header, cells, strict=False))
     code = (row.get("participant") or "").strip()
     if code in seen:
-        raise VisitplanError("participant", code, "appears twice in the roster")
+        raise VisitplanError("participant", code, _("appears twice in the roster"))
     flags = frozenset(f.strip() for f in (row.get("flags") or "").split(";") if f.strip())
+    screening = date_cell((row.get("screening") or "").strip(), "screening", dayfirst)
     records: tuple[Record, ...] = ()
     day1 = (row.get("day1") or "").strip()
     if day1:
-        records = (Record(day1_visit, to_date(day1, "day1")),)
+        records = (Record(day1_visit, to_date(date_cell(day1, "day1", dayfirst), "day1")),)
     return Participant(
         code,
-        (row.get("screening") or "").strip(),
+        screening,
         records=records,
         flags=flags,
         site=(row.get("site") or "").strip() or None,
@@ -151,9 +204,15 @@ def _participant(
 
 
 def load_roster(
-    path: str | Path, *, day1_visit: str = "D1", max_rows: int = MAX_ROSTER_ROWS
+    path: str | Path,
+    *,
+    day1_visit: str = "D1",
+    max_rows: int = MAX_ROSTER_ROWS,
+    dayfirst: bool = False,
 ) -> list[Participant]:
-    """Read a roster CSV file (UTF-8, a BOM from Excel is accepted; at most
-    :data:`MAX_ROSTER_BYTES` and ``max_rows`` participants)."""
+    """Read a roster CSV file (UTF-8, a BOM from Excel is accepted, ``,`` or ``;`` between
+    cells; at most :data:`MAX_ROSTER_BYTES` and ``max_rows`` participants)."""
     text = read_text(path, "roster file", limit=MAX_ROSTER_BYTES)
-    return read_roster(text, source=str(path), day1_visit=day1_visit, max_rows=max_rows)
+    return read_roster(
+        text, source=str(path), day1_visit=day1_visit, max_rows=max_rows, dayfirst=dayfirst
+    )

@@ -19,16 +19,26 @@ from typing import Any
 import attrs
 import pendulum
 
+from visitplan import i18n
 from visitplan.codes import SITE_CODE, wall_time
 from visitplan.dates import next_day, parse_date
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.fileio import read_text
+from visitplan.i18n import N_, _
 from visitplan.model import ProcedureKind, Site, VisitKind
 from visitplan.protocol_file.reading import ProtocolErrors, Reader, parse
 from visitplan.schedule import PlannedVisit
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday 1..7
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_DAY_NAMES = (
+    N_("clinic closed on Mondays"),
+    N_("clinic closed on Tuesdays"),
+    N_("clinic closed on Wednesdays"),
+    N_("clinic closed on Thursdays"),
+    N_("clinic closed on Fridays"),
+    N_("clinic closed on Saturdays"),
+    N_("clinic closed on Sundays"),
+)
 #: Defaults when a site file gives no hours (Brest's file states them anyway).
 _OPENS = pendulum.time(8, 30)
 _CLOSES = pendulum.time(17, 0)
@@ -56,7 +66,7 @@ class Closure:
 
     start: pendulum.Date
     end: pendulum.Date
-    reason: str = "site closed"
+    reason: str = N_("site closed")  # else the site file's own text, shown as written
 
     def covers(self, day: pendulum.Date) -> bool:
         """True if ``day`` is one of the closed days."""
@@ -99,23 +109,30 @@ class SiteCalendar:
     capacity: Mapping[VisitKind, int] = attrs.field(factory=dict, hash=False)
     daily_limit: int | None = None
     policy: MovePolicy = MovePolicy.NEAREST
+    #: The language of the site's team: what visitplan's outputs read in there (calendars,
+    #: tables, messages, holiday names) unless ``--lang`` says otherwise.
+    language: str = "en"
+    #: CSV outputs for a French spreadsheet (``;``, a byte-order mark) unless ``--no-excel``.
+    excel_csv: bool = False
 
     # -- days ------------------------------------------------------------------------------
     def holiday(self, day: pendulum.Date) -> str | None:
-        """The name of the public holiday on ``day`` at this site, if it is one."""
-        return _holidays(self.country, self.subdivision).get(day)
+        """The name of the public holiday on ``day`` at this site, if it is one, in the
+        current language when the ``holidays`` package has it ("Lundi de Pâques")."""
+        return _holidays(self.country, self.subdivision, i18n.language()).get(day)
 
     def closed_reason(self, day: pendulum.Date) -> str | None:
-        """Why no visit can happen on ``day`` (weekday, holiday, closure), or None if open."""
+        """Why no visit can happen on ``day`` (weekday, holiday, closure), or None if open;
+        in the current language."""
         # A holiday is named even on a weekend: the agenda shows which holiday it is.
         name = self.holiday(day)
         if name:
-            return f"public holiday: {name}"
+            return _("public holiday: {name}").format(name=name)
         if day.isoweekday() not in self.weekdays:
-            return f"clinic closed on {_DAY_NAMES[day.isoweekday() - 1]}s"
+            return _(_DAY_NAMES[day.isoweekday() - 1])
         for c in self.closures:
             if c.covers(day):
-                return f"closure: {c.reason}"
+                return _("closure: {reason}").format(reason=_(c.reason))
         return None
 
     def is_working_day(self, day: pendulum.Date) -> bool:
@@ -176,16 +193,20 @@ class SiteCalendar:
                 raise VisitplanError(
                     f"site {self.code}.{field}",
                     mine,
-                    f"disagrees with the protocol's site entry ({theirs})",
+                    _("disagrees with the protocol's site entry ({theirs})").format(theirs=theirs),
                 )
 
 
 @functools.cache
-def _holidays(country: str, subdivision: str | None) -> Mapping[Any, str]:
+def _holidays(country: str, subdivision: str | None, lang: str) -> Mapping[Any, str]:
     import holidays
 
     # The mapping computes each year on first use (expand=True), so one object serves all years.
-    return holidays.country_holidays(country, subdiv=subdivision)
+    # Names in ``lang`` when the country's calendar has it, else in its own default language
+    # (always named explicitly: the package otherwise follows the process's locale).
+    supported = holidays.country_holidays(country, subdiv=subdivision).supported_languages
+    language = i18n.holiday_language(supported, lang) or i18n.holiday_language(supported, "en")
+    return holidays.country_holidays(country, subdiv=subdivision, language=language)
 
 
 # -- proposals ---------------------------------------------------------------------------------
@@ -262,9 +283,18 @@ def builtin_site_names() -> list[str]:
 
 def builtin_site(code: str = "BREST") -> SiteCalendar:
     """A site calendar shipped with visitplan."""
+    return _builtin_site(code)
+
+
+@functools.cache  # a frozen value read from package data: read once per process
+def _builtin_site(code: str) -> SiteCalendar:
     if code not in builtin_site_names():
         raise VisitplanError(
-            "site", code, f"has no built-in site file; built in: {', '.join(builtin_site_names())}"
+            "site",
+            code,
+            _("has no built-in site file; built in: {items}").format(
+                items=", ".join(builtin_site_names())
+            ),
         )
     text = (resources.files("visitplan") / "sites" / f"{code}.toml").read_text(encoding="utf-8")
     return loads_site(text, source=f"builtin:{code}")
@@ -285,7 +315,7 @@ def site_for(spec: str | None, protocol_site: Site | None = None) -> SiteCalenda
     """
     if spec is None:
         if protocol_site is None:
-            raise VisitplanError("site", None, "name a site code or a site file (--site)")
+            raise VisitplanError("site", None, _("name a site code or a site file (--site)"))
         spec = protocol_site.code
     if spec in builtin_site_names():
         site = builtin_site(spec)
@@ -295,7 +325,9 @@ def site_for(spec: str | None, protocol_site: Site | None = None) -> SiteCalenda
         raise VisitplanError(
             "site",
             spec,
-            f"is neither a built-in site ({', '.join(builtin_site_names())}) nor a site file",
+            _("is neither a built-in site ({items}) nor a site file").format(
+                items=", ".join(builtin_site_names())
+            ),
         )
     if protocol_site is not None and protocol_site.code == site.code:
         site.check_site(protocol_site)
@@ -309,7 +341,7 @@ def loads_site(text: str, *, source: str = "<site>") -> SiteCalendar:
     r = _SiteReader(source)
     site = r.site(raw)
     if r.errors or site is None:
-        raise ProtocolErrors(r.errors or [ProtocolError("site", None, "is required", source)])
+        raise ProtocolErrors(r.errors or [ProtocolError("site", None, _("is required"), source)])
     return site
 
 
@@ -324,10 +356,10 @@ class _SiteReader(Reader):
         value = raw.get(key)
         if value is None:
             if required:
-                self.error(f"{path}.{key}", None, "is required")
+                self.error(f"{path}.{key}", None, _("is required"))
             return None
         if not isinstance(value, str) or not value.strip():
-            self.error(f"{path}.{key}", value, "must be non-empty text")
+            self.error(f"{path}.{key}", value, _("must be non-empty text"))
             return None
         return (self.text(raw, key, path) or None) if plain else value
 
@@ -337,27 +369,28 @@ class _SiteReader(Reader):
             return default
         parsed = wall_time(value)
         if parsed is None:
-            self.error(f"clinic.{key}", value, "must be a wall-clock time written HH:MM")
+            self.error(f"clinic.{key}", value, _("must be a wall-clock time written HH:MM"))
             return default
         return pendulum.time(*parsed)
 
     def site(self, doc: Mapping[str, Any]) -> SiteCalendar | None:
         doc = self.table(doc, "", {"site", "clinic", "capacity", "closures"}, set())
         if "site" not in doc:
-            self.error("site", None, "is required (a [site] table)")
+            self.error("site", None, _("is required (a [site] table)"))
             return None
-        s = self.table(doc["site"], "site", {"code", "name", "timezone", "country",
-                                              "subdivision", "policy"}, set())  # fmt: skip
+        fields = {"code", "name", "timezone", "country", "subdivision", "policy", "language",
+                  "excel_csv"}  # fmt: skip
+        s = self.table(doc["site"], "site", fields, set())
         code = self.nonempty_text(s, "code", "site", required=True, plain=False)
         if code is not None and not SITE_CODE.match(code):
-            self.error("site.code", code, "must be 1-16 capitals, digits, '-' or '_'")
+            self.error("site.code", code, _("must be 1-16 capitals, digits, '-' or '_'"))
         name = self.nonempty_text(s, "name", "site", required=False) or code or ""
         zone = self.nonempty_text(s, "timezone", "site", required=True)
         if zone is not None:
             try:
                 pendulum.timezone(zone)
             except Exception:  # pendulum raises several types for an unknown zone
-                self.error("site.timezone", zone, "is not a known IANA time zone")
+                self.error("site.timezone", zone, _("is not a known IANA time zone"))
         country = self.nonempty_text(s, "country", "site", required=True)
         subdivision = self.nonempty_text(s, "subdivision", "site", required=False)
         if country is not None:
@@ -368,14 +401,34 @@ class _SiteReader(Reader):
                 policy = MovePolicy(s["policy"])
             except ValueError:
                 choices = ", ".join(p.value for p in MovePolicy)
-                self.error("site.policy", s["policy"], f"must be one of: {choices}")
+                self.error(
+                    "site.policy",
+                    s["policy"],
+                    _("must be one of: {choices}").format(choices=choices),
+                )
+
+        language = "en"
+        if "language" in s:
+            if s["language"] in i18n.LANGUAGES:
+                language = s["language"]
+            else:
+                self.error(
+                    "site.language",
+                    s["language"],
+                    _("must be one of: {choices}").format(choices=", ".join(i18n.LANGUAGES)),
+                )
+
+        excel_csv = s.get("excel_csv", False)
+        if not isinstance(excel_csv, bool):
+            self.error("site.excel_csv", excel_csv, _("must be true or false"))
+            excel_csv = False
 
         c = self.table(doc.get("clinic", {}), "clinic", {"days", "opens", "closes"}, set())
         weekdays = self._weekdays(c.get("days", list(_WEEKDAYS[:5])))
         opens = self.time(c, "opens", _OPENS)
         closes = self.time(c, "closes", _CLOSES)
         if opens >= closes:
-            self.error("clinic.closes", closes.strftime("%H:%M"), "must be after clinic.opens")
+            self.error("clinic.closes", closes.strftime("%H:%M"), _("must be after clinic.opens"))
 
         capacity, daily_limit = self._capacity(doc.get("capacity", {}))
         closures = self._closures(doc.get("closures", []))
@@ -394,6 +447,8 @@ class _SiteReader(Reader):
             capacity=capacity,
             daily_limit=daily_limit,
             policy=policy,
+            language=language,
+            excel_csv=excel_csv,
         )
 
     def _check_holidays(self, country: str, subdivision: str | None) -> None:
@@ -403,18 +458,30 @@ class _SiteReader(Reader):
             holidays.country_holidays(country, subdiv=subdivision)
         except NotImplementedError:
             if subdivision is None:
-                self.error("site.country", country, "has no public-holiday calendar")
+                self.error("site.country", country, _("has no public-holiday calendar"))
             else:
-                self.error("site.subdivision", subdivision, f"is not a subdivision of {country}")
+                self.error(
+                    "site.subdivision",
+                    subdivision,
+                    _("is not a subdivision of {country}").format(country=country),
+                )
 
     def _weekdays(self, raw: object) -> frozenset[int]:
         if not isinstance(raw, list) or not raw:
-            self.error("clinic.days", raw, f"must be a list of weekdays ({', '.join(_WEEKDAYS)})")
+            self.error(
+                "clinic.days",
+                raw,
+                _("must be a list of weekdays ({items})").format(items=", ".join(_WEEKDAYS)),
+            )
             return frozenset()
         days: set[int] = set()
         for item in raw:
             if item not in _WEEKDAYS:
-                self.error("clinic.days", item, f"must be one of: {', '.join(_WEEKDAYS)}")
+                self.error(
+                    "clinic.days",
+                    item,
+                    _("must be one of: {items}").format(items=", ".join(_WEEKDAYS)),
+                )
             else:
                 days.add(_WEEKDAYS.index(item) + 1)
         return frozenset(days)
@@ -428,7 +495,9 @@ class _SiteReader(Reader):
             if key not in {*kinds, "all"}:
                 continue  # already reported as an unknown field
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                self.error(f"capacity.{key}", value, "must be a whole number of visits, 0 or more")
+                self.error(
+                    f"capacity.{key}", value, _("must be a whole number of visits, 0 or more")
+                )
                 continue
             if key == "all":
                 daily_limit = value
@@ -438,7 +507,7 @@ class _SiteReader(Reader):
 
     def _closures(self, raw: object) -> tuple[Closure, ...]:
         if not isinstance(raw, list):
-            self.error("closures", raw, "must be a list of [[closures]] tables")
+            self.error("closures", raw, _("must be a list of [[closures]] tables"))
             return ()
         out: list[Closure] = []
         for i, item in enumerate(raw):
@@ -447,22 +516,26 @@ class _SiteReader(Reader):
             try:
                 if "date" in t:
                     if "from" in t or "to" in t:
-                        raise VisitplanError(f"{path}.date", t["date"], "give date, or from and to")
+                        raise VisitplanError(
+                            f"{path}.date", t["date"], _("give date, or from and to")
+                        )
                     start = end = _toml_date(t["date"], f"{path}.date")
                 else:
                     if "from" not in t or "to" not in t:
-                        raise VisitplanError(path, None, "needs a date, or both from and to")
+                        raise VisitplanError(path, None, _("needs a date, or both from and to"))
                     start = _toml_date(t["from"], f"{path}.from")
                     end = _toml_date(t["to"], f"{path}.to")
                     if end < start:
                         raise VisitplanError(
-                            f"{path}.to", end.isoformat(), f"is before from ({start})"
+                            f"{path}.to",
+                            end.isoformat(),
+                            _("is before from ({start})").format(start=start),
                         )
             except VisitplanError as exc:
                 self.error(exc.field, exc.value, exc.rule)
                 continue
-            reason = self.nonempty_text(t, "reason", path, required=False) or "site closed"
-            out.append(Closure(start, end, reason))
+            reason = self.nonempty_text(t, "reason", path, required=False)
+            out.append(Closure(start, end, reason) if reason else Closure(start, end))
         return tuple(out)
 
 

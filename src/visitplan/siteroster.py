@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from visitplan.i18n import _
+
 if TYPE_CHECKING:
     import pendulum
 
@@ -121,13 +123,17 @@ def book_in_store(
         person = next(p for p in people if p.code == participant)
         if person.site not in (None, site.code):
             raise VisitplanError(
-                "participant", participant, f"is at site {person.site}, not {site.code}"
+                "participant",
+                participant,
+                _("is at site {site}, not {code}").format(site=person.site, code=site.code),
             )
         if day < now:
             raise VisitplanError(
-                "date", day.isoformat(), f"is before today ({now}); book a day to come"
+                "date",
+                day.isoformat(),
+                _("is before today ({now}); book a day to come").format(now=now),
             )
-        schedules, held, _ = from_store(roster.protocol, site, people, rows, now)
+        schedules, held, _problems = from_store(roster.protocol, site, people, rows, now)
         updated = book(site, schedules, participant, visit, day, time, held)
         outcome["when"] = updated[(participant, visit)]
         outcome["replaced"] = (participant, visit) in held

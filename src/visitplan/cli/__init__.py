@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from visitplan.cli.common import EXIT_CODES, VisitplanGroup
+from visitplan.cli.common import EXIT_CODES, VisitplanGroup, lang_option
 
 #: (module, command) pairs registered on the main group, in help order.
 COMMANDS = [
@@ -49,6 +49,7 @@ COMMANDS = [
     epilog=EXIT_CODES,
 )
 @click.version_option(package_name="visitplan")
+@lang_option
 def cli() -> None:
     """Plan clinical-trial visits from a protocol's schedule and export calendars."""
 

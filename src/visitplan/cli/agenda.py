@@ -6,9 +6,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from visitplan.cli.common import parse_date_option, protocol_option
+from visitplan.cli.common import (
+    excel_option,
+    machine_format,
+    parse_date_option,
+    protocol_option,
+    wants_excel,
+)
 from visitplan.cli.render import Cell, Column
 from visitplan.cli.sitectx import db_option, roster_option, site_option
+from visitplan.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
     import pendulum
@@ -53,7 +60,9 @@ if TYPE_CHECKING:
     default="table",
     show_default=True,
     help="table (for a terminal), csv (a row a visit) or json (docs/site-calendar.md).",
+    callback=machine_format,
 )
+@excel_option
 def agenda(
     protocol_spec: str,
     site_spec: str | None,
@@ -86,9 +95,11 @@ def agenda(
     from visitplan.site import MovePolicy
 
     if end < start:
-        raise VisitplanError("--to", end.isoformat(), f"is before --from ({start})")
+        raise VisitplanError(
+            "--to", end.isoformat(), _("is before --from ({start})").format(start=start)
+        )
     store_db = choose_db(db, roster=roster, bookings=bookings)
-    _, site, schedules, held = load_site_data(
+    protocol, site, schedules, held = load_site_data(
         protocol_spec, site_spec, db=store_db, roster=roster, bookings=bookings, today=today
     )
     days = build_agenda(site, schedules, held, start, end)
@@ -104,9 +115,20 @@ def agenda(
     elif fmt == "csv":
         from visitplan.csvfile import to_csv
 
-        click.echo(to_csv(AGENDA_CSV_COLUMNS, _agenda_rows(site, days, proposals)), nl=False)
+        rows = _agenda_rows(site, days, proposals)
+        click.echo(to_csv(AGENDA_CSV_COLUMNS, rows, excel=wants_excel(protocol)), nl=False)
     else:
-        _print_agenda(site, start, end, days, chosen, proposals)
+        from visitplan.i18n import language
+
+        lang = language()
+        names = {
+            (s.participant, v.code): protocol.visit_name(
+                v.base_code or v.code, v.name, v.occurrence, lang
+            )
+            for s in schedules
+            for v in s.visits
+        }
+        _print_agenda(site, start, end, days, chosen, proposals, names)
 
 
 #: The columns of ``agenda --format csv``: one row a visit on a day (docs/site-calendar.md).
@@ -116,26 +138,30 @@ AGENDA_CSV_COLUMNS = (
 )  # fmt: skip
 #: The columns of the agenda's terminal table (a visit a row, under its day's line).
 AGENDA_COLUMNS = (
-    Column("Participant"),
-    Column("Visit"),
-    Column("Name", "text"),
-    Column("State", "words"),
-    Column("Window"),
-    Column("Open days", "words"),
+    Column(N_("Participant")),
+    Column(N_("Visit")),
+    Column(N_("Name"), "text"),
+    Column(N_("State"), "words"),
+    Column(N_("Window")),
+    Column(N_("Open days"), "words"),
 )
+#: The policies' names, shown in the current language.
+_POLICIES = (N_("nearest"), N_("nearest-earlier"), N_("nearest-later"))
 #: The columns of the proposals of ``agenda --propose``.
 PROPOSAL_COLUMNS = (
-    Column("Participant"),
-    Column("Visit"),
-    Column("Target"),
-    Column("Proposed", "words"),
-    Column("Why", "text"),
+    Column(N_("Participant")),
+    Column(N_("Visit")),
+    Column(N_("Target")),
+    Column(N_("Proposed"), "words"),
+    Column(N_("Why"), "text"),
 )
 
 
 def _state(site: SiteCalendar, e: AgendaEntry) -> str:
-    """``09:30 booked`` (in the site's zone), or the entry's state."""
-    return f"{_time(site, e)} booked" if e.when else e.state
+    """``09:30 booked`` (in the site's zone), or the entry's state, in the current language."""
+    if e.when:
+        return _("{time} booked").format(time=_time(site, e))
+    return _(e.state)
 
 
 def _time(site: SiteCalendar, e: AgendaEntry) -> str | None:
@@ -143,9 +169,11 @@ def _time(site: SiteCalendar, e: AgendaEntry) -> str | None:
 
 
 def _limits(site: SiteCalendar) -> str:
-    limits = ", ".join(f"{k.value} {n}/day" for k, n in site.capacity.items())
+    limits = ", ".join(
+        _("{kind} {n}/day").format(kind=_(k.value), n=n) for k, n in site.capacity.items()
+    )
     if site.daily_limit is not None:
-        limits += f", all visits {site.daily_limit}/day"
+        limits += ", " + _("all visits {n}/day").format(n=site.daily_limit)
     return limits
 
 
@@ -156,44 +184,61 @@ def _print_agenda(
     days: list[AgendaDay],
     policy: MovePolicy,
     proposals: list[Proposal] | None,
+    names: dict[tuple[str, str], str],
 ) -> None:
-    from visitplan.cli.render import Line, make_console, print_rows, print_text
+    from visitplan.cli.render import Line, day_heading, make_console, print_rows, print_text
 
     console = make_console()
-    heading = (
-        f"{site.code} ({site.timezone}, clinic {site.hours}, capacity "
-        f"{_limits(site) or 'unlimited'}): {start} to {end}"
+    heading = _("{site} ({zone}, clinic {hours}, capacity {limits}): {start} to {end}").format(
+        site=site.code,
+        zone=site.timezone,
+        hours=site.hours,
+        limits=_limits(site) or _("unlimited"),
+        start=start,
+        end=end,
     )
     print_text(heading, console)
     items: list[Line | list[Cell]] = []
     for d in days:
         flags = []
         if d.closed:
-            flags.append(f"CLOSED ({d.closed})")
+            flags.append(_("CLOSED ({why})").format(why=d.closed))
         if d.over:
-            flags.append(f"OVER CAPACITY ({'; '.join(d.over)})")
-        items.append(Line(f"{d.day} {d.day.format('ddd')}  load {d.total}  {'  '.join(flags)}"))
+            flags.append(_("OVER CAPACITY ({what})").format(what="; ".join(d.over)))
+        load = _("load {n}").format(n=d.total)
+        items.append(Line(f"{day_heading(d.day)}  {load}  {'  '.join(flags)}".rstrip()))
         for e in d.entries:
             shown = ", ".join(a.isoformat() for a in e.alternatives[:3])
             if not shown and d.closed and e.state in ("planned", "tentative"):
-                shown = "none in window"
+                shown = _("none in window")
             window = f"{e.earliest}..{e.latest}"
-            items.append([e.participant, e.visit, e.name, _state(site, e), window, shown])
-            items += [Line(f"! re-book: {problem}", indent=6) for problem in e.problems]
+            name = names.get((e.participant, e.visit), e.name)
+            items.append([e.participant, e.visit, name, _state(site, e), window, shown])
+            items += [
+                Line(_("! re-book: {problem}").format(problem=problem), indent=6)
+                for problem in e.problems
+            ]
     closed = sum(1 for d in days if d.closed)
     over = sum(1 for d in days if d.over)
     rebook = sum(1 for d in days for e in d.entries if e.problems)
-    summary = f"{len(days)} days with visits, {closed} closed, {over} over capacity"
-    plural = "s" if rebook != 1 else ""
-    summary += f", {rebook} appointment{plural} to re-book" if rebook else ""
+    summary = ngettext(
+        "{days} day with visits, {closed} closed, {over} over capacity",
+        "{days} days with visits, {closed} closed, {over} over capacity",
+        len(days),
+    ).format(days=len(days), closed=closed, over=over)
+    if rebook:
+        summary += ngettext(
+            ", {n} appointment to re-book", ", {n} appointments to re-book", rebook
+        ).format(n=rebook)
     items.append(Line(summary))
     print_rows(AGENDA_COLUMNS, items, console)
     if proposals is None:
         return
     moved = [p for p in proposals if p.moved]
     print_text(
-        f"proposals ({policy.value}; nothing booked): {len(moved)} of "
-        f"{len(proposals)} visits need another day",
+        _("proposals ({policy}; nothing booked): {moved} of {n} visits need another day").format(
+            policy=_(policy.value), moved=len(moved), n=len(proposals)
+        ),
         console,
     )
     rows: list[Line | list[Cell]] = [
@@ -201,7 +246,7 @@ def _print_agenda(
             p.participant,
             p.visit,
             p.target.isoformat(),
-            p.day.isoformat() if p.day else "no day with room in window",
+            p.day.isoformat() if p.day else _("no day with room in window"),
             p.reason,
         ]
         for p in moved

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from visitplan.cli.roster import _open, roster_options
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     import pendulum
@@ -36,9 +37,13 @@ def verify(
     with _open(db, protocol_spec, today, wait) as roster:
         found = roster.verify(expect)
     if found.intact:
-        click.echo(f"intact ({found.entries} entries; head {found.head})")
+        click.echo(
+            _("intact ({entries} entries; head {head})").format(
+                entries=found.entries, head=found.head
+            )
+        )
         return
     from visitplan.errors import printable
 
-    click.echo(f"NOT intact: {printable(found.problem or '')}")
+    click.echo(_("NOT intact: {problem}").format(problem=printable(found.problem or "")))
     raise SystemExit(1)

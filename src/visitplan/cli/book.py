@@ -8,9 +8,12 @@ import click
 
 from visitplan.cli.common import parse_date_option, protocol_option
 from visitplan.cli.sitectx import db_option, roster_option, site_option
+from visitplan.i18n import _, ngettext
 
 if TYPE_CHECKING:
     import pendulum
+
+    from visitplan.site import SiteCalendar
 
 
 @click.command()
@@ -72,24 +75,41 @@ def book(
         raise VisitplanError(
             "--db",
             DEFAULT_DB,
-            "does not exist and VISITPLAN_DB is not set; give --db FILE, "
-            "or --bookings FILE (with --roster FILE) to book without a database",
+            _(
+                "does not exist and VISITPLAN_DB is not set; give --db FILE, or --bookings FILE "
+                "(with --roster FILE) to book without a database"
+            ),
         )
     from visitplan.booking import book as book_visit
     from visitplan.booking import load_bookings, save_bookings
     from visitplan.cli.sitectx import load_context
 
-    _, site, schedules = load_context(protocol_spec, site_spec, roster)
+    _protocol, site, schedules = load_context(protocol_spec, site_spec, roster)
     held = load_bookings(bookings, site.timezone, missing_ok=True)
     updated = book_visit(site, schedules, participant, visit, when_day, time, held)
     save_bookings(bookings, updated, site.timezone)
     when = updated[(participant, visit)]
-    replaced = " (replaces the earlier appointment)" if (participant, visit) in held else ""
-    click.echo(
-        f"booked {participant} {visit} on {when.format('YYYY-MM-DD HH:mm')} {site.timezone} "
-        f"(UTC{when.format('Z')}){replaced}; {len(updated)} "
-        f"appointment{'s' if len(updated) != 1 else ''} in {bookings}"
+    stored = ngettext(
+        "{n} appointment in {file}", "{n} appointments in {file}", len(updated)
+    ).format(n=len(updated), file=bookings)
+    click.echo(_booked(participant, visit, when, site, (participant, visit) in held) + stored)
+
+
+def _booked(
+    participant: str, visit: str, when: pendulum.DateTime, site: SiteCalendar, replaced: bool
+) -> str:
+    """``booked 1001 W8 on 2026-12-30 09:30 Europe/Paris (UTC+01:00); `` and more."""
+    text = _("booked {participant} {visit} on {when} {zone} (UTC{offset})").format(
+        participant=participant,
+        visit=visit,
+        when=when.format("YYYY-MM-DD HH:mm"),
+        zone=site.timezone,
+        offset=when.format("Z"),
     )
+    if replaced:
+        text += " " + _("(replaces the earlier appointment)")
+    # Translators: what follows is where the appointment is stored (French: ' ; ').
+    return text + _("; ")
 
 
 def _book_in_store(
@@ -111,9 +131,9 @@ def _book_in_store(
     protocol, site = load_site(protocol_spec, site_spec)
     with Roster.open(db, protocol=protocol, today=today, create=False) as store:
         when, held, count = book_in_store(store, site, participant, visit, day, time, reason=reason)
-    replaced = " (replaces the earlier appointment)" if held else ""
-    click.echo(
-        f"booked {participant} {visit} on {when.format('YYYY-MM-DD HH:mm')} {site.timezone} "
-        f"(UTC{when.format('Z')}){replaced}; {count} appointment"
-        f"{'s' if count != 1 else ''} at {site.code} in {db} (audited)"
-    )
+    stored = ngettext(
+        "{n} appointment at {site} in {db} (audited)",
+        "{n} appointments at {site} in {db} (audited)",
+        count,
+    ).format(n=count, site=site.code, db=db)
+    click.echo(_booked(participant, visit, when, site, bool(held)) + stored)

@@ -3,28 +3,41 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from visitplan.cli.common import (
     emit,
+    excel_option,
     format_choice,
     load_protocol,
     parse_date_option,
     protocol_option,
+    wants_excel,
 )
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     import pendulum
+
+    from visitplan.model import Protocol
+
+_F = TypeVar("_F", bound=Callable[..., object])
 
 
 _output = click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: stdout)."
 )
-_format = format_choice(
+_csv_or_xpt = format_choice(
     "csv", "xpt", help="csv, or xpt: a SAS transport v5 file (binary: give -o or redirect it)."
 )
+
+
+def _format(func: _F) -> _F:
+    """``--format csv|xpt`` and ``--excel``."""
+    return excel_option(_csv_or_xpt(func))
 
 
 @click.group()
@@ -33,20 +46,25 @@ def cdisc() -> None:
 
 
 def _emit_dataset(
-    rows: list[dict[str, str]], columns: tuple[str, ...], dataset: str, fmt: str, output: str | None
+    rows: list[dict[str, str]],
+    columns: tuple[str, ...],
+    dataset: str,
+    fmt: str,
+    output: str | None,
+    protocol: Protocol | None = None,
 ) -> None:
     """The SDTM rows as CSV text, or as a SAS transport file (never onto a terminal)."""
     if fmt == "csv":
         from visitplan.export.cdisc import to_csv
 
-        emit(to_csv(rows, columns), output)
+        emit(to_csv(rows, columns, excel=wants_excel(protocol)), output)
         return
     from visitplan.errors import VisitplanError
     from visitplan.export.xpt import to_xpt
 
     if output is None and sys.stdout.isatty():
         raise VisitplanError(
-            "--format", "xpt", "writes a binary file: give -o FILE or redirect the output"
+            "--format", "xpt", _("writes a binary file: give -o FILE or redirect the output")
         )
     emit(to_xpt(rows, columns, dataset), output)
 
@@ -59,7 +77,8 @@ def tv(protocol_spec: str, fmt: str, output: str | None) -> None:
     """SDTM TV (trial visits): one row per planned visit occurrence."""
     from visitplan.export.cdisc import TV_COLUMNS, tv_rows
 
-    _emit_dataset(tv_rows(load_protocol(protocol_spec)), TV_COLUMNS, "TV", fmt, output)
+    study = load_protocol(protocol_spec)
+    _emit_dataset(tv_rows(study), TV_COLUMNS, "TV", fmt, output, study)
 
 
 @cdisc.command()
@@ -70,7 +89,8 @@ def te(protocol_spec: str, fmt: str, output: str | None) -> None:
     """SDTM TE (trial elements): one element per epoch."""
     from visitplan.export.cdisc import TE_COLUMNS, te_rows
 
-    _emit_dataset(te_rows(load_protocol(protocol_spec)), TE_COLUMNS, "TE", fmt, output)
+    study = load_protocol(protocol_spec)
+    _emit_dataset(te_rows(study), TE_COLUMNS, "TE", fmt, output, study)
 
 
 @cdisc.command()
@@ -85,8 +105,8 @@ def ta(
     """SDTM TA (trial arms): the arm's elements in order."""
     from visitplan.export.cdisc import TA_COLUMNS, ta_rows
 
-    rows = ta_rows(load_protocol(protocol_spec), armcd=armcd, arm=arm)
-    _emit_dataset(rows, TA_COLUMNS, "TA", fmt, output)
+    study = load_protocol(protocol_spec)
+    _emit_dataset(ta_rows(study, armcd=armcd, arm=arm), TA_COLUMNS, "TA", fmt, output, study)
 
 
 @cdisc.command()
@@ -128,12 +148,12 @@ def sv(
     from visitplan.errors import VisitplanError
     from visitplan.export.cdisc import SV_COLUMNS, UnscheduledVisit, sv_rows
 
-    db = choose_db(db, roster=roster, conflict="give exactly one of --roster and --db")
+    db = choose_db(db, roster=roster, conflict=_("give exactly one of --roster and --db"))
     if roster is None and db is None:
         raise VisitplanError(
             "--roster/--db",
             "neither",
-            "give a --roster FILE or a roster database (--db or VISITPLAN_DB)",
+            _("give a --roster FILE or a roster database (--db or VISITPLAN_DB)"),
         )
     study = load_protocol(protocol_spec)
     extra: list[UnscheduledVisit] = []
@@ -152,7 +172,7 @@ def sv(
         people = load_roster(roster, day1_visit=study.day1_visit)
         today = today or today_at(site.timezone for site in study.sites)
     schedules = [plan(study, p, today=today) for p in people]
-    _emit_dataset(sv_rows(study, people, schedules, extra), SV_COLUMNS, "SV", fmt, output)
+    _emit_dataset(sv_rows(study, people, schedules, extra), SV_COLUMNS, "SV", fmt, output, study)
 
 
 @cdisc.command()

@@ -8,6 +8,7 @@ import click
 
 from visitplan.cli.common import parse_date_option, protocol_option
 from visitplan.cli.sitectx import db_option, roster_option, site_option
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     import pendulum
@@ -67,11 +68,13 @@ def chart(
 
     fmt = Path(output).suffix.lower().lstrip(".")
     if fmt not in FORMATS:
-        raise VisitplanError("--output", output, "must end in .svg or .png")
+        raise VisitplanError("--output", output, _("must end in .svg or .png"))
     if start is not None and end is not None and end < start:
-        raise VisitplanError("--to", end.isoformat(), f"is before --from ({start})")
+        raise VisitplanError(
+            "--to", end.isoformat(), _("is before --from ({start})").format(start=start)
+        )
     store_db = choose_db(db, roster=roster, bookings=bookings)
-    _, site, schedules, held = load_site_data(
+    _protocol, site, schedules, held = load_site_data(
         protocol_spec, site_spec, db=store_db, roster=roster, bookings=bookings, today=today
     )
     if kind == "timeline":
@@ -86,7 +89,7 @@ def chart(
         )
     else:
         if start is None or end is None:
-            raise VisitplanError("--from/--to", None, "the load chart needs both days")
+            raise VisitplanError("--from/--to", None, _("the load chart needs both days"))
         data = load_chart(site, schedules, held, start, end, by=by, fmt=fmt)
     atomic_write(output, data)
-    click.echo(f"wrote {output} ({len(data)} bytes)")
+    click.echo(_("wrote {file} ({n} bytes)").format(file=output, n=len(data)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import importlib
 import os
@@ -12,13 +13,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from visitplan import i18n
 from visitplan.errors import VisitplanError, one_line
+from visitplan.i18n import _
 
 if TYPE_CHECKING:  # for the types only: the CLI imports them when a command runs
     import pendulum
 
     from visitplan.model import Protocol
     from visitplan.participant import Participant
+    from visitplan.site import SiteCalendar
 
 EXIT_USER_ERROR = 2
 #: What every help text says about exit codes (``visitplan --help`` and each command's).
@@ -26,6 +30,68 @@ EXIT_CODES = (
     "Exit codes: 0 done; 1 a check found a problem (audit verify: the trail is not intact); "
     "2 bad input or a refused change, said in one line on stderr ('error: ...')."
 )
+#: Where the language typed (``--lang``, before or after the command, or VISITPLAN_LANG) is
+#: kept in click's ``ctx.meta``, which a command's context shares with the group's.
+_LANG = "visitplan.lang"
+_LANG_HELP = (
+    "Language of what people read: calendars, tables, messages (default: the site's language, "
+    "e.g. fr for BREST, else en; env VISITPLAN_LANG). JSON, CSV and CDISC outputs never change."
+)
+
+
+def _remember_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta[_LANG] = value
+        i18n.set_language(value)  # the whole run is in its own context (VisitplanGroup.main)
+
+
+#: ``--lang`` of the main group (``visitplan --lang fr due``), also read from VISITPLAN_LANG.
+lang_option = click.option(
+    "--lang",
+    type=click.Choice(i18n.LANGUAGES),
+    envvar="VISITPLAN_LANG",
+    expose_value=False,
+    is_eager=True,
+    callback=_remember_language,
+    help=_LANG_HELP,
+)
+
+
+def _command_lang() -> click.Option:
+    """``--lang`` of a command (``visitplan due --lang fr``): wins over the group's."""
+    return click.Option(
+        ["--lang"],
+        type=click.Choice(i18n.LANGUAGES),
+        expose_value=False,
+        is_eager=True,
+        callback=_remember_language,
+        help="Language of what people read (see 'visitplan --help').",
+    )
+
+
+def speak_site(site: SiteCalendar) -> None:
+    """Speak ``site``'s language (a :class:`~visitplan.site.SiteCalendar`) for the rest of the
+    command, unless a language was typed (``--lang``, VISITPLAN_LANG)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and _LANG not in ctx.meta and site.language:
+        i18n.set_language(site.language)
+
+
+def speak_protocol_site(protocol: Protocol) -> None:
+    """:func:`speak_site` for the protocol's first site, when visitplan ships its site file."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or _LANG in ctx.meta or not protocol.sites:
+        return
+    from visitplan.siteroster import site_calendar_of
+
+    try:
+        site = site_calendar_of(protocol, None)
+    except VisitplanError:
+        return  # a site file that disagrees is reported by the commands that use it
+    if site is not None:
+        speak_site(site)
+
+
 #: click >= 8.2 raises this for a group run without arguments (older clicks print help).
 _NO_ARGS: tuple[type[click.ClickException], ...] = tuple(
     getattr(click.exceptions, name)
@@ -57,7 +123,12 @@ class VisitplanGroup(click.Group):
             return with_exit_codes(command)
         return super().get_command(ctx, cmd_name)
 
-    def main(
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the CLI in a context of its own: the language a run speaks (``--lang``, the
+        site's) ends with it, even when several runs share a process (tests, notebooks)."""
+        return contextvars.copy_context().run(self._main, *args, **kwargs)
+
+    def _main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
@@ -86,7 +157,7 @@ class VisitplanGroup(click.Group):
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             fail(one_line(exc.format_message()) + hint)
         except click.Abort:
-            click.echo("Aborted!", err=True)
+            click.echo(_("Aborted!"), err=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
@@ -113,7 +184,7 @@ class _StdoutError(Exception):
         if self.error.errno == errno.EPIPE:
             # The reader stopped reading (``visitplan plan | head``): nothing to report.
             raise SystemExit(1)
-        fail(f"standard output: cannot be written: {self.error.strerror}")
+        fail(_("standard output: cannot be written: {reason}").format(reason=self.error.strerror))
 
 
 class _Checked:
@@ -152,9 +223,12 @@ def _flush(stream: Any) -> None:
 
 
 def with_exit_codes(command: click.Command) -> click.Command:
-    """``command`` (and each subcommand of a group) with :data:`EXIT_CODES` as its epilog."""
+    """``command`` (and each subcommand of a group) with :data:`EXIT_CODES` as its epilog and
+    a ``--lang`` option of its own."""
     if not command.epilog:
         command.epilog = EXIT_CODES
+    if not any(p.name == "lang" for p in command.params):
+        command.params.append(_command_lang())
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             with_exit_codes(sub)
@@ -163,18 +237,74 @@ def with_exit_codes(command: click.Command) -> click.Command:
 
 def fail(message: str) -> None:
     """Print ``error: message`` on stderr and exit with code 2 (a user mistake)."""
-    click.echo(f"error: {one_line(message)}", err=True)
+    click.echo(error_line(message), err=True)
     raise SystemExit(EXIT_USER_ERROR)
 
 
+def error_line(message: str) -> str:
+    """``error: message`` (in the current language), on one line."""
+    return _("error: {message}").format(message=one_line(message))
+
+
+#: The formats a person reads; every other (json, csv, xpt, toml, ...) is for machines.
+HUMAN_FORMATS = ("table", "text")
+
+
+def machine_format(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # A machine output reads the same whatever the language (JSON values, CSV cells: the
+    # messages of findings too): the whole run speaks English, its errors included.
+    if value not in HUMAN_FORMATS:
+        ctx.meta[_LANG] = i18n.DEFAULT
+        i18n.set_language(i18n.DEFAULT)
+    return value
+
+
+_EXCEL = "visitplan.excel"
+
+
+def _remember_excel(ctx: click.Context, param: click.Parameter, value: bool | None) -> None:
+    if value is not None:
+        ctx.meta[_EXCEL] = value
+
+
+#: ``--excel/--no-excel``: CSV as a French spreadsheet reads it (``;``, a byte-order mark).
+excel_option = click.option(
+    "--excel/--no-excel",
+    default=None,
+    expose_value=False,
+    callback=_remember_excel,
+    help="CSV as a French spreadsheet (Excel) opens it: ';' between cells and a UTF-8 "
+    "byte-order mark (default: the site file's excel_csv, else off). Cells are unchanged.",
+)
+
+
+def wants_excel(protocol: Protocol | None) -> bool:
+    """Whether this run writes CSV for a French spreadsheet: ``--excel`` or ``--no-excel`` if
+    given, else the ``excel_csv`` setting of the protocol site's site file."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and _EXCEL in ctx.meta:
+        return bool(ctx.meta[_EXCEL])
+    if protocol is None or not protocol.sites:
+        return False
+    from visitplan.siteroster import site_calendar_of
+
+    try:
+        site = site_calendar_of(protocol, None)
+    except VisitplanError:
+        return False
+    return bool(site is not None and site.excel_csv)
+
+
 def format_choice(*choices: str, help: str | None = None) -> Callable[[_F], _F]:
-    """``--format`` (the parameter ``fmt``): one of ``choices``, the first by default."""
+    """``--format`` (the parameter ``fmt``): one of ``choices``, the first by default. A
+    machine format (not in :data:`HUMAN_FORMATS`) makes the command speak English."""
     return click.option(
         "--format",
         "fmt",
         type=click.Choice(choices),
         default=choices[0],
         show_default=True,
+        callback=machine_format,
         help=help,
     )
 
@@ -187,7 +317,7 @@ def emit(data: str | bytes, output: str | None) -> None:
     from visitplan.fileio import atomic_write
 
     atomic_write(output, data)
-    click.echo(f"wrote {output}", err=True)
+    click.echo(_("wrote {file}").format(file=output), err=True)
 
 
 def echo_json(doc: object) -> None:
@@ -215,16 +345,21 @@ def load_protocol(spec: str) -> Protocol:
     from visitplan.protocol_file import builtin, builtin_names, load
 
     if not spec.strip():
-        raise VisitplanError("--protocol", spec, "must name a built-in protocol or a file")
+        raise VisitplanError("--protocol", spec, _("must name a built-in protocol or a file"))
     if spec in builtin_names():
-        return builtin(spec)
-    if Path(spec).suffix.lower() in (".toml", ".json", ".yaml", ".yml") or Path(spec).exists():
-        return load(spec)
-    raise VisitplanError(
-        "--protocol",
-        spec,
-        f"is neither a built-in ({', '.join(builtin_names())}) nor a protocol file",
-    )
+        protocol = builtin(spec)
+    elif Path(spec).suffix.lower() in (".toml", ".json", ".yaml", ".yml") or Path(spec).exists():
+        protocol = load(spec)
+    else:
+        raise VisitplanError(
+            "--protocol",
+            spec,
+            _("is neither a built-in ({names}) nor a protocol file").format(
+                names=", ".join(builtin_names())
+            ),
+        )
+    speak_protocol_site(protocol)
+    return protocol
 
 
 protocol_option = click.option(
@@ -317,7 +452,7 @@ def participant_from_options(
     for item in actuals:
         code, day = pair_option(item, "--actual")
         if code == protocol.day1_visit and day1 is not None:
-            raise VisitplanError("--actual", item, "Day 1 is already given by --day1")
+            raise VisitplanError("--actual", item, _("Day 1 is already given by --day1"))
         records.append(Record(code, _date(day, f"--actual {code}")))
     event_dates = {}
     for item in events:
@@ -330,7 +465,7 @@ def participant_from_options(
         try:
             counts.append((_date(day, "--bcell-count"), float(value)))
         except ValueError:
-            raise VisitplanError("--bcell-count", item, "the count must be a number") from None
+            raise VisitplanError("--bcell-count", item, _("the count must be a number")) from None
     return Participant(
         participant,
         screening,
@@ -346,7 +481,7 @@ def pair_option(item: str, option: str, form: str = "NAME=YYYY-MM-DD") -> tuple[
     """Split ``KEY=VALUE`` of a repeatable option, or raise a one-line error."""
     key, sep, value = item.partition("=")
     if not sep or not key.strip() or not value.strip():
-        raise VisitplanError(option, item, f"must be written {form}")
+        raise VisitplanError(option, item, _("must be written {form}").format(form=form))
     return key.strip(), value.strip()
 
 

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import click
 
 from visitplan.cli.common import parse_date_option
+from visitplan.cli.render import finding_line
 from visitplan.cli.roster import _open, roster_options, user_option
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     import pendulum
@@ -29,7 +31,7 @@ def _one(choices: dict[str, bool]) -> str:
         raise VisitplanError(
             "what",
             " ".join(chosen) or "nothing",
-            f"give exactly one of {', '.join(choices)}",
+            _("give exactly one of {items}").format(items=", ".join(choices)),
         )
     return chosen[0]
 
@@ -129,38 +131,53 @@ def _correct(roster: Roster, c: _Correction) -> str:
         assert visit is not None
         if _is_unscheduled(visit):
             u = roster.correct_unscheduled(code, visit, date=day, time=time, reason=reason)
-            return f"corrected {code} {visit} (unscheduled): {u.date} {u.time or ''}".rstrip()
+            return (
+                _("corrected {code} {visit} (unscheduled): {day} {time}")
+                .format(code=code, visit=visit, day=u.date, time=u.time or "")
+                .rstrip()
+            )
         if day is None and status is None and time is None:
-            raise VisitplanError("correct", visit, "give the right --date, --status or --time")
+            raise VisitplanError("correct", visit, _("give the right --date, --status or --time"))
         schedule = roster.correct(code, visit, date=day, status=status, time=time, reason=reason)
         v = schedule.visit(visit)
-        findings = [f"\n! {f}" for f in schedule.findings if f.visit == visit]
-        shown = v.status.value + (f" {v.actual}" if v.actual else "")
-        return f"corrected {code} {visit}: {shown}" + "".join(findings)
+        findings = [f"\n! {finding_line(f)}" for f in schedule.findings if f.visit == visit]
+        shown = _(v.status.value) + (f" {v.actual}" if v.actual else "")
+        done = _("corrected {code} {visit}: {state}").format(code=code, visit=visit, state=shown)
+        return done + "".join(findings)
     if what == "--screening":
         schedule = roster.correct_screening(code, screening, reason=reason)
-        return f"corrected {code} screening: {screening}; Day 1 {schedule.day1}"
+        return _("corrected {code} screening: {screening}; Day 1 {day1}").format(
+            code=code, screening=screening, day1=schedule.day1
+        )
     if what == "--flag/--no-flags":
         roster.correct_flags(code, flags, reason=reason)
-        return f"corrected {code} flags: {', '.join(sorted(flags)) or 'none'}"
+        return _("corrected {code} flags: {flags}").format(
+            code=code, flags=", ".join(sorted(flags)) or _("none")
+        )
     if what == "--event":
         assert event is not None
         if day is None:
-            raise VisitplanError("--event", event, "give the right --date")
+            raise VisitplanError("--event", event, _("give the right --date"))
         roster.correct_event(code, event, day, reason=reason)
-        return f"corrected {code} {event}: {day}"
+        return _("corrected {code} {event}: {day}").format(code=code, event=event, day=day)
     if what == "--bcell":
         assert bcell is not None
         if day is None and not baseline:
-            raise VisitplanError("--bcell", bcell, "give the --date of the count (or --baseline)")
+            raise VisitplanError(
+                "--bcell", bcell, _("give the --date of the count (or --baseline)")
+            )
         roster.correct_bcell(code, day, bcell, baseline=baseline, reason=reason)
-        which = "baseline B-cell count" if baseline else f"B-cell count of {day}"
-        return f"corrected {code} {which}: {bcell:g}"
+        which = _count_name(baseline, day)
+        return _("corrected {code} {which}: {value:g}").format(code=code, which=which, value=bcell)
     field, value = (
         ("discontinued", discontinued) if what == "--discontinued" else ("withdrawn", withdrawn)
     )
     roster.correct_stop(code, field, value, reason=reason)
-    return f"corrected {code} {field}: {value}"
+    return _("corrected {code} {field}: {value}").format(code=code, field=field, value=value)
+
+
+def _count_name(baseline: bool, day: pendulum.Date | None) -> str:
+    return _("baseline B-cell count") if baseline else _("B-cell count of {day}").format(day=day)
 
 
 @click.command()
@@ -214,27 +231,33 @@ def void(
             assert visit is not None
             if _is_unscheduled(visit):
                 roster.void_unscheduled(code, visit, reason=reason)
-                click.echo(f"voided {code} {visit} (unscheduled)")
+                click.echo(_("voided {code} {visit} (unscheduled)").format(code=code, visit=visit))
                 return
             schedule = roster.void(code, visit, reason=reason)
             v = schedule.visit(visit)
-            click.echo(f"voided {code} {visit}: planned again on {v.target}")
+            click.echo(
+                _("voided {code} {visit}: planned again on {day}").format(
+                    code=code, visit=visit, day=v.target
+                )
+            )
         elif what == "VISIT --appointment":
             if visit is None:
-                raise VisitplanError("--appointment", None, "name the VISIT whose appointment goes")
+                raise VisitplanError(
+                    "--appointment", None, _("name the VISIT whose appointment goes")
+                )
             roster.void_appointment(code, visit, reason=reason)
-            click.echo(f"voided {code} {visit} appointment")
+            click.echo(_("voided {code} {visit} appointment").format(code=code, visit=visit))
         elif what == "--event":
             assert event is not None
             roster.void_event(code, event, reason=reason)
-            click.echo(f"voided {code} {event}")
+            click.echo(_("voided {code} {what}").format(code=code, what=event))
         elif what in ("--bcell", "--baseline"):
             if what == "--bcell" and day is None:
-                raise VisitplanError("--bcell", None, "give the --date of the count")
+                raise VisitplanError("--bcell", None, _("give the --date of the count"))
             roster.void_bcell(code, day, baseline=what == "--baseline", reason=reason)
-            which = "baseline B-cell count" if what == "--baseline" else f"B-cell count of {day}"
-            click.echo(f"voided {code} {which}")
+            which = _count_name(what == "--baseline", day)
+            click.echo(_("voided {code} {what}").format(code=code, what=which))
         else:
             field = what[2:]
             roster.void_stop(code, field, reason=reason)
-            click.echo(f"voided {code} {field}")
+            click.echo(_("voided {code} {what}").format(code=code, what=field))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from visitplan.cli.common import load_protocol, protocol_option
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     from visitplan.model import Protocol
@@ -33,7 +34,7 @@ def demo(protocol_spec: str, roster: str | None, out: str) -> None:
     from visitplan.roster_csv import load_roster, read_roster
 
     if not out.strip():
-        raise VisitplanError("--out", out, "must name a folder")
+        raise VisitplanError("--out", out, _("must name a folder"))
     protocol = load_protocol(protocol_spec)
     if roster is None:
         text = (resources.files("visitplan") / "data" / "sample-roster.csv").read_text("utf-8")
@@ -60,8 +61,12 @@ def demo(protocol_spec: str, roster: str | None, out: str) -> None:
         files[name] = _calendar(protocol, group, folder, name)
     written = write_files(folder, files)
     for p, s in zip(people, schedules, strict=True):
-        click.echo(f"{p.code}: Day 1 {s.day1}, last dose {s.last_dose}, {len(s.visits)} visits")
-    click.echo(f"wrote {len(written)} files under {folder}/")
+        click.echo(
+            _("{code}: Day 1 {day1}, last dose {last_dose}, {n} visits").format(
+                code=p.code, day1=s.day1, last_dose=s.last_dose, n=len(s.visits)
+            )
+        )
+    click.echo(_("wrote {n} files under {folder}/").format(n=len(written), folder=folder))
 
 
 def _calendar(protocol: Protocol, schedules: list[Schedule], folder: Path, name: str) -> bytes:

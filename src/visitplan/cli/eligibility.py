@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from visitplan.cli.common import load_protocol, parse_date_option, protocol_option
+from visitplan.cli.common import load_protocol, machine_format, parse_date_option, protocol_option
 from visitplan.cli.render import Cell, Column
+from visitplan.i18n import N_, _, ngettext
 
 
 @click.command()
@@ -31,7 +32,12 @@ from visitplan.cli.render import Cell, Column
     help="History file: CSV (rule,what,last_dose,last_change,half_life) or JSON.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    callback=machine_format,
 )
 def eligibility(
     protocol_spec: str,
@@ -63,9 +69,9 @@ def eligibility(
     console = make_console()
     rows: list[list[Cell]] = []
     for c in report.checks:
-        status = Text("ok")
+        status = Text(_("ok"))
         if not c.ok:
-            status = Text.assemble(("broken", "red"), printable(f" ({c.binds} {c.date})"))
+            status = Text.assemble((_("broken"), "red"), printable(f" ({c.binds} {c.date})"))
         rows.append(
             [
                 c.code,
@@ -77,33 +83,54 @@ def eligibility(
                 status,
             ]
         )
-    title = (
-        f"{protocol.id} participant {report.participant}: screening {report.screening}, "
-        f"Day 1 {report.day1} ({report.day1_source})"
+    title = _(
+        "{study} participant {participant}: screening {screening}, Day 1 {day1} ({source})"
+    ).format(
+        study=protocol.id,
+        participant=report.participant,
+        screening=report.screening,
+        day1=report.day1,
+        source=_(_SOURCES.get(report.day1_source, report.day1_source)),
     )
     print_table(title, ELIGIBILITY_COLUMNS, rows, console)
-    binding = f" (binding rule: {report.binding})" if report.binding else " (no rule binds)"
-    print_text(f"Earliest permissible Day 1: {report.earliest_day1}{binding}", console)
+    binding = (
+        _(" (binding rule: {rule})").format(rule=report.binding)
+        if report.binding
+        else _(" (no rule binds)")
+    )
+    print_text(
+        _("Earliest permissible Day 1: {day}").format(day=report.earliest_day1) + binding, console
+    )
     if not report.within_window:
         print_text(
-            Text("! no permissible Day 1 is left in the run-in of this screening", "red"), console
+            Text(_("! no permissible Day 1 is left in the run-in of this screening"), "red"),
+            console,
         )
     for c in report.checks:
         if c.requirement and c.last_exposure is not None:
-            print_text(f"{c.code}: also requires {c.requirement}", console)
+            print_text(
+                _("{code}: also requires {requirement}").format(
+                    code=c.code, requirement=c.requirement
+                ),
+                console,
+            )
     if not report.ok:
-        print_text(Text(f"! {len(report.broken)} rule(s) broken", "red"), console)
+        n = len(report.broken)
+        text = ngettext("! {n} rule broken", "! {n} rules broken", n).format(n=n)
+        print_text(Text(text, "red"), console)
 
 
+#: Where Day 1 comes from (the report's ``day1_source``), as the title says it.
+_SOURCES = {"planned": N_("as planned"), "given": N_("as given"), "recorded": N_("as recorded")}
 #: The terminal table of ``eligibility``.
 ELIGIBILITY_COLUMNS = (
-    Column("Rule"),
-    Column("What", "text"),
-    Column("Interval", "text"),
-    Column("Last exposure"),
-    Column("Anchor", "text", decoration=True),  # the protocol's words; Status names the visit
-    Column("Earliest"),
-    Column("Status", "words"),
+    Column(N_("Rule")),
+    Column(N_("What"), "text"),
+    Column(N_("Interval"), "text"),
+    Column(N_("Last exposure")),
+    Column(N_("Anchor"), "text", decoration=True),  # the protocol's words; Status names the visit
+    Column(N_("Earliest")),
+    Column(N_("Status"), "words"),
 )
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from visitplan.cli.common import (
 )
 from visitplan.cli.sitectx import site_option
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -183,32 +184,34 @@ def ics(
         db,
         roster=roster,
         given=typed,
-        conflict="takes its facts and previous export from the database: give no --roster, "
-        "--previous or facts options (only --participant)",
+        conflict=_(
+            "takes its facts and previous export from the database: give no --roster, "
+            "--previous or facts options (only --participant)"
+        ),
     )
     if chosen is not None:
         _from_roster(protocol, chosen, participant, today, per_participant, output,
                      appointments, options, name)  # fmt: skip
         return
     if today is not None:
-        raise VisitplanError("--today", str(today), "needs --db")
+        raise VisitplanError("--today", str(today), _("needs --db"))
     if roster is not None:
         facts = (participant, screening, day1, actuals, flags, events, bcell_counts)
         if any(facts) or bcell_baseline is not None:
             raise VisitplanError(
-                "--roster", roster, "give either a roster or one participant's facts, not both"
+                "--roster", roster, _("give either a roster or one participant's facts, not both")
             )
         from visitplan.roster_csv import load_roster
 
         people = load_roster(roster, day1_visit=protocol.day1_visit)
     else:
         if per_participant is not None:
-            raise VisitplanError("--per-participant", per_participant, "needs --roster or --db")
+            raise VisitplanError("--per-participant", per_participant, _("needs --roster or --db"))
         if participant is None or screening is None:
             raise VisitplanError(
                 "--participant/--screening",
                 "missing",
-                "give both, or a --roster FILE, or a roster database (--db or VISITPLAN_DB)",
+                _("give both, or a --roster FILE, or a roster database (--db or VISITPLAN_DB)"),
             )
         people = [
             participant_from_options(
@@ -318,7 +321,7 @@ def _write(files: list[tuple[Path, Iterable[bytes]]], stdout: Iterable[bytes] | 
     if whole is not None:
         click.echo(whole, nl=False)
     for path in written:
-        click.echo(f"wrote {path}", err=True)
+        click.echo(_("wrote {file}").format(file=path), err=True)
 
 
 def _stream(path: Path, data: bytes) -> None:
@@ -327,7 +330,9 @@ def _stream(path: Path, data: bytes) -> None:
         with open(path, "wb") as fh:
             fh.write(data)
     except OSError as exc:
-        raise VisitplanError("-o", str(path), f"cannot be written: {exc.strerror}") from None
+        raise VisitplanError(
+            "-o", str(path), _("cannot be written: {strerror}").format(strerror=exc.strerror)
+        ) from None
 
 
 def _export(
@@ -352,7 +357,7 @@ def _export(
     elif target is not None and target.is_file():
         state = load_state(target, "-o")
     elif target is not None and target.is_dir():
-        raise VisitplanError("-o", str(target), "is a folder; name a file")
+        raise VisitplanError("-o", str(target), _("is a folder; name a file"))
     o = options
     return iter_ical(protocol, schedules, previous=state, name=name, duration=o.duration,
                      dtstamp=o.dtstamp, reminders=o.reminders, window_spans=o.window_spans,
@@ -402,20 +407,20 @@ def _from_roster(
                 schedules = _each_file(calendar, schedules, per_participant, staging)
             target = None if output is None else _output(output)
             if output is None:
-                for _ in schedules:
+                for _schedule in schedules:
                     pass
             elif target is None:
                 # Whole before the first byte, as for --roster: no half calendar on stdout.
                 whole = b"".join(calendar.calendar(schedules))
             elif target.is_dir():
-                raise VisitplanError("-o", str(target), "is a folder; name a file")
+                raise VisitplanError("-o", str(target), _("is a folder; name a file"))
             else:
                 staging.add(target, calendar.calendar(schedules))
         calendar.flush()
     if whole is not None:
         click.echo(whole, nl=False)
     for path in staging.written:
-        click.echo(f"wrote {path}", err=True)
+        click.echo(_("wrote {file}").format(file=path), err=True)
 
 
 def _each_file(
@@ -433,7 +438,7 @@ def _each_file(
 
 
 def _note(message: str) -> None:
-    click.echo(f"note: {message}", err=True)
+    click.echo(_("note: {message}").format(message=message), err=True)
 
 
 def _db_appointments(
@@ -454,18 +459,20 @@ def _db_appointments(
     form = "[PARTICIPANT/]VISIT=YYYY-MM-DDTHH:MM"
     named: set[str] = set()
     for item in items:
-        key, _ = pair_option(item, "--appointment", form)
-        who, sep, _ = key.rpartition("/")
+        key, _when = pair_option(item, "--appointment", form)
+        who, sep, _visit = key.rpartition("/")
         if not sep and code is None:
-            raise VisitplanError("--appointment", item, f"name the participant: {form}")
+            raise VisitplanError(
+                "--appointment", item, _("name the participant: {form}").format(form=form)
+            )
         who = who if sep else str(code)
         if code is not None and who != code:
-            raise VisitplanError("--appointment", item, "names no participant being exported")
+            raise VisitplanError("--appointment", item, _("names no participant being exported"))
         try:
             store.participant(who)
         except VisitplanError:
             raise VisitplanError(
-                "--appointment", item, "names no participant being exported"
+                "--appointment", item, _("names no participant being exported")
             ) from None
         named.add(who)
     # book() counts the places the stored appointments hold: their participants are planned
@@ -487,20 +494,21 @@ def _dtstamp(text: str | None) -> pendulum.DateTime | None:
 
     if not _STAMP.match(text.strip()):
         raise VisitplanError(
-            "--dtstamp", text, "must be a date and time with its offset, e.g. 2026-01-01T00:00Z"
+            "--dtstamp", text, _("must be a date and time with its offset, e.g. 2026-01-01T00:00Z")
         )
     try:
         when = pendulum.parse(text.strip(), exact=True)
     except ValueError:
         when = None
     if not isinstance(when, pendulum.DateTime):  # the pattern lets only a date and time by
-        raise VisitplanError("--dtstamp", text, "is not a valid date and time")
+        raise VisitplanError("--dtstamp", text, _("is not a valid date and time"))
     return when
 
 
 def _calendars(protocol: Protocol, site_spec: str | None) -> dict[str, SiteCalendar]:
     """Site code -> site calendar: ``--site`` (a code or a site file), else each protocol
     site's built-in site file where there is one."""
+    from visitplan.cli.common import speak_site
     from visitplan.cli.sitectx import site_calendar_of
     from visitplan.site import site_for
 
@@ -511,6 +519,7 @@ def _calendars(protocol: Protocol, site_spec: str | None) -> dict[str, SiteCalen
             calendars[site.code] = found
     if site_spec is not None:
         chosen = site_for(site_spec, protocol.sites[0] if protocol.sites else None)
+        speak_site(chosen)
         calendars[chosen.code] = chosen
     return calendars
 
@@ -535,22 +544,28 @@ def _appointments(
         who, sep, visit = key.rpartition("/")
         if not sep:
             if len(schedules) != 1:
-                raise VisitplanError("--appointment", item, f"name the participant: {form}")
+                raise VisitplanError(
+                    "--appointment", item, _("name the participant: {form}").format(form=form)
+                )
             who = schedules[0].participant
         day, sep, time = when.partition("T")
         if not sep:
-            raise VisitplanError("--appointment", item, f"must be written {form}")
+            raise VisitplanError(
+                "--appointment", item, _("must be written {form}").format(form=form)
+            )
         schedule = next((s for s in schedules if s.participant == who), None)
         if schedule is None:
-            raise VisitplanError("--appointment", item, "names no participant being exported")
+            raise VisitplanError("--appointment", item, _("names no participant being exported"))
         site = protocol.site_of(schedule.site)
         calendar = calendars.get(site.code)
         if calendar is None:
             raise VisitplanError(
                 "--appointment",
                 item,
-                f"site {site.code} has no site file to check it against (clinic days, hours); "
-                "give --site FILE.toml",
+                _(
+                    "site {code} has no site file to check it against (clinic days, hours); give "
+                    "--site FILE.toml"
+                ).format(code=site.code),
             )
         zone_day = parse_date(day, f"--appointment {key}")
         held = book(calendar, schedules, who, visit, zone_day, time, held)

@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING
 import click
 
 from visitplan.cli.common import (
+    excel_option,
     facts_options,
     load_protocol,
+    machine_format,
     parse_date_option,
     participant_from_options,
     protocol_option,
+    wants_excel,
 )
 
 if TYPE_CHECKING:
@@ -28,7 +31,9 @@ if TYPE_CHECKING:
     type=click.Choice(["table", "json", "csv"]),
     default="table",
     show_default=True,
+    callback=machine_format,
 )
+@excel_option
 def plan(
     protocol_spec: str,
     participant: str,
@@ -65,7 +70,7 @@ def plan(
     elif fmt == "csv":
         from visitplan.export.tabular import to_csv
 
-        click.echo(to_csv([schedule]), nl=False)
+        click.echo(to_csv([schedule], excel=wants_excel(protocol)), nl=False)
     else:
         from visitplan.cli.render import print_schedule
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from visitplan.cli.common import EXIT_USER_ERROR, emit, format_choice, load_protocol
+from visitplan.cli.common import EXIT_USER_ERROR, emit, error_line, format_choice, load_protocol
 
 if TYPE_CHECKING:
     from visitplan.model import Protocol
@@ -26,25 +26,54 @@ def protocol() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 def check(file: str) -> None:
     """Validate FILE and report every error at once, one a line (exit code 2 if any)."""
+    from visitplan.i18n import _, ngettext
     from visitplan.protocol_file import ProtocolErrors, load
+    from visitplan.protocol_file.checks import translation_gaps
 
     try:
         study = load(file)
     except ProtocolErrors as exc:
         for e in exc.errors:
-            click.echo(f"error: {e}", err=True)
+            click.echo(error_line(str(e)), err=True)
         n = len(exc.errors)
-        click.echo(f"{n} error{'s' if n > 1 else ''} in {file}", err=True)
+        click.echo(
+            ngettext("{n} error in {file}", "{n} errors in {file}", n).format(n=n, file=file),
+            err=True,
+        )
         raise SystemExit(EXIT_USER_ERROR) from None
     problem = _smoke_plan(study)
     if problem:
-        click.echo(f"error: {file}: {problem}", err=True)
-        click.echo(f"1 error in {file}", err=True)
+        click.echo(error_line(f"{file}: {problem}"), err=True)
+        click.echo(
+            ngettext("{n} error in {file}", "{n} errors in {file}", 1).format(n=1, file=file),
+            err=True,
+        )
         raise SystemExit(EXIT_USER_ERROR)
+    for lang, fields in translation_gaps(study).items():
+        # Not an error: those names read in the protocol's own language.
+        click.echo(
+            ngettext(
+                "warning: {file}: the {lang} translations are incomplete: {n} name has "
+                "none: {fields}",
+                "warning: {file}: the {lang} translations are incomplete: {n} names have "
+                "none: {fields}",
+                len(fields),
+            ).format(file=file, lang=lang, n=len(fields), fields=", ".join(fields)),
+            err=True,
+        )
     procedures = {p.code for v in study.visits for p in v.procedures}
     click.echo(
-        f"ok: {file}: {study.id}: {len(study.epochs)} epochs, {len(study.visits)} visits, "
-        f"{len(procedures)} procedures, {len(study.sites)} sites"
+        _(
+            "ok: {file}: {study}: {epochs} epochs, {visits} visits, {procedures} procedures, "
+            "{sites} sites"
+        ).format(
+            file=file,
+            study=study.id,
+            epochs=len(study.epochs),
+            visits=len(study.visits),
+            procedures=len(procedures),
+            sites=len(study.sites),
+        )
     )
 
 
@@ -61,8 +90,10 @@ def _smoke_plan(study: Protocol) -> str | None:
         try:
             plan(study, Participant("CHECK", "2001-01-01", flags=chosen))
         except VisitplanError as exc:
-            return (
-                f"cannot plan a participant (flags: {', '.join(sorted(chosen)) or 'none'}): {exc}"
+            from visitplan.i18n import _
+
+            return _("cannot plan a participant (flags: {flags}): {error}").format(
+                flags=", ".join(sorted(chosen)) or _("none"), error=exc
             )
     return None
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from visitplan.cli.roster import _open, roster_options
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     import pendulum
@@ -49,9 +50,15 @@ def publish(
 
     password = os.environ.get(PASSWORD_VARIABLE)
     if username is not None and not password:
-        raise VisitplanError("--username", username, f"needs the password in ${PASSWORD_VARIABLE}")
+        raise VisitplanError(
+            "--username",
+            username,
+            _("needs the password in ${PASSWORD_VARIABLE}").format(
+                PASSWORD_VARIABLE=PASSWORD_VARIABLE
+            ),
+        )
     with _open(db, protocol_spec, today, wait) as roster:
         calendar = RosterCalendar(roster, participant)
         with progress("Publishing", calendar.count) as advance:
             done = push(calendar, url, username=username, password=password, progress=advance)
-    click.echo(f"published to {url}: {done}")
+    click.echo(_("published to {url}: {done}").format(url=url, done=done))

@@ -19,8 +19,10 @@ When standard output is not a terminal (piped, redirected), the width is fixed:
 ``$COLUMNS`` if it is set, else :data:`PIPE_WIDTH` (80, rich's default), whatever the terminal
 behind the pipe, so a script gets the same text wherever it runs.
 
-Headers and labels are the callers' plain string literals, one tuple of :class:`Column` per
-table, where they are easy to find and translate.
+Headers and labels are the callers' string literals marked for the catalog (``N_``), one
+tuple of :class:`Column` per table; :func:`print_table` and :func:`print_rows` show them in
+the current language (visitplan.i18n), and the texts around the tables are translated where
+they are made. Cells hold data (codes, dates, names already in the current language).
 """
 
 from __future__ import annotations
@@ -29,14 +31,16 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple, TypeAlias
 
 from visitplan.errors import printable
+from visitplan.i18n import DEFAULT, N_, _, human_date, language, ngettext
 
 if TYPE_CHECKING:
+    import pendulum
     from rich.console import Console, JustifyMethod, RenderableType
     from rich.table import Table
     from rich.text import Text
 
-    from visitplan.model import Protocol
-    from visitplan.schedule import Schedule, VisitStatus
+    from visitplan.model import Offset, Protocol
+    from visitplan.schedule import Finding, Schedule, VisitStatus
 
 #: The width of every table when standard output is not a terminal and ``$COLUMNS`` is unset.
 PIPE_WIDTH = 80
@@ -62,6 +66,29 @@ class Column(NamedTuple):
     justify: JustifyMethod = "left"  # a Literal: no import of rich at run time
     #: Left out when the table does not fit with its borders (e.g. a visit's kind).
     decoration: bool = False
+    #: The header is a text of the catalog, shown in the current language (a visit code
+    #: heading a column is data: False).
+    translate: bool = True
+
+
+def _in_language(columns: Sequence[Column]) -> list[Column]:
+    # An empty header stays empty: gettext("") is the catalog's metadata.
+    return [c._replace(header=_(c.header)) if c.translate and c.header else c for c in columns]
+
+
+def day_text(day: pendulum.Date, tentative: bool = False) -> str:
+    """A date in a table: ISO (the form users type, as in the windows) and its weekday in the
+    current language, ``2026-11-05 Thu``, ``2026-11-05 jeu.`` (Babel); ``?`` when tentative."""
+    from babel.dates import format_date
+
+    weekday = format_date(day, "EEE", locale=language())
+    return f"{day} {weekday}" + ("?" if tentative else "")
+
+
+def day_heading(day: pendulum.Date) -> str:
+    """A date heading a day's lines (the agenda): ``2026-11-05 Thu`` in English (as users
+    type dates), the locale's own form elsewhere, ``jeu. 5 nov. 2026``."""
+    return day_text(day) if language() == DEFAULT else human_date(day)
 
 
 class Line(NamedTuple):
@@ -153,7 +180,7 @@ def _widths(
     # (``words``: a date and its time) before text; what is left then goes a cell at a time
     # to the column furthest from its natural width.
     nearest = sorted((natural[i] - least[i], c.wrap != "words", i) for i, c in enumerate(columns))
-    for deficit, _, i in nearest:
+    for deficit, _text_last, i in nearest:
         if 0 < deficit <= extra:
             widths[i] += deficit
             extra -= deficit
@@ -263,6 +290,7 @@ def print_table(
     from rich.text import Text
 
     console = console or make_console()
+    columns = _in_language(columns)
     cells = [[_cell(c) for c in row] for row in rows]
     fit = _fit(columns, cells, console.width, boxed=True, indent=0)
     if title is not None:
@@ -293,6 +321,7 @@ def print_rows(
     from rich.padding import Padding
 
     console = console or make_console()
+    columns = _in_language(columns)
     rows: list[list[Text]] = []
     stream: list[Line | list[Text]] = []
     for item in items:
@@ -325,15 +354,41 @@ def print_rows(
 
 #: The columns of a participant's schedule (``plan``, ``show``).
 SCHEDULE_COLUMNS = (
-    Column("Code"),
-    Column("Visit", "text"),
-    Column("Target", "words"),
-    Column("Window"),
-    Column("Day", justify="right"),
-    Column("Status", "words"),
-    Column("Kind", "words", decoration=True),
+    Column(N_("Code")),
+    Column(N_("Visit"), "text"),
+    Column(N_("Target"), "words"),
+    Column(N_("Window")),
+    Column(N_("Day"), justify="right"),
+    Column(N_("Status"), "words"),
+    Column(N_("Kind"), "words", decoration=True),
 )
-MILESTONE_COLUMNS = (Column("Code"), Column("Milestone", "text"), Column("Date"))
+MILESTONE_COLUMNS = (
+    Column(N_("Code")),
+    Column(N_("Milestone"), "text"),
+    Column(N_("Date"), "words"),
+)
+#: Statuses, kinds of visit and of finding, shown in the current language (their values are
+#: the machine outputs' words).
+_WORDS = (
+    N_("planned"), N_("tentative"), N_("booked"), N_("done"), N_("missed"), N_("cancelled"),
+    N_("screening"), N_("dosing"), N_("assessment"), N_("biopsy"), N_("follow-up"),
+    N_("end-of-study"), N_("unscheduled"),
+    N_("out-of-window"), N_("dose-gap"), N_("overdue"), N_("held"), N_("unplanned"),
+    N_("appointment"),
+)  # fmt: skip
+
+
+def visit_state(status: VisitStatus, actual: pendulum.Date | None) -> str:
+    """``done 2026-11-03``, ``planned``: a visit's status in the current language."""
+    return _(status.value) + (f" {actual}" if actual else "")
+
+
+def finding_line(f: Finding) -> str:
+    """A finding as a line: ``W4: out-of-window: done ...``, its kind in the current language
+    (its message is already in it)."""
+    return _("{visit}: {kind}: {message}").format(
+        visit=f.visit, kind=_(f.kind.value), message=f.message
+    )
 
 
 def _status_style(status: VisitStatus) -> str:
@@ -349,50 +404,55 @@ def print_schedule(protocol: Protocol, schedule: Schedule, console: Console | No
     from rich.text import Text
 
     console = console or make_console()
+    lang = language()
     rows: list[list[Cell]] = []
     for v in schedule.visits:
-        status = v.status.value + (f" {v.actual}" if v.actual else "")
+        status = visit_state(v.status, v.actual)
         rows.append(
             [
                 v.code,
-                v.name,
-                f"{v.target} {v.target.format('ddd')}" + ("?" if v.tentative else ""),
+                protocol.visit_name(v.base_code or v.code, v.name, v.occurrence, lang),
+                day_text(v.target, v.tentative),
                 "" if v.earliest == v.latest else f"{v.earliest}..{v.latest}",
                 v.study_day,
                 Text(printable(status), style=_status_style(v.status)),
-                v.kind.value,
+                _(v.kind.value),
             ]
         )
-    title = f"{protocol.id} participant {schedule.participant}: Day 1 {schedule.day1}"
+    title = _("{study} participant {participant}: Day 1 {day1}").format(
+        study=protocol.id, participant=schedule.participant, day1=schedule.day1
+    )
     print_table(title, SCHEDULE_COLUMNS, rows, console)
     if schedule.milestones:
-        milestones = [
-            [m.code, m.name, f"{m.date} {m.date.format('ddd')}" + ("?" if m.tentative else "")]
+        milestones: list[list[Cell]] = [
+            [m.code, protocol.milestone_name(m.code, m.name, lang), day_text(m.date, m.tentative)]
             for m in schedule.milestones
         ]
-        print_table("Milestones (dates that are not visits)", MILESTONE_COLUMNS, milestones,
+        print_table(_("Milestones (dates that are not visits)"), MILESTONE_COLUMNS, milestones,
                     console)  # fmt: skip
         if any(m.tentative for m in schedule.milestones):
-            print_text("? tentative milestone: moves while the last dose is still planned", console)
+            print_text(
+                _("? tentative milestone: moves while the last dose is still planned"), console
+            )
     if any(v.tentative for v in schedule.visits):
-        print_text("? tentative: the date waits for an event (e.g. B-cell recovery)", console)
+        print_text(_("? tentative: the date waits for an event (e.g. B-cell recovery)"), console)
     for f in schedule.findings:
-        print_text(Text(printable(f"! {f}"), style="yellow"), console)
+        print_text(Text(printable(f"! {finding_line(f)}"), style="yellow"), console)
 
 
 # -- the schedule of activities --------------------------------------------------------------
 
 #: The rows of the schedule of activities above the procedures (visits as columns).
-ACTIVITY_ROWS = ("Visit", "Epoch", "Timing", "Window", "Day")
+ACTIVITY_ROWS = (N_("Visit"), N_("Epoch"), N_("Timing"), N_("Window"), N_("Day"))
 #: The schedule of activities with one row a visit, when the visits do not fit as columns.
 ACTIVITY_COLUMNS = (
-    Column("Code"),
-    Column("Visit", "text"),
-    Column("Epoch"),
-    Column("Timing", "words"),
-    Column("Window"),
-    Column("Day", justify="right"),
-    Column("Procedures", "words"),
+    Column(N_("Code")),
+    Column(N_("Visit"), "text"),
+    Column(N_("Epoch")),
+    Column(N_("Timing"), "words"),
+    Column(N_("Window")),
+    Column(N_("Day"), justify="right"),
+    Column(N_("Procedures"), "words"),
 )
 
 
@@ -418,10 +478,13 @@ def print_activities(protocol: Protocol, console: Console | None = None) -> None
         ]
         for code, p in procs.items()
     }
-    title = f"{protocol.id}: schedule of activities"
-    wide = (Column(""), *(Column(v[0], "words", justify="center") for v in visits))
+    title = _("{study}: schedule of activities").format(study=protocol.id)
+    wide = (
+        Column(""),
+        *(Column(v[0], "words", justify="center", translate=False) for v in visits),
+    )
     rows: list[list[Cell]] = [
-        [label, *(v[n + 1] for v in visits)] for n, label in enumerate(ACTIVITY_ROWS)
+        [_(label), *(v[n + 1] for v in visits)] for n, label in enumerate(ACTIVITY_ROWS)
     ]
     rows += [[code, *found] for code, found in marks.items()]
     cells = [[_cell(c) for c in row] for row in rows]
@@ -439,8 +502,14 @@ def print_activities(protocol: Protocol, console: Console | None = None) -> None
             ]
             turned.append([*v, " ".join(done)])
         print_table(title, ACTIVITY_COLUMNS, turned, console)
-    print_text("scr = screening date, LD = last dose, q = every; Day = planned study day", console)
-    for note in [*(f"{code}: {p.name}" for code, p in procs.items()), *_activity_notes(protocol)]:
+    print_text(
+        _("scr = screening date, LD = last dose, q = every; Day = planned study day"), console
+    )
+    lang = language()
+    names = [
+        _("{code}: {text}").format(code=code, text=p.name_in(lang)) for code, p in procs.items()
+    ]
+    for note in [*names, *_activity_notes(protocol)]:
         print_text(note, console)
 
 
@@ -449,6 +518,7 @@ def _activity_visits(protocol: Protocol) -> list[tuple[str, str, str, str, str, 
     from visitplan.export.cdisc import planned_study_days
 
     days = planned_study_days(protocol)
+    lang = language()
     found = []
     for v in protocol.visits:
         timing = f"{_anchor_name(v.anchor, short=True)} {'-' if v.offset.value < 0 else '+'}"
@@ -467,7 +537,7 @@ def _activity_visits(protocol: Protocol) -> list[tuple[str, str, str, str, str, 
         first = days.get(f"{v.code}1" if v.repeat else v.code)
         day = "" if first is None else f"{first}{'...' if v.repeat else ''}"
         code = v.code + (" *" if v.condition else "")
-        found.append((code, v.name, v.epoch, timing, window, day))
+        found.append((code, v.name_in(lang), v.epoch, timing, window, day))
     return found
 
 
@@ -477,43 +547,85 @@ def _activity_notes(protocol: Protocol) -> list[str]:
     for v in protocol.visits:
         if v.repeat:
             r = v.repeat
-            ends = [f"{r.count} times" if r.count else "", f"until +{r.until}" if r.until else ""]
-            ends += [f"until {r.stop_event}" if r.stop_event else ""]
-            ends += [f"until {r.stop_visit}" if r.stop_visit else ""]
+            ends = [
+                ngettext("{n} time", "{n} times", r.count).format(n=r.count) if r.count else "",
+                _("until +{offset}").format(offset=duration_text(r.until)) if r.until else "",
+                _("until {event}").format(event=r.stop_event) if r.stop_event else "",
+                _("until {visit}").format(visit=r.stop_visit) if r.stop_visit else "",
+            ]
             notes.append(
-                f"{v.code}: repeats every {r.every} from its first occurrence, "
-                f"{', '.join(e for e in ends if e)} (whichever comes first)"
+                _(
+                    "{code}: repeats every {every} from its first occurrence, {ends} "
+                    "(whichever comes first)"
+                ).format(
+                    code=v.code,
+                    every=duration_text(r.every),
+                    ends=", ".join(e for e in ends if e),
+                )
             )
         if v.window.strict:
-            notes.append(f"{v.code}: strict window (a date outside it is refused)")
+            notes.append(
+                _("{code}: strict window (a date outside it is refused)").format(code=v.code)
+            )
         if v.wait_for:
             notes.append(
-                f"{v.code}: on the {v.wait_for} date once recorded (kept inside the window); "
-                "until then tentative, at the latest date"
+                _(
+                    "{code}: on the {event} date once recorded (kept inside the window); "
+                    "until then tentative, at the latest date"
+                ).format(code=v.code, event=v.wait_for)
             )
         if v.not_before:
             notes.append(
-                f"{v.code}: never before {_anchor_name(v.not_before.anchor)} "
-                f"+ {v.not_before.offset}"
+                _("{code}: never before {anchor} + {offset}").format(
+                    code=v.code,
+                    anchor=_anchor_name(v.not_before.anchor),
+                    offset=duration_text(v.not_before.offset),
+                )
             )
         if v.condition:
-            notes.append(f"{v.code} *: only for participants flagged {v.condition}")
+            notes.append(
+                _("{code} *: only for participants flagged {flag}").format(
+                    code=v.code, flag=v.condition
+                )
+            )
     procs = {p.code: p for v in protocol.visits for p in v.procedures}
+    lang = language()
     for code, p in procs.items():
         if p.condition:
-            notes.append(f"(X) {code}: only for participants flagged {p.condition}")
+            notes.append(
+                _("(X) {code}: only for participants flagged {flag}").format(
+                    code=code, flag=p.condition
+                )
+            )
         if p.dose:
-            notes.append(f"{code}: {p.dose}")
+            notes.append(_("{code}: {text}").format(code=code, text=p.dose.describe(lang)))
     return notes
 
 
+def duration_text(offset: Offset) -> str:
+    """``12 weeks``, ``12 semaines``: an amount of time in the current language (Babel's CLDR
+    units; ordinary spaces, so that a terminal wraps the text as it should)."""
+    from babel.units import format_unit
+
+    unit = {"days": "duration-day", "weeks": "duration-week", "months": "duration-month"}
+    text = format_unit(abs(offset.value), unit[offset.unit.value], locale=language())
+    sign = "-" if offset.value < 0 else ""
+    return sign + str(text).replace("\xa0", " ").replace("\u202f", " ")
+
+
+#: The short units of the schedule of activities (``+4w``), translated: ``+4sem``.
+_SHORT_UNITS = {"days": N_("{n}d"), "weeks": N_("{n}w"), "months": N_("{n}mo")}
+
+
 def _short(value: int, unit: str) -> str:
-    return f"{value}{ {'days': 'd', 'weeks': 'w', 'months': 'mo'}[unit] }"
+    return _(_SHORT_UNITS[unit]).format(n=value)
 
 
 def _anchor_name(anchor: object, *, short: bool = False) -> str:
     text = str(anchor)
-    names = {"last_dose": "last dose", "screening": "screening"}
+    names = {"last_dose": _("last dose"), "screening": _("screening")}
     if short:
-        names = {"last_dose": "LD", "screening": "scr"}
+        # Translators: the short names of the schedule of activities' legend (LD = last dose,
+        # scr = screening date).
+        names = {"last_dose": _("LD"), "screening": _("scr")}
     return names.get(text, text)

@@ -14,13 +14,23 @@ from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import click
 
-from visitplan.cli.common import load_protocol, parse_date_option, protocol_option
-from visitplan.cli.render import Column
+from visitplan.cli.common import (
+    error_line,
+    excel_option,
+    format_choice,
+    load_protocol,
+    machine_format,
+    parse_date_option,
+    protocol_option,
+    wants_excel,
+)
+from visitplan.cli.render import Column, finding_line, visit_state
+from visitplan.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
     import pendulum
 
-    from visitplan.schedule import PlannedVisit
+    from visitplan.model import Protocol
     from visitplan.store import Deviation, Roster
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -117,17 +127,17 @@ format_option = click.option(
     type=click.Choice(["table", "json"]),
     default="table",
     show_default=True,
+    callback=machine_format,
 )
+
+
 #: ``--format`` of the daily lists (due, overdue, deviations, show, history): a terminal table,
 #: CSV (formula-safe) or JSON, with ISO dates and English keys (docs/roster.md).
-list_format_option = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="table (for a terminal), csv or json (for scripts; columns in docs/roster.md).",
-)
+def list_format_option(fn: F) -> F:
+    return excel_option(format_choice("table", "csv", "json", help=_LIST_FORMATS)(fn))
+
+
+_LIST_FORMATS = "table (for a terminal), csv or json (for scripts; columns in docs/roster.md)."
 
 
 def _open(
@@ -194,9 +204,11 @@ def enroll(
         person = roster.enroll(code, screening, site=site, flags=flags, reason=reason)
         schedule = roster.schedule(person.code)
     if created:
-        click.echo(f"created the roster {db}")
+        click.echo(_("created the roster {db}").format(db=db))
     click.echo(
-        f"enrolled {person.code}: screening {person.screening}, Day 1 target {schedule.day1}"
+        _("enrolled {code}: screening {screening}, Day 1 target {day1}").format(
+            code=person.code, screening=person.screening, day1=schedule.day1
+        )
     )
 
 
@@ -246,28 +258,42 @@ def record(
         raise VisitplanError(
             "record",
             " ".join(kinds) or "nothing",
-            "give exactly one of VISIT, --unscheduled, --bcell VALUE or --event NAME",
+            _("give exactly one of VISIT, --unscheduled, --bcell VALUE or --event NAME"),
         )
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         when = day if day is not None else _today(roster)
         if visit is not None:
             schedule = roster.record(code, visit, day, status=status, time=time, reason=reason)
             v = schedule.visit(visit)
-            click.echo(f"recorded {code} {visit}: {_visit_state(v)}")
+            click.echo(
+                _("recorded {code} {visit}: {state}").format(
+                    code=code, visit=visit, state=visit_state(v.status, v.actual)
+                )
+            )
             for f in schedule.findings:
                 if f.visit == visit:
-                    click.echo(f"! {printable(str(f))}")
+                    click.echo(f"! {printable(finding_line(f))}")
         elif unscheduled:
             u = roster.record_unscheduled(code, when, time=time, reason=reason)
-            click.echo(f"recorded {code} {u.code} (unscheduled) on {u.date}")
+            click.echo(
+                _("recorded {code} {visit} (unscheduled) on {day}").format(
+                    code=code, visit=u.code, day=u.date
+                )
+            )
         elif bcell is not None:
             c = roster.record_bcell(code, when, bcell, unit, baseline=baseline, reason=reason)
-            what = "baseline B-cell count" if baseline else "B-cell count"
-            click.echo(f"recorded {code} {what} {c.value:g} {c.unit} on {c.date}")
+            message = (
+                _("recorded {code} baseline B-cell count {value:g} {unit} on {day}")
+                if baseline
+                else _("recorded {code} B-cell count {value:g} {unit} on {day}")
+            )
+            click.echo(message.format(code=code, value=c.value, unit=c.unit, day=c.date))
         else:
             assert event is not None
             roster.record_event(code, event, when, reason=reason)
-            click.echo(f"recorded {code} {event} on {when}")
+            click.echo(
+                _("recorded {code} {event} on {day}").format(code=code, event=event, day=when)
+            )
 
 
 @click.command()
@@ -290,8 +316,12 @@ def discontinue(
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         schedule = roster.discontinue(code, day, reason)
     eot = roster.protocol.rules.early_end_visit
-    extra = f"; {eot} target {schedule.visit(eot).target}" if eot else ""
-    click.echo(f"discontinued treatment of {code} on {day}{extra}")
+    message = _("discontinued treatment of {code} on {day}").format(code=code, day=day)
+    if eot:
+        message += "; " + _("{visit} target {target}").format(
+            visit=eot, target=schedule.visit(eot).target
+        )
+    click.echo(message)
 
 
 @click.command()
@@ -314,7 +344,13 @@ def withdraw(
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         schedule = roster.withdraw(code, day, reason)
     cancelled = sum(1 for v in schedule.visits if v.status.value == "cancelled")
-    click.echo(f"withdrew {code} on {day}; {cancelled} visits cancelled")
+    click.echo(
+        ngettext(
+            "withdrew {code} on {day}; {n} visit cancelled",
+            "withdrew {code} on {day}; {n} visits cancelled",
+            cancelled,
+        ).format(code=code, day=day, n=cancelled)
+    )
 
 
 @click.command()
@@ -362,25 +398,38 @@ def show(
     if fmt == "csv":
         from visitplan.export.tabular import to_csv
 
-        click.echo(to_csv([schedule]), nl=False)
+        click.echo(to_csv([schedule], excel=wants_excel(roster.protocol)), nl=False)
         return
     from visitplan.cli.render import make_console, print_schedule, print_text
 
     console = make_console()
     print_schedule(roster.protocol, schedule, console)
-    facts = [f"site {person.site or '-'}"]
+    facts = [_("site {site}").format(site=person.site or "-")]
     if person.flags:
-        facts.append("flags " + ", ".join(sorted(person.flags)))
+        facts.append(_("flags {flags}").format(flags=", ".join(sorted(person.flags))))
     if person.discontinued:
-        facts.append(f"treatment discontinued {person.discontinued}")
+        facts.append(_("treatment discontinued {day}").format(day=person.discontinued))
     if person.withdrawn:
-        facts.append(f"withdrawn {person.withdrawn}")
+        facts.append(_("withdrawn {day}").format(day=person.withdrawn))
     if baseline:
-        facts.append(f"baseline B-cells {baseline[0]:g} {baseline[1]}")
+        facts.append(
+            _("baseline B-cells {value:g} {unit}").format(value=baseline[0], unit=baseline[1])
+        )
     lines = ["; ".join(facts)]
-    lines += [f"{u.code} unscheduled {u.date} {u.time or ''} {u.reason or ''}" for u in extra]
-    lines += [f"B-cell count {c.date}: {c.value:g} {c.unit}" for c in counts]
-    lines += [f"appointment {a.visit}: {a.date} {a.time or ''}" for a in booked]
+    lines += [
+        _("{visit} unscheduled {day} {time} {reason}").format(
+            visit=u.code, day=u.date, time=u.time or "", reason=u.reason or ""
+        )
+        for u in extra
+    ]
+    lines += [
+        _("B-cell count {day}: {value:g} {unit}").format(day=c.date, value=c.value, unit=c.unit)
+        for c in counts
+    ]
+    lines += [
+        _("appointment {visit}: {day} {time}").format(visit=a.visit, day=a.date, time=a.time or "")
+        for a in booked
+    ]
     for line in lines:
         print_text(line, console)
 
@@ -439,42 +488,56 @@ def due(
         _echo_json({"today": day.isoformat(), "days": days, "due": rows})
         return
     if fmt == "csv":
-        _echo_csv(DUE_CSV_COLUMNS, [_due_csv_row(r) for r in rows])
+        _echo_csv(DUE_CSV_COLUMNS, [_due_csv_row(r) for r in rows], roster.protocol)
         return
     from visitplan.cli.render import make_console, print_table, print_text
+    from visitplan.i18n import language
 
     console = make_console()
+    lang = language()
+    protocol = roster.protocol
     print_table(
-        f"Due from {day} for {days} days ({len(rows)} visits)",
+        ngettext(
+            "Due from {day} for {days} days ({n} visit)",
+            "Due from {day} for {days} days ({n} visits)",
+            len(rows),
+        ).format(day=day, days=days, n=len(rows)),
         DUE_COLUMNS,
         [
             [
                 r["participant"],
                 r["visit"],
-                r["name"],
+                protocol.visit_name(
+                    d.visit.base_code or d.visit.code, d.visit.name, d.visit.occurrence, lang
+                ),
                 r["target"] + ("?" if r["tentative"] else ""),
                 f"{r['earliest']}..{r['latest']}",
                 r["study_day"],
                 _appointment(r["appointment"]),
             ]
-            for r in rows
+            for r, d in zip(rows, found, strict=True)
         ],
         console,
     )
     for r in rows:
         for problem in r["appointment"]["problems"] if r["appointment"] else []:
-            print_text(f"! {r['participant']} {r['visit']}: re-book: {problem}", console)
+            print_text(
+                _("! {participant} {visit}: re-book: {problem}").format(
+                    participant=r["participant"], visit=r["visit"], problem=problem
+                ),
+                console,
+            )
 
 
 #: The terminal table of ``due``.
 DUE_COLUMNS = (
-    Column("Participant"),
-    Column("Visit"),
-    Column("Name", "text"),
-    Column("Target"),
-    Column("Window"),
-    Column("Day", justify="right"),
-    Column("Appointment", "words"),
+    Column(N_("Participant")),
+    Column(N_("Visit")),
+    Column(N_("Name"), "text"),
+    Column(N_("Target")),
+    Column(N_("Window")),
+    Column(N_("Day"), justify="right"),
+    Column(N_("Appointment"), "words"),
 )
 #: ``due --format csv``: one row a visit (docs/roster.md).
 DUE_CSV_COLUMNS = (
@@ -503,7 +566,8 @@ def overdue(
     with _open(db, protocol_spec, today, wait) as roster:
         day = _today(roster)
         found = roster.overdue(day)
-    _print_deviations(f"Overdue on {day}", day, found, fmt, "overdue")
+    title = _("Overdue on {day}").format(day=day)
+    _print_deviations(title, day, found, fmt, "overdue", roster.protocol)
 
 
 @click.command()
@@ -521,7 +585,8 @@ def deviations(
         found = roster.deviations(day) + appointment_deviations(roster, day)
     found.sort(key=lambda d: (d.planned.date if d.planned else day, d.participant, d.visit,
                               d.kind.value))  # fmt: skip
-    _print_deviations(f"Deviations on {day}", day, found, fmt, "deviations")
+    title = _("Deviations on {day}").format(day=day)
+    _print_deviations(title, day, found, fmt, "deviations", roster.protocol)
 
 
 @click.command()
@@ -557,12 +622,12 @@ def history(
         return
     if fmt == "csv":
         # The JSON's fields, in the order of HISTORY_CSV_COLUMNS.
-        _echo_csv(HISTORY_CSV_COLUMNS, [list(r.values()) for r in rows])
+        _echo_csv(HISTORY_CSV_COLUMNS, [list(r.values()) for r in rows], roster.protocol)
         return
     from visitplan.cli.render import print_table
 
     print_table(
-        f"History of {code} (times in {zone})",
+        _("History of {code} (times in {zone})").format(code=code, zone=zone),
         HISTORY_COLUMNS,
         [
             [
@@ -582,14 +647,14 @@ def history(
 
 #: The terminal table of ``history``.
 HISTORY_COLUMNS = (
-    Column("#", justify="right"),
-    Column("At"),
-    Column("User", "text"),
-    Column("Action"),
-    Column("Field"),
-    Column("Old", "words"),
-    Column("New", "words"),
-    Column("Reason", "text"),
+    Column("#", justify="right", translate=False),
+    Column(N_("At")),
+    Column(N_("User"), "text"),
+    Column(N_("Action")),
+    Column(N_("Field")),
+    Column(N_("Old"), "words"),
+    Column(N_("New"), "words"),
+    Column(N_("Reason"), "text"),
 )
 #: ``history --format csv``: one row a change, ``at`` in UTC as stored (docs/roster.md).
 HISTORY_CSV_COLUMNS = ("id", "at", "user", "action", "field", "old", "new", "reason")
@@ -607,11 +672,18 @@ def _local(at: str, zone: str) -> str:
 @click.command("import")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--reason", help="Why (kept in the audit trail).")
+@click.option(
+    "--dayfirst",
+    is_flag=True,
+    help="Dates written DD/MM/YYYY are day first (31/01/2023), as a French spreadsheet writes "
+    "them; without it only YYYY-MM-DD is read, never a guess.",
+)
 @roster_options
 @user_option
 def import_(
     path: str,
     reason: str | None,
+    dayfirst: bool,
     db: str,
     protocol_spec: str,
     today: pendulum.Date | None,
@@ -620,8 +692,9 @@ def import_(
 ) -> None:
     """Enrol every participant of a roster file (CSV, or .xlsx), all of them or none.
 
-    Columns: participant, site, screening, day1, flags (';'-separated). Every bad row is
-    reported, and nothing is stored unless every row is good.
+    Columns: participant, site, screening, day1, flags (';'-separated). Cells are separated
+    by ',' or, as a French spreadsheet saves them, ';'. Every bad row is reported, and nothing
+    is stored unless every row is good.
     """
     from visitplan.cli.progress import Counted, progress
     from visitplan.roster_csv import RosterError
@@ -631,7 +704,7 @@ def import_(
     protocol = load_protocol(protocol_spec)
     try:
         # The file is read first: a missing or unreadable file creates no empty database.
-        people = read_roster_file(path, day1_visit=protocol.day1_visit)
+        people = read_roster_file(path, day1_visit=protocol.day1_visit, dayfirst=dayfirst)
         with (
             Roster.open(db, protocol=protocol, today=today, wait=wait, user=user or None) as roster,
             progress("Importing", len(people)) as advance,
@@ -639,13 +712,19 @@ def import_(
             kept = roster.import_participants(Counted(people, advance), source=path, reason=reason)
     except RosterError as exc:
         for row in exc.rows:
-            click.echo(f"error: {row}", err=True)
+            click.echo(error_line(row), err=True)
         raise SystemExit(2) from None
-    click.echo(f"imported {len(kept)} participants from {path}")
+    click.echo(
+        ngettext(
+            "imported {n} participant from {file}",
+            "imported {n} participants from {file}",
+            len(kept),
+        ).format(n=len(kept), file=path)
+    )
 
 
 def _print_deviations(
-    title: str, day: pendulum.Date, found: list[Deviation], fmt: str, key: str
+    title: str, day: pendulum.Date, found: list[Deviation], fmt: str, key: str, study: Protocol
 ) -> None:
     rows: list[FindingRow] = [
         {
@@ -666,7 +745,7 @@ def _print_deviations(
         return
     if fmt == "csv":
         # The JSON's fields, in the order of DEVIATION_CSV_COLUMNS.
-        _echo_csv(DEVIATION_CSV_COLUMNS, [list(r.values()) for r in rows])
+        _echo_csv(DEVIATION_CSV_COLUMNS, [list(r.values()) for r in rows], study)
         return
     from visitplan.cli.render import print_table
 
@@ -677,7 +756,7 @@ def _print_deviations(
             [
                 r["participant"],
                 r["visit"],
-                r["kind"],
+                _(r["kind"]),
                 f"{r['earliest']}..{r['latest']}" if r["earliest"] else "",
                 r["message"],
             ]
@@ -688,11 +767,11 @@ def _print_deviations(
 
 #: The terminal table of ``overdue`` and ``deviations``.
 DEVIATION_COLUMNS = (
-    Column("Participant"),
-    Column("Visit"),
-    Column("Kind"),
-    Column("Window"),
-    Column("What", "text"),
+    Column(N_("Participant")),
+    Column(N_("Visit")),
+    Column(N_("Kind"), "words"),
+    Column(N_("Window")),
+    Column(N_("What"), "text"),
 )
 #: ``overdue``/``deviations --format csv``: one row a finding (docs/roster.md).
 DEVIATION_CSV_COLUMNS = (
@@ -700,10 +779,10 @@ DEVIATION_CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def _echo_csv(header: tuple[str, ...], rows: list[list[object]]) -> None:
+def _echo_csv(header: tuple[str, ...], rows: list[list[object]], study: Protocol) -> None:
     from visitplan.csvfile import to_csv
 
-    click.echo(to_csv(header, rows), nl=False)
+    click.echo(to_csv(header, rows, excel=wants_excel(study)), nl=False)
 
 
 def _appointment(value: BookedJson | None) -> str:
@@ -711,10 +790,6 @@ def _appointment(value: BookedJson | None) -> str:
         return ""
     flag = " !" if value.get("problems") else ""
     return f"{value['date']} {value['time'] or ''}".strip() + flag
-
-
-def _visit_state(v: PlannedVisit) -> str:
-    return str(v.status.value) + (f" {v.actual}" if v.actual else "")
 
 
 def _iso(day: pendulum.Date | None) -> str | None:

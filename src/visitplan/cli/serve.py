@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from visitplan import i18n
 from visitplan.cli.render import Column
 from visitplan.cli.roster import (
     _echo_json,
@@ -15,6 +16,7 @@ from visitplan.cli.roster import (
     roster_options,
     user_option,
 )
+from visitplan.i18n import N_, _
 
 if TYPE_CHECKING:
     import pendulum
@@ -46,18 +48,23 @@ def serve(
     from visitplan.server import serve as run
 
     if today is not None:
-        raise VisitplanError("--today", str(today), "a server plans for the real date")
+        raise VisitplanError("--today", str(today), _("a server plans for the real date"))
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(
-            f"warning: listening on {host}: put visitplan behind a TLS reverse proxy "
-            "(docs/workspace.md); a feed's link is its only secret and logins need TLS",
+            _(
+                "warning: listening on {host}: put visitplan behind a TLS reverse proxy "
+                "(docs/workspace.md); a feed's link is its only secret and logins need TLS"
+            ).format(host=host),
             err=True,
         )
+    protocol = load_protocol(protocol_spec)
     click.echo(
-        f"serving the workspace and calendar feeds of {db} on http://{host}:{port}/login "
-        "(Ctrl+C stops)"
+        _(
+            "serving the workspace and calendar feeds of {db} on http://{host}:{port}/login "
+            "(Ctrl+C stops)"
+        ).format(db=db, host=host, port=port)
     )
-    run(db, host=host, port=port, protocol=load_protocol(protocol_spec), wait=wait)
+    run(db, host=host, port=port, protocol=protocol, wait=wait, lang=i18n.language())
 
 
 @click.group()
@@ -91,10 +98,16 @@ def create(
         made, token = roster.create_feed(label, participant, reason=reason)
     path = f"/feeds/{token}.ics"
     click.echo(f"{base_url.rstrip('/')}{path}" if base_url else path)
-    scope = "the site calendar" if made.participant is None else f"participant {participant}"
+    scope = (
+        _("the site calendar")
+        if made.participant is None
+        else _("participant {code}").format(code=participant)
+    )
     click.echo(
-        f"created feed {made.label!r} ({scope}); the link is shown this once and is its only "
-        "secret: give it to its user only ('visitplan feed revoke' ends it)",
+        _(
+            "created feed {label!r} ({scope}); the link is shown this once and is its only "
+            "secret: give it to its user only ('visitplan feed revoke' ends it)"
+        ).format(label=made.label, scope=scope),
         err=True,
     )
 
@@ -131,25 +144,25 @@ def list_(fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wa
     rows = [
         [
             f.label,
-            "site" if f.participant is None else f.participant,
+            _("site") if f.participant is None else f.participant,
             _local(f.created_at, zone)[:16],
             f.created_by,
-            _local(f.last_used, zone)[:16] if f.last_used else "never",
+            _local(f.last_used, zone)[:16] if f.last_used else _("never"),
             _local(f.revoked_at, zone)[:16] if f.revoked_at else "",
         ]
         for f in found
     ]
-    print_table(f"Calendar feeds (times in {zone})", FEED_COLUMNS, rows)
+    print_table(_("Calendar feeds (times in {zone})").format(zone=zone), FEED_COLUMNS, rows)
 
 
 #: The terminal table of ``feed list``.
 FEED_COLUMNS = (
-    Column("Label", "text"),
-    Column("Scope"),
-    Column("Created"),
-    Column("By", "text"),
-    Column("Last used", "words"),
-    Column("Revoked", "words"),
+    Column(N_("Label"), "text"),
+    Column(N_("Scope")),
+    Column(N_("Created")),
+    Column(N_("By"), "text"),
+    Column(N_("Last used"), "words"),
+    Column(N_("Revoked"), "words"),
 )
 
 
@@ -170,4 +183,4 @@ def revoke(
     """Revoke feed LABEL: its link answers 404 from now on."""
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         roster.revoke_feed(label, reason=reason)
-    click.echo(f"revoked feed {label!r}")
+    click.echo(_("revoked feed {label!r}").format(label=label))

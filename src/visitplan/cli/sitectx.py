@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from visitplan.i18n import _
+
 if TYPE_CHECKING:
     import pendulum
 
@@ -83,7 +85,10 @@ def choose_db(
             raise VisitplanError(
                 "--db",
                 db,
-                conflict or f"holds the roster and its appointments; drop {' and '.join(files)}",
+                conflict
+                or _("holds the roster and its appointments; drop {items}").format(
+                    items=" and ".join(files)
+                ),
             )
         return db
     if files:
@@ -117,11 +122,12 @@ def load_context(
 
 def load_site(protocol_spec: str, site_spec: str | None) -> tuple[Protocol, SiteCalendar]:
     """The protocol and the site calendar (which must agree with the protocol's site)."""
-    from visitplan.cli.common import load_protocol
+    from visitplan.cli.common import load_protocol, speak_site
     from visitplan.site import site_for
 
     protocol = load_protocol(protocol_spec)
     site = site_for(site_spec, protocol.sites[0] if protocol.sites else None)
+    speak_site(site)
     return protocol, site
 
 
@@ -155,8 +161,10 @@ def load_site_data(
     schedules, held, stale = from_store(protocol, site, people, rows, day)
     for r in stale:
         click.echo(
-            f"note: appointment {r.participant} {r.visit} on {r.date} names a visit that is "
-            "no longer planned; left out",
+            _(
+                "note: appointment {participant} {visit} on {day} names a visit that is no "
+                "longer planned; left out"
+            ).format(participant=r.participant, visit=r.visit, day=r.date),
             err=True,
         )
     return protocol, site, schedules, held

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from visitplan.cli.common import machine_format
 from visitplan.cli.render import Column
 from visitplan.cli.roster import _open, roster_options, user_option
+from visitplan.i18n import N_, _
 
 
 @click.group()
@@ -49,7 +51,7 @@ def add(
     password = _password(password_stdin)
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         added = roster.add_user(name, role, password)
-    click.echo(f"added user {added.name} ({added.role})")
+    click.echo(_("added user {name} ({role})").format(name=added.name, role=_(added.role)))
 
 
 @user.command("password")
@@ -70,7 +72,7 @@ def password(
     secret = _password(password_stdin)
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         roster.set_password(name, secret)
-    click.echo(f"changed the password of {name}")
+    click.echo(_("changed the password of {name}").format(name=name))
 
 
 @user.command("disable")
@@ -90,11 +92,17 @@ def disable(
     """Disable the login NAME (it can no longer log in; its changes stay in the trail)."""
     with _open(db, protocol_spec, today, wait, user=user) as roster:
         roster.disable_user(name, reason)
-    click.echo(f"disabled user {name}")
+    click.echo(_("disabled user {name}").format(name=name))
 
 
 @user.command("list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    callback=machine_format,
+)
 @roster_options
 def list_(fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wait: float) -> None:
     """Every login with its role and state (never a password)."""
@@ -119,12 +127,12 @@ def list_(fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wa
 
     zone = protocol.site.timezone if protocol.sites else "UTC"
     print_table(
-        f"Users (times in {zone})",
+        _("Users (times in {zone})").format(zone=zone),
         USER_COLUMNS,
         [
             [
                 u.name,
-                u.role,
+                _(u.role),
                 _local(u.created_at, zone)[:16],
                 u.created_by,
                 _local(u.disabled_at, zone)[:16] if u.disabled_at else "",
@@ -136,11 +144,11 @@ def list_(fmt: str, db: str, protocol_spec: str, today: pendulum.Date | None, wa
 
 #: The terminal table of ``user list``.
 USER_COLUMNS = (
-    Column("Name", "text"),
-    Column("Role"),
-    Column("Created"),
-    Column("By", "text"),
-    Column("Disabled"),
+    Column(N_("Name"), "text"),
+    Column(N_("Role")),
+    Column(N_("Created")),
+    Column(N_("By"), "text"),
+    Column(N_("Disabled")),
 )
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from visitplan.cdisc_ct import default_epoch_term, epoch_term
 from visitplan.dates import Span, study_day
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.model import AnchorKind, Epoch, Offset, Protocol, Unit, Visit
 from visitplan.participant import Participant
 from visitplan.participant import UnscheduledVisit as UnscheduledVisit
@@ -64,10 +65,12 @@ def visitnum(protocol: Protocol, code: str, occurrence: int | None = None) -> in
                 raise VisitplanError(
                     "VISITNUM",
                     f"{code}{n}",
-                    f"a repeating visit can have at most {VISITNUM_STEP - 1} occurrences",
+                    _("a repeating visit can have at most {value} occurrences").format(
+                        value=VISITNUM_STEP - 1
+                    ),
                 )
             return VISITNUM_STEP * i + n
-    raise VisitplanError("visit", code, f"unknown visit code for {protocol.id}")
+    raise VisitplanError("visit", code, _("unknown visit code for {id}").format(id=protocol.id))
 
 
 def iso_duration(span: Offset | Span) -> str:
@@ -94,8 +97,10 @@ def etcd(epoch: Epoch) -> str:
         raise VisitplanError(
             f"epochs.{epoch.code}.code",
             epoch.code,
-            f"is longer than the {_ETCD_MAX} characters of an SDTM element code (ETCD): "
-            "give etcd = ... in the protocol file",
+            _(
+                "is longer than the {ETCD_MAX} characters of an SDTM element code (ETCD): give "
+                "etcd = ... in the protocol file"
+            ).format(ETCD_MAX=_ETCD_MAX),
         )
     return code
 
@@ -109,8 +114,10 @@ def epoch_value(epoch: Epoch) -> str:
         raise VisitplanError(
             f"epochs.{epoch.code}.type",
             "(missing)",
-            "neither the epoch code nor its name is a CDISC EPOCH term (C99079): "
-            "give type = ... in the protocol file (e.g. 'SCREENING', 'TREATMENT', 'FOLLOW-UP')",
+            _(
+                "neither the epoch code nor its name is a CDISC EPOCH term (C99079): give type = "
+                "... in the protocol file (e.g. 'SCREENING', 'TREATMENT', 'FOLLOW-UP')"
+            ),
         )
     return term.submission
 
@@ -303,7 +310,9 @@ def ta_rows(protocol: Protocol, *, armcd: str | None = None, arm: str | None = N
     default_cd, default_name = default_arm(protocol)
     armcd = armcd or default_cd
     if len(armcd) > _ARMCD_MAX:
-        raise VisitplanError("ARMCD", armcd, f"must be at most {_ARMCD_MAX} characters")
+        raise VisitplanError(
+            "ARMCD", armcd, _("must be at most {ARMCD_MAX} characters").format(ARMCD_MAX=_ARMCD_MAX)
+        )
     etcd = _etcds(protocol)
     names = {e.code: e.name for e in protocol.epochs}
     epochs = {e.code: epoch_value(e) for e in protocol.epochs}
@@ -341,7 +350,9 @@ def sv_rows(
     """
     if len(participants) != len(schedules):
         raise VisitplanError(
-            "schedules", len(schedules), f"must be one per participant ({len(participants)})"
+            "schedules",
+            len(schedules),
+            _("must be one per participant ({count})").format(count=len(participants)),
         )
     extra: dict[str, list[UnscheduledVisit]] = {}
     for u in unscheduled:
@@ -349,14 +360,16 @@ def sv_rows(
     known = {p.code for p in participants}
     for code in extra:
         if code not in known:
-            raise VisitplanError("unscheduled visit participant", code, "is not in the roster")
+            raise VisitplanError("unscheduled visit participant", code, _("is not in the roster"))
     sid = studyid(protocol)
     epochs = {e.code: epoch_value(e) for e in protocol.epochs}
     rows: list[tuple[str, float, Row]] = []
     for person, schedule in zip(participants, schedules, strict=True):
         if schedule.participant != person.code:
             raise VisitplanError(
-                "schedule", schedule.participant, f"does not belong to participant {person.code}"
+                "schedule",
+                schedule.participant,
+                _("does not belong to participant {code}").format(code=person.code),
             )
         usubjid = f"{sid}-{person.code}"
         day1_done = any(
@@ -437,14 +450,16 @@ def _number_unscheduled(
         counts[prev] = counts.get(prev, 0) + 1
         if counts[prev] >= 100:
             raise VisitplanError(
-                "unscheduled visits", u.date.isoformat(), "at most 99 after one planned visit"
+                "unscheduled visits", u.date.isoformat(), _("at most 99 after one planned visit")
             )
         out.append((f"{prev}.{counts[prev]:02d}", epoch, u))
     return out
 
 
-def to_csv(rows: Iterable[Mapping[str, str]], columns: Sequence[str]) -> str:
+def to_csv(
+    rows: Iterable[Mapping[str, str]], columns: Sequence[str], *, excel: bool = False
+) -> str:
     """Rows as CSV with the CDISC variable names as header; cells are formula-safe."""
     from visitplan import csvfile
 
-    return csvfile.to_csv(columns, ([row.get(c, "") for c in columns] for row in rows))
+    return csvfile.to_csv(columns, ([row.get(c, "") for c in columns] for row in rows), excel=excel)

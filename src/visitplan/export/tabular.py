@@ -76,9 +76,10 @@ def to_json(protocol: Protocol, participant: Participant, schedule: Schedule) ->
     return json.dumps(schedule_dict(protocol, participant, schedule), indent=2, ensure_ascii=False)
 
 
-def to_csv(schedules: Iterable[Schedule]) -> str:
+def to_csv(schedules: Iterable[Schedule], *, excel: bool = False) -> str:
     """Visits of one or more participants as CSV rows, one visit a row (cells formula-safe, see
-    :mod:`visitplan.csvfile`)."""
+    :mod:`visitplan.csvfile`; ``excel``: ``;`` and a byte-order mark, for a French
+    spreadsheet)."""
 
     def rows() -> Iterator[list[object]]:
         for s in schedules:
@@ -89,4 +90,4 @@ def to_csv(schedules: Iterable[Schedule]) -> str:
                 d["tentative"] = "yes" if v.tentative else "no"
                 yield [d[c] for c in CSV_COLUMNS]
 
-    return csvfile.to_csv(CSV_COLUMNS, rows())
+    return csvfile.to_csv(CSV_COLUMNS, rows(), excel=excel)

@@ -25,6 +25,7 @@ import attrs
 from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 
 #: Observances start here; the rule check makes the exact year irrelevant for the instants used.
 _EPOCH_YEAR = 1970
@@ -82,28 +83,32 @@ def _tzif_bytes(zone: str) -> bytes:
         path = Path(folder) / zone
         if path.is_file():
             return path.read_bytes()
-    package, _, name = f"tzdata.zoneinfo/{zone}".rpartition("/")
+    package, _sep, name = f"tzdata.zoneinfo/{zone}".rpartition("/")
     try:
         return (resources.files(package.replace("/", ".")) / name).read_bytes()
     except (ModuleNotFoundError, FileNotFoundError, OSError):
-        raise VisitplanError("timezone", zone, "is not a known IANA time zone") from None
+        raise VisitplanError("timezone", zone, _("is not a known IANA time zone")) from None
 
 
 def posix_rule(zone: str) -> str:
     """The POSIX TZ string that governs ``zone`` after its last listed transition."""
     data = _tzif_bytes(zone)
     if data[:4] != b"TZif" or data[4:5] not in (b"2", b"3", b"4"):
-        raise VisitplanError("timezone", zone, "has no TZif v2+ data with a current rule")
+        raise VisitplanError("timezone", zone, _("has no TZif v2+ data with a current rule"))
     return data.rstrip(b"\n").rsplit(b"\n", 1)[-1].decode("ascii")
 
 
 def _transition(text: str, zone: str) -> _Transition:
     m = _MONTH_RULE.match(text)
     if not m:
-        raise VisitplanError("timezone", zone, f"rule {text!r} cannot be written as an RRULE")
+        raise VisitplanError(
+            "timezone", zone, _("rule {text!r} cannot be written as an RRULE").format(text=text)
+        )
     time = dt.timedelta(seconds=_seconds(m.group(4)) if m.group(4) else 7200)
     if not dt.timedelta(0) <= time < dt.timedelta(days=1):
-        raise VisitplanError("timezone", zone, f"rule {text!r} changes outside 00:00-24:00")
+        raise VisitplanError(
+            "timezone", zone, _("rule {text!r} changes outside 00:00-24:00").format(text=text)
+        )
     return _Transition(int(m.group(1)), int(m.group(2)), int(m.group(3)), time)
 
 
@@ -128,7 +133,9 @@ def _build(zone: str) -> Timezone:
     rule = posix_rule(zone)
     m = _POSIX.match(rule)
     if not m:
-        raise VisitplanError("timezone", zone, f"has a rule visitplan cannot read: {rule!r}")
+        raise VisitplanError(
+            "timezone", zone, _("has a rule visitplan cannot read: {rule!r}").format(rule=rule)
+        )
     std_name = m.group("std").strip("<>")
     std = dt.timedelta(seconds=-_seconds(m.group("stdoff")))  # POSIX counts west as positive
     tz = Timezone()
@@ -178,8 +185,10 @@ def check_instants(zone: str, instants: Iterable[dt.datetime]) -> None:
             raise VisitplanError(
                 f"appointment ({zone})",
                 local.isoformat(sep=" ", timespec="minutes"),
-                "falls before the zone's current daylight-saving rule; "
-                "give it in UTC or another zone",
+                _(
+                    "falls before the zone's current daylight-saving rule; give it in UTC or "
+                    "another zone"
+                ),
             )
 
 

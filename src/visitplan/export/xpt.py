@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 
 #: SDTMIG v3.4 variable labels of the variables visitplan writes (a v5 label holds 40 bytes).
 LABELS = {
@@ -68,7 +69,9 @@ def to_xpt(rows: Iterable[Mapping[str, str]], columns: Sequence[str], dataset: s
     is missing where the CSV cell is empty.
     """
     if dataset not in DATASETS:
-        raise VisitplanError("dataset", dataset, f"must be one of: {', '.join(DATASETS)}")
+        raise VisitplanError(
+            "dataset", dataset, _("must be one of: {items}").format(items=", ".join(DATASETS))
+        )
     data: dict[str, list[Any]] = {c: [] for c in columns}
     for row in rows:
         for c in columns:
@@ -78,7 +81,7 @@ def to_xpt(rows: Iterable[Mapping[str, str]], columns: Sequence[str], dataset: s
         import pyreadstat
     except ImportError:
         raise VisitplanError(
-            "--format", "xpt", "needs pyreadstat: pip install 'visitplan[xpt]'"
+            "--format", "xpt", _("needs pyreadstat: pip install 'visitplan[xpt]'")
         ) from None
     frame = pd.DataFrame(
         {c: pd.Series(v, dtype="float64" if c in NUMERIC else object) for c, v in data.items()}
@@ -98,7 +101,7 @@ def to_xpt(rows: Iterable[Mapping[str, str]], columns: Sequence[str], dataset: s
 
 def _cell(dataset: str, column: str, value: str) -> str | float:
     if column not in LABELS:
-        raise VisitplanError(f"{dataset} variable", column, "has no SDTMIG label here")
+        raise VisitplanError(f"{dataset} variable", column, _("has no SDTMIG label here"))
     if column in NUMERIC:
         return math.nan if value == "" else float(value)
     size = len(value.encode("utf-8"))
@@ -106,7 +109,9 @@ def _cell(dataset: str, column: str, value: str) -> str | float:
         raise VisitplanError(
             f"{dataset}.{column}",
             value,
-            f"is {size} bytes; a SAS transport v5 file holds at most {MAX_CHAR_BYTES} bytes "
-            "in a character value",
+            _(
+                "is {size} bytes; a SAS transport v5 file holds at most {MAX_CHAR_BYTES} bytes "
+                "in a character value"
+            ).format(size=size, MAX_CHAR_BYTES=MAX_CHAR_BYTES),
         )
     return value

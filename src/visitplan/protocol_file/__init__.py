@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.model import Protocol
 from visitplan.protocol_file.building import from_dict
 from visitplan.protocol_file.reading import (
@@ -61,7 +62,9 @@ def builtin(name: str = "NCT05124925") -> Protocol:
     """A protocol shipped with visitplan, loaded through the same path as any protocol file."""
     if name not in builtin_names():
         raise VisitplanError(
-            "protocol", name, f"is not built in; built in: {', '.join(builtin_names())}"
+            "protocol",
+            name,
+            _("is not built in; built in: {items}").format(items=", ".join(builtin_names())),
         )
     text = (resources.files("visitplan") / "protocols" / f"{name}.toml").read_text(encoding="utf-8")
     return loads(text, source=f"builtin:{name}")

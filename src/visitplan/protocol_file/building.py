@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from visitplan.codes import COUNTRY, MILESTONE_CODE, STUDY_CODE, STUDY_CODE_RULE, is_visit_code
 from visitplan.engine import MAX_OCCURRENCES, dependency_order
 from visitplan.errors import ProtocolError
+from visitplan.i18n import N_, _
 from visitplan.model import (
     Anchor,
     Dose,
@@ -48,7 +49,7 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     """Build a protocol from an already-parsed document (the TOML/JSON structure)."""
     r = Reader(source)
     if not isinstance(raw, Mapping):
-        r.error("(document)", raw, "must be a table of [study], [[epochs]], [[visits]], ...")
+        r.error("(document)", raw, _("must be a table of [study], [[epochs]], [[visits]], ..."))
         raise ProtocolErrors(r.errors)
     doc = r.table(
         raw,
@@ -108,9 +109,9 @@ def from_dict(raw: object, *, source: str = "<protocol>") -> Protocol:
     design.check_etcds(r, epochs)
     design.check_design(r, criteria, objectives)
 
-    check_unique(r, [e.code for e in epochs], "epochs", "epoch code")
-    check_unique(r, [s.code for s in sites], "sites", "site code")
-    check_unique(r, [v.code for v in visits], "visits", "visit code")
+    check_unique(r, [e.code for e in epochs], "epochs", N_("epoch code"))
+    check_unique(r, [s.code for s in sites], "sites", N_("site code"))
+    check_unique(r, [v.code for v in visits], "visits", N_("visit code"))
     day1 = r.code(study, "day1_visit", "study")
     screening_visit = r.code(study, "screening_visit", "study")
     check_references(r, visits, epochs, rules, day1, screening_visit, doc.get("visits") == [])
@@ -153,12 +154,12 @@ def _finite(number: float) -> bool:
 
 def _list(r: Reader, raw: object, path: str, item: Callable[[Any, str], T | None]) -> list[T]:
     if not isinstance(raw, list):
-        r.error(path, raw, "must be a list (an array of tables)")
+        r.error(path, raw, _("must be a list (an array of tables)"))
         return []
     out = []
     for i, element in enumerate(raw):
         if element is None:
-            r.error(f"{path}[{i}]", element, "must be a table")
+            r.error(f"{path}[{i}]", element, _("must be a table"))
             continue
         label = element.get("code") if isinstance(element, Mapping) else None
         made = item(
@@ -185,10 +186,10 @@ def _site(r: Reader, raw: object, path: str) -> Site | None:
         try:
             pendulum.timezone(zone)
         except Exception:  # pendulum raises several types for an unknown zone
-            r.error(f"{path}.timezone", zone, "unknown IANA time zone (e.g. 'Europe/Paris')")
+            r.error(f"{path}.timezone", zone, _("unknown IANA time zone (e.g. 'Europe/Paris')"))
     country = r.text(s, "country", path)
     if country and not COUNTRY.match(country):
-        r.error(f"{path}.country", country, "must be an ISO 3166 two-letter code such as 'FR'")
+        r.error(f"{path}.country", country, _("must be an ISO 3166 two-letter code such as 'FR'"))
     code = r.text(s, "code", path)
     if code and not STUDY_CODE.match(code):
         # A roster names a participant's site by this code: the same rule as for its codes.
@@ -206,18 +207,18 @@ def _site(r: Reader, raw: object, path: str) -> Site | None:
 def _bcell_limit(r: Reader, s: Mapping[str, Any], path: str) -> dict[str, Any]:
     if "bcell_lln" not in s:
         if "bcell_unit" in s:
-            r.error(f"{path}.bcell_unit", s["bcell_unit"], "is given without a bcell_lln")
+            r.error(f"{path}.bcell_unit", s["bcell_unit"], _("is given without a bcell_lln"))
         return {}
     lln = s["bcell_lln"]
     if not isinstance(lln, int | float) or isinstance(lln, bool) or lln <= 0:
-        r.error(f"{path}.bcell_lln", lln, "must be a positive number (the lab's lower limit)")
+        r.error(f"{path}.bcell_lln", lln, _("must be a positive number (the lab's lower limit)"))
         return {}
     if not _finite(lln):
-        r.error(f"{path}.bcell_lln", lln, "is too large to be a count")
+        r.error(f"{path}.bcell_lln", lln, _("is too large to be a count"))
         return {}
     unit = r.text(s, "bcell_unit", path)
     if not unit:
-        r.error(f"{path}.bcell_unit", None, "is required with bcell_lln (e.g. 'cells/uL')")
+        r.error(f"{path}.bcell_unit", None, _("is required with bcell_lln (e.g. 'cells/uL')"))
     return {"bcell_lln": float(lln), "bcell_unit": unit}
 
 
@@ -225,7 +226,7 @@ def _milestone(r: Reader, raw: object, path: str) -> Milestone | None:
     m = r.table(
         raw,
         path,
-        {"code", "name", "anchor", "offset", "condition"},
+        {"code", "name", "anchor", "offset", "condition", "translations"},
         {"code", "name", "anchor", "offset"},
     )
     if not m:
@@ -235,7 +236,10 @@ def _milestone(r: Reader, raw: object, path: str) -> Milestone | None:
         r.error(
             f"{path}.code",
             code,
-            "milestone codes are 1-32 upper-case letters, digits and '_', starting with a letter",
+            _(
+                "milestone codes are 1-32 upper-case letters, digits and '_', starting with a "
+                "letter"
+            ),
         )
     anchor = r.anchor(m.get("anchor"), f"{path}.anchor")
     offset = r.offset(m.get("offset"), f"{path}.offset")
@@ -247,6 +251,7 @@ def _milestone(r: Reader, raw: object, path: str) -> Milestone | None:
         anchor=anchor,
         offset=offset,
         condition=r.name(m.get("condition"), f"{path}.condition"),
+        translations=r.translations(m, path),
     )
 
 
@@ -262,26 +267,26 @@ def _washout(r: Reader, raw: object, path: str) -> Washout | None:
     code = r.name(w.get("code"), f"{path}.code") or ""
     interval = r.offset(w.get("interval"), f"{path}.interval")
     if interval is not None and interval.value < 0:
-        r.error(f"{path}.interval", str(interval), "cannot be negative")
+        r.error(f"{path}.interval", str(interval), _("cannot be negative"))
     half_lives = w.get("half_lives")
     if half_lives is not None and (
         not isinstance(half_lives, int) or isinstance(half_lives, bool) or half_lives < 1
     ):
-        r.error(f"{path}.half_lives", half_lives, "must be a whole number of at least 1")
+        r.error(f"{path}.half_lives", half_lives, _("must be a whole number of at least 1"))
         half_lives = None
     since_raw = w.get("since", ["last-dose"])
     since: list[Since] = []
     if not isinstance(since_raw, list) or not since_raw:
-        r.error(f"{path}.since", since_raw, "must be a list of 'last-dose' and/or 'last-change'")
+        r.error(f"{path}.since", since_raw, _("must be a list of 'last-dose' and/or 'last-change'"))
     else:
         for item in since_raw:
             try:
                 since.append(Since(item))
             except ValueError:
-                r.error(f"{path}.since", item, "must be 'last-dose' or 'last-change'")
+                r.error(f"{path}.since", item, _("must be 'last-dose' or 'last-change'"))
     binds = r.text(w, "binds", path)
     if binds and not is_visit_code(binds):
-        r.error(f"{path}.binds", binds, "must be a visit code (e.g. 'D1' or 'SCR')")
+        r.error(f"{path}.binds", binds, _("must be a visit code (e.g. 'D1' or 'SCR')"))
     if interval is None:
         return None
     return Washout(
@@ -298,15 +303,15 @@ def _washout(r: Reader, raw: object, path: str) -> Washout | None:
 
 def _procedures(r: Reader, raw: object) -> dict[str, Procedure]:
     if not isinstance(raw, Mapping):
-        r.error("procedures", raw, "must be a table of procedures by code")
+        r.error("procedures", raw, _("must be a table of procedures by code"))
         return {}
     r.duplicates(raw, "procedures")
     out: dict[str, Procedure] = {}
     for code, body in raw.items():
         path = f"procedures.{code}"
         if not is_visit_code(code):
-            r.error(path, code, "procedure codes are upper-case letters, digits and '_'")
-        p = r.table(body, path, {"name", "kind", "condition", "dose"}, {"name"})
+            r.error(path, code, _("procedure codes are upper-case letters, digits and '_'"))
+        p = r.table(body, path, {"name", "kind", "condition", "dose", "translations"}, {"name"})
         if not p:
             continue
         dose = None
@@ -322,6 +327,7 @@ def _procedures(r: Reader, raw: object) -> dict[str, Procedure]:
                     "injections",
                     "presentation",
                     "intervention_type",
+                    "translations",
                 },
                 {"drug", "amount"},
             )
@@ -332,11 +338,11 @@ def _procedures(r: Reader, raw: object) -> dict[str, Procedure]:
                 or not _finite(amount)
                 or amount <= 0
             ):
-                r.error(f"{path}.dose.amount", amount, "must be a positive number")
+                r.error(f"{path}.dose.amount", amount, _("must be a positive number"))
                 amount = 0
             if not isinstance(injections, int) or isinstance(injections, bool) or injections < 1:
                 r.error(
-                    f"{path}.dose.injections", injections, "must be a whole number of at least 1"
+                    f"{path}.dose.injections", injections, _("must be a whole number of at least 1")
                 )
                 injections = 1
             dose = Dose(
@@ -347,6 +353,7 @@ def _procedures(r: Reader, raw: object) -> dict[str, Procedure]:
                 injections=injections,
                 presentation=r.text(d, "presentation", f"{path}.dose"),
                 intervention_type=design.intervention_type(r, d, f"{path}.dose"),
+                translations=r.translations(d, f"{path}.dose"),
             )
         kind = r.enum(
             p, "kind", path, ProcedureKind, ProcedureKind.DOSE if dose else ProcedureKind.OTHER
@@ -357,6 +364,7 @@ def _procedures(r: Reader, raw: object) -> dict[str, Procedure]:
             kind,
             r.name(p.get("condition"), f"{path}.condition"),
             dose,
+            r.translations(p, path),
         )
     return out
 
@@ -375,6 +383,7 @@ _VISIT_FIELDS = {
     "wait_for",
     "not_before",
     "merge",
+    "translations",
 }
 
 
@@ -387,7 +396,7 @@ def _visit(r: Reader, raw: object, path: str, procedures: Mapping[str, Procedure
         r.error(
             f"{path}.code",
             code,
-            "visit codes are 1-16 upper-case letters, digits and '_', starting with a letter",
+            _("visit codes are 1-16 upper-case letters, digits and '_', starting with a letter"),
         )
     window = Window()
     if "window" in v:
@@ -396,10 +405,10 @@ def _visit(r: Reader, raw: object, path: str, procedures: Mapping[str, Procedure
         after = r.offset(w.get("after", "0 days"), f"{path}.window.after") or Offset(0)
         for side, o in (("before", before), ("after", after)):
             if o.value < 0:
-                r.error(f"{path}.window.{side}", str(o), "a window bound cannot be negative")
+                r.error(f"{path}.window.{side}", str(o), _("a window bound cannot be negative"))
         strict = w.get("strict", False)
         if not isinstance(strict, bool):
-            r.error(f"{path}.window.strict", strict, "must be true or false")
+            r.error(f"{path}.window.strict", strict, _("must be true or false"))
             strict = False
         window = Window(before, after, strict)
     repeat = None
@@ -412,7 +421,7 @@ def _visit(r: Reader, raw: object, path: str, procedures: Mapping[str, Procedure
         )
         every_or_none = r.offset(rp.get("every"), f"{path}.repeat.every")
         if every_or_none is not None and every_or_none.value <= 0:
-            r.error(f"{path}.repeat.every", str(every_or_none), "must be a positive interval")
+            r.error(f"{path}.repeat.every", str(every_or_none), _("must be a positive interval"))
         count = rp.get("count")
         if count is not None and (
             not isinstance(count, int)
@@ -420,12 +429,16 @@ def _visit(r: Reader, raw: object, path: str, procedures: Mapping[str, Procedure
             or not 1 <= count <= MAX_OCCURRENCES
         ):
             r.error(
-                f"{path}.repeat.count", count, f"must be a whole number from 1 to {MAX_OCCURRENCES}"
+                f"{path}.repeat.count",
+                count,
+                _("must be a whole number from 1 to {MAX_OCCURRENCES}").format(
+                    MAX_OCCURRENCES=MAX_OCCURRENCES
+                ),
             )
             count = None
         until = r.offset(rp.get("until"), f"{path}.repeat.until")
         if "count" not in rp and "until" not in rp:
-            r.error(f"{path}.repeat", dict(rp), "needs a 'count' or an 'until' so that it ends")
+            r.error(f"{path}.repeat", dict(rp), _("needs a 'count' or an 'until' so that it ends"))
         repeat = Repeat(
             every=every_or_none or Offset(1),
             count=count,
@@ -445,15 +458,15 @@ def _visit(r: Reader, raw: object, path: str, procedures: Mapping[str, Procedure
     procs: list[Procedure] = []
     listed = v.get("procedures", [])
     if not isinstance(listed, list):
-        r.error(f"{path}.procedures", listed, "must be a list of procedure codes")
+        r.error(f"{path}.procedures", listed, _("must be a list of procedure codes"))
         listed = []
     for pc in listed:
         if not isinstance(pc, str):
-            r.error(f"{path}.procedures", pc, "must be a procedure code (text)")
+            r.error(f"{path}.procedures", pc, _("must be a procedure code (text)"))
         elif pc not in procedures:
-            r.error(f"{path}.procedures", pc, "unknown procedure; define it under [procedures]")
+            r.error(f"{path}.procedures", pc, _("unknown procedure; define it under [procedures]"))
         elif procedures[pc] in procs:
-            r.error(f"{path}.procedures", pc, "duplicate procedure: listed twice for this visit")
+            r.error(f"{path}.procedures", pc, _("duplicate procedure: listed twice for this visit"))
         else:
             procs.append(procedures[pc])
     anchor = r.anchor(v.get("anchor"), f"{path}.anchor") or Anchor.screening()
@@ -471,4 +484,5 @@ def _visit(r: Reader, raw: object, path: str, procedures: Mapping[str, Procedure
         wait_for=r.name(v.get("wait_for"), f"{path}.wait_for"),
         not_before=not_before,
         merge=r.enum(v, "merge", path, MergeRule, None),
+        translations=r.translations(v, path),
     )

@@ -11,7 +11,17 @@ from collections.abc import Mapping
 from visitplan.codes import reads_as_occurrence
 from visitplan.engine import _LAST_DOSE, _topological
 from visitplan.errors import ProtocolError
-from visitplan.model import AnchorKind, Epoch, Milestone, Rules, Visit, Washout
+from visitplan.i18n import N_, _
+from visitplan.model import (
+    AnchorKind,
+    Epoch,
+    Milestone,
+    Protocol,
+    Rules,
+    Translations,
+    Visit,
+    Washout,
+)
 from visitplan.protocol_file.reading import Reader
 
 
@@ -32,7 +42,7 @@ def check_references(
             r.error(
                 f"visits.{v.code}.epoch",
                 v.epoch,
-                f"unknown epoch; defined: {', '.join(sorted(epoch_codes))}",
+                _("unknown epoch; defined: {items}").format(items=", ".join(sorted(epoch_codes))),
             )
         for a, where in (
             (v.anchor, "anchor"),
@@ -42,28 +52,36 @@ def check_references(
                 continue
             target = by_code.get(a.visit or "")
             if target is None:
-                r.error(f"visits.{v.code}.{where}", a.visit, "unknown visit")
+                r.error(f"visits.{v.code}.{where}", a.visit, _("unknown visit"))
             elif target is v:
-                r.error(f"visits.{v.code}.{where}", a.visit, "a visit cannot anchor on itself")
+                r.error(f"visits.{v.code}.{where}", a.visit, _("a visit cannot anchor on itself"))
             elif target.repeat:
-                r.error(f"visits.{v.code}.{where}", a.visit, "cannot anchor on a repeating visit")
+                r.error(
+                    f"visits.{v.code}.{where}", a.visit, _("cannot anchor on a repeating visit")
+                )
             elif target.condition and target.condition != v.condition:
                 r.error(
                     f"visits.{v.code}.{where}",
                     a.visit,
-                    f"anchors on a visit that only applies when flagged {target.condition}; "
-                    f"give this visit condition = {target.condition!r} too",
+                    _(
+                        "anchors on a visit that only applies when flagged {condition}; give "
+                        "this visit condition = {condition!r} too"
+                    ).format(condition=target.condition),
                 )
         stop = v.repeat.stop_visit if v.repeat else None
         if stop is not None:
             target = by_code.get(stop)
             path = f"visits.{v.code}.repeat.stop_visit"
             if target is None:
-                r.error(path, stop, "unknown visit")
+                r.error(path, stop, _("unknown visit"))
             elif target.repeat:
-                r.error(path, stop, "cannot stop at a repeating visit")
+                r.error(path, stop, _("cannot stop at a repeating visit"))
             elif target.condition and target.condition != v.condition:
-                r.error(path, stop, f"only applies when flagged {target.condition}")
+                r.error(
+                    path,
+                    stop,
+                    _("only applies when flagged {condition}").format(condition=target.condition),
+                )
         if v.repeat:
             for other in visits:
                 if other is not v and reads_as_occurrence(other.code, v.code):
@@ -72,21 +90,25 @@ def check_references(
                     r.error(
                         f"visits.{other.code}.code",
                         other.code,
-                        f"clashes with the occurrence codes of the repeating visit {v.code}",
+                        _("clashes with the occurrence codes of the repeating visit {code}").format(
+                            code=v.code
+                        ),
                     )
     if day1 is not None and by_code and day1 not in by_code:
-        r.error("study.day1_visit", day1, "unknown visit")
+        r.error("study.day1_visit", day1, _("unknown visit"))
     elif day1 is not None and day1 in by_code:
         d1 = by_code[day1]
         if d1.repeat or d1.condition or d1.wait_for:
             r.error(
                 "study.day1_visit",
                 day1,
-                "Day 1 must be a single visit that applies to every participant "
-                "(no repeat, condition or wait_for)",
+                _(
+                    "Day 1 must be a single visit that applies to every participant (no repeat, "
+                    "condition or wait_for)"
+                ),
             )
     if screening_visit is not None and screening_visit not in by_code:
-        r.error("study.screening_visit", screening_visit, "unknown visit")
+        r.error("study.screening_visit", screening_visit, _("unknown visit"))
     elif screening_visit is not None:
         sv = by_code[screening_visit]
         if sv.anchor.kind is not AnchorKind.SCREENING or sv.offset.value or sv.repeat:
@@ -94,17 +116,21 @@ def check_references(
             r.error(
                 "study.screening_visit",
                 screening_visit,
-                "the screening visit happens on the screening date: "
-                "anchor = 'screening', offset = '0 days', no repeat",
+                _(
+                    "the screening visit happens on the screening date: anchor = 'screening', "
+                    "offset = '0 days', no repeat"
+                ),
             )
     if rules.early_end_visit is not None and rules.early_end_visit not in by_code:
-        r.error("rules.early_end_visit", rules.early_end_visit, "unknown visit")
+        r.error("rules.early_end_visit", rules.early_end_visit, _("unknown visit"))
     elif rules.early_end_visit is not None and by_code[rules.early_end_visit].repeat:
         r.error(
-            "rules.early_end_visit", rules.early_end_visit, "must be a visit that does not repeat"
+            "rules.early_end_visit",
+            rules.early_end_visit,
+            _("must be a visit that does not repeat"),
         )
     if no_visits:
-        r.error("visits", [], "a protocol needs at least one visit")
+        r.error("visits", [], _("a protocol needs at least one visit"))
     if not any(v.is_dosing for v in visits):
         for v in visits:
             for a, where in (
@@ -115,7 +141,7 @@ def check_references(
                     r.error(
                         f"visits.{v.code}.{where}",
                         "last-dose",
-                        "no visit gives a dose (a procedure with a dose)",
+                        _("no visit gives a dose (a procedure with a dose)"),
                     )
     _check_cycles(r, visits, by_code)
 
@@ -168,7 +194,7 @@ def _check_cycles(r: Reader, visits: list[Visit], by_code: Mapping[str, Visit]) 
         r.error(
             f"visits.{shown[first]}.{field}",
             shown[to],
-            f"anchors form a cycle: {' -> '.join([*names, names[0]])}",
+            _("anchors form a cycle: {items}").format(items=" -> ".join([*names, names[0]])),
         )
 
 
@@ -178,7 +204,7 @@ def check_unique(r: Reader, codes: list[str], path: str, what: str) -> None:
         if not c:
             continue  # a missing code is reported as a missing field
         if c in seen:
-            r.error(f"{path}.{c}", c, f"duplicate {what}")
+            r.error(f"{path}.{c}", c, _("duplicate {what}").format(what=_(what)))
         seen.add(c)
 
 
@@ -187,8 +213,8 @@ def check_events_and_washouts(
 ) -> None:
     once = {v.code for v in visits if v.repeat is None}
     every = {v.code for v in visits if v.repeat is not None}
-    check_unique(r, [m.code for m in milestones], "milestones", "milestone code")
-    check_unique(r, [w.code for w in washouts], "washouts", "washout code")
+    check_unique(r, [m.code for m in milestones], "milestones", N_("milestone code"))
+    check_unique(r, [w.code for w in washouts], "washouts", N_("washout code"))
     for m in milestones:
         a = m.anchor
         if a.kind is AnchorKind.VISIT and a.visit not in once:
@@ -198,3 +224,29 @@ def check_events_and_washouts(
         if w.binds and w.binds not in once:
             rule = "cannot bind a repeating visit" if w.binds in every else "unknown visit"
             r.error(f"washouts.{w.code}.binds", w.binds, rule)
+
+
+def translation_gaps(protocol: Protocol) -> dict[str, list[str]]:
+    """Language -> the fields that have no text in it, for every language the protocol
+    translates anything into (``{"fr": ["visits.HBV.name"]}``): a person reading the protocol
+    in that language would meet those in the protocol's own language. Not an error."""
+    named: list[tuple[str, Translations]] = [
+        (f"epochs.{e.code}.name", e.translations) for e in protocol.epochs
+    ]
+    procedures = {}
+    for v in protocol.visits:
+        named.append((f"visits.{v.code}.name", v.translations))
+        for p in v.procedures:
+            procedures[p.code] = p
+    for p in procedures.values():
+        named.append((f"procedures.{p.code}.name", p.translations))
+        if p.dose is not None and p.dose.presentation:
+            named.append((f"procedures.{p.code}.dose.presentation", p.dose.translations))
+    named += [(f"milestones.{m.code}.name", m.translations) for m in protocol.milestones]
+    languages = sorted({lang for _, pairs in named for lang, _text in pairs})
+    gaps = {}
+    for lang in languages:
+        missing = [field for field, pairs in named if lang not in dict(pairs)]
+        if missing:
+            gaps[lang] = missing
+    return gaps

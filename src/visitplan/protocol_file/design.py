@@ -12,6 +12,7 @@ from typing import Any
 
 from visitplan.cdisc_ct import EPOCH, EPOCH_CODELIST, INTTYPE, OBJECTIVE_LEVEL, PHASE, SEX
 from visitplan.codes import is_visit_code
+from visitplan.i18n import N_, _
 from visitplan.model import Criterion, Epoch, Objective, Population
 from visitplan.protocol_file.checks import check_unique
 from visitplan.protocol_file.reading import Reader
@@ -23,7 +24,7 @@ CATEGORIES = ("inclusion", "exclusion")
 
 def epoch(r: Reader, raw: object, path: str) -> Epoch | None:
     """An ``[[epochs]]`` table: code, name, and the optional CDISC ``type`` and ``etcd``."""
-    e = r.table(raw, path, {"code", "name", "type", "etcd"}, {"code", "name"})
+    e = r.table(raw, path, {"code", "name", "type", "etcd", "translations"}, {"code", "name"})
     if not e:
         return None
     kind = r.text(e, "type", path) or None
@@ -31,17 +32,23 @@ def epoch(r: Reader, raw: object, path: str) -> Epoch | None:
         r.error(
             f"{path}.type",
             kind,
-            f"must be a term of the CDISC EPOCH codelist ({EPOCH_CODELIST}): {', '.join(EPOCH)}",
+            _("must be a term of the CDISC EPOCH codelist ({EPOCH_CODELIST}): {items}").format(
+                EPOCH_CODELIST=EPOCH_CODELIST, items=", ".join(EPOCH)
+            ),
         )
     etcd = r.text(e, "etcd", path) or None
     if etcd is not None and not _is_etcd(etcd):
         r.error(
             f"{path}.etcd",
             etcd,
-            f"an element code is 1-{ETCD_MAX} upper-case letters, digits and '_', "
-            "starting with a letter",
+            _(
+                "an element code is 1-{ETCD_MAX} upper-case letters, digits and '_', starting "
+                "with a letter"
+            ).format(ETCD_MAX=ETCD_MAX),
         )
-    return Epoch(r.text(e, "code", path), r.text(e, "name", path), kind, etcd)
+    return Epoch(
+        r.text(e, "code", path), r.text(e, "name", path), kind, etcd, r.translations(e, path)
+    )
 
 
 def _is_etcd(text: str) -> bool:
@@ -59,14 +66,22 @@ def check_etcds(r: Reader, epochs: list[Epoch]) -> None:
     for e in epochs:
         etcd = e.etcd or e.code
         if etcd in seen and seen[etcd] != e.code:
-            r.error(f"epochs.{e.code}.etcd", etcd, f"duplicate element code (epoch {seen[etcd]})")
+            r.error(
+                f"epochs.{e.code}.etcd",
+                etcd,
+                _("duplicate element code (epoch {seen})").format(seen=seen[etcd]),
+            )
         seen.setdefault(etcd, e.code)
 
 
 def phase(r: Reader, study: Mapping[str, Any]) -> str:
     value = r.text(study, "phase", "study")
     if value and value not in PHASE:
-        r.error("study.phase", value, f"must be a CDISC trial phase (C66737): {', '.join(PHASE)}")
+        r.error(
+            "study.phase",
+            value,
+            _("must be a CDISC trial phase (C66737): {items}").format(items=", ".join(PHASE)),
+        )
     return value
 
 
@@ -76,7 +91,9 @@ def intervention_type(r: Reader, dose: Mapping[str, Any], path: str) -> str:
         r.error(
             f"{path}.intervention_type",
             value,
-            f"must be a CDISC intervention type (C99078): {', '.join(INTTYPE)}",
+            _("must be a CDISC intervention type (C99078): {items}").format(
+                items=", ".join(INTTYPE)
+            ),
         )
     return value
 
@@ -86,7 +103,11 @@ def _whole(r: Reader, raw: Mapping[str, Any], key: str, path: str, least: int) -
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= 10**6:
-        r.error(f"{path}.{key}", value, f"must be a whole number from {least} to 1000000")
+        r.error(
+            f"{path}.{key}",
+            value,
+            _("must be a whole number from {least} to 1000000").format(least=least),
+        )
         return None
     return value
 
@@ -102,13 +123,17 @@ def population(r: Reader, raw: object) -> Population | None:
     low = _whole(r, p, "min_age", path, 0)
     high = _whole(r, p, "max_age", path, 0)
     if low is not None and high is not None and high < low:
-        r.error(f"{path}.max_age", high, f"must not be below min_age ({low})")
+        r.error(f"{path}.max_age", high, _("must not be below min_age ({low})").format(low=low))
     sex = r.text(p, "sex", path, "BOTH")
     if sex not in SEX:
-        r.error(f"{path}.sex", sex, f"must be one of: {', '.join(SEX)} (CDISC C66732)")
+        r.error(
+            f"{path}.sex",
+            sex,
+            _("must be one of: {items} (CDISC C66732)").format(items=", ".join(SEX)),
+        )
     healthy = p.get("healthy", False)
     if not isinstance(healthy, bool):
-        r.error(f"{path}.healthy", healthy, "must be true or false")
+        r.error(f"{path}.healthy", healthy, _("must be true or false"))
         healthy = False
     if low is None:
         return None
@@ -122,10 +147,14 @@ def criterion(r: Reader, raw: object, path: str) -> Criterion | None:
         return None
     code = r.text(c, "code", path)
     if code and not is_visit_code(code):
-        r.error(f"{path}.code", code, "criterion codes are upper-case letters, digits and '_'")
+        r.error(f"{path}.code", code, _("criterion codes are upper-case letters, digits and '_'"))
     category = r.text(c, "category", path)
     if category and category not in CATEGORIES:
-        r.error(f"{path}.category", category, f"must be one of: {', '.join(CATEGORIES)}")
+        r.error(
+            f"{path}.category",
+            category,
+            _("must be one of: {items}").format(items=", ".join(CATEGORIES)),
+        )
     return Criterion(code, category, r.text(c, "text", path, multiline=True))
 
 
@@ -136,11 +165,15 @@ def objective(r: Reader, raw: object, path: str) -> Objective | None:
         return None
     level = r.text(o, "level", path)
     if level and level not in OBJECTIVE_LEVEL:
-        r.error(f"{path}.level", level, f"must be one of: {', '.join(OBJECTIVE_LEVEL)}")
+        r.error(
+            f"{path}.level",
+            level,
+            _("must be one of: {items}").format(items=", ".join(OBJECTIVE_LEVEL)),
+        )
     listed = o.get("endpoints", [])
     endpoints: list[str] = []
     if not isinstance(listed, list):
-        r.error(f"{path}.endpoints", listed, "must be a list of endpoint texts")
+        r.error(f"{path}.endpoints", listed, _("must be a list of endpoint texts"))
     else:
         for i, item in enumerate(listed):
             text = r.text({str(i): item}, str(i), f"{path}.endpoints", multiline=True)
@@ -150,8 +183,8 @@ def objective(r: Reader, raw: object, path: str) -> Objective | None:
 
 
 def check_design(r: Reader, criteria: list[Criterion], objectives: list[Objective]) -> None:
-    check_unique(r, [c.code for c in criteria], "criteria", "criterion code")
-    check_unique(r, [o.code for o in objectives], "objectives", "objective code")
+    check_unique(r, [c.code for c in criteria], "criteria", N_("criterion code"))
+    check_unique(r, [o.code for o in objectives], "objectives", N_("objective code"))
     primary = [o.code for o in objectives if o.level == "primary"]
     if len(primary) > 1:
-        r.error("objectives", ", ".join(primary), "at most one objective can be primary")
+        r.error("objectives", ", ".join(primary), _("at most one objective can be primary"))

@@ -20,6 +20,7 @@ from visitplan.codes import NAME_RULE, is_name, is_visit_code
 from visitplan.dates import MAX_YEAR, MIN_YEAR
 from visitplan.errors import ProtocolError, VisitplanError
 from visitplan.fileio import read_text
+from visitplan.i18n import _
 from visitplan.model import Anchor, Offset, Unit
 
 T = TypeVar("T")
@@ -45,6 +46,8 @@ _MAX_OFFSET = {
     Unit.MONTHS: _CALENDAR_YEARS * 12,
 }
 #: Control characters (and lone surrogates, which cannot be written as UTF-8) in a text field.
+#: A language code: ISO 639 (fr, de), with a region when needed (pt_BR).
+_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?", re.ASCII)
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 #: A protocol file is a few kilobytes; anything far larger is a wrong file, not a protocol.
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -87,20 +90,20 @@ class Reader:
         if raw is None:
             return {}  # an absent table: the parent reports it if it is required
         if not isinstance(raw, Mapping):
-            self.error(path or "document", raw, "must be a table")
+            self.error(path or "document", raw, _("must be a table"))
             return {}
         self.duplicates(raw, path)
         for key in raw:
             if key not in allowed:
-                self.error(f"{path}.{key}" if path else key, raw[key], "unknown field")
+                self.error(f"{path}.{key}" if path else key, raw[key], _("unknown field"))
         # A JSON null is no value: a required field given as null is missing.
         for key in sorted(required - {k for k, v in raw.items() if v is not None}):
-            self.error(f"{path}.{key}" if path else key, _MISSING, "is required")
+            self.error(f"{path}.{key}" if path else key, _MISSING, _("is required"))
         return dict(raw)
 
     def duplicates(self, raw: Mapping[str, Any], path: str) -> None:
         for key in getattr(raw, "duplicate_keys", ()):
-            self.error(f"{path}.{key}" if path else key, key, "duplicate key")
+            self.error(f"{path}.{key}" if path else key, key, _("duplicate key"))
 
     def text(
         self,
@@ -115,12 +118,38 @@ class Reader:
         if value is None:
             return ""
         if not isinstance(value, str):
-            self.error(f"{path}.{key}", value, "must be text")
+            self.error(f"{path}.{key}", value, _("must be text"))
             return ""
         if _CONTROL.search(value) or (not multiline and ("\n" in value or "\t" in value)):
-            self.error(f"{path}.{key}", value, "must not contain control characters or line breaks")
+            self.error(
+                f"{path}.{key}", value, _("must not contain control characters or line breaks")
+            )
             return ""
         return value
+
+    def translations(self, raw: Mapping[str, Any], path: str) -> dict[str, str]:
+        """The ``translations`` table of an item: language code -> its name in that language
+        (``{ fr = "Fin de traitement" }``); empty when there is none."""
+        value = raw.get("translations")
+        if value is None:
+            return {}
+        field = f"{path}.translations"
+        if not isinstance(value, Mapping):
+            self.error(field, value, _('must be a table of names by language, e.g. { fr = "..." }'))
+            return {}
+        self.duplicates(value, field)
+        out: dict[str, str] = {}
+        for lang in value:
+            if not isinstance(lang, str) or not _LANGUAGE.fullmatch(lang):
+                self.error(field, lang, _("a language code is 2 or 3 lower-case letters (fr, de)"))
+                continue
+            if not isinstance(value[lang], str) or not value[lang].strip():
+                self.error(f"{field}.{lang}", value[lang], _("must be non-empty text"))
+                continue
+            text = self.text(value, lang, field)
+            if text:
+                out[lang] = text
+        return out
 
     def enum(self, raw: Mapping[str, Any], key: str, path: str, kind: type[T], default: T) -> T:
         value = raw.get(key)
@@ -130,7 +159,9 @@ class Reader:
             return kind(value)  # type: ignore[call-arg]
         except ValueError:
             choices = ", ".join(m.value for m in kind)  # type: ignore[attr-defined]
-            self.error(f"{path}.{key}", value, f"must be one of: {choices}")
+            self.error(
+                f"{path}.{key}", value, _("must be one of: {choices}").format(choices=choices)
+            )
             return default
 
     def offset(self, raw: object, path: str, *, months: bool = True) -> Offset | None:
@@ -139,15 +170,21 @@ class Reader:
         m = _OFFSET.match(raw) if isinstance(raw, str) else None
         if not m:
             self.error(
-                path, raw, "must be an amount and a unit, e.g. '3 days', '4 weeks', '5 months'"
+                path, raw, _("must be an amount and a unit, e.g. '3 days', '4 weeks', '5 months'")
             )
             return None
         unit = _UNITS.get(m.group(2).lower())
         if unit is None:
-            self.error(path, raw, f"unknown unit {m.group(2)!r}; units: days, weeks, months")
+            self.error(
+                path,
+                raw,
+                _("unknown unit {group!r}; units: days, weeks, months").format(group=m.group(2)),
+            )
             return None
         if unit is Unit.MONTHS and not months:
-            self.error(path, raw, "must be in days or weeks: a calendar month has no fixed length")
+            self.error(
+                path, raw, _("must be in days or weeks: a calendar month has no fixed length")
+            )
             return None
         number = m.group(1)
         sign = "-" if number.startswith("-") else ""
@@ -158,8 +195,16 @@ class Reader:
             self.error(
                 path,
                 raw,
-                f"is longer than the {_CALENDAR_YEARS} years of the supported calendar "
-                f"({MIN_YEAR}-{MAX_YEAR}); at most {_MAX_OFFSET[unit]} {unit.value}",
+                _(
+                    "is longer than the {CALENDAR_YEARS} years of the supported calendar "
+                    "({MIN_YEAR}-{MAX_YEAR}); at most {MAX_OFFSET} {unit}"
+                ).format(
+                    CALENDAR_YEARS=_CALENDAR_YEARS,
+                    MIN_YEAR=MIN_YEAR,
+                    MAX_YEAR=MAX_YEAR,
+                    MAX_OFFSET=_MAX_OFFSET[unit],
+                    unit=unit.value,
+                ),
             )
             return None
         return Offset(value, unit)
@@ -173,7 +218,7 @@ class Reader:
             return Anchor.of_visit(raw)
         if raw is None:
             return None  # reported as a missing required field
-        self.error(path, raw, "must be 'screening', 'last-dose' or a visit code")
+        self.error(path, raw, _("must be 'screening', 'last-dose' or a visit code"))
         return None
 
     def code(self, raw: Mapping[str, Any], key: str, path: str) -> str | None:
@@ -182,7 +227,7 @@ class Reader:
         if value is None:
             return None
         if not isinstance(value, str):
-            self.error(f"{path}.{key}", value, "must be text (a visit code)")
+            self.error(f"{path}.{key}", value, _("must be text (a visit code)"))
             return None
         return value
 
@@ -223,7 +268,7 @@ def _parse_yaml(text: str, source: str) -> Any:
         import yaml
     except ImportError:
         raise VisitplanError(
-            "protocol file", source, "is YAML, which needs PyYAML: pip install 'visitplan[yaml]'"
+            "protocol file", source, _("is YAML, which needs PyYAML: pip install 'visitplan[yaml]'")
         ) from None
 
     class Loader(yaml.SafeLoader):
@@ -244,7 +289,7 @@ def _parse_yaml(text: str, source: str) -> Any:
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
         raise ProtocolErrors(
-            [ProtocolError("file", source, f"is not valid YAML: {detail}")]
+            [ProtocolError("file", source, _("is not valid YAML: {detail}").format(detail=detail))]
         ) from None
 
 
@@ -266,15 +311,16 @@ def _check_yaml_size(root: Any, source: str) -> None:
             size[key] = 1 + sum(size[id(c)] for c in children)
             if size[key] > MAX_YAML_NODES:
                 raise ProtocolErrors(
-                    [ProtocolError("file", source, "is not a protocol: its YAML aliases stand for "
-                                   f"more than {MAX_YAML_NODES:,} values")]
+                    [ProtocolError("file", source, _("is not a protocol: its YAML aliases "
+"stand for more than {MAX_YAML_NODES:,} "
+"values").format(MAX_YAML_NODES=MAX_YAML_NODES))]
                 )  # fmt: skip
             continue
         if key in size:
             continue
         if key in on_path:
             raise ProtocolErrors(
-                [ProtocolError("file", source, "is not valid YAML: an alias refers to itself")]
+                [ProtocolError("file", source, _("is not valid YAML: an alias refers to itself"))]
             )
         on_path.add(key)
         stack.append((node, True))
@@ -297,7 +343,7 @@ def parse(text: str, *, source: str = "<protocol>", fmt: str = "toml") -> Any:
     so are NaN and infinities in any format (TOML's ``nan``, YAML's ``.inf``).
     """
     if not isinstance(text, str):
-        raise ProtocolError("file", type(text).__name__, "must be text (str)", source)
+        raise ProtocolError("file", type(text).__name__, _("must be text (str)"), source)
     raw: Any
     kind = fmt.upper()
     try:
@@ -308,32 +354,54 @@ def parse(text: str, *, source: str = "<protocol>", fmt: str = "toml") -> Any:
         elif fmt == "toml":
             raw = tomllib.loads(text)
         else:
-            raise VisitplanError("format", fmt, "must be one of: toml, json, yaml")
+            raise VisitplanError("format", fmt, _("must be one of: toml, json, yaml"))
     except VisitplanError:
         raise  # already one line (YAML's own errors, a missing PyYAML): not a "number" error
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, _JSONRefusal) as exc:
         raise ProtocolErrors(
-            [ProtocolError("file", source, f"is not valid {kind}: {exc}")]
+            [
+                ProtocolError(
+                    "file", source, _("is not valid {kind}: {exc}").format(kind=kind, exc=exc)
+                )
+            ]
         ) from None
     except RecursionError:
         raise ProtocolErrors(
-            [ProtocolError("file", source, f"is not valid {kind}: nested too deeply")]
+            [
+                ProtocolError(
+                    "file", source, _("is not valid {kind}: nested too deeply").format(kind=kind)
+                )
+            ]
         ) from None
     except ValueError:  # int() refuses numbers of more than 4300 digits
         raise ProtocolErrors(
-            [ProtocolError("file", source, f"is not valid {kind}: a number is too long")]
+            [
+                ProtocolError(
+                    "file", source, _("is not valid {kind}: a number is too long").format(kind=kind)
+                )
+            ]
         ) from None
     if not text.strip():
-        raise ProtocolErrors([ProtocolError("file", source, "is empty")])
+        raise ProtocolErrors([ProtocolError("file", source, _("is empty"))])
     bad = _bad_value(raw)
     if isinstance(bad, str):
         raise ProtocolErrors(
-            [ProtocolError("file", source, f"holds text that is not valid Unicode: {bad!r}")]
+            [
+                ProtocolError(
+                    "file",
+                    source,
+                    _("holds text that is not valid Unicode: {bad!r}").format(bad=bad),
+                )
+            ]
         )
     if bad is not None:
         path, number = bad
         raise ProtocolErrors(
-            [ProtocolError(path, number, "must be a finite number (not NaN or infinite)", source)]
+            [
+                ProtocolError(
+                    path, number, _("must be a finite number (not NaN or infinite)"), source
+                )
+            ]
         )
     return raw
 
@@ -370,11 +438,13 @@ def _bad_value(raw: object) -> str | tuple[str, float] | None:
 def read_file(path: Path) -> tuple[str, str]:
     """The text of protocol file ``path`` and its format, after the checks of its name and size."""
     if path.is_dir():
-        raise VisitplanError("protocol file", str(path), "is a folder, not a protocol file")
+        raise VisitplanError("protocol file", str(path), _("is a folder, not a protocol file"))
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise VisitplanError(
-            "protocol file", str(path), f"must end in one of: {', '.join(FORMATS)}"
+            "protocol file",
+            str(path),
+            _("must end in one of: {items}").format(items=", ".join(FORMATS)),
         )
     text = read_text(path, "protocol file", limit=MAX_FILE_BYTES, usual="a protocol is a few kB")
     return text, fmt

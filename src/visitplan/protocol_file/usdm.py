@@ -29,6 +29,7 @@ from visitplan import cdisc_ct as ct
 from visitplan.errors import VisitplanError
 from visitplan.export.usdm import EXT
 from visitplan.fileio import read_text
+from visitplan.i18n import _
 from visitplan.model import Protocol
 from visitplan.protocol_file.building import from_dict
 from visitplan.protocol_file.reading import parse
@@ -39,7 +40,7 @@ MAX_USDM_BYTES = 32 * 1024 * 1024
 #: ISO 8601 durations in whole years, months, weeks or days (USDM timings and windows).
 _ISO = re.compile(r"P(?:(\d{1,6})Y)?(?:(\d{1,6})M)?(?:(\d{1,6})W)?(?:(\d{1,6})D)?", re.ASCII)
 _UNITS = ("years", "months", "weeks", "days")
-_RULE_KEYS = ("condition", "wait_for", "merge", "not_before")
+_RULE_KEYS = ("condition", "wait_for", "merge", "not_before", "translations")
 _PROTOCOL_PARTS = ("sites", "rules", "milestones", "washouts")
 Obj = dict[str, Any]
 
@@ -53,13 +54,14 @@ def read_usdm(path: str | Path) -> Obj:
     """The protocol document (a protocol file's plain structure) of a USDM v4 JSON file."""
     path = Path(path)
     if path.exists() and not path.is_file():
-        raise VisitplanError("USDM file", str(path), "is not a regular file")
+        raise VisitplanError("USDM file", str(path), _("is not a regular file"))
     if path.is_file() and path.stat().st_size > MAX_USDM_BYTES:
         raise VisitplanError(
             "USDM file",
             str(path),
-            f"is larger than {MAX_USDM_BYTES // (1024 * 1024)} MB; visitplan's own export of "
-            "a study is well under 1 MB",
+            _(
+                "is larger than {value} MB; visitplan's own export of a study is well under 1 MB"
+            ).format(value=MAX_USDM_BYTES // (1024 * 1024)),
         )
     text = read_text(path, "USDM file")
     raw = parse(text, source=str(path), fmt="json")
@@ -74,7 +76,7 @@ def _refuse_duplicate_keys(raw: object, source: str) -> None:
         item = stack.pop()
         if isinstance(item, Mapping):
             for key in getattr(item, "duplicate_keys", ()):
-                raise VisitplanError(f"{source}: key", key, "appears twice in one object")
+                raise VisitplanError(f"{source}: key", key, _("appears twice in one object"))
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
@@ -100,7 +102,7 @@ class _Reader:
             raise VisitplanError(
                 "USDM file",
                 source,
-                "is not a USDM v4 Wrapper (an object with usdmVersion 4.x and a study)",
+                _("is not a USDM v4 Wrapper (an object with usdmVersion 4.x and a study)"),
             )
         self.study: Obj = dict(raw["study"])
         self.version = self._one(self.study, "versions", "study")
@@ -113,7 +115,7 @@ class _Reader:
         self.timelines = {t["id"]: t for t in self._list(d, "scheduleTimelines", "studyDesign")}
         mains = [t for t in self.timelines.values() if t.get("mainTimeline") is True]
         if len(mains) != 1:
-            self.fail("studyDesign.scheduleTimelines", len(mains), "must have one main timeline")
+            self.fail("studyDesign.scheduleTimelines", len(mains), _("must have one main timeline"))
         self.main = mains[0]
         self.visit_of: dict[str, str] = {}  # main-timeline instance id -> visit code
         self.names: dict[str, str] = {}  # main-timeline instance id -> visit name
@@ -128,7 +130,7 @@ class _Reader:
             isinstance(x, Mapping) and isinstance(x.get("id"), str) for x in items
         ):
             self.fail(f"{where}.{key}", "(missing)" if items is None else items,
-                      "must be a list of objects with an id")  # fmt: skip
+                      _("must be a list of objects with an id"))  # fmt: skip
         return [dict(x) for x in items]
 
     def items(self, obj: Mapping[str, Any], key: str, where: str) -> list[Obj]:
@@ -146,13 +148,13 @@ class _Reader:
         if items is None:
             return []
         if not isinstance(items, list) or not all(isinstance(x, kind) for x in items):
-            self.fail(f"{where}.{key}", items, f"must be a list of {what}")
+            self.fail(f"{where}.{key}", items, _("must be a list of {what}").format(what=what))
         return items
 
     def _one(self, obj: Mapping[str, Any], key: str, where: str) -> Obj:
         items = self._list(obj, key, where)
         if len(items) != 1:
-            self.fail(f"{where}.{key}", len(items), "visitplan reads a file with exactly one")
+            self.fail(f"{where}.{key}", len(items), _("visitplan reads a file with exactly one"))
         return items[0]
 
     def ext(self, obj: Mapping[str, Any], name: str, where: str) -> Obj:
@@ -166,13 +168,13 @@ class _Reader:
                 ) else None  # fmt: skip
                 _refuse_duplicate_keys(value, f"{self.source}: {at}")
                 if not isinstance(value, dict):
-                    self.fail(at, text, "must be a JSON object")
+                    self.fail(at, text, _("must be a JSON object"))
                 return dict(value)
         return {}
 
     def ref(self, table: Mapping[str, Obj], ref: object, where: str) -> Obj:
         if not isinstance(ref, str) or ref not in table:
-            self.fail(where, ref, "refers to nothing in the file")
+            self.fail(where, ref, _("refers to nothing in the file"))
         return table[str(ref)]
 
     def offset(self, value: object, where: str, *, negative: bool = False) -> str:
@@ -184,7 +186,7 @@ class _Reader:
             if n is not None
         ]
         if len(parts) != 1:
-            self.fail(where, value, "must be an ISO 8601 duration in one unit (P4W, P35D, P5M)")
+            self.fail(where, value, _("must be an ISO 8601 duration in one unit (P4W, P35D, P5M)"))
         n, unit = parts[0]
         if unit == "years":
             n, unit = 12 * n, "months"
@@ -251,7 +253,7 @@ class _Reader:
                 if code:
                     return code
         self.fail("main timeline timings", "(no Fixed Reference)",
-                  "Day 1 is the main timeline's Fixed Reference instance")  # fmt: skip
+                  _("Day 1 is the main timeline's Fixed Reference instance"))  # fmt: skip
 
     def epoch_tables(self) -> list[Obj]:
         elements = {
@@ -270,6 +272,9 @@ class _Reader:
                 table["type"] = term
             if element_of.get(eid) not in (None, e.get("name")):
                 table["etcd"] = element_of[eid]
+            named = _obj(self.extras.get("epoch_translations")).get(str(e.get("name")))
+            if named:
+                table["translations"] = named
             out.append(table)
         return out
 
@@ -279,8 +284,9 @@ class _Reader:
             rule = self.ext(a, "procedure", f"activity {a.get('name')!r}")
             table: Obj = {"name": a.get("label") or a.get("name"),
                           "kind": rule.get("kind", "other")}  # fmt: skip
-            if rule.get("condition"):
-                table["condition"] = rule["condition"]
+            for key in ("condition", "translations"):
+                if rule.get(key):
+                    table[key] = rule[key]
             dose = rule.get("dose")
             if isinstance(dose, Mapping):
                 table["dose"] = {k: _whole(v) for k, v in dose.items() if v not in ("", None)}
@@ -294,12 +300,12 @@ class _Reader:
             if i.get("instanceType") == "ScheduledActivityInstance"
         ]  # fmt: skip
         if not instances:
-            self.fail("main timeline", self.main.get("name"), "has no scheduled instance")
+            self.fail("main timeline", self.main.get("name"), _("has no scheduled instance"))
         heads: list[tuple[Obj, Obj, Obj | None, list[Obj]]] = []
         for inst in instances:  # first every visit's code, so that anchors can name them
             where = f"main timeline instance {inst.get('name')!r}"
             if _key(inst.get("id")) is None:
-                self.fail(f"{where}.id", inst.get("id"), "must be text")
+                self.fail(f"{where}.id", inst.get("id"), _("must be text"))
             sub = self.timelines.get(_key(inst.get("timelineId")) or "")
             occurrences = [
                 i for i in self.items(sub or {}, "instances", f"{where} sub-timeline")
@@ -309,14 +315,16 @@ class _Reader:
                 self.fail(
                     f"{where}.timelineId",
                     inst["timelineId"],
-                    "must be a sub-timeline holding an instance with an encounter",
+                    _("must be a sub-timeline holding an instance with an encounter"),
                 )
             if sub is not None and inst.get("encounterId"):
                 self.fail(
                     where,
                     inst.get("encounterId"),
-                    "has an encounter and a sub-timeline: visitplan reads a sub-timeline as "
-                    "the occurrences of one visit, started by an instance with no encounter",
+                    _(
+                        "has an encounter and a sub-timeline: visitplan reads a sub-timeline as "
+                        "the occurrences of one visit, started by an instance with no encounter"
+                    ),
                 )
             if sub is not None and self.repeats(sub, occurrences):
                 code, name = sub.get("name"), sub.get("label")
@@ -359,7 +367,7 @@ class _Reader:
             to = _key(timing.get("relativeToScheduledInstanceId"))
             if to not in self.visit_of:
                 self.fail(f"{where}.relativeToScheduledInstanceId", to,
-                          "must be an instance of the main timeline")  # fmt: skip
+                          _("must be an instance of the main timeline"))  # fmt: skip
             v["anchor"] = self.visit_of[str(to)]
             before = _code(timing.get("type")) == ct.TIMING_BEFORE.code
             v["offset"] = self.offset(timing.get("value"), f"{where}.value", negative=before)
@@ -402,8 +410,11 @@ class _Reader:
                 where = f"sub-timeline {sub.get('name')!r} timing"
                 repeat["every"] = self.offset(t.get("value"), f"{where}.value")
         if "every" not in repeat:
-            self.fail(f"sub-timeline {sub.get('name')!r}", len(occurrences),
-                      "needs two timed occurrences to say how often the visit repeats")  # fmt: skip
+            self.fail(
+                f"sub-timeline {sub.get('name')!r}",
+                len(occurrences),
+                _("needs two timed occurrences to say how often the visit repeats"),
+            )
         return repeat
 
     def in_file_order(self, visits: list[Obj]) -> list[Obj]:
@@ -415,7 +426,7 @@ class _Reader:
         missing = [c for c in order if c not in by_code]
         if missing:
             self.fail("visit_order", missing[0],
-                      "is a visit of the protocol with no encounter in the file")  # fmt: skip
+                      _("is a visit of the protocol with no encounter in the file"))  # fmt: skip
         return [by_code[c] for c in order] + [v for v in visits if v["code"] not in order]
 
     # -- population, criteria, objectives ----------------------------------------------------

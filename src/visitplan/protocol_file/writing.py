@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.model import Anchor, AnchorKind, Milestone, Offset, Protocol, Visit, Washout, Window
 
 
@@ -53,7 +54,13 @@ def to_dict(protocol: Protocol) -> dict[str, Any]:
     doc["epochs"] = [
         {
             k: v
-            for k, v in (("code", e.code), ("name", e.name), ("type", e.type), ("etcd", e.etcd))
+            for k, v in (
+                ("code", e.code),
+                ("name", e.name),
+                ("type", e.type),
+                ("etcd", e.etcd),
+                ("translations", dict(e.translations)),
+            )
             if v
         }
         for e in protocol.epochs
@@ -77,6 +84,10 @@ def to_dict(protocol: Protocol) -> dict[str, Any]:
                     entry["dose"]["presentation"] = d.presentation
                 if d.intervention_type:
                     entry["dose"]["intervention_type"] = d.intervention_type
+                if d.translations:
+                    entry["dose"]["translations"] = dict(d.translations)
+            if p.translations:
+                entry["translations"] = dict(p.translations)
             procs[p.code] = entry
     doc["procedures"] = procs
     doc["visits"] = [_visit_dict(v) for v in protocol.visits]
@@ -130,6 +141,8 @@ def _milestone_dict(m: Milestone) -> dict[str, Any]:
     }
     if m.condition:
         d["condition"] = m.condition
+    if m.translations:
+        d["translations"] = dict(m.translations)
     return d
 
 
@@ -163,10 +176,10 @@ def dumps(protocol: Protocol, *, fmt: str = "toml") -> str:
             import yaml
         except ImportError:
             raise VisitplanError(
-                "format", "yaml", "needs PyYAML: pip install 'visitplan[yaml]'"
+                "format", "yaml", _("needs PyYAML: pip install 'visitplan[yaml]'")
             ) from None
         return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
-    raise VisitplanError("format", fmt, "must be one of: toml, json, yaml")
+    raise VisitplanError("format", fmt, _("must be one of: toml, json, yaml"))
 
 
 def _offset(o: Offset) -> str:
@@ -215,4 +228,6 @@ def _visit_dict(v: Visit) -> dict[str, Any]:
             "offset": _offset(v.not_before.offset),
         }
     d["procedures"] = [p.code for p in v.procedures]
+    if v.translations:
+        d["translations"] = dict(v.translations)
     return d

@@ -28,6 +28,7 @@ import attrs
 
 from visitplan.errors import VisitplanError
 from visitplan.export.ics import PRODID, uid_participant
+from visitplan.i18n import _
 
 if TYPE_CHECKING:
     from visitplan.publish.calendar import RosterCalendar
@@ -152,18 +153,18 @@ def _connect(url: str, username: str | None, password: str | None, timeout: int)
         from caldav.davclient import DAVClient
     except ImportError:
         raise VisitplanError(
-            "--caldav", url, "publishing to CalDAV needs caldav: pip install 'visitplan[caldav]'"
+            "--caldav", url, _("publishing to CalDAV needs caldav: pip install 'visitplan[caldav]'")
         ) from None
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise VisitplanError("--caldav", url, "must be the http(s) URL of a calendar collection")
+        raise VisitplanError("--caldav", url, _("must be the http(s) URL of a calendar collection"))
     if parsed.username or parsed.password:
         # Never echo a password, not even in an error.
         shown = parsed._replace(netloc="***@" + parsed.netloc.rpartition("@")[2]).geturl()
         raise VisitplanError(
             "--caldav",
             shown,
-            "must not carry credentials: use --username and VISITPLAN_CALDAV_PASSWORD",
+            _("must not carry credentials: use --username and VISITPLAN_CALDAV_PASSWORD"),
         )
     # No DNS discovery (RFC 6764): the URL names the collection itself.
     # Basic authentication sent up front (over TLS in real use): no unauthenticated request
@@ -201,7 +202,11 @@ def _held(collection: Any, calendar: RosterCalendar) -> dict[str, tuple[str, str
 def _check(response: Any, method: str, uid: str) -> None:
     status = int(getattr(response, "status", 0) or 0)
     if not 200 <= status < 300:
-        raise VisitplanError("CalDAV", f"{method} {uid}", f"the server answered HTTP {status}")
+        raise VisitplanError(
+            "CalDAV",
+            f"{method} {uid}",
+            _("the server answered HTTP {status}").format(status=status),
+        )
 
 
 def _errors() -> tuple[type[BaseException], ...]:

@@ -67,11 +67,13 @@ def serve(
     port: int = 8421,
     protocol: Protocol | None = None,
     wait: float = 10.0,
+    lang: str | None = None,
 ) -> None:
-    """Serve the roster at ``db`` until interrupted."""
+    """Serve the roster at ``db`` until interrupted (``lang``: the language of the pages and
+    feeds; default: the site's)."""
     import uvicorn
 
-    app = create_app(db, protocol=protocol, wait=wait)
+    app = create_app(db, protocol=protocol, wait=wait, lang=lang)
     uvicorn.run(
         app,
         host=host,

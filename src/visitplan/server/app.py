@@ -23,6 +23,7 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute
 
+from visitplan import i18n
 from visitplan.errors import VisitplanError
 
 if TYPE_CHECKING:
@@ -85,13 +86,17 @@ class Context:
     sessions and login limits), made on first use.
     """
 
-    def __init__(self, roster: Roster) -> None:
+    def __init__(self, roster: Roster, lang: str | None = None) -> None:
         self.roster = roster
         self.state: dict[str, object] = {}
         self.protocol: Protocol = roster.protocol
+        #: The language of the pages and feeds: ``lang``, else the site's (its site file).
+        self.language = i18n.check_language(lang, "lang") if lang else site_language(self.protocol)
         #: What a calendar depends on besides the roster's facts: the protocol's text, the
-        #: schema and visitplan's version (a change of any gives new ETags).
-        self.fingerprint = hashlib.sha256(roster._fingerprint().encode()).hexdigest()
+        #: schema, visitplan's version and the language (a change of any gives new ETags).
+        self.fingerprint = hashlib.sha256(
+            (roster._fingerprint() + "\n" + self.language).encode()
+        ).hexdigest()
         self._used: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -112,6 +117,17 @@ class Context:
                 self._used.pop(label, None)
 
 
+def site_language(protocol: Protocol) -> str:
+    """The language of the study's (first) site: its site file's, else English."""
+    from visitplan.siteroster import site_calendar_of
+
+    try:
+        site = site_calendar_of(protocol, None) if protocol.sites else None
+    except VisitplanError:  # a site file that disagrees: the workspace reports it on use
+        return i18n.DEFAULT
+    return site.language if site is not None else i18n.DEFAULT
+
+
 def not_found() -> PlainTextResponse:
     """Starlette's own 404, byte for byte: an unknown path and a bad token look the same."""
     return PlainTextResponse("Not Found", status_code=404)
@@ -124,17 +140,23 @@ def create_app(
     wait: float = 10.0,
     modules: Sequence[str] = ROUTE_MODULES,
     today: object = None,
+    lang: str | None = None,
 ) -> Starlette:
     """The application serving the roster at ``db`` (a SQLite file or a database URL).
 
     The roster is opened here, so a missing or foreign database is refused before the
     server starts (:class:`~visitplan.errors.VisitplanError`); it is closed at shutdown.
     ``today`` fixes the roster's date (tests, screenshots); a real server leaves it unset.
+    ``lang``: the language of the pages and calendar feeds (default: the site's).
     """
     from visitplan.store import Roster
 
     roster = Roster.open(db, protocol=protocol, create=False, wait=wait, today=today)
-    context = Context(roster)
+    try:
+        context = Context(roster, lang)
+    except BaseException:
+        roster.close()
+        raise
     routes: list[BaseRoute] = []
     for name in modules:
         routes += importlib.import_module(name).routes()

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from visitplan import i18n
 from visitplan.errors import VisitplanError
 from visitplan.server.app import Context, not_found
 from visitplan.store.feeds import looks_like_token
@@ -91,11 +92,12 @@ async def feed(request: Request) -> Response:
 def _build(context: Context, found: Feed, revision: Revision) -> tuple[IO[bytes], int]:
     from visitplan.publish import RosterCalendar
 
-    calendar = RosterCalendar(context.roster, found.participant, revision=revision)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (closed by _blocks)
     try:
-        for chunk in calendar.calendar():
-            spool.write(chunk)
+        with i18n.use(context.language):  # the whole body is made here, in this thread
+            calendar = RosterCalendar(context.roster, found.participant, revision=revision)
+            for chunk in calendar.calendar():
+                spool.write(chunk)
     except BaseException:
         spool.close()
         raise

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 
 #: Execution option that marks a connection's transaction as a write (BEGIN IMMEDIATE).
 WRITE = "visitplan_write"
@@ -27,19 +28,19 @@ def database_url(path_or_url: str | Path) -> sa.URL:
     """A SQLAlchemy URL from a file path (SQLite) or a database URL (``sqlite:///x.db``)."""
     text = str(path_or_url)
     if not text.strip():
-        raise VisitplanError("--db", text, "must be a file path or a database URL")
+        raise VisitplanError("--db", text, _("must be a file path or a database URL"))
     if _URL.match(text):
         try:
             url = sa.make_url(text)
         except sa.exc.ArgumentError:
-            raise VisitplanError("--db", text, "is not a valid database URL") from None
+            raise VisitplanError("--db", text, _("is not a valid database URL")) from None
     else:
         url = sa.URL.create("sqlite", database=str(Path(text)))
     if url.get_backend_name() not in ("sqlite", "postgresql"):
-        raise VisitplanError("--db", text, "must be a SQLite file or a PostgreSQL URL")
+        raise VisitplanError("--db", text, _("must be a SQLite file or a PostgreSQL URL"))
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         # Each connection to :memory: is a new empty database: nothing would persist.
-        raise VisitplanError("--db", text, "must name a database file (not :memory:)")
+        raise VisitplanError("--db", text, _("must name a database file (not :memory:)"))
     if url.get_backend_name() == "sqlite":
         _check_sqlite_query(url, text)
     return url
@@ -61,11 +62,13 @@ def _check_sqlite_query(url: sa.URL, text: str) -> None:
         raise VisitplanError(
             "--db",
             text,
-            "takes no URL parameters but a SQLite URI's mode "
-            "(e.g. sqlite:///file:roster.db?mode=ro&uri=true for read-only)",
+            _(
+                "takes no URL parameters but a SQLite URI's mode (e.g. "
+                "sqlite:///file:roster.db?mode=ro&uri=true for read-only)"
+            ),
         )
     if not (url.database or "").startswith("file:"):
-        raise VisitplanError("--db", text, "with uri=true must name a file: sqlite:///file:PATH")
+        raise VisitplanError("--db", text, _("with uri=true must name a file: sqlite:///file:PATH"))
 
 
 def sqlite_path(url: sa.URL) -> Path:
@@ -83,7 +86,7 @@ def make_engine(url: sa.URL, *, wait: float = 10.0) -> sa.Engine:
     if url.get_backend_name() == "sqlite":
         database = sqlite_path(url)
         if not database.parent.is_dir():
-            raise VisitplanError("--db", str(database), "its folder does not exist")
+            raise VisitplanError("--db", str(database), _("its folder does not exist"))
         engine = sa.create_engine(url, connect_args={"timeout": wait})
         event.listen(engine, "connect", lambda con, _rec: _sqlite_connect(con, busy_ms))
         event.listen(engine, "begin", _sqlite_begin)
@@ -130,7 +133,7 @@ def _sqlite_connect(dbapi_connection: Any, busy_ms: int) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            raise VisitplanError("roster database", str(mode), "cannot use WAL journal mode")
+            raise VisitplanError("roster database", str(mode), _("cannot use WAL journal mode"))
         # FULL: a commit survives power loss too, not only a killed process.
         cursor.execute("PRAGMA synchronous = FULL")
     finally:

@@ -19,6 +19,7 @@ from visitplan import facts
 from visitplan.dates import to_date, today_at
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.model import Protocol
 from visitplan.participant import Participant
 from visitplan.schedule import Schedule
@@ -94,7 +95,7 @@ class RosterBase:
         replace: bool,
     ) -> Schedule:
         if field not in ("discontinued", "withdrawn"):
-            raise VisitplanError("field", field, "must be discontinued or withdrawn")
+            raise VisitplanError("field", field, _("must be discontinued or withdrawn"))
         why = facts.require_reason(reason, f"{field}.reason")
         day = None if date is None else to_date(date, field)
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from visitplan import facts
 from visitplan.dates import to_date
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.participant import Participant, Record, Status, check_code, parse_status
 from visitplan.schedule import Schedule
 from visitplan.store import cache, journal, rows, schema
@@ -39,7 +40,7 @@ class Changes(RosterBase):
 
         def change(conn: sa.Connection, book: Journal) -> Participant:
             if rows.row(conn, person.code) is not None:
-                raise VisitplanError("participant", person.code, "is already enrolled")
+                raise VisitplanError("participant", person.code, _("is already enrolled"))
             _enrol_entries(book, person, "enroll")
             cache.refresh(conn, self.protocol, person.code)
             return person
@@ -71,10 +72,12 @@ class Changes(RosterBase):
                 try:
                     person = attrs.evolve(person, site=facts.check_site(self.protocol, person.site))
                     if person.code in enrolled:
-                        raise VisitplanError("participant", person.code, "is already enrolled")
+                        raise VisitplanError("participant", person.code, _("is already enrolled"))
                     self._plan(person)
                 except VisitplanError as exc:
-                    who = "" if exc.field == "participant" else f"participant {person.code}: "
+                    who = ""
+                    if exc.field != "participant":
+                        who = _("participant {code}: {field}").format(code=person.code, field="")
                     errors.append(f"{source}: {who}{exc}")
                     continue
                 enrolled.add(person.code)
@@ -191,13 +194,15 @@ class Changes(RosterBase):
                     raise VisitplanError(
                         "bcell_baseline",
                         person.bcell_baseline,
-                        f"is already recorded for {code}; use 'correct' or 'void' with a reason",
+                        _(
+                            "is already recorded for {code}; use 'correct' or 'void' with a reason"
+                        ).format(code=code),
                     )
                 self._plan(facts.set_baseline(person, number))
                 op = rows.update_participant(code, baseline_bcell=number, baseline_unit=checked)
                 book.entry(code, "bcell", "baseline_bcell", None, shown, [op])
             else:
-                _, after = facts.set_count(person, day, number, replace=False)
+                _old, after = facts.set_count(person, day, number, replace=False)
                 self._plan(after)  # refuses counts the engine cannot use (no bcell_lln)
                 op = Op("bcell_counts", {"participant": code, "date": day},
                         {"value": number, "unit": checked}, new=True)  # fmt: skip
@@ -222,7 +227,7 @@ class Changes(RosterBase):
 
         def change(conn: sa.Connection, book: Journal) -> Schedule:
             person = rows.load(conn, code)
-            _, after = facts.set_event(self.protocol, person, name, day, replace=False)
+            _old, after = facts.set_event(self.protocol, person, name, day, replace=False)
             schedule = self._plan(after)
             op = Op("events", {"participant": code, "name": name}, {"date": day}, new=True)
             book.entry(code, "event", name, None, day.isoformat(), [op])
@@ -278,13 +283,15 @@ class Changes(RosterBase):
                 schedule.visit(visit)
             except KeyError:
                 raise VisitplanError(
-                    "visit", visit, f"is not in the plan of participant {code}"
+                    "visit", visit, _("is not in the plan of participant {code}").format(code=code)
                 ) from None
             if day < person.screening:
                 raise VisitplanError(
                     f"{visit}.appointment",
                     day.isoformat(),
-                    f"is before the screening date {person.screening}",
+                    _("is before the screening date {screening}").format(
+                        screening=person.screening
+                    ),
                 )
             t = self._checked_time(person, day, time, f"{visit}.appointment time")
             before = None if old is None else rows.when(to_date(old.date), old.time)
@@ -305,7 +312,7 @@ class Changes(RosterBase):
         found = []
         for uid, (sequence, fingerprint) in state.items():
             if not isinstance(sequence, int) or sequence < 0:
-                raise VisitplanError(f"calendar {uid}.sequence", sequence, "must be an int >= 0")
+                raise VisitplanError(f"calendar {uid}.sequence", sequence, _("must be an int >= 0"))
             found.append({"uid": uid, "sequence": sequence, "fingerprint": str(fingerprint)})
         owners = {uid: uid_participant(uid) for uid in state}
 

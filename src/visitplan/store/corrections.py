@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from visitplan import facts
 from visitplan.dates import to_date
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.participant import Status, parse_status
 from visitplan.schedule import Schedule
 from visitplan.store import cache, rows, schema
@@ -108,7 +109,7 @@ class Corrections(RosterBase):
                 person, new_day, time if time is not None else old.time, "unscheduled.time"
             )
             if (new_day, t) == (old.date, old.time):
-                raise VisitplanError("visit", visit, "the correction changes nothing")
+                raise VisitplanError("visit", visit, _("the correction changes nothing"))
             number = int(visit[1:])
             op = Op("unscheduled", {"participant": code, "number": number},
                     {"date": new_day, "time": t, "reason": old.reason})  # fmt: skip
@@ -152,7 +153,9 @@ class Corrections(RosterBase):
             person = rows.load(conn, code)
             if day is None:
                 if person.bcell_baseline is None:
-                    raise VisitplanError("bcell_baseline", None, f"is not recorded for {code}")
+                    raise VisitplanError(
+                        "bcell_baseline", None, _("is not recorded for {code}").format(code=code)
+                    )
                 after = facts.set_baseline(person, number)
                 schedule = self._plan(after)
                 op = rows.update_participant(code, baseline_bcell=number)
@@ -199,7 +202,9 @@ class Corrections(RosterBase):
             person = rows.load(conn, code)
             if day is None:
                 if person.bcell_baseline is None:
-                    raise VisitplanError("bcell_baseline", None, f"is not recorded for {code}")
+                    raise VisitplanError(
+                        "bcell_baseline", None, _("is not recorded for {code}").format(code=code)
+                    )
                 schedule = self._plan(facts.set_baseline(person, None))
                 op = rows.update_participant(code, baseline_bcell=None, baseline_unit=None)
                 book.entry(code, "void", "baseline_bcell", f"{person.bcell_baseline:g}", None, [op])
@@ -315,7 +320,9 @@ class Corrections(RosterBase):
                 sa.select(a.c.date, a.c.time).where(a.c.participant == code, a.c.visit == visit)
             ).first()
             if old is None:
-                raise VisitplanError("appointment", visit, f"is not booked for {code}")
+                raise VisitplanError(
+                    "appointment", visit, _("is not booked for {code}").format(code=code)
+                )
             op = Op("appointments", {"participant": code, "visit": visit}, None)
             book.entry(
                 code,
@@ -333,4 +340,6 @@ def _unscheduled(conn: sa.Connection, code: str, visit: str) -> UnscheduledVisit
     for u in rows.unscheduled(conn, code):
         if u.code == visit:
             return u
-    raise VisitplanError("visit", visit, f"is not an unscheduled visit of {code} (U1, U2, ...)")
+    raise VisitplanError(
+        "visit", visit, _("is not an unscheduled visit of {code} (U1, U2, ...)").format(code=code)
+    )

@@ -20,6 +20,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.store import backend, schema
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ class Database:
     def open(cls, path_or_url: str | Path, *, create: bool, wait: float = DEFAULT_WAIT) -> Database:
         """Check the database is a roster (or may become one) and make its engine."""
         if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 86_400:
-            raise VisitplanError("--wait", wait, "must be a number of seconds from 0 to 86400")
+            raise VisitplanError("--wait", wait, _("must be a number of seconds from 0 to 86400"))
         url = backend.database_url(path_or_url)
         where = str(path_or_url)
         if url.get_backend_name() == "sqlite":
@@ -83,8 +84,10 @@ class Database:
                         raise VisitplanError(
                             "--db",
                             self.where,
-                            f"the roster is locked by another process (waited {self.wait:g} s; "
-                            "--wait SECONDS waits longer)",
+                            _(
+                                "the roster is locked by another process (waited {wait:g} s; "
+                                "--wait SECONDS waits longer)"
+                            ).format(wait=self.wait),
                         ) from None
                     _time.sleep(min(0.05 * attempt, 0.5, max(0.0, deadline - _time.monotonic())))
                     continue
@@ -102,29 +105,31 @@ def _check_sqlite_file(path: Path, where: str, create: bool) -> None:
     if not path.exists():
         if not create:
             raise VisitplanError(
-                "--db", where, "no roster there yet; 'visitplan enroll' or 'import' creates one"
+                "--db", where, _("no roster there yet; 'visitplan enroll' or 'import' creates one")
             )
         return
     if not path.is_file():
-        raise VisitplanError("--db", where, "is not a regular file")
+        raise VisitplanError("--db", where, _("is not a regular file"))
     if path.stat().st_size == 0:
         if not create:
             raise VisitplanError(
                 "--db",
                 where,
-                "is an empty file, not a roster; 'visitplan enroll' or 'import' makes one",
+                _("is an empty file, not a roster; 'visitplan enroll' or 'import' makes one"),
             )
         return
     try:
         # Read-only, through a URI: this connection can change nothing in the file.
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
-        raise VisitplanError("--db", where, f"cannot be opened ({exc})") from None
+        raise VisitplanError("--db", where, _("cannot be opened ({exc})").format(exc=exc)) from None
     try:
         mark = con.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.DatabaseError as exc:
-        raise VisitplanError("--db", where, f"is not a SQLite database ({exc})") from None
+        raise VisitplanError(
+            "--db", where, _("is not a SQLite database ({exc})").format(exc=exc)
+        ) from None
     finally:
         con.close()
     if mark == schema.APPLICATION_ID:
@@ -137,13 +142,13 @@ def _check_sqlite_file(path: Path, where: str, create: bool) -> None:
             raise VisitplanError(
                 "--db",
                 where,
-                "is an empty database, not a roster; 'visitplan enroll' or 'import' makes one",
+                _("is an empty database, not a roster; 'visitplan enroll' or 'import' makes one"),
             )
         return
     raise VisitplanError(
         "--db",
         where,
-        "is not a visitplan roster (another application's database); it is left as it is",
+        _("is not a visitplan roster (another application's database); it is left as it is"),
     )
 
 
@@ -152,14 +157,14 @@ def _check_server_database(conn: sa.Connection, where: str, create: bool) -> Non
     if not tables:
         if not create:
             raise VisitplanError(
-                "--db", where, "holds no roster yet; 'visitplan enroll' or 'import' creates one"
+                "--db", where, _("holds no roster yet; 'visitplan enroll' or 'import' creates one")
             )
         return
     if not {"schema_version", "settings", "audit", "participants"} <= tables:
         raise VisitplanError(
             "--db",
             where,
-            "is not a visitplan roster (another application's database); it is left as it is",
+            _("is not a visitplan roster (another application's database); it is left as it is"),
         )
 
 

@@ -17,6 +17,7 @@ import secrets
 import sqlalchemy as sa
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.store import journal, rows, schema
 from visitplan.store.base import RosterBase
 from visitplan.store.journal import Journal, Op
@@ -45,7 +46,7 @@ def check_label(label: object) -> str:
         raise VisitplanError(
             "feed label",
             label,
-            "must be 1-64 letters, digits, spaces or . _ @ + -, starting with a letter or digit",
+            _("must be 1-64 letters, digits, spaces or . _ @ + -, starting with a letter or digit"),
         )
     return label
 
@@ -76,7 +77,7 @@ class Feeds(RosterBase):
             f = schema.feeds
             if conn.execute(sa.select(f.c.label).where(f.c.label == name)).first() is not None:
                 raise VisitplanError(
-                    "feed", name, "already exists (labels stay unique, revoked feeds' too)"
+                    "feed", name, _("already exists (labels stay unique, revoked feeds' too)")
                 )
             values = {
                 "participant": participant,
@@ -99,7 +100,11 @@ class Feeds(RosterBase):
         def change(conn: sa.Connection, book: Journal) -> Feed:
             found = _feed(conn, label)
             if found.revoked_at is not None:
-                raise VisitplanError("feed", label, f"was already revoked at {found.revoked_at}")
+                raise VisitplanError(
+                    "feed",
+                    label,
+                    _("was already revoked at {revoked_at}").format(revoked_at=found.revoked_at),
+                )
             op = Op("feeds", {"label": label}, {"revoked_at": book.at})
             book.entry(None, "feed-revoke", label, _scope(found.participant), "revoked", [op])
             return Feed(
@@ -159,5 +164,5 @@ def _feeds(conn: sa.Connection, where: sa.ColumnElement[bool] | None = None) -> 
 def _feed(conn: sa.Connection, label: str) -> Feed:
     found = _feeds(conn, schema.feeds.c.label == label)
     if not found:
-        raise VisitplanError("feed", label, "no such feed ('visitplan feed list' shows them)")
+        raise VisitplanError("feed", label, _("no such feed ('visitplan feed list' shows them)"))
     return found[0]

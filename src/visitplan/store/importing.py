@@ -19,6 +19,7 @@ from pathlib import Path
 
 from visitplan.errors import VisitplanError
 from visitplan.fileio import read_bytes, size_limit
+from visitplan.i18n import _
 from visitplan.participant import Participant
 from visitplan.roster_csv import KNOWN, load_roster, read_rows
 
@@ -40,18 +41,29 @@ MAX_IMPORT_ROWS = 10_000
 
 
 def read_roster_file(
-    path: str | Path, *, day1_visit: str = "D1", max_rows: int = MAX_IMPORT_ROWS
+    path: str | Path,
+    *,
+    day1_visit: str = "D1",
+    max_rows: int = MAX_IMPORT_ROWS,
+    dayfirst: bool = False,
 ) -> list[Participant]:
     """Participants from a roster CSV, or from the first sheet of an ``.xlsx`` workbook: at
     most ``max_rows``, a longer file refused once the reader is past them.
 
     Both go through the same reader (:func:`visitplan.roster_csv.read_rows`), so the columns,
-    the checks and the row-level errors (``file:row: error``) are the same.
+    the checks and the row-level errors (``file:row: error``) are the same. ``dayfirst``:
+    dates written DD/MM/YYYY are read day first (a workbook's date cells are dates already).
     """
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
-        return load_roster(path, day1_visit=day1_visit, max_rows=max_rows)
-    return read_rows(xlsx_rows(path), source=str(path), day1_visit=day1_visit, max_rows=max_rows)
+        return load_roster(path, day1_visit=day1_visit, max_rows=max_rows, dayfirst=dayfirst)
+    return read_rows(
+        xlsx_rows(path),
+        source=str(path),
+        day1_visit=day1_visit,
+        max_rows=max_rows,
+        dayfirst=dayfirst,
+    )
 
 
 def xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -61,7 +73,9 @@ def xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         import openpyxl
     except ImportError:
         raise VisitplanError(
-            "roster file", str(path), "reading .xlsx needs openpyxl: pip install 'visitplan[xlsx]'"
+            "roster file",
+            str(path),
+            _("reading .xlsx needs openpyxl: pip install 'visitplan[xlsx]'"),
         ) from None
     # Read once, checked, then opened from memory: the file cannot change in between.
     data = read_bytes(
@@ -74,12 +88,14 @@ def xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         # openpyxl wraps what went wrong in a ValueError: name the cause (EntitiesForbidden).
         cause = exc.__cause__ or exc.__context__ or exc
         raise VisitplanError(
-            "roster file", str(path), f"is not a readable .xlsx workbook ({type(cause).__name__})"
+            "roster file",
+            str(path),
+            _("is not a readable .xlsx workbook ({name})").format(name=type(cause).__name__),
         ) from None
     number = 0
     try:
         if not book.worksheets:
-            raise VisitplanError("roster file", str(path), "has no worksheet")
+            raise VisitplanError("roster file", str(path), _("has no worksheet"))
         rows = book.worksheets[0].iter_rows(max_col=_MAX_COLUMNS, values_only=True)
         while True:
             number += 1
@@ -89,7 +105,7 @@ def xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
                 return
             except Exception as exc:  # a numeric cell holding text, broken XML, ...
                 raise VisitplanError(
-                    f"{path}:{number}", type(exc).__name__, "is a row openpyxl cannot read"
+                    f"{path}:{number}", type(exc).__name__, _("is a row openpyxl cannot read")
                 ) from None
             cells = [_cell(v) for v in row]
             while cells and not cells[-1]:
@@ -109,7 +125,7 @@ def _check_zip(data: bytes, path: Path) -> None:
         members = zipfile.ZipFile(io.BytesIO(data)).infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         raise VisitplanError(
-            "roster file", str(path), "is not a readable .xlsx workbook (not a zip file)"
+            "roster file", str(path), _("is not a readable .xlsx workbook (not a zip file)")
         ) from None
     total = 0
     for info in members:
@@ -119,14 +135,22 @@ def _check_zip(data: bytes, path: Path) -> None:
             raise VisitplanError(
                 "roster file",
                 str(path),
-                f"holds {info.filename!r}, which unpacks {info.file_size // packed} times "
-                f"larger (at most {MAX_XLSX_RATIO}): not a workbook, a zip bomb",
+                _(
+                    "holds {filename!r}, which unpacks {value} times larger (at most "
+                    "{MAX_XLSX_RATIO}): not a workbook, a zip bomb"
+                ).format(
+                    filename=info.filename,
+                    value=info.file_size // packed,
+                    MAX_XLSX_RATIO=MAX_XLSX_RATIO,
+                ),
             )
         if total > MAX_XLSX_UNPACKED:
             raise VisitplanError(
                 "roster file",
                 str(path),
-                f"unpacks to more than {size_limit(MAX_XLSX_UNPACKED)}: not a roster workbook",
+                _("unpacks to more than {MAX_XLSX_UNPACKED}: not a roster workbook").format(
+                    MAX_XLSX_UNPACKED=size_limit(MAX_XLSX_UNPACKED)
+                ),
             )
 
 

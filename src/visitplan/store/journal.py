@@ -32,6 +32,7 @@ import pendulum
 import sqlalchemy as sa
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.store import schema
 from visitplan.store.values import AuditEntry, Verification
 
@@ -73,7 +74,7 @@ _USER = re.compile(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,64}\Z")
 def check_user(name: object) -> str:
     """A user name as the audit trail keeps it: 1-64 characters, no control characters."""
     if not isinstance(name, str) or not name.strip() or not _USER.match(name):
-        raise VisitplanError("user", name, "must be a user name of 1-64 printable characters")
+        raise VisitplanError("user", name, _("must be a user name of 1-64 printable characters"))
     return name.strip()
 
 
@@ -87,7 +88,7 @@ def default_user() -> str:
         return check_user(getpass.getuser())
     except (OSError, KeyError, VisitplanError):
         raise VisitplanError(
-            "user", None, "cannot tell who you are: give --user NAME or set VISITPLAN_USER"
+            "user", None, _("cannot tell who you are: give --user NAME or set VISITPLAN_USER")
         ) from None
 
 

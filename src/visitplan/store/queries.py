@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from visitplan.dates import to_date
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.participant import Participant
 from visitplan.schedule import FindingKind, Schedule, VisitStatus
 from visitplan.store import cache, journal, rows, schema
@@ -58,7 +59,7 @@ class Queries(RosterBase):
 
         day = to_date(today, "today")
         if isinstance(days, bool) or not isinstance(days, int) or days < 0:
-            raise VisitplanError("--days", days, "must be a whole number of days >= 0")
+            raise VisitplanError("--days", days, _("must be a whole number of days >= 0"))
         horizon = shift(day, Span(0, days))
         pv = schema.planned_visits
         among = sa.union(
@@ -127,7 +128,7 @@ class Queries(RosterBase):
 
         def read(conn: sa.Connection) -> list[AuditEntry]:
             if rows.row(conn, code) is None:
-                raise VisitplanError("participant", code, "is not enrolled")
+                raise VisitplanError("participant", code, _("is not enrolled"))
             return journal.entries(conn, code)
 
         return self._db.read(read)
@@ -138,7 +139,9 @@ class Queries(RosterBase):
         if expect is not None and (
             len(expect) < 8 or not all(c in "0123456789abcdef" for c in expect)
         ):
-            raise VisitplanError("--expect", expect, "must be a head hash (at least 8 hex digits)")
+            raise VisitplanError(
+                "--expect", expect, _("must be a head hash (at least 8 hex digits)")
+            )
         return self._db.read(lambda conn: journal.verify(conn, expect))
 
     def unscheduled(self, code: str) -> list[UnscheduledVisit]:
@@ -165,7 +168,7 @@ class Queries(RosterBase):
         def read(conn: sa.Connection) -> tuple[float, str] | None:
             found = rows.row(conn, code)
             if found is None:
-                raise VisitplanError("participant", code, "is not enrolled in this roster")
+                raise VisitplanError("participant", code, _("is not enrolled in this roster"))
             if found.baseline_bcell is None:
                 return None
             return float(found.baseline_bcell), str(found.baseline_unit)

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from visitplan.dates import to_date
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.model import Protocol
 from visitplan.store import cache, journal, schema
 from visitplan.store.calendars import Calendars
@@ -96,7 +97,9 @@ class Roster(Changes, Corrections, Queries, Calendars, Feeds, Users):
                 )
             elif stored != self.protocol.id:
                 raise VisitplanError(
-                    "--protocol", self.protocol.id, f"this roster belongs to protocol {stored}"
+                    "--protocol",
+                    self.protocol.id,
+                    _("this roster belongs to protocol {stored}").format(stored=stored),
                 )
             if _setting(conn, "plan_fingerprint") != fingerprint:
                 # A new or edited protocol (or visitplan): re-plan everyone, in this transaction.

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from visitplan.dates import to_date
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.participant import Count, Participant, Record
 from visitplan.store import schema
 from visitplan.store.journal import Op
@@ -73,7 +74,7 @@ def load(conn: sa.Connection, code: str) -> Participant:
     """A participant's facts, ready for the engine; refused when not enrolled."""
     found = row(conn, code)
     if found is None:
-        raise VisitplanError("participant", code, "is not enrolled in this roster")
+        raise VisitplanError("participant", code, _("is not enrolled in this roster"))
     r, e, b = schema.records, schema.events, schema.bcell_counts
     recs = conn.execute(RECORD_FIELDS.where(r.c.participant == code).order_by(r.c.id)).all()
     evs = conn.execute(sa.select(e).where(e.c.participant == code)).all()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 
 metadata = sa.MetaData()
 
@@ -351,7 +352,7 @@ def current_version(conn: sa.Connection) -> int:
         raise VisitplanError(
             "roster database schema version",
             found,
-            "is not a whole number: the roster is damaged; restore it from a backup",
+            _("is not a whole number: the roster is damaged; restore it from a backup"),
         )
     return int(found or 0)
 
@@ -366,7 +367,9 @@ def migrate(conn: sa.Connection, where: str) -> int:
         raise VisitplanError(
             "roster database",
             where,
-            f"has schema version {found}; this visitplan knows up to {VERSION}: upgrade it",
+            _(
+                "has schema version {found}; this visitplan knows up to {VERSION}: upgrade it"
+            ).format(found=found, VERSION=VERSION),
         )
     if found == VERSION:
         return found

@@ -20,6 +20,7 @@ import attrs
 import sqlalchemy as sa
 
 from visitplan.errors import VisitplanError
+from visitplan.i18n import _
 from visitplan.store import schema
 from visitplan.store.base import RosterBase
 from visitplan.store.journal import Journal, Op
@@ -55,7 +56,7 @@ def check_name(name: object) -> str:
     """A login name: 2-32 lower-case letters, digits, ``.``, ``_`` or ``-``, from a letter."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise VisitplanError(
-            "user", name, "must be a login of 2-32 lower-case letters, digits, '.', '_' or '-'"
+            "user", name, _("must be a login of 2-32 lower-case letters, digits, '.', '_' or '-'")
         )
     return name
 
@@ -64,7 +65,11 @@ def check_password(password: object) -> str:
     """A password long enough to resist guessing (length, not composition rules: NIST)."""
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise VisitplanError(
-            "password", "(hidden)", f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+            "password",
+            "(hidden)",
+            _("must be {MIN_PASSWORD} to {MAX_PASSWORD} characters").format(
+                MIN_PASSWORD=MIN_PASSWORD, MAX_PASSWORD=MAX_PASSWORD
+            ),
         )
     return password
 
@@ -116,12 +121,14 @@ class Users(RosterBase):
         """Add a login with a role (``coordinator``, ``investigator`` or ``monitor``)."""
         login = check_name(name)
         if role not in ROLES:
-            raise VisitplanError("--role", role, f"must be one of: {', '.join(ROLES)}")
+            raise VisitplanError(
+                "--role", role, _("must be one of: {items}").format(items=", ".join(ROLES))
+            )
         stored = hash_password(check_password(password))
 
         def change(conn: sa.Connection, book: Journal) -> User:
             if _row(conn, login) is not None:
-                raise VisitplanError("user", login, "already exists")
+                raise VisitplanError("user", login, _("already exists"))
             values = {
                 "role": role,
                 "password": stored,
@@ -154,7 +161,13 @@ class Users(RosterBase):
         def change(conn: sa.Connection, book: Journal) -> User:
             found = _user(conn, name)
             if found.disabled_at is not None:
-                raise VisitplanError("user", name, f"was already disabled at {found.disabled_at}")
+                raise VisitplanError(
+                    "user",
+                    name,
+                    _("was already disabled at {disabled_at}").format(
+                        disabled_at=found.disabled_at
+                    ),
+                )
             op = Op("users", {"name": name}, {"disabled_at": book.at})
             book.entry(None, "user-disable", name, found.role, "disabled", [op])
             return attrs.evolve(found, disabled_at=book.at)
@@ -186,7 +199,7 @@ def _row(conn: sa.Connection, name: str) -> sa.Row[tuple[object, ...]] | None:
 def _user(conn: sa.Connection, name: str) -> User:
     found = _row(conn, name)
     if found is None:
-        raise VisitplanError("user", name, "no such user ('visitplan user list' shows them)")
+        raise VisitplanError("user", name, _("no such user ('visitplan user list' shows them)"))
     return _value(found)
 
 

@@ -18,9 +18,11 @@ import icalendar
 import pendulum
 from icalendar import vText
 
+from visitplan import i18n
 from visitplan.dates import local_datetime, next_day
 from visitplan.errors import VisitplanError
 from visitplan.export.ics.lines import _put
+from visitplan.i18n import _
 from visitplan.model import Procedure, ProcedureKind, Protocol, Site
 from visitplan.schedule import PlannedMilestone, PlannedVisit, Schedule, VisitStatus
 
@@ -33,7 +35,7 @@ def _no_negative(
     for lead in value if isinstance(value, tuple) else (value,):
         if not isinstance(lead, dt.timedelta) or lead < dt.timedelta(0):
             raise VisitplanError(
-                f"reminders.{attribute.name}", lead, "must be a duration of zero or more"
+                f"reminders.{attribute.name}", lead, _("must be a duration of zero or more")
             )
 
 
@@ -104,12 +106,12 @@ def _uid_piece(text: str) -> str:
 def _in_zone(start: dt.datetime, site: Site, participant: str, visit: str) -> dt.datetime:
     field = f"appointment {participant} {visit}"
     if not isinstance(start, dt.datetime) or start.utcoffset() is None:
-        raise VisitplanError(field, start, "must be a date and time with a time zone")
+        raise VisitplanError(field, start, _("must be a date and time with a time zone"))
     # A fixed offset (what parsing "+02:00" gives) has no TZID a client can resolve: keep the
     # instant, write it in the site's named zone.
     local = pendulum.instance(start).in_timezone(site.timezone)
     if local.second or local.microsecond:
-        raise VisitplanError(field, start.isoformat(), "must be on a whole minute")
+        raise VisitplanError(field, start.isoformat(), _("must be on a whole minute"))
     # An instant in the repeated hour of the autumn change has a wall time RFC 5545 reads as
     # the other occurrence: local_datetime refuses such wall times (and spring-gap ones).
     wall = local_datetime(local.date(), f"{local.hour:02d}:{local.minute:02d}", site.timezone)
@@ -138,34 +140,60 @@ def _status(visit: PlannedVisit) -> str:
     return "CONFIRMED"
 
 
-def _summary(schedule: Schedule, visit: PlannedVisit) -> str:
-    text = f"{schedule.participant} {visit.code} {visit.name}"
+def _summary(protocol: Protocol, schedule: Schedule, visit: PlannedVisit) -> str:
+    name = _name(protocol, visit)
     if visit.status is not VisitStatus.PLANNED:
-        text += f" ({visit.status.value})"
-    elif visit.tentative:
-        text += " (tentative)"
-    return text
+        return _("{participant} {code} {name} ({status})").format(
+            participant=schedule.participant,
+            code=visit.code,
+            name=name,
+            status=_(visit.status.value),
+        )
+    if visit.tentative:
+        return _("{participant} {code} {name} (tentative)").format(
+            participant=schedule.participant, code=visit.code, name=name
+        )
+    return f"{schedule.participant} {visit.code} {name}"
+
+
+def _name(protocol: Protocol, visit: PlannedVisit) -> str:
+    """The visit's name in the current language (the protocol's translation, if any)."""
+    lang = i18n.language()
+    return protocol.visit_name(visit.base_code or visit.code, visit.name, visit.occurrence, lang)
+
+
+def _day(day: pendulum.Date) -> str:
+    return i18n.shown_date(day)
 
 
 def _description(protocol: Protocol, visit: PlannedVisit) -> str:
     # The participant and the site are the event's SUMMARY and LOCATION: not repeated here.
+    lang = i18n.language()
     lines = [
-        f"Study {protocol.id}, visit {visit.code}: {visit.name} "
-        f"({visit.kind.value}, {visit.epoch.name})",
-        f"Target {visit.target.isoformat()}, window {visit.earliest.isoformat()}"
-        f" to {visit.latest.isoformat()}",
-        f"Study day {visit.study_day}",
+        _("Study {study}, visit {code}: {name} ({kind}, {epoch})").format(
+            study=protocol.id,
+            code=visit.code,
+            name=_name(protocol, visit),
+            kind=_(visit.kind.value),
+            epoch=visit.epoch.name_in(lang),
+        ),
+        _("Target {target}, window {earliest} to {latest}").format(
+            target=_day(visit.target), earliest=_day(visit.earliest), latest=_day(visit.latest)
+        ),
+        _("Study day {day}").format(day=visit.study_day),
     ]
     if visit.actual is not None:
-        lines.append(f"Done on {visit.actual.isoformat()}")
+        lines.append(_("Done on {day}").format(day=_day(visit.actual)))
     if visit.status in (VisitStatus.MISSED, VisitStatus.CANCELLED):
         # Only the status: a reason is free text about the participant (it may name them or
         # say why they were ill), and a calendar carries nothing about them but their code.
-        lines.append(visit.status.value.capitalize())
+        lines.append(_(visit.status.value).capitalize())
     if visit.tentative:
         lines.append(
-            "Tentative: the date waits for an event (e.g. blood B-cell recovery) and is "
-            "planned at the latest permitted date until it is recorded"
+            _(
+                "Tentative: the date waits for an event (e.g. blood B-cell recovery) and is "
+                "planned at the latest permitted date until it is recorded"
+            )
         )
     if visit.procedures:
         lines.append(_listed(visit.procedures))
@@ -199,12 +227,13 @@ def _leads(reminders: Reminders, visit: PlannedVisit) -> tuple[dt.timedelta, ...
 
 
 def _listed(procedures: tuple[Procedure, ...]) -> str:
-    """The procedures as lines of a description."""
+    """The procedures as lines of a description, in the current language."""
+    lang = i18n.language()
     return _once(
-        "listed",
+        "listed " + lang,
         procedures,
         None,
-        lambda: "\n".join(["Procedures:", *(f"- {p.describe()}" for p in procedures)]),
+        lambda: "\n".join([_("Procedures:"), *(f"- {p.describe(lang)}" for p in procedures)]),
     )
 
 
@@ -230,11 +259,12 @@ def _visit_event(
     problems: Sequence[str] = (),
 ) -> icalendar.Event:
     event = _base_event(protocol, schedule, visit, site)
-    summary = vText(_summary(schedule, visit) + (" (re-book)" if problems else ""))
+    text = _summary(protocol, schedule, visit)
+    summary = vText(_("{summary} (re-book)").format(summary=text) if problems else text)
     event["SUMMARY"] = summary
     if problems:
         # The appointment breaks a rule of booking under the current plan: say which.
-        lines = [f"Re-book the appointment: {p}" for p in problems]
+        lines = [_("Re-book the appointment: {rule}").format(rule=p) for p in problems]
         event["DESCRIPTION"] = vText("\n".join([str(event["DESCRIPTION"]), *lines]))
     if start is None:
         day = visit.date
@@ -265,7 +295,9 @@ def _window_event(
     protocol: Protocol, schedule: Schedule, visit: PlannedVisit, site: Site
 ) -> icalendar.Event:
     event = _base_event(protocol, schedule, visit, site, part="window")
-    event["SUMMARY"] = vText(f"{schedule.participant} {visit.code} window")
+    event["SUMMARY"] = vText(
+        _("{participant} {code} window").format(participant=schedule.participant, code=visit.code)
+    )
     first = visit.earliest
     end = next_day(visit.latest)
     _put(event, "DTSTART", dt.date(first.year, first.month, first.day))
@@ -281,15 +313,20 @@ def _milestone_event(
     """A dated milestone (e.g. the end of contraception) as an all-day, free-time event."""
     event = icalendar.Event()
     event["UID"] = vText(uid(protocol.id, schedule.participant, milestone.code, "milestone"))
-    tentative = " (tentative)" if milestone.tentative else ""
-    event["SUMMARY"] = vText(f"{schedule.participant} {milestone.name}{tentative}")
+    name = protocol.milestone_name(milestone.code, milestone.name, i18n.language())
+    summary = (
+        _("{participant} {name} (tentative)") if milestone.tentative else "{participant} {name}"
+    )
+    event["SUMMARY"] = vText(summary.format(participant=schedule.participant, name=name))
     _put(event, "CATEGORIES", ["milestone"])
     lines = [
-        f"Study {protocol.id}, participant {schedule.participant}, site {site.name}",
-        f"{milestone.name}: {milestone.date}",
+        _("Study {study}, participant {participant}, site {site}").format(
+            study=protocol.id, participant=schedule.participant, site=site.name
+        ),
+        _("{name}: {day}").format(name=name, day=_day(milestone.date)),
     ]
     if milestone.tentative:
-        lines.append("Tentative: moves with the last dose until it is given.")
+        lines.append(_("Tentative: moves with the last dose until it is given."))
     event["DESCRIPTION"] = vText("\n".join(lines))
     day = milestone.date
     end = next_day(day)  # DTEND of an all-day event is exclusive

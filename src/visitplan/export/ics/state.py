@@ -15,6 +15,7 @@ import icalendar
 
 from visitplan.errors import VisitplanError
 from visitplan.export.ics.lines import _LINES
+from visitplan.i18n import _
 
 
 @attrs.frozen
@@ -43,7 +44,9 @@ def read_state(data: bytes | str) -> dict[str, EventState]:
     except VisitplanError:
         raise
     except Exception as exc:  # icalendar raises ValueError, KeyError, TypeError, ... on junk
-        raise VisitplanError("previous calendar", str(exc)[:60], "is not iCalendar data") from None
+        raise VisitplanError(
+            "previous calendar", str(exc)[:60], _("is not iCalendar data")
+        ) from None
     return state
 
 
@@ -73,7 +76,9 @@ def load_state(path: Path, field: str) -> dict[str, EventState]:
     try:
         return read_state(data)
     except VisitplanError as exc:
-        raise VisitplanError(field, str(path), f"is not a calendar to update ({exc})") from None
+        raise VisitplanError(
+            field, str(path), _("is not a calendar to update ({exc})").format(exc=exc)
+        ) from None
 
 
 def _fingerprint(event: icalendar.Component) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import icalendar
 
+from visitplan import i18n
 from visitplan.errors import VisitplanError
 from visitplan.export.ics.events import (
     Reminders,
@@ -24,6 +25,7 @@ from visitplan.export.ics.events import (
 from visitplan.export.ics.lines import _line, _put, _serialise
 from visitplan.export.ics.state import EventState, _fingerprint
 from visitplan.export.vtimezone import check_instants, vtimezone
+from visitplan.i18n import _
 from visitplan.model import Protocol, Site
 from visitplan.schedule import Schedule
 
@@ -47,6 +49,7 @@ def to_ical(
     site_calendars: Mapping[str, SiteCalendar] | None = None,
     on_state: Callable[[str, EventState], None] | None = None,
     drop_unplanned: bool = False,
+    lang: str | None = None,
 ) -> bytes:
     """The schedules as one iCalendar file (UTF-8 bytes, CRLF line ends).
 
@@ -63,7 +66,10 @@ def to_ical(
     SEQUENCE and fingerprint it got: what a store keeps as the next export's ``previous``
     instead of reading the file back. With ``drop_unplanned``, an appointment of a visit that
     is in no exported plan (a stored booking that a re-plan dropped) is left out instead of
-    refused.
+    refused. ``lang`` is the language of the texts (summaries, descriptions, reminders, the
+    default name; visit and procedure names where the protocol translates them); None: the
+    current one (:mod:`visitplan.i18n`). UIDs, dates, statuses and categories never change
+    with it.
 
     A timed event ends ``duration`` after its start in elapsed time, whatever the clocks do
     in between (an end whose wall time a DST change repeats is written in UTC, which every
@@ -89,6 +95,7 @@ def to_ical(
             site_calendars=site_calendars,
             on_state=on_state,
             drop_unplanned=drop_unplanned,
+            lang=lang,
         )
     )
 
@@ -107,6 +114,7 @@ def iter_ical(
     site_calendars: Mapping[str, SiteCalendar] | None = None,
     on_state: Callable[[str, EventState], None] | None = None,
     drop_unplanned: bool = False,
+    lang: str | None = None,
 ) -> Iterator[bytes]:
     """:func:`to_ical` as a stream: the calendar's bytes in chunks, one participant at a time.
 
@@ -125,13 +133,14 @@ def iter_ical(
     another), and with appointments every zone of the protocol's sites gets a VTIMEZONE (only
     zones the calendar uses otherwise).
     """
+    lang = i18n.check_language(lang, "lang") if lang is not None else i18n.language()
     appointments = dict(appointments or {})
     # Not ``previous or {}``: a caller may hand a mapping it fills as the stream goes.
     previous = {} if previous is None else previous
     if name is not None:
         check_name(name)
     if duration <= dt.timedelta(0):
-        raise VisitplanError("duration", duration, "must be longer than zero")
+        raise VisitplanError("duration", duration, _("must be longer than zero"))
     stamp = _utc(dtstamp, "dtstamp") if dtstamp is not None else dt.datetime.now(dt.UTC)
     stamp = stamp.replace(microsecond=0)
 
@@ -141,14 +150,15 @@ def iter_ical(
         codes = Counter(s.participant for s in schedules)
         for code, count in codes.items():
             if count > 1:
-                raise VisitplanError("participant", code, "appears twice in one calendar")
+                raise VisitplanError("participant", code, _("appears twice in one calendar"))
         if not drop_unplanned:
             _check_appointment_keys(schedules, appointments)
-        title = (
-            name
-            if name is not None
-            else _default_name(protocol, [(s.participant, s.site) for s in schedules])
-        )
+        with i18n.use(lang):
+            title = (
+                name
+                if name is not None
+                else _default_name(protocol, [(s.participant, s.site) for s in schedules])
+            )
         booked = {who for who, _ in appointments}
         zones = sorted(
             {protocol.site_of(s.site).timezone for s in schedules if s.participant in booked}
@@ -157,12 +167,13 @@ def iter_ical(
     else:
         stream = iter(schedules)
         head = list(itertools.islice(stream, 2))
-        if name is not None:
-            title = name
-        elif len(head) == 1:
-            title = _default_name(protocol, [(head[0].participant, head[0].site)])
-        else:
-            title = f"{protocol.id} visits"
+        with i18n.use(lang):
+            if name is not None:
+                title = name
+            elif len(head) == 1:
+                title = _default_name(protocol, [(head[0].participant, head[0].site)])
+            else:
+                title = _("{study} visits").format(study=protocol.id)
         zones = (
             sorted({protocol.site.timezone, *(s.timezone for s in protocol.sites)})
             if appointments
@@ -195,23 +206,30 @@ def iter_ical(
             # remember instead of all of them (a sequence was counted before the first chunk).
             code = schedule.participant
             if code == last:
-                raise VisitplanError("participant", code, "appears twice in one calendar")
+                raise VisitplanError("participant", code, _("appears twice in one calendar"))
             if code < last:
                 raise VisitplanError(
                     "participant",
                     code,
-                    f"comes after {last}: a stream of schedules must be in participant-code "
-                    "order (sort it, or pass a list)",
+                    _(
+                        "comes after {last}: a stream of schedules must be in participant-code "
+                        "order (sort it, or pass a list)"
+                    ).format(last=last),
                 )
             last = code
-        chunk = _schedule_events(
-            protocol, schedule, appointments, unused, duration, stamp_prop, known, previous,
-            reminders, window_spans, site_calendars, on_state,
-        )  # fmt: skip
+        # The language is set around each chunk, never across a yield: the caller's own
+        # context keeps its language between chunks.
+        with i18n.use(lang):
+            chunk = _schedule_events(
+                protocol, schedule, appointments, unused, duration, stamp_prop, known, previous,
+                reminders, window_spans, site_calendars, on_state,
+            )  # fmt: skip
         yield chunk
     if unused and not drop_unplanned:
         raise VisitplanError(
-            "appointment", "/".join(sorted(unused)[0]), "names no visit of the exported schedules"
+            "appointment",
+            "/".join(sorted(unused)[0]),
+            _("names no visit of the exported schedules"),
         )
     yield _FOOTER
 
@@ -269,7 +287,7 @@ def _schedule_events(
     for event in events:
         key_uid = str(event["UID"])
         if key_uid in seen:  # only reachable through colliding codes; never write a duplicate
-            raise VisitplanError("event UID", key_uid, "would appear twice in one calendar")
+            raise VisitplanError("event UID", key_uid, _("would appear twice in one calendar"))
         seen.add(key_uid)
         event["DTSTAMP"] = stamp
         before = previous.get(key_uid)
@@ -341,7 +359,7 @@ def check_appointment(
 
 def _utc(value: dt.datetime, field: str) -> dt.datetime:
     if not isinstance(value, dt.datetime) or value.utcoffset() is None:
-        raise VisitplanError(field, value, "must be a date and time with a time zone")
+        raise VisitplanError(field, value, _("must be a date and time with a time zone"))
     return value.astimezone(dt.UTC)
 
 
@@ -352,7 +370,7 @@ def _check_appointment_keys(
     for key in appointments:
         if key not in known:
             raise VisitplanError(
-                "appointment", "/".join(key), "names no visit of the exported schedules"
+                "appointment", "/".join(key), _("names no visit of the exported schedules")
             )
 
 
@@ -360,11 +378,11 @@ def check_name(name: object, field: str = "name") -> str:
     """``name`` if it can be a calendar's name: text of one line, without control characters
     (a CR would end the line and start another property), at most 200 characters."""
     if not isinstance(name, str) or not name.strip():
-        raise VisitplanError(field, name, "must be non-empty text")
+        raise VisitplanError(field, name, _("must be non-empty text"))
     if _NAME_CONTROL.search(name):
-        raise VisitplanError(field, name, "must be one line without control characters")
+        raise VisitplanError(field, name, _("must be one line without control characters"))
     if len(name) > 200:
-        raise VisitplanError(field, name, "must be at most 200 characters")
+        raise VisitplanError(field, name, _("must be at most 200 characters"))
     return name
 
 
@@ -375,6 +393,10 @@ _NAME_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udff
 def _default_name(protocol: Protocol, members: Sequence[tuple[str, str | None]]) -> str:
     """The calendar name of ``members`` (participant code, site code or None)."""
     if len(members) == 1:
-        return f"{protocol.id} participant {members[0][0]}"
-    sites = sorted({site or protocol.site.code for _, site in members}) if protocol.sites else []
-    return f"{protocol.id} site {', '.join(sites)}" if sites else f"{protocol.id} visits"
+        return _("{study} participant {code}").format(study=protocol.id, code=members[0][0])
+    sites = (
+        sorted({site or protocol.site.code for _code, site in members}) if protocol.sites else []
+    )
+    if sites:
+        return _("{study} site {sites}").format(study=protocol.id, sites=", ".join(sites))
+    return _("{study} visits").format(study=protocol.id)

@@ -101,6 +101,8 @@ def visit_rule(v: Visit) -> Obj:
             rule[key] = value
     if v.merge is not None:
         rule["merge"] = v.merge.value
+    if v.translations:  # the name in other languages: USDM's own texts stay as written
+        rule["translations"] = dict(v.translations)
     if v.not_before is not None:
         a = v.not_before.anchor
         rule["not_before"] = {

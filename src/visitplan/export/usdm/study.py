@@ -185,12 +185,23 @@ class Study:
 
         doc = to_dict(self.p)
         keep = ("sites", "rules", "milestones", "washouts")
-        return {
-            "study": {
-                k: doc["study"][k] for k in ("day1_visit", "screening_visit") if k in doc["study"]
-            },
-            "visit_order": [v.code for v in self.p],
-        } | {k: doc[k] for k in keep if k in doc}
+        return (
+            {
+                "study": {
+                    k: doc["study"][k]
+                    for k in ("day1_visit", "screening_visit")
+                    if k in doc["study"]
+                },
+                "visit_order": [v.code for v in self.p],
+            }
+            | {k: doc[k] for k in keep if k in doc}
+            | self._epoch_translations()
+        )
+
+    def _epoch_translations(self) -> Obj:
+        """The epochs' names in other languages (USDM's StudyEpoch has the protocol's own)."""
+        named = {e.code: dict(e.translations) for e in self.p.epochs if e.translations}
+        return {"epoch_translations": named} if named else {}
 
     # -- the design ---------------------------------------------------------------------------
     def design(self) -> Obj:
@@ -391,7 +402,12 @@ class Study:
             if pr.condition:
                 rule["condition"] = pr.condition
             if pr.dose is not None:
-                rule["dose"] = attrs.asdict(pr.dose)
+                # USDM's own texts are the protocol's; translations ride in the extension.
+                rule["dose"] = attrs.asdict(pr.dose, filter=lambda a, _v: a.name != "translations")
+                if pr.dose.translations:
+                    rule["dose"]["translations"] = dict(pr.dose.translations)
+            if pr.translations:
+                rule["translations"] = dict(pr.translations)
             activity = {
                 "id": self.activity_ids[code],
                 "extensionAttributes": [b.ext("procedure", rule)],

@@ -15,6 +15,7 @@ from visitplan.export.usdm.parts import (
     template,
     visit_rule,
 )
+from visitplan.i18n import _
 from visitplan.model import AnchorKind, Offset, Visit
 from visitplan.schedule import PlannedVisit
 
@@ -176,8 +177,10 @@ class Timelines:
         raise VisitplanError(
             f"visits.{v.code}.anchor",
             "screening",
-            "USDM timings count from a visit: give [study] screening_visit, the visit on the "
-            "screening date, when several visits anchor on the screening date",
+            _(
+                "USDM timings count from a visit: give [study] screening_visit, the visit on the "
+                "screening date, when several visits anchor on the screening date"
+            ),
         )
 
     def _anchored_timing(

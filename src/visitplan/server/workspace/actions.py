@@ -110,9 +110,9 @@ def _bcell(call: Call, code: str) -> str:
     try:
         value = float(raw)
     except ValueError:
-        raise VisitplanError("bcell_count.value", raw, "must be a number") from None
+        raise VisitplanError("bcell_count.value", raw, _("must be a number")) from None
     if not math.isfinite(value):
-        raise VisitplanError("bcell_count.value", raw, "must be a finite count of at least 0")
+        raise VisitplanError("bcell_count.value", raw, _("must be a finite count of at least 0"))
     baseline = call.field("baseline") == "yes"
     count = call.roster.record_bcell(
         code,
@@ -157,7 +157,7 @@ def revoke_feed(call: Call) -> Response:
     mine = {f.label for f in call.roster.feeds() if f.created_by == call.me.name}
     try:
         if label not in mine:
-            raise VisitplanError("feed", label, "is not one of your feeds")
+            raise VisitplanError("feed", label, _("is not one of your feeds"))
         call.roster.revoke_feed(label, reason=_optional(call, "reason"), user=call.me.name)
     except VisitplanError as exc:
         return pages.feeds(call, error=str(exc))

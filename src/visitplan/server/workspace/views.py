@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import attrs
 import pendulum
 
+from visitplan import i18n
 from visitplan.booking import agenda, index_visits, propose_dates
 from visitplan.dates import Span, shift
 from visitplan.schedule import Finding, PlannedVisit, Schedule, VisitStatus
@@ -20,6 +21,7 @@ from visitplan.siteroster import appointment_deviations, from_store
 
 if TYPE_CHECKING:
     from visitplan.booking import Appointments, Proposal
+    from visitplan.model import Protocol
     from visitplan.site import SiteCalendar
     from visitplan.store import Appointment, Deviation, Roster
 
@@ -108,7 +110,7 @@ def site_days(
             Entry(
                 e.participant,
                 e.visit,
-                e.name,
+                visit_name(roster.protocol, visits[(e.participant, e.visit)]),
                 e.state,
                 e.when.in_timezone(site.timezone).strftime("%H:%M") if e.when else None,
                 visits[(e.participant, e.visit)].target,
@@ -236,7 +238,14 @@ def _site(roster: Roster, site: SiteCalendar) -> tuple[list[Schedule], Appointme
 
 
 def _procedures(visit: PlannedVisit) -> tuple[str, ...]:
-    return tuple(p.describe() for p in visit.procedures)
+    lang = i18n.language()
+    return tuple(p.describe(lang) for p in visit.procedures)
+
+
+def visit_name(protocol: Protocol, visit: PlannedVisit) -> str:
+    """A planned visit's name in the current language (the protocol's translation)."""
+    code = visit.base_code or visit.code
+    return protocol.visit_name(code, visit.name, visit.occurrence, i18n.language())
 
 
 def codes(roster: Roster) -> Sequence[str]:

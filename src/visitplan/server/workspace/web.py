@@ -34,7 +34,7 @@ from visitplan.server.workspace.security import (
 )
 
 if TYPE_CHECKING:
-    from visitplan.model import Protocol
+    from visitplan.schedule import PlannedVisit
     from visitplan.server.app import Context
     from visitplan.site import SiteCalendar
     from visitplan.store.users import User
@@ -75,7 +75,15 @@ class Workspace:
         self.templates.install_gettext_callables(  # type: ignore[attr-defined]
             gettext=i18n._, ngettext=i18n.ngettext, newstyle=True
         )
+        # Protocol texts in the page's language: a visit's name, a procedure's description.
+        self.templates.globals["visit_name"] = self._visit_name
+        self.templates.globals["describe"] = lambda p: p.describe(i18n.language())
         self._site: SiteCalendar | None = None
+
+    def _visit_name(self, visit: PlannedVisit) -> str:
+        from visitplan.server.workspace.views import visit_name
+
+        return visit_name(self.context.protocol, visit)
 
     @property
     def site(self) -> SiteCalendar:
@@ -96,13 +104,6 @@ def workspace(request: Request) -> Workspace:
         found = context.state.setdefault("workspace", Workspace(context))
     assert isinstance(found, Workspace)
     return found
-
-
-def site_language(protocol: Protocol) -> str:
-    """The language of the study's site when it names one visitplan speaks, else English."""
-    site = protocol.sites[0] if protocol.sites else None
-    lang = getattr(site, "language", None)
-    return lang if isinstance(lang, str) and lang in i18n.LANGUAGES else i18n.DEFAULT
 
 
 @attrs.frozen
@@ -190,7 +191,7 @@ def endpoint(
 
 
 def _csrf_refused(request: Request, ws: Workspace, session: Session | None) -> Response:
-    with i18n.use(site_language(ws.context.protocol)):
+    with i18n.use(ws.context.language):
         log.warning("refused a form without its CSRF token: POST %s", request.url.path)
         call = Call(request, ws, session, None, {})
         return call.refuse(
@@ -211,7 +212,7 @@ def _call(
     login: bool,
     change: bool,
 ) -> Response:
-    with i18n.use(site_language(ws.context.protocol)):
+    with i18n.use(ws.context.language):
         user = None
         if session is not None and session.user is not None:
             user = _enabled(ws, session.user)
