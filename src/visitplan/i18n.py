@@ -120,9 +120,16 @@ def N_(message: str) -> str:
 def human_date(day: datetime.date, lang: str | None = None) -> str:
     """``day`` as a person reads it in ``lang`` (default: the current language), weekday
     first: "Mon 8 Mar 2027", "lun. 8 mars 2027" (Babel's CLDR data)."""
+    return _human_date(datetime.date(day.year, day.month, day.day), lang or language())
+
+
+@functools.lru_cache(maxsize=8192)
+def _human_date(day: datetime.date, lang: str) -> str:
+    # Babel parses its pattern and walks CLDR data on every call: a site calendar names the
+    # same few hundred days tens of thousands of times.
     from babel.dates import format_date
 
-    return str(format_date(day, "EEE d MMM y", locale=lang or language()))
+    return str(format_date(day, "EEE d MMM y", locale=lang))
 
 
 def shown_date(day: datetime.date) -> str:
