@@ -162,7 +162,14 @@ class Page:
 
     def __init__(self, folder: Path, today: str) -> None:
         self.folder = folder
-        self.env: dict[str, str | None] = {"HOME": str(folder), "COLUMNS": None}
+        # As a reader's shell: no language chosen (the suite's English default is not the
+        # reader's; the built-in Brest site speaks French), so a page shows the language it
+        # sets with `export VISITPLAN_LANG=...` or gets the site's.
+        self.env: dict[str, str | None] = {
+            "HOME": str(folder),
+            "COLUMNS": None,
+            "VISITPLAN_LANG": None,
+        }
         self.now = pendulum.parse(today + "T09:00:00Z")
 
     def expand(self, text: str) -> str:
