@@ -226,7 +226,10 @@ def test_import_csv_all_or_nothing(tmp_path):
     assert r.returncode == 2 and "does not exist" in r.stderr
     fresh = tmp_path / "fresh.db"
     out = run(fresh, "import", str(sample), today="2023-04-01")
-    assert out.stdout == f"imported 3 participants from {sample}\n", out.stderr
+    assert out.stdout.splitlines() == [
+        f"created the roster {fresh}",
+        f"imported 3 participants from {sample}",
+    ], out.stderr
     doc = json.loads(ok(fresh, "show", "1002", "--format", "json"))
     assert doc["participant"]["day1"] == "2022-10-10"
     assert doc["participant"]["flags"] == ["hbcab_positive"]
@@ -244,7 +247,10 @@ def test_import_xlsx(tmp_path):
     path = tmp_path / "roster.xlsx"
     book.save(path)
     db = tmp_path / "x.db"
-    assert ok(db, "import", str(path)) == f"imported 2 participants from {path}\n"
+    assert (
+        ok(db, "import", str(path))
+        == f"created the roster {db}\nimported 2 participants from {path}\n"
+    )
     doc = json.loads(ok(db, "show", "5001", "--format", "json"))
     assert doc["participant"]["day1"] == "2022-08-30"
     assert doc["participant"]["flags"] == ["wocbp"]

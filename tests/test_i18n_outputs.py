@@ -243,7 +243,7 @@ def test_a_semicolon_roster_with_a_bom_round_trips_through_import(tmp_path):
     assert b'"hbcab_positive;wocbp"' in data  # a cell holding ';' is quoted
     db = tmp_path / "r.db"
     out = ok("import", str(path), "--db", str(db), "--today", "2026-11-01")
-    assert out == f"imported 2 participants from {path}\n"
+    assert out == f"created the roster {db}\nimported 2 participants from {path}\n"
     shown = [
         json.loads(ok("show", code, "--format", "json", "--db", str(db), "--today", "2026-11-01"))
         for code in ("4001", "4002")

@@ -699,9 +699,11 @@ def import_(
     from visitplan.cli.progress import Counted, progress
     from visitplan.roster_csv import RosterError
     from visitplan.store import Roster
+    from visitplan.store.database import is_new
     from visitplan.store.importing import read_roster_file
 
     protocol = load_protocol(protocol_spec)
+    created = is_new(db)
     try:
         # The file is read first: a missing or unreadable file creates no empty database.
         people = read_roster_file(path, day1_visit=protocol.day1_visit, dayfirst=dayfirst)
@@ -714,6 +716,8 @@ def import_(
         for row in exc.rows:
             click.echo(error_line(row), err=True)
         raise SystemExit(2) from None
+    if created:
+        click.echo(_("created the roster {db}").format(db=db))
     click.echo(
         ngettext(
             "imported {n} participant from {file}",
