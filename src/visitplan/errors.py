@@ -25,6 +25,12 @@ class VisitplanError(ValueError):
         )
         super().__init__(one_line(text, 2000))
 
+    def about(self, code: str) -> VisitplanError:
+        """This error with the participant it is about before its field: a command that plans
+        many participants must say whose facts stopped it."""
+        field = _("participant {code}: {field}").format(code=code, field=self.field)
+        return VisitplanError(field, self.value, self.rule)
+
 
 class ProtocolError(VisitplanError):
     """A protocol definition that cannot be used (file, field path, value, rule)."""

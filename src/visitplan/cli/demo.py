@@ -89,6 +89,4 @@ def _plan(protocol: Protocol, person: Participant) -> Schedule:
     try:
         return plan(protocol, person)
     except VisitplanError as exc:
-        raise VisitplanError(
-            f"participant {person.code}: {exc.field}", exc.value, exc.rule
-        ) from None
+        raise exc.about(person.code) from None

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 
 from visitplan.engine import plan
 from visitplan.errors import VisitplanError
-from visitplan.i18n import _
 from visitplan.model import Protocol
 from visitplan.participant import Participant, Status
 from visitplan.schedule import Schedule, VisitStatus
@@ -152,6 +151,5 @@ def replanned(
             except VisitplanError as e:
                 # A site-wide list stops on one participant's facts (a --today before what
                 # is recorded, a protocol edited under them): the line must say whose.
-                field = _("participant {code}: {field}").format(code=person.code, field=e.field)
-                raise VisitplanError(field, e.value, e.rule) from e
+                raise e.about(person.code) from e
             yield person, schedule
