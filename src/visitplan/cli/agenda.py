@@ -86,11 +86,10 @@ def agenda(
     from the roster database (--db, $VISITPLAN_DB or ./visitplan.db), else from --roster and
     --bookings (or the shipped sample roster).
     """
-    import pendulum
-
     from visitplan.booking import agenda as build_agenda
     from visitplan.booking import propose_dates
     from visitplan.cli.sitectx import choose_db, load_site_data
+    from visitplan.dates import today_at
     from visitplan.errors import VisitplanError
     from visitplan.site import MovePolicy
 
@@ -106,7 +105,7 @@ def agenda(
     proposals: list[Proposal] | None = None
     chosen = MovePolicy(policy) if policy else site.policy
     if propose:
-        now = today if today is not None else pendulum.today(site.timezone).date()
+        now = today if today is not None else today_at([site.timezone])
         proposals = propose_dates(site, schedules, held, chosen, start=start, end=end, today=now)
     if fmt == "json":
         from visitplan.cli.common import echo_json

@@ -59,10 +59,9 @@ def chart(
     database (--db, $VISITPLAN_DB or ./visitplan.db), else from --roster and --bookings."""
     from pathlib import Path
 
-    import pendulum
-
     from visitplan.charts import FORMATS, load_chart, timeline_chart
     from visitplan.cli.sitectx import choose_db, load_site_data
+    from visitplan.dates import today_at
     from visitplan.errors import VisitplanError
     from visitplan.fileio import atomic_write
 
@@ -81,7 +80,7 @@ def chart(
         data = timeline_chart(
             schedules,
             held,
-            today=today or pendulum.today(site.timezone).date(),
+            today=today or today_at([site.timezone]),
             start=start,
             end=end,
             site=site,
