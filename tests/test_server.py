@@ -21,6 +21,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 import icalendar
+import pendulum
 import pytest
 from click.testing import CliRunner
 from tests.interop.test_interop import read_icaljs
@@ -251,3 +252,21 @@ def test_a_site_feed_of_one_participant_is_named_as_ics_db_names_it(tmp_path: Pa
         server.stop()
     assert status == 200 and body == ics_db(db)
     assert b"X-WR-CALNAME:NCT05124925 participant 1001\r\n" in body
+
+
+def test_last_modified_is_the_start_of_the_sites_day_and_never_in_the_future(monkeypatch):
+    from visitplan.server.feeds import _last_modified
+    from visitplan.store.calendars import Revision
+
+    # 23:30 UTC on 1 March is 00:30 on 2 March in Brest: the roster's today is the 2nd.
+    now = pendulum.datetime(2026, 3, 1, 23, 30, tz="UTC")
+    monkeypatch.setattr(pendulum, "now", lambda tz=None: now)
+    none = Revision(0, "", None)
+    day = pendulum.date(2026, 3, 2)
+    got = _last_modified(none, day, ["Europe/Paris"])
+    assert got == dt.datetime(2026, 3, 1, 23, 0, tzinfo=dt.UTC)
+    # A later day (a --today ahead of the clock) is never dated after now.
+    got = _last_modified(none, pendulum.date(2026, 6, 1), ["Europe/Paris"])
+    assert got == dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)
+    changed = Revision(3, "h", "2026-03-01T23:10:00.000000Z")
+    assert _last_modified(changed, day, ["Europe/Paris"]).minute == 10

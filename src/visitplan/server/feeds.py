@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import IO, TYPE_CHECKING
 
@@ -65,7 +65,8 @@ async def feed(request: Request) -> Response:
     revision = await run_in_threadpool(context.roster.calendar_revision)
     today = context.roster.today()
     etag = _etag(context, found, revision, today)
-    modified = _last_modified(revision, today)
+    zones = [site.timezone for site in context.roster.protocol.sites]
+    modified = _last_modified(revision, today, zones)
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(modified, usegmt=True),
@@ -128,11 +129,16 @@ def _etag(context: Context, found: Feed, revision: Revision, today: pendulum.Dat
     return '"' + hashlib.sha256(inputs.encode()).hexdigest()[:32] + '"'
 
 
-def _last_modified(revision: Revision, today: pendulum.Date) -> dt.datetime:
-    """The roster's latest change, or the start of today if later (the plans depend on the
-    day too), in UTC to the second."""
-    start = pendulum.local(today.year, today.month, today.day).in_timezone("UTC")
-    when = dt.datetime.fromtimestamp(start.timestamp(), dt.UTC)
+def _last_modified(revision: Revision, today: pendulum.Date, zones: Sequence[str]) -> dt.datetime:
+    """The roster's latest change, or the start of today at the sites if later (the plans
+    depend on the day too), in UTC to the second, and never later than now (RFC 9110 8.8.2.1).
+
+    Today is the sites' date (``Roster.today``), so its start is taken in the sites' zones
+    (the first to begin it); a server in UTC would otherwise date Brest's new day in its
+    future between midnight and 02:00 in Brest."""
+    starts = [pendulum.datetime(today.year, today.month, today.day, tz=z) for z in zones]
+    start = min(starts) if starts else pendulum.local(today.year, today.month, today.day)
+    when = dt.datetime.fromtimestamp(min(start, pendulum.now()).timestamp(), dt.UTC)
     if revision.at is not None:
         changed = pendulum.parse(revision.at)
         assert isinstance(changed, dt.datetime)
